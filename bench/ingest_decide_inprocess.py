@@ -1,0 +1,191 @@
+"""Per-event cost of ingest and decide inside one process: no HTTP, no worker threads, no lock
+contention — the floor under what bench/ingest_decide.py can measure through the server.
+
+    .venv/bin/python bench/ingest_decide_inprocess.py                    # SQLite in a temp dir
+    .venv/bin/python bench/ingest_decide_inprocess.py --database-url postgresql+psycopg://...
+    .venv/bin/python bench/ingest_decide_inprocess.py --profile          # + where the time goes
+
+Four steps, each timed on its own: single events, each ingested in its own call and then
+decided by one pass of the runtime (what the server does per request when load is light: the
+commit wakes a worker, which claims that one job, decides it and deletes the job); then
+1,000-event batches ingested, and their decide jobs run in the configured batches
+(`decide_batch_size`, 500). Also timed: `empty_pass`, one pass of the runtime that finds no
+job (what each of the other worker threads does when a commit wakes them all). With `--profile` the whole run is sampled by py-spy and the time of
+each step is split over the opsloop functions it calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from harness import PLAYBOOK, PYTHON, shadow_playbook
+from load_client import lead_created
+from profiles import _frame_name
+
+STEPS = ("ingest_single", "decide_single", "empty_pass", "ingest_batch", "decide_batch")
+MARKER = "step_"  # each step runs inside a function named step_<name>, so samples can be split
+
+
+def step_ingest_single(ops: Any, body: bytes) -> None:
+    ops.ingest(body)
+
+
+def step_decide_single(ops: Any) -> None:
+    ops.runtime.run_due()
+
+
+def step_empty_pass(ops: Any) -> None:
+    ops.runtime.run_due()
+
+
+def step_ingest_batch(ops: Any, bodies: list[bytes]) -> None:
+    for body in bodies:
+        ops.ingest(body)
+
+
+def step_decide_batch(ops: Any) -> None:
+    ops.run_jobs()
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from opsloop.service import OpsLoop
+    from opsloop.settings import Settings
+
+    work = Path(tempfile.mkdtemp(prefix="opsloop-inprocess-"))
+    playbooks = work / "playbooks"
+    playbooks.mkdir()
+    (playbooks / PLAYBOOK.name).write_text(shadow_playbook())
+    settings = Settings(
+        data_dir=work / "data", playbooks_dir=playbooks, database_url=args.database_url
+    )
+    ops = OpsLoop(settings)
+    try:
+        ops.prepare()
+        singles = [json.dumps(lead_created(i, f"lead:s-{i}")).encode() for i in range(args.singles)]
+        batches = [
+            json.dumps(
+                {"events": [lead_created(i, f"lead:b{b}-{i}") for i in range(args.batch_size)]}
+            ).encode()
+            for b in range(args.batches)
+        ]
+        warm = [json.dumps(lead_created(i, f"lead:w-{i}")).encode() for i in range(50)]
+        for body in warm:
+            step_ingest_single(ops, body)
+            step_decide_single(ops)
+        timings = dict.fromkeys(STEPS, 0.0)
+        for body in singles:
+            started = time.perf_counter()
+            step_ingest_single(ops, body)
+            middle = time.perf_counter()
+            step_decide_single(ops)
+            timings["ingest_single"] += middle - started
+            timings["decide_single"] += time.perf_counter() - middle
+        started = time.perf_counter()
+        for _ in singles:
+            step_empty_pass(ops)
+        timings["empty_pass"] = time.perf_counter() - started
+        started = time.perf_counter()
+        step_ingest_batch(ops, batches)
+        timings["ingest_batch"] = time.perf_counter() - started
+        started = time.perf_counter()
+        step_decide_batch(ops)
+        timings["decide_batch"] = time.perf_counter() - started
+    finally:
+        ops.close()
+        shutil.rmtree(work, ignore_errors=True)
+    events = {
+        "ingest_single": args.singles,
+        "decide_single": args.singles,
+        "empty_pass": args.singles,
+        "ingest_batch": args.batches * args.batch_size,
+        "decide_batch": args.batches * args.batch_size,
+    }
+    return {
+        step: {"events": events[step], "us_per_event": round(timings[step] / events[step] * 1e6, 1)}
+        for step in STEPS
+    }
+
+
+def split_profile(path: Path, top: int) -> dict[str, list[tuple[str, float]]]:
+    """For each step, the share of its samples under each opsloop function (inclusive)."""
+    per_step: dict[str, Counter[str]] = {step: Counter() for step in STEPS}
+    totals: Counter[str] = Counter()
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not count_text.isdigit():
+            continue
+        names = [_frame_name(f) for f in stack.split(";")]
+        step = next((n.rsplit(":", 1)[1][len(MARKER) :] for n in names if f":{MARKER}" in n), None)
+        if step not in per_step:
+            continue
+        count = int(count_text)
+        totals[step] += count
+        below = names[[n.endswith(f":{MARKER}{step}") for n in names].index(True) + 1 :]
+        for name in set(below):
+            if name.startswith("opsloop/") or "commit" in name or name.endswith(":execute"):
+                per_step[step][name] += count
+    return {
+        step: [(name, round(100 * n / max(totals[step], 1), 1)) for name, n in c.most_common(top)]
+        for step, c in per_step.items()
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", help="default: SQLite in a temp dir")
+    parser.add_argument("--singles", type=int, default=2000)
+    parser.add_argument("--batches", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--profile", action="store_true", help="sample with py-spy and split")
+    parser.add_argument("--top", type=int, default=14)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.profile and not args.child:
+        py_spy = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
+        raw = Path(tempfile.mkdtemp(prefix="opsloop-prof-")) / "inprocess.txt"
+        out = Path(tempfile.mkdtemp(prefix="opsloop-out-")) / "result.json"
+        child = [a for a in sys.argv[1:] if a != "--profile"] + ["--child", "--json", str(out)]
+        command = [py_spy, "record", "--rate", "250", "--format", "raw", "--output", str(raw)]
+        subprocess.run(
+            [*command, "--", PYTHON, __file__, *child],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        result = json.loads(out.read_text())
+        result["profile"] = split_profile(raw, args.top)
+        result["profile_file"] = str(raw)
+    else:
+        result = {"steps": run(args)}
+        if args.child:
+            assert args.json is not None
+            args.json.write_text(json.dumps(result))
+            return
+
+    print(f"backend: {'PostgreSQL' if args.database_url else 'SQLite'}; pid {os.getpid()}")
+    for step, figures in result["steps"].items():
+        us = figures["us_per_event"]
+        unit = "pass " if step == "empty_pass" else "event"
+        print(f"  {step:<14} {us:>8.1f} µs/{unit}  ({1e6 / us:>7.0f}/s on one thread)")
+    for step, shares in result.get("profile", {}).items():
+        print(f"\n{step}: share of its time under each function (inclusive)")
+        for name, pct in shares:
+            print(f"  {pct:>5}%  {name}")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

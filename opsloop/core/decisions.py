@@ -1,0 +1,90 @@
+"""Decisions, reviews and actions as the rest of the system sees them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from opsloop.core.playbooks import Mode
+
+DecisionStatus = Literal["logged", "pending", "approved", "overridden", "rejected", "auto", "error"]
+DECISION_STATUSES: tuple[DecisionStatus, ...] = (
+    "logged",
+    "pending",
+    "approved",
+    "overridden",
+    "rejected",
+    "auto",
+    "error",
+)
+# A decision is acted on (its option's actions run) in these statuses.
+ACTED_STATUSES: frozenset[str] = frozenset({"approved", "overridden", "auto"})
+REVIEWED_STATUSES: frozenset[str] = frozenset({"approved", "overridden", "rejected"})
+
+Verdict = Literal["approve", "override", "reject"]
+VERDICTS: tuple[Verdict, ...] = ("approve", "override", "reject")
+
+ActionStatus = Literal["pending", "delivering", "retrying", "delivered", "dead", "cancelled"]
+ACTION_STATUSES: tuple[ActionStatus, ...] = (
+    "pending",
+    "delivering",
+    "retrying",
+    "delivered",
+    "dead",
+    "cancelled",
+)
+
+
+def initial_status(mode: Mode, *, needs_approval: bool) -> DecisionStatus:
+    """Where a fresh decision starts. Guardrails hold in every mode: `auto` still waits for a
+    person when the chosen option is guarded, and `shadow` never acts at all."""
+    if mode == "shadow":
+        return "logged"
+    if mode == "auto" and not needs_approval:
+        return "auto"
+    return "pending"
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionDraft:
+    """What reasoning produced for one playbook and one triggering event, before it is stored."""
+
+    playbook: str
+    subject: str
+    event_id: int
+    mode: Mode
+    choice: str | None
+    score: float | None
+    status: DecisionStatus
+    needs_approval: bool
+    inputs: dict[str, Any]
+    explanation: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewRequest:
+    verdict: Verdict
+    reviewer: str
+    option: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    id: int
+    playbook: str
+    playbook_version: int
+    subject: str
+    event_id: int
+    mode: Mode
+    status: DecisionStatus
+    choice: str | None
+    final_choice: str | None
+    score: float | None
+    needs_approval: bool
+    created_at: datetime
+    decided_at: datetime | None
+    why: str
+    explanation: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)

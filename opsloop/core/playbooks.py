@@ -1,0 +1,459 @@
+"""The playbook model: what a playbook YAML file may say, and the checks that need no engine.
+
+A playbook is one decision workflow: which events trigger it, what features it computes from
+the subject's history, how it scores, which option it chooses, what each option does, whether a
+human must approve, and what counts as success afterwards. docs/playbooks.md is the user guide.
+
+Expressions and templates are kept as text here; `opsloop.reasoning.compiler` compiles them and
+`opsloop.execution.templates` checks the templates. `parse_playbook` runs the structural part of
+validation and reports every problem with its file, line and field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+from opsloop.core.durations import parse_duration
+from opsloop.core.errors import PlaybookInvalid, PlaybookProblem
+from opsloop.core.events import EVENT_TYPE_PATTERN, did_you_mean
+from opsloop.core.yaml_source import Path, YamlDocument, parse_yaml
+
+Mode = Literal["shadow", "recommend", "auto"]
+MODES: tuple[Mode, ...] = ("shadow", "recommend", "auto")
+
+# Action kinds that move money or destroy data: they wait for a human in every mode.
+GUARDED_KINDS = frozenset({"refund", "payment", "discount", "delete"})
+
+# Names the expression context provides; a feature may not take one of them.
+CONTEXT_NAMES = frozenset({"points", "score", "event", "entity", "subject", "choice"})
+RESERVED_NAMES = CONTEXT_NAMES | {"features", "decision", "playbook", "now", "option"}
+
+NAME_PATTERN = r"^[a-z_][a-z0-9_]*$"
+
+
+def _duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    return parse_duration(str(value))
+
+
+def _listify(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+EventType = Annotated[str, Field(pattern=EVENT_TYPE_PATTERN, max_length=100)]
+EventTypes = Annotated[tuple[EventType, ...], BeforeValidator(_listify), Field(min_length=1)]
+Expression = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int | float) else v)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Trigger(_Model):
+    events: EventTypes
+    """Event types that start a decision."""
+    cooldown: Duration | None = None
+    """Skip a trigger when this playbook already decided on the subject within this window."""
+
+
+AGGREGATES = ("count", "sum", "avg", "min", "max", "last", "days_since")
+FEATURE_KINDS = ("trait", *AGGREGATES, "formula")
+
+
+class Feature(_Model):
+    """One input to the decision, computed from the ledger as of the triggering event."""
+
+    trait: str | None = None
+    count: EventTypes | None = None
+    sum: EventTypes | None = None
+    avg: EventTypes | None = None
+    min: EventTypes | None = None
+    max: EventTypes | None = None
+    last: EventTypes | None = None
+    days_since: EventTypes | None = None
+    formula: Expression | None = None
+    field: str | None = None
+    """Payload path read by sum/avg/min/max/last, e.g. `amount` or `order.total`."""
+    within: Duration | None = None
+    where: Expression | None = None
+    """Condition on each history event: `payload.path == '/pricing'`."""
+    default: Any = None
+    label: str | None = None
+
+    @property
+    def kind(self) -> str:
+        for name in FEATURE_KINDS:
+            if getattr(self, name) is not None:
+                return name
+        raise ValueError("feature without a kind")  # parse_playbook rejects these
+
+    @property
+    def event_types(self) -> tuple[str, ...]:
+        value = getattr(self, self.kind)
+        return value if isinstance(value, tuple) else ()
+
+    def problems(self) -> Iterator[tuple[Path, str]]:
+        kinds = [name for name in FEATURE_KINDS if getattr(self, name) is not None]
+        if len(kinds) != 1:
+            listed = ", ".join(FEATURE_KINDS)
+            found = " and ".join(kinds) if kinds else "none"
+            yield (), f"needs exactly one of {listed} (found {found})"
+            return
+        kind = kinds[0]
+        needs_field = kind in ("sum", "avg", "min", "max", "last")
+        if needs_field and not self.field:
+            yield (kind,), f"`{kind}` needs `field`: the payload value to read, e.g. field: amount"
+        if self.field and not needs_field:
+            yield ("field",), f"`field` is only used with sum, avg, min, max and last, not {kind}"
+        if kind in ("trait", "formula"):
+            for extra in ("within", "where"):
+                if getattr(self, extra) is not None:
+                    yield (extra,), f"`{extra}` applies to event features, not `{kind}`"
+
+
+class ScoreLine(_Model):
+    when: Expression
+    points: float | Expression
+    label: str | None = None
+
+
+class Rule(_Model):
+    when: Expression
+    choose: str
+    label: str | None = None
+
+
+class _Action(_Model):
+    sensitive: bool = False
+    """Mark an action that must never run without a person's approval."""
+    label: str | None = None
+
+    @property
+    def guarded(self) -> bool:
+        return self.sensitive or getattr(self, "kind", "") in GUARDED_KINDS
+
+    def templates(self) -> Iterator[tuple[Path, str]]:
+        for name in type(self).model_fields:
+            if name in ("kind", "sensitive", "label", "due_in"):
+                continue
+            yield from _template_strings(getattr(self, name), (name,))
+
+
+def _template_strings(value: Any, path: Path) -> Iterator[tuple[Path, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _template_strings(item, (*path, key))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _template_strings(item, (*path, index))
+
+
+class EmailAction(_Action):
+    kind: Literal["email"]
+    to: str
+    subject: str
+    body: str
+    html: str | None = None
+    cc: str | None = None
+    reply_to: str | None = None
+
+
+class WebhookAction(_Action):
+    kind: Literal["webhook", "refund", "payment", "discount", "delete"]
+    url: str | None = None
+    endpoint: str | None = None
+    """A name from the `webhook_endpoints` setting; use instead of `url` to keep URLs and
+    secrets out of the playbook."""
+    body: dict[str, Any] | None = None
+    """JSON sent as `data`; string values are templates. Default: the decision summary."""
+
+
+class NotifyAction(_Action):
+    kind: Literal["notify"]
+    text: str
+    channel: str | None = None
+    url: str | None = None
+
+
+class UpdateTraitsAction(_Action):
+    kind: Literal["update_traits"]
+    traits: dict[str, Any] = Field(min_length=1)
+
+
+class TaskAction(_Action):
+    kind: Literal["task"]
+    title: str
+    notes: str | None = None
+    assignee: str | None = None
+    due_in: Duration | None = None
+
+
+Action = Annotated[
+    EmailAction | WebhookAction | NotifyAction | UpdateTraitsAction | TaskAction,
+    Field(discriminator="kind"),
+]
+ACTION_KINDS = (
+    "email",
+    "webhook",
+    "notify",
+    "update_traits",
+    "task",
+    "refund",
+    "payment",
+    "discount",
+    "delete",
+)
+
+
+class Option(_Model):
+    label: str | None = None
+    description: str | None = None
+    actions: tuple[Action, ...] = ()
+
+    @property
+    def guarded(self) -> bool:
+        return any(action.guarded for action in self.actions)
+
+
+class Guardrail(_Model):
+    when: Expression
+    reason: str
+
+
+class Outcome(_Model):
+    success: EventTypes
+    failure: tuple[EventType, ...] = ()
+    within: Duration
+
+    @field_validator("failure", mode="before")
+    @classmethod
+    def _list(cls, value: Any) -> Any:
+        return _listify(value)
+
+
+class Playbook(_Model):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", max_length=80)
+    description: str = ""
+    subject: str = Field(pattern=NAME_PATTERN)
+    """The subject kind this playbook decides about: `lead`, `ticket`, `customer`."""
+    mode: Mode = "recommend"
+    trigger: Trigger
+    features: dict[str, Feature] = Field(default_factory=dict)
+    scorecard: tuple[ScoreLine, ...] = ()
+    score: Expression = "points"
+    rules: tuple[Rule, ...] = ()
+    otherwise: str
+    options: dict[str, Option] = Field(min_length=1)
+    guardrails: tuple[Guardrail, ...] = ()
+    outcome: Outcome | None = None
+
+    def expressions(self) -> Iterator[tuple[Path, str, frozenset[str]]]:
+        """Every expression with its path and the names it may use."""
+        known: set[str] = {"event", "entity", "subject"}
+        for name, feature in self.features.items():
+            if feature.formula is not None:
+                yield ("features", name, "formula"), feature.formula, frozenset(known)
+            if feature.where is not None:
+                history = frozenset({"type", "payload", "source", "occurred_at"})
+                yield ("features", name, "where"), feature.where, history
+            known.add(name)
+        known.update(self.features)
+        for index, line in enumerate(self.scorecard):
+            yield ("scorecard", index, "when"), line.when, frozenset(known)
+            if isinstance(line.points, str):
+                yield ("scorecard", index, "points"), line.points, frozenset(known)
+        known.add("points")
+        yield ("score",), self.score, frozenset(known)
+        known.add("score")
+        for index, rule in enumerate(self.rules):
+            yield ("rules", index, "when"), rule.when, frozenset(known)
+        known.add("choice")
+        for index, guardrail in enumerate(self.guardrails):
+            yield ("guardrails", index, "when"), guardrail.when, frozenset(known)
+
+    def templates(self) -> Iterator[tuple[Path, str]]:
+        for option_name, option in self.options.items():
+            for index, action in enumerate(option.actions):
+                for path, text in action.templates():
+                    yield ("options", option_name, "actions", index, *path), text
+
+    def event_types_read(self) -> set[str]:
+        types: set[str] = set(self.trigger.events)
+        for feature in self.features.values():
+            types.update(feature.event_types)
+        return types
+
+
+def parse_playbook(text: str, file: str = "<playbook>") -> tuple[Playbook, YamlDocument]:
+    """Parse and structurally validate a playbook; raise PlaybookInvalid listing every problem."""
+    playbook, document, problems = check_playbook(text, file)
+    if problems:
+        raise PlaybookInvalid(problems)
+    return playbook, document
+
+
+def check_playbook(
+    text: str, file: str = "<playbook>"
+) -> tuple[Playbook, YamlDocument, list[PlaybookProblem]]:
+    """Like `parse_playbook`, but a playbook that parsed comes back with its reference problems
+    (unknown options, bad feature definitions) so later checks can add theirs to the list.
+    YAML and shape errors still raise: nothing further can be checked without a model."""
+    document = parse_yaml(text, file)
+    if not isinstance(document.data, dict):
+        raise PlaybookInvalid([document.problem((), "a playbook is a mapping of keys to values")])
+    try:
+        playbook = Playbook.model_validate(document.data)
+    except ValidationError as exc:
+        raise PlaybookInvalid(_by_line(_pydantic_problems(exc, document))) from None
+    problems = [document.problem(path, message) for path, message in _reference_problems(playbook)]
+    return playbook, document, _by_line(problems)
+
+
+def _by_line(problems: list[PlaybookProblem]) -> list[PlaybookProblem]:
+    """In file order, as a reader fixes them (pydantic reports in model-field order)."""
+    return sorted(problems, key=lambda p: p.line or 0)
+
+
+def content_hash(text: str) -> str:
+    """Identity of a version: the file's text with trailing spaces and blank ends removed."""
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def _reference_problems(playbook: Playbook) -> Iterator[tuple[Path, str]]:
+    options = list(playbook.options)
+    for index, rule in enumerate(playbook.rules):
+        if rule.choose not in playbook.options:
+            yield ("rules", index, "choose"), _unknown_option(rule.choose, options)
+    if playbook.otherwise not in playbook.options:
+        yield ("otherwise",), _unknown_option(playbook.otherwise, options)
+    for name, feature in playbook.features.items():
+        if not re.match(NAME_PATTERN, name):
+            yield ("features", name), "feature names use a-z, 0-9 and _ and start with a letter"
+        elif name in RESERVED_NAMES:
+            yield ("features", name), f"{name!r} is reserved; choose another feature name"
+        for path, message in feature.problems():
+            yield ("features", name, *path), message
+    for option_name, option in playbook.options.items():
+        for index, action in enumerate(option.actions):
+            if isinstance(action, WebhookAction) and (action.url is None) == (
+                action.endpoint is None
+            ):
+                yield (
+                    ("options", option_name, "actions", index),
+                    f"a `{action.kind}` action needs exactly one of `url` or `endpoint` (a name "
+                    "from the webhook_endpoints setting)",
+                )
+            if (
+                isinstance(action, NotifyAction)
+                and action.url is not None
+                and action.channel is not None
+            ):
+                yield (
+                    ("options", option_name, "actions", index),
+                    "give `channel` or `url`, not both",
+                )
+
+
+def _unknown_option(name: str, options: list[str]) -> str:
+    return f"no option named {name!r}{did_you_mean(name, options)} (options: {', '.join(options)})"
+
+
+def _pydantic_problems(exc: ValidationError, document: YamlDocument) -> list[PlaybookProblem]:
+    problems: list[PlaybookProblem] = []
+    for error in exc.errors(include_url=False):
+        loc: Path = tuple(error["loc"])
+        kind = error["type"]
+        message = error["msg"]
+        if kind == "extra_forbidden":
+            message = "unknown field" + did_you_mean(str(loc[-1]), _allowed_fields(loc))
+        elif kind == "union_tag_invalid":
+            tag = error.get("input", {}).get("kind", "") if isinstance(error["input"], dict) else ""
+            message = f"unknown action kind {tag!r}{did_you_mean(str(tag), ACTION_KINDS)}"
+            loc = (*loc, "kind")
+        elif kind == "union_tag_not_found":
+            message = f"an action needs `kind`: one of {', '.join(ACTION_KINDS)}"
+        elif kind == "missing":
+            message = "is required"
+        elif kind == "literal_error" and loc and loc[-1] == "mode":
+            message = f"must be one of {', '.join(MODES)}"
+        elif kind == "value_error":
+            message = message.removeprefix("Value error, ")
+        elif kind == "string_pattern_mismatch":
+            message = _pattern_hint(loc)
+        # Tagged unions add the tag to the path (`actions.0.email.to`); drop it for the reader.
+        loc = tuple(part for i, part in enumerate(loc) if not _is_union_tag(loc, i))
+        problems.append(document.problem(loc, message))
+    return problems
+
+
+def _is_union_tag(loc: Path, index: int) -> bool:
+    return (
+        index >= 1
+        and loc[index - 1] != "kind"
+        and isinstance(loc[index - 1], int)
+        and (index >= 2 and loc[index - 2] == "actions" and loc[index] in ACTION_KINDS)
+    )
+
+
+def _pattern_hint(loc: Path) -> str:
+    last = loc[-1] if loc else ""
+    if last == "name":
+        return "use lowercase letters, digits, - and _, e.g. lead-qualification"
+    if last == "subject":
+        return "a subject kind is a lowercase word such as lead, ticket or customer"
+    return "must look like `lead.created`: letters, digits, _ or -, dot-separated"
+
+
+def _allowed_fields(loc: Path) -> list[str]:
+    """Field names valid at the place `loc` points to, for typo suggestions."""
+    model: type[BaseModel] | None = Playbook
+    for part in loc[:-1]:
+        if model is None:
+            return []
+        if isinstance(part, int) or part in ACTION_KINDS:
+            continue
+        field_info = model.model_fields.get(str(part))
+        if field_info is None:
+            # A dict key (feature or option name): the model stays the dict's value type.
+            continue
+        model = _inner_model(field_info.annotation)
+    if model is None:
+        return []
+    if model is WebhookAction or (loc[-2:-1] and loc[-2] in ACTION_KINDS):
+        return sorted({f for m in _ACTION_MODELS for f in m.model_fields})
+    return list(model.model_fields)
+
+
+_ACTION_MODELS = (EmailAction, WebhookAction, NotifyAction, UpdateTraitsAction, TaskAction)
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    metadata = getattr(annotation, "__metadata__", None)
+    origin = getattr(annotation, "__origin__", None)
+    if metadata is not None and origin is not None:
+        return _inner_model(origin)
+    return None

@@ -1,0 +1,468 @@
+"""`opsloop demo`: load the simulated business into OpsLoop, then serve it with live events.
+
+`prepare_demo` does everything but serving: the sinks up (a mail server and a chat/CRM
+receiver, each on a free loopback port, standing in for the business's real ones), the service
+built with its actions pointed at them, the built-in lead playbook applied, the history stored
+and decided, a simulated reviewer settling the decisions older than a few days (so metrics have
+something to show) and the resulting actions delivered. `run_demo` then serves the app (with
+`/demo/outbox` showing what the sinks received), starts the workers and streams live events
+until Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import orjson
+from pydantic import SecretStr
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import func, select
+
+from opsloop.builtin import builtin_playbook
+from opsloop.core.decisions import ReviewRequest
+from opsloop.core.errors import OpsLoopError
+from opsloop.core.events import validate_events
+from opsloop.demo.simulator import SOURCE, PlannedEvent, Simulator
+from opsloop.demo.sinks import Outbox, SinkServer, SmtpSink, sink_router
+from opsloop.service import OpsLoop
+from opsloop.settings import Settings, WebhookEndpoint
+from opsloop.store.tables import events as event_table
+
+log = logging.getLogger(__name__)
+
+PLAYBOOK = "lead-qualification"
+HOT_PROPENSITY = 0.4
+"""The simulated reviewer calls a lead hot when its hidden propensity is at least this."""
+REVIEW_AFTER = timedelta(days=3)
+"""Decisions on triggers older than this were settled by the simulated reviewer."""
+REVIEWER = "simulated-reviewer"
+BATCH = 1000
+# A fixed secret: the demo's webhooks only ever travel over loopback to its own sink.
+DEMO_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"opsloop-demo-only-webhook-secret").decode()
+
+
+class DemoRefused(OpsLoopError):
+    """The demo would write into a database that holds someone's real data."""
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    leads: int
+    events: int
+    new_events: int
+    decisions: int
+    approved: int
+    overridden: int
+    pending: int
+    seconds: float
+
+
+@dataclass
+class DemoBusiness:
+    """The running parts of a prepared demo; `close()` stops them all."""
+
+    ops: OpsLoop
+    simulator: Simulator
+    outbox: Outbox
+    smtp: SmtpSink
+    sinks: SinkServer
+    history_start: datetime
+    loaded: Loaded | None = None
+
+    def close(self) -> None:
+        self.ops.close()
+        self.sinks.stop()
+        self.smtp.stop()
+
+
+def prepare_demo(
+    settings: Settings,
+    *,
+    days: int,
+    seed: int,
+    console: Console,
+    now: datetime | None = None,
+) -> DemoBusiness:
+    """Start the sinks and the service on the demo's data and load `days` days of history."""
+    started = time.monotonic()
+    now = now or datetime.now(UTC)
+    business = _open(settings, seed=seed, history_start=now - timedelta(days=days))
+    try:
+        ops = business.ops
+        _refuse_foreign_data(ops)
+        ops.prepare()
+        text, file = builtin_playbook(PLAYBOOK)
+        ops.apply_playbook(text, file, actor="demo")
+
+        planned = business.simulator.planned_history(days, now)
+        triggers, new = _store_history(ops, planned, days, console)
+        with console.status("Deciding…"):
+            ops.run_jobs()
+        # The workers deliver the reviewed decisions' actions while the reviewer goes on.
+        ops.start()
+        _settle_old_decisions(ops, business.simulator, triggers, now, console)
+        with console.status("Delivering the reviewed decisions' actions to the sinks…"):
+            ops.run_jobs()
+            _wait_for_deliveries(ops)
+        ops.close_outcome_windows()
+        [row] = ops.metrics(playbook=PLAYBOOK)
+        business.loaded = Loaded(
+            leads=sum(1 for e in planned if e.type == "lead.created"),
+            events=len(planned),
+            new_events=new,
+            decisions=row["total"],
+            approved=row["decisions"]["approved"],
+            overridden=row["decisions"]["overridden"],
+            pending=row["pending_reviews"],
+            seconds=time.monotonic() - started,
+        )
+    except BaseException:
+        business.close()
+        raise
+    return business
+
+
+def run_demo(
+    settings: Settings, *, days: int, seed: int, events_per_minute: float, console: Console
+) -> None:
+    """Prepare the demo, then serve it on settings.host:settings.port until Ctrl-C."""
+    import uvicorn
+
+    from opsloop.gc_tuning import tune_for_serving
+    from opsloop.web.app import create_app
+
+    _check_port(settings.host, settings.port)
+    console.print(
+        f"Simulating {days} days of a small B2B business (seed {seed}) in "
+        f"{escape(_where(settings))}…"
+    )
+    with _sigterm_as_ctrl_c():
+        try:
+            business = prepare_demo(settings, days=days, seed=seed, console=console)
+        except KeyboardInterrupt:
+            console.print("Stopped.")
+            return
+        ops = business.ops
+        app = create_app(ops.settings, service=ops)
+        app.include_router(sink_router(business.outbox, webhook_secret=DEMO_WEBHOOK_SECRET))
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app, host=settings.host, port=settings.port, log_level="warning", access_log=False
+            )
+        )
+        stream = LiveStream(
+            ops,
+            business.simulator.live(datetime.now(UTC), since=business.history_start),
+            per_minute=events_per_minute,
+        )
+        try:
+            ops.start()
+            stream.start()
+            tune_for_serving()
+            _print_welcome(console, settings, business, events_per_minute)
+            server.run()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            console.print("Stopping the demo…")
+            stream.stop()
+            business.close()
+    console.print(f"Stopped. The demo's data stays in {escape(_where(settings))}.")
+
+
+class LiveStream:
+    """Sends the simulator's live events through `ops.ingest`, `per_minute` a minute, in a
+    background thread. Events an earlier run already sent are skipped without waiting."""
+
+    def __init__(self, ops: OpsLoop, events: Iterator[dict[str, Any]], *, per_minute: float):
+        self.ops = ops
+        self.events = events
+        self.interval = 60.0 / per_minute if per_minute > 0 else None
+        self.sent = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="demo-live-stream", daemon=True)
+
+    def start(self) -> None:
+        if self.interval is not None:
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        assert self.interval is not None
+        for event in self.events:
+            if self._stop.is_set():
+                return
+            try:
+                ingested = self.ops.ingest(orjson.dumps(event), source=SOURCE)
+            except Exception:
+                log.exception("the demo's live stream could not store an event; going on")
+            else:
+                if ingested.accepted[0].status == "duplicate":
+                    continue
+                self.sent += 1
+            if self._stop.wait(self.interval):
+                return
+
+
+# --- preparing -------------------------------------------------------------------------------
+
+
+def _open(settings: Settings, *, seed: int, history_start: datetime) -> DemoBusiness:
+    outbox = Outbox()
+    smtp = SmtpSink(outbox)
+    smtp.start()
+    sinks = SinkServer(sink_router(outbox, webhook_secret=DEMO_WEBHOOK_SECRET))
+    try:
+        sinks.start()
+        demo_settings = settings.model_copy(
+            update={
+                "smtp_host": smtp.host,
+                "smtp_port": smtp.port,
+                "smtp_security": "none",
+                "smtp_username": None,
+                "smtp_password": None,
+                "smtp_from": "hello@demo-business.example",
+                "notify_url": None,
+                "notify_channels": {"sales": f"{sinks.url}/demo/sink/chat"},
+                "webhook_secret": SecretStr(DEMO_WEBHOOK_SECRET),
+                "webhook_endpoints": {"crm": WebhookEndpoint(url=f"{sinks.url}/demo/sink/webhook")},
+            }
+        )
+        ops = OpsLoop(demo_settings)
+    except BaseException:
+        sinks.stop()
+        smtp.stop()
+        raise
+    return DemoBusiness(ops, Simulator(seed), outbox, smtp, sinks, history_start)
+
+
+def _refuse_foreign_data(ops: OpsLoop) -> None:
+    """Demo events must never mix with real ones: refuse a database that holds events but is
+    not the demo's (a demo database may also hold what the user sent it while trying it)."""
+    if ops.settings.auto_migrate:
+        ops.db.migrate()
+    sources = _event_counts_by_source(ops)
+    if not sources or SOURCE in sources:
+        return
+    found = ", ".join(f"{count:,} from {source!r}" for source, count in sorted(sources.items()))
+    hint = (
+        "unset OPSLOOP_DATABASE_URL and pass --data-dir"
+        if ops.settings.database_url
+        else "pass --data-dir"
+    )
+    raise DemoRefused(
+        f"{_where(ops.settings)} already holds events that are not the demo's ({found}). The "
+        f"demo only runs on a database of its own, so it never mixes with real data: {hint} "
+        "with a new folder, e.g. `opsloop --data-dir ./opsloop-demo demo`."
+    )
+
+
+def _event_counts_by_source(ops: OpsLoop) -> dict[str, int]:
+    query = select(event_table.c.source, func.count()).group_by(event_table.c.source)
+    with ops.db.read() as conn:
+        return {str(source): int(count) for source, count in conn.execute(query)}
+
+
+def _store_history(
+    ops: OpsLoop, planned: list[PlannedEvent], days: int, console: Console
+) -> tuple[dict[int, datetime], int]:
+    """Store the history in batches; return the trigger events' times by id and how many
+    events were new (0 when the demo ran on this database before)."""
+    triggers: dict[int, datetime] = {}
+    new = 0
+    received = ops.ctx.clock()
+    with _progress(console) as progress:
+        task = progress.add_task(f"Loading {days} days of history", total=len(planned))
+        for start in range(0, len(planned), BATCH):
+            chunk = planned[start : start + BATCH]
+            batch = validate_events(
+                [e.as_dict() for e in chunk], source=SOURCE, received_at=received
+            )
+            for event, accepted in zip(chunk, ops.store_events(batch), strict=True):
+                new += accepted.status == "created"
+                if event.type in ("lead.created", "demo.requested"):
+                    triggers[accepted.id] = event.at
+            progress.advance(task, len(chunk))
+    return triggers, new
+
+
+def _settle_old_decisions(
+    ops: OpsLoop,
+    simulator: Simulator,
+    triggers: dict[int, datetime],
+    now: datetime,
+    console: Console,
+) -> int:
+    """The simulated reviewer: approve when the playbook agrees with the ground truth,
+    otherwise override with the right option. Recent decisions stay pending for the user, and
+    so do decisions on events the user sent."""
+    pending: list[dict[str, Any]] = []
+    before: int | None = None
+    while True:
+        page = ops.list_decisions(status="pending", playbook=PLAYBOOK, limit=500, before_id=before)
+        pending.extend(page)
+        if len(page) < 500:
+            break
+        before = page[-1]["id"]
+    cutoff = now - REVIEW_AFTER
+    old: list[tuple[dict[str, Any], float]] = []
+    for decision in sorted(pending, key=lambda d: int(d["id"])):
+        at = _demo_trigger_time(ops, triggers, decision["event_id"])
+        if at is not None and at < cutoff:
+            old.append((decision, simulator.ground_truth(decision["subject"])))
+    with _progress(console) as progress:
+        task = progress.add_task("Simulated reviewer at work", total=len(old))
+        for decision, propensity in old:
+            ops.review(decision["id"], _verdict(decision["choice"], propensity))
+            progress.advance(task)
+    return len(old)
+
+
+def _verdict(choice: str | None, propensity: float) -> ReviewRequest:
+    right = "hot" if propensity >= HOT_PROPENSITY else "nurture"
+    if choice == right:
+        return ReviewRequest(verdict="approve", reviewer=REVIEWER)
+    ready = "ready" if right == "hot" else "not ready"
+    return ReviewRequest(
+        verdict="override",
+        reviewer=REVIEWER,
+        option=right,
+        reason=f"simulated reviewer: ground truth says this lead is {ready} to buy",
+    )
+
+
+def _wait_for_deliveries(ops: OpsLoop, timeout: float = 120.0) -> None:
+    """Until no action waits for its first attempt or is being sent (retries may remain)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(ops.list_actions(status=s, limit=1) for s in ("pending", "delivering")):
+            return
+        time.sleep(0.05)
+    log.warning("the demo's actions are still being delivered after %.0f s", timeout)
+
+
+def _demo_trigger_time(
+    ops: OpsLoop, triggers: dict[int, datetime], event_id: int
+) -> datetime | None:
+    """When the demo's triggering event occurred; None for an event the user sent."""
+    if event_id in triggers:
+        return triggers[event_id]
+    event = ops.get_event(event_id)  # e.g. a live event from an earlier run
+    return event["occurred_at"] if event["source"] == SOURCE else None
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+# --- serving ---------------------------------------------------------------------------------
+
+
+def _check_port(host: str, port: int) -> None:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise DemoRefused(
+                f"cannot listen on {host}:{port} ({exc.strerror}); is another server running? "
+                "Stop it or pass --port."
+            ) from None
+
+
+@contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """A `kill` stops the demo as cleanly as Ctrl-C (uvicorn re-raises it after its shutdown)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _where(settings: Settings) -> str:
+    if settings.database_url:
+        return settings.database_url.split("@")[-1]
+    return str(settings.data_dir)
+
+
+def _print_welcome(
+    console: Console, settings: Settings, business: DemoBusiness, events_per_minute: float
+) -> None:
+    loaded = business.loaded
+    assert loaded is not None
+    url = f"http://{settings.host}:{settings.port}"
+    cli = _program()
+    if settings.data_dir != Path("opsloop-data") and not settings.database_url:
+        cli += f" --data-dir {settings.data_dir}"
+    pending = business.ops.list_decisions(status="pending", playbook=PLAYBOOK, limit=1)
+    example = str(pending[0]["id"]) if pending else "ID"
+    if loaded.new_events == loaded.events:
+        stored = "all new"
+    elif loaded.new_events == 0:
+        stored = "all stored by an earlier run"
+    else:
+        stored = f"{loaded.new_events:,} new, the rest stored by an earlier run"
+    totals = business.outbox.totals()
+    console.print()
+    console.print(f"[bold green]OpsLoop demo on {url}[/bold green]")
+    console.print(
+        f"Loaded {loaded.leads:,} leads and {loaded.events:,} events ({stored}) in "
+        f"{loaded.seconds:.1f} s. The {PLAYBOOK} playbook made {loaded.decisions:,} decisions: a "
+        f"simulated reviewer approved {loaded.approved:,} and overrode {loaded.overridden:,}, and "
+        f"{loaded.pending:,} wait for you."
+    )
+    if totals["emails"] or totals["chats"]:
+        console.print(
+            f"Their actions sent {totals['emails']:,} emails and {totals['chats']:,} chat "
+            "messages to the demo's own mail server and chat."
+        )
+    if events_per_minute > 0:
+        console.print(f"New events keep arriving, about {events_per_minute:g} a minute.")
+    console.print("\nTry, in another terminal:")
+    for command, why in (
+        (f"{cli} decisions --status pending", "what waits for you"),
+        (f"{cli} decisions {example}", "one decision, every scorecard line explained"),
+        (f"{cli} review {example} --approve", "approve it; its actions run at once"),
+        (f"curl {url}/api/metrics", "success rate, override rate, time to action"),
+        (f"curl {url}/demo/outbox", "the emails and chat messages OpsLoop sent"),
+    ):
+        console.print(f"  [cyan]{escape(command)}[/cyan]  [dim]# {why}[/dim]", soft_wrap=True)
+    console.print("\nCtrl-C stops the demo.")
+
+
+def _program() -> str:
+    """How the user started OpsLoop (`.venv/bin/opsloop` or `opsloop`), to echo it back."""
+    invoked = sys.argv[0] if sys.argv else ""
+    return invoked if Path(invoked).name == "opsloop" and " " not in invoked else "opsloop"

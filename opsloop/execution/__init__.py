@@ -1,0 +1,1 @@
+"""Execution: action handlers (channels) and the outbox that delivers each action exactly once."""

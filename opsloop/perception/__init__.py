@@ -1,0 +1,1 @@
+"""Perception: turning signals (HTTP bodies, webhook deliveries, files) into valid events."""

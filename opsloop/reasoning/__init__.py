@@ -1,0 +1,1 @@
+"""Reasoning: features from history, expressions, scorecards, rules, guardrails, explanations."""

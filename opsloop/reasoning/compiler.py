@@ -1,0 +1,148 @@
+"""Compile a validated playbook into something fast to run: every expression compiled once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from opsloop.core.errors import PlaybookInvalid, PlaybookProblem
+from opsloop.core.events import did_you_mean
+from opsloop.core.expression_names import root
+from opsloop.core.playbooks import Feature, Guardrail, Playbook, Rule, ScoreLine
+from opsloop.core.yaml_source import YamlDocument
+from opsloop.reasoning.expressions import (
+    CompiledExpression,
+    ExpressionError,
+    compile_expression,
+    compile_group,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledFeature:
+    name: str
+    spec: Feature
+    kind: str
+    event_types: frozenset[str]
+    within: timedelta | None
+    where: CompiledExpression | None
+    formula: CompiledExpression | None
+    field_path: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledLine:
+    line: ScoreLine
+    when: CompiledExpression
+    points: CompiledExpression | None  # None: fixed points
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    rule: Rule
+    when: CompiledExpression
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledGuardrail:
+    guardrail: Guardrail
+    when: CompiledExpression
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPlaybook:
+    playbook: Playbook
+    features: tuple[CompiledFeature, ...]
+    scorecard: tuple[CompiledLine, ...]
+    score: CompiledExpression
+    rules: tuple[CompiledRule, ...]
+    guardrails: tuple[CompiledGuardrail, ...]
+    conditions: CompiledExpression | None
+    """All scorecard conditions in one expression, evaluated in one call (None: one by one)."""
+    history_types: frozenset[str]
+    """Event types the features read from the subject's history."""
+    lookback: timedelta | None
+    """How far back the features look; None when some feature reads all history."""
+
+    @property
+    def name(self) -> str:
+        return self.playbook.name
+
+
+def compile_playbook(playbook: Playbook, document: YamlDocument | None = None) -> CompiledPlaybook:
+    """Compile every expression; raise PlaybookInvalid naming the line of each bad one."""
+    compiled: dict[tuple[str | int, ...], CompiledExpression] = {}
+    problems: list[PlaybookProblem] = []
+    for path, text, allowed in playbook.expressions():
+        try:
+            expression = compile_expression(text)
+        except ExpressionError as exc:
+            problems.append(_problem(document, path, f"expression {text!r}: {exc}"))
+            continue
+        for name in expression.names:
+            if root(name) not in allowed:
+                hint = did_you_mean(root(name), allowed) or _order_hint(playbook, path, name)
+                problems.append(_problem(document, path, f"unknown name {root(name)!r}{hint}"))
+        compiled[path] = expression
+    if problems:
+        raise PlaybookInvalid(problems)
+
+    features = tuple(
+        CompiledFeature(
+            name=name,
+            spec=spec,
+            kind=spec.kind,
+            event_types=frozenset(spec.event_types),
+            within=spec.within,
+            where=compiled.get(("features", name, "where")),
+            formula=compiled.get(("features", name, "formula")),
+            field_path=tuple(spec.field.split(".")) if spec.field else (),
+        )
+        for name, spec in playbook.features.items()
+    )
+    event_features = [f for f in features if f.event_types]
+    unbounded = any(f.within is None for f in event_features)
+    lookback = (
+        None
+        if unbounded
+        else max((f.within for f in event_features if f.within), default=timedelta(0))
+    )
+    scorecard = tuple(
+        CompiledLine(
+            line, compiled[("scorecard", i, "when")], compiled.get(("scorecard", i, "points"))
+        )
+        for i, line in enumerate(playbook.scorecard)
+    )
+    return CompiledPlaybook(
+        playbook=playbook,
+        conditions=compile_group([line.when for line in scorecard]),
+        features=features,
+        scorecard=scorecard,
+        score=compiled[("score",)],
+        rules=tuple(
+            CompiledRule(rule, compiled[("rules", i, "when")])
+            for i, rule in enumerate(playbook.rules)
+        ),
+        guardrails=tuple(
+            CompiledGuardrail(g, compiled[("guardrails", i, "when")])
+            for i, g in enumerate(playbook.guardrails)
+        ),
+        history_types=frozenset(t for f in event_features for t in f.event_types),
+        lookback=lookback,
+    )
+
+
+def _problem(
+    document: YamlDocument | None, path: tuple[str | int, ...], message: str
+) -> PlaybookProblem:
+    if document is not None:
+        return document.problem(path, message)
+    return PlaybookProblem("<playbook>", None, ".".join(str(p) for p in path), message)
+
+
+def _order_hint(playbook: Playbook, path: tuple[str | int, ...], name: str) -> str:
+    if root(name) in playbook.features:
+        return "; features are computed in order, so a formula can only use features above it"
+    if root(name) in ("score", "points", "choice"):
+        return f"; {root(name)!r} is not known yet at this step"
+    return ""

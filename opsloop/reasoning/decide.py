@@ -1,0 +1,261 @@
+"""Run one playbook on one triggering event: features → scorecard → score → rules → guardrails.
+
+The result carries an explanation that lists every scorecard line (the condition, the values it
+saw, the points it gave), each rule tried and the one that chose, and every guardrail that
+holds the decision for a person. Nothing here touches storage.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opsloop.core.decisions import DecisionDraft, initial_status
+from opsloop.core.events import Event, HistoryEvent, subject_kind
+from opsloop.core.playbooks import GUARDED_KINDS, Mode
+from opsloop.reasoning.compiler import CompiledPlaybook
+from opsloop.reasoning.expressions import ExpressionError, normalize
+from opsloop.reasoning.features import compute_features
+
+
+def decide(
+    playbook: CompiledPlaybook,
+    *,
+    version: int,
+    mode: Mode,
+    event: Event,
+    history: list[HistoryEvent],
+    traits: dict[str, Any],
+) -> DecisionDraft:
+    spec = playbook.playbook
+    base = {
+        "event": {
+            "type": event.type,
+            "source": event.source,
+            "payload": event.payload,
+            "occurred_at": event.occurred_at.isoformat(),
+        },
+        "entity": traits,
+        "subject": event.subject,
+    }
+    features, feature_errors = compute_features(
+        playbook, at=event.occurred_at, history=history, traits=traits, base=base
+    )
+    context: dict[str, Any] = {**base, **features}
+    explanation: dict[str, Any] = {
+        "playbook": {"name": spec.name, "version": version},
+        "trigger": {
+            "event_id": event.id,
+            "type": event.type,
+            "occurred_at": event.occurred_at.isoformat(),
+        },
+        "features": features,
+    }
+    if feature_errors:
+        explanation["feature_errors"] = feature_errors
+
+    lines, points = _scorecard(playbook, context)
+    explanation["scorecard"] = lines
+    explanation["points"] = points
+    context["points"] = points
+    try:
+        score = normalize(playbook.score.evaluate(context))
+        if not isinstance(score, int | float) or isinstance(score, bool):
+            raise ExpressionError(f"gave {score!r}, not a number")
+    except ExpressionError as exc:
+        explanation["score"] = {"formula": playbook.score.text, "error": str(exc)}
+        explanation["why"] = f"Could not compute the score ({playbook.score.text}): {exc}"
+        return _draft(
+            playbook, version, mode, event, None, None, "error", features, traits, explanation
+        )
+    context["score"] = score
+    explanation["score"] = {
+        "formula": playbook.score.text,
+        "saw": playbook.score.seen(context),
+        "value": score,
+    }
+
+    choice, rules, chosen_by = _rules(playbook, context)
+    explanation["rules"] = rules
+    explanation["chosen_by"] = chosen_by
+    explanation["choice"] = choice
+    context["choice"] = choice
+
+    holds = _guardrails(playbook, choice, context)
+    explanation["guardrails"] = holds
+    explanation["mode"] = mode
+    explanation["reasons"] = _reasons(lines)
+    explanation["why"] = _why(playbook, score, choice, chosen_by, explanation["reasons"])
+    status = initial_status(mode, needs_approval=bool(holds))
+    return _draft(
+        playbook, version, mode, event, choice, score, status, features, traits, explanation
+    )
+
+
+def _draft(
+    playbook: CompiledPlaybook,
+    version: int,
+    mode: Mode,
+    event: Event,
+    choice: str | None,
+    score: float | None,
+    status: Any,
+    features: dict[str, Any],
+    traits: dict[str, Any],
+    explanation: dict[str, Any],
+) -> DecisionDraft:
+    holds = explanation.get("guardrails") or []
+    return DecisionDraft(
+        playbook=playbook.name,
+        subject=event.subject,
+        event_id=event.id,
+        mode=mode,
+        choice=choice,
+        score=score,
+        status=status,
+        needs_approval=bool(holds),
+        inputs={
+            "features": features,
+            "entity": traits,
+            "event": {"id": event.id, "type": event.type, "payload": event.payload},
+            "version": version,
+        },
+        explanation=explanation,
+    )
+
+
+def _scorecard(
+    playbook: CompiledPlaybook, context: dict[str, Any]
+) -> tuple[list[dict[str, Any]], float]:
+    lines: list[dict[str, Any]] = []
+    total: float = 0
+    results: list[Any] | None = None
+    if playbook.conditions is not None:
+        try:
+            results = playbook.conditions.evaluate(context)
+        except ExpressionError:
+            results = None  # one condition failed: find which, one by one
+    for index, compiled in enumerate(playbook.scorecard):
+        line = compiled.line
+        entry: dict[str, Any] = {
+            "label": line.label or line.when,
+            "when": line.when,
+            "saw": compiled.when.seen(context),
+        }
+        if results is not None:
+            matched = results[index] is True
+        else:
+            try:
+                matched = compiled.when.truth(context)
+            except ExpressionError as exc:
+                matched = False
+                entry["error"] = str(exc)
+        given: float = 0
+        if matched:
+            try:
+                given = compiled.points.evaluate(context) if compiled.points else line.points  # type: ignore[assignment]
+                if not isinstance(given, int | float) or isinstance(given, bool):
+                    raise ExpressionError(f"points gave {given!r}, not a number")
+            except ExpressionError as exc:
+                entry["error"] = str(exc)
+                given = 0
+        entry["matched"] = matched
+        entry["points"] = normalize(float(given)) if matched else 0
+        total += entry["points"]
+        lines.append(entry)
+    return lines, normalize(float(total))
+
+
+def _rules(
+    playbook: CompiledPlaybook, context: dict[str, Any]
+) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
+    tried: list[dict[str, Any]] = []
+    for index, compiled in enumerate(playbook.rules):
+        rule = compiled.rule
+        entry: dict[str, Any] = {
+            "index": index,
+            "label": rule.label or rule.when,
+            "when": rule.when,
+            "saw": compiled.when.seen(context),
+            "choose": rule.choose,
+        }
+        try:
+            matched = compiled.when.truth(context)
+        except ExpressionError as exc:
+            matched = False
+            entry["error"] = str(exc)
+        entry["matched"] = matched
+        tried.append(entry)
+        if matched:
+            return rule.choose, tried, {"rule": index, "label": entry["label"], "when": rule.when}
+    otherwise = playbook.playbook.otherwise
+    return otherwise, tried, {"rule": None, "label": "otherwise", "when": None}
+
+
+def _guardrails(
+    playbook: CompiledPlaybook, choice: str, context: dict[str, Any]
+) -> list[dict[str, Any]]:
+    holds: list[dict[str, Any]] = []
+    option = playbook.playbook.options[choice]
+    for index, action in enumerate(option.actions):
+        if action.kind in GUARDED_KINDS:
+            holds.append(
+                {
+                    "action": index,
+                    "reason": f"`{action.kind}` actions always need a person's approval",
+                }
+            )
+        elif action.sensitive:
+            holds.append(
+                {"action": index, "reason": f"the `{action.kind}` action is marked sensitive"}
+            )
+    for compiled in playbook.guardrails:
+        try:
+            matched = compiled.when.truth(context)
+        except ExpressionError as exc:
+            # A guardrail that cannot be checked holds the decision: fail safe, not open.
+            holds.append(
+                {
+                    "when": compiled.guardrail.when,
+                    "reason": compiled.guardrail.reason,
+                    "error": str(exc),
+                }
+            )
+            continue
+        if matched:
+            holds.append(
+                {
+                    "when": compiled.guardrail.when,
+                    "reason": compiled.guardrail.reason,
+                    "saw": compiled.when.seen(context),
+                }
+            )
+    return holds
+
+
+def _reasons(lines: list[dict[str, Any]]) -> str:
+    reasons = [
+        f"{line['label']} {line['points']:+g}"
+        for line in lines
+        if line["matched"] and line["points"]
+    ]
+    return "; ".join(reasons) if reasons else "no scorecard line matched"
+
+
+def _why(
+    playbook: CompiledPlaybook,
+    score: float,
+    choice: str,
+    chosen_by: dict[str, Any],
+    because: str,
+) -> str:
+    option = playbook.playbook.options[choice]
+    name = option.label or choice
+    rule = (
+        chosen_by["label"] if chosen_by["rule"] is not None else "no rule matched, so the default"
+    )
+    return f"{name} — score {score:g} ({rule}): {because}"
+
+
+def triggers(playbook: CompiledPlaybook, event_type: str, subject: str) -> bool:
+    spec = playbook.playbook
+    return event_type in spec.trigger.events and subject_kind(subject) == spec.subject

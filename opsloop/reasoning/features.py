@@ -1,0 +1,112 @@
+"""Features: the numbers a decision looks at, computed from the subject's history.
+
+Every feature is computed *as of the triggering event*: only events that occurred at or before
+it count, and windows (`within: 7d`) end at its time. So a decision depends on what was known
+then, whichever order the work runs in, and a replay over history gives the same answer.
+Entity traits are the exception: they are the profile as it stands when the decision is made.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from opsloop.core.events import HistoryEvent
+from opsloop.reasoning.compiler import CompiledFeature, CompiledPlaybook
+from opsloop.reasoning.expressions import ExpressionError, normalize
+
+
+def compute_features(
+    playbook: CompiledPlaybook,
+    *,
+    at: datetime,
+    history: list[HistoryEvent],
+    traits: dict[str, Any],
+    base: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Return (feature values, errors by feature name).
+
+    `history` is the subject's events of the types the playbook reads, oldest first. `base` is
+    the expression context without features (event, entity, subject); formulas see it too.
+    """
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    relevant = [event for event in history if event.occurred_at <= at]
+    for feature in playbook.features:
+        try:
+            value = _compute(feature, at, relevant, traits, {**base, **values})
+        except ExpressionError as exc:
+            errors[feature.name] = str(exc)
+            value = None
+        if value is None:
+            value = feature.spec.default
+        values[feature.name] = value
+    return values, errors
+
+
+def _compute(
+    feature: CompiledFeature,
+    at: datetime,
+    history: list[HistoryEvent],
+    traits: dict[str, Any],
+    context: dict[str, Any],
+) -> Any:
+    kind = feature.kind
+    if kind == "trait":
+        return _path(traits, tuple(str(feature.spec.trait).split(".")))
+    if kind == "formula":
+        assert feature.formula is not None
+        return feature.formula.evaluate(context)
+    since = at - feature.within if feature.within is not None else None
+    matching = [
+        event
+        for event in history
+        if event.type in feature.event_types
+        and (since is None or event.occurred_at > since)
+        and (feature.where is None or _where(feature, event))
+    ]
+    if kind == "count":
+        return len(matching)
+    if kind == "days_since":
+        if not matching:
+            return None
+        return round((at - matching[-1].occurred_at).total_seconds() / 86400, 2)
+    if kind == "last":
+        return _path(matching[-1].payload, feature.field_path) if matching else None
+    numbers = [
+        value
+        for value in (_path(event.payload, feature.field_path) for event in matching)
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    ]
+    if kind == "sum":
+        return normalize(float(sum(numbers)))
+    if not numbers:
+        return None
+    if kind == "avg":
+        return normalize(round(sum(numbers) / len(numbers), 6))
+    if kind == "min":
+        return min(numbers)
+    return max(numbers)
+
+
+def _where(feature: CompiledFeature, event: HistoryEvent) -> bool:
+    """Does `event` pass the feature's `where`? An event the condition cannot be checked on
+    (`payload.amount > 100` on an event without an amount) does not match, as with scorecard
+    lines; one odd event must not void the feature for the whole history."""
+    where = feature.where
+    assert where is not None
+    context: dict[str, Any] = {"type": event.type, "payload": event.payload, "source": event.source}
+    if "occurred_at" in where.roots:  # formatting a time is the costly part; only when read
+        context["occurred_at"] = event.occurred_at.isoformat()
+    try:
+        return where.truth(context)
+    except ExpressionError:
+        return False
+
+
+def _path(value: Any, path: tuple[str, ...]) -> Any:
+    for part in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value

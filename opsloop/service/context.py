@@ -1,0 +1,121 @@
+"""What every use case needs: settings, database, runtime, clock, channels, active playbooks."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from opsloop.core.playbooks import Mode, parse_playbook
+from opsloop.execution.channels import Channel
+from opsloop.execution.channels.email import EmailChannel
+from opsloop.execution.channels.notify import NotifyChannel
+from opsloop.execution.channels.webhook import WebhookChannel
+from opsloop.reasoning.compiler import CompiledPlaybook, compile_playbook
+from opsloop.runtime.base import Runtime
+from opsloop.service.group_commit import GroupCommitter
+from opsloop.settings import Settings
+from opsloop.store import playbooks as playbook_store
+from opsloop.store.database import Database
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ActivePlaybook:
+    id: int
+    name: str
+    mode: Mode
+    version_id: int
+    version: int
+    compiled: CompiledPlaybook
+
+
+class Catalog:
+    """The active playbooks, compiled. Re-read when another process (the CLI, a second
+    server) changes a playbook: the stamp is checked at most once per `ttl` seconds."""
+
+    def __init__(self, db: Database, ttl: float = 1.0) -> None:
+        self.db = db
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._stamp: tuple[object, ...] | None = None
+        self._checked = 0.0
+        self._active: dict[str, ActivePlaybook] = {}
+        self._compiled: dict[str, CompiledPlaybook] = {}
+
+    def active(self) -> dict[str, ActivePlaybook]:
+        if time.monotonic() - self._checked < self.ttl and self._stamp is not None:
+            return self._active
+        with self._lock:
+            if time.monotonic() - self._checked < self.ttl and self._stamp is not None:
+                return self._active
+            with self.db.read() as conn:
+                stamp = playbook_store.catalog_stamp(conn)
+                if stamp != self._stamp:
+                    rows = playbook_store.active_playbooks(conn)
+                    self._active = {row["name"]: self._load(row) for row in rows}
+                    self._stamp = stamp
+            self._checked = time.monotonic()
+            return self._active
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._checked = 0.0
+            self._stamp = None
+
+    def _load(self, row: dict[str, object]) -> ActivePlaybook:
+        content_hash = str(row["content_hash"])
+        compiled = self._compiled.get(content_hash)
+        if compiled is None:
+            playbook, document = parse_playbook(str(row["source"]), str(row["file"]))
+            compiled = compile_playbook(playbook, document)
+            self._compiled[content_hash] = compiled
+        return ActivePlaybook(
+            id=int(row["id"]),  # type: ignore[call-overload]
+            name=str(row["name"]),
+            mode=row["mode"],  # type: ignore[arg-type]
+            version_id=int(row["version_id"]),  # type: ignore[call-overload]
+            version=int(row["version"]),  # type: ignore[call-overload]
+            compiled=compiled,
+        )
+
+
+@dataclass
+class Context:
+    settings: Settings
+    db: Database
+    runtime: Runtime
+    clock: Callable[[], datetime] = utcnow
+    catalog: Catalog = field(init=False)
+    committer: GroupCommitter[Any, Any] | None = None
+    http: httpx.Client = field(init=False)
+    channels: dict[str, Channel] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.catalog = Catalog(self.db)
+        self.http = httpx.Client(
+            timeout=self.settings.delivery_timeout_seconds, follow_redirects=False
+        )
+        webhook = WebhookChannel(self.settings, self.http)
+        self.channels = {
+            "email": EmailChannel(self.settings),
+            "webhook": webhook,
+            "notify": NotifyChannel(self.settings, self.http),
+            # Money and deletions are carried out by the business's own systems, reached by a
+            # signed webhook; OpsLoop's part is making sure a person approved first.
+            "refund": webhook,
+            "payment": webhook,
+            "discount": webhook,
+            "delete": webhook,
+        }

@@ -1,0 +1,239 @@
+"""Decide: run the triggered playbooks on freshly stored events and record the decisions.
+
+Runs inside the ingest transaction, so an event and the decisions it triggers commit together:
+once a sender has its 2xx, the decision exists too, and a crash can never leave an event
+undecided or decided twice. A batch is decided at once: history for all its subjects is read
+with one query, decisions and explanations are written with one statement each, and `auto`
+decisions queue their actions in the same transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from opsloop.core.decisions import Decision, DecisionDraft
+from opsloop.core.events import Event, HistoryEvent
+from opsloop.reasoning.decide import decide, triggers
+from opsloop.service.context import ActivePlaybook, Context
+from opsloop.service.delivering import queue_actions
+from opsloop.store import audit
+from opsloop.store import decisions as decision_store
+from opsloop.store import events as event_store
+from opsloop.store import outcomes as outcome_store
+from opsloop.store.database import Tx
+
+log = logging.getLogger(__name__)
+
+
+def decide_stored(
+    ctx: Context,
+    tx: Tx,
+    stored: list[Event],
+    now: datetime,
+    *,
+    traits: dict[str, dict[str, Any]] | None = None,
+) -> list[int]:
+    """Decide every active playbook each of these just-stored events triggers, in the caller's
+    transaction; return the new decision ids. `traits` (subject → current traits) saves a read
+    when the caller has them."""
+    active = ctx.catalog.active()
+    work = [
+        (event, playbook)
+        for event in stored
+        for playbook in active.values()
+        if triggers(playbook.compiled, event.type, event.subject)
+    ]
+    if not work:
+        return []
+    conn = tx.conn
+    work = _without_cooldown(conn, work)
+    if not work:
+        return []
+
+    # One read serves the features (events up to each trigger) and the outcomes a decision
+    # made late may already have (events after it), so there is no upper bound when the
+    # playbooks have outcomes.
+    types: set[str] = set()
+    since: datetime | None = min(event.occurred_at for event, _ in work)
+    until: datetime | None = max(event.occurred_at for event, _ in work)
+    for event, playbook in work:
+        compiled = playbook.compiled
+        types |= compiled.history_types
+        if _outcome_types(playbook):
+            types.update(_outcome_types(playbook))
+            until = None
+        if since is not None:
+            since = (
+                None
+                if compiled.lookback is None
+                else min(since, event.occurred_at - compiled.lookback)
+            )
+    subjects = sorted({event.subject for event, _ in work})
+    history = event_store.fetch_history(conn, subjects, types, since=since, until=until)
+    if traits is None:
+        traits = event_store.get_traits(conn, subjects)
+
+    drafts: list[tuple[DecisionDraft, ActivePlaybook]] = []
+    for event, playbook in work:
+        try:
+            draft = decide(
+                playbook.compiled,
+                version=playbook.version,
+                mode=playbook.mode,
+                event=event,
+                history=history.get(event.subject, []),
+                traits=traits.get(event.subject, {}),
+            )
+        except Exception as exc:  # a bug must not refuse the event: record it and go on
+            log.exception("playbook %s failed on event %d", playbook.name, event.id)
+            draft = _error_draft(playbook, event, exc)
+        drafts.append((draft, playbook))
+
+    ids = decision_store.insert_decisions(
+        conn, [(draft, p.id, p.version_id) for draft, p in drafts], now
+    )
+    audit.record_many(
+        conn,
+        [
+            {
+                "at": now,
+                "actor": f"playbook:{p.name}",
+                "verb": f"decision.{draft.status}",
+                "object_type": "decision",
+                "object_id": str(decision_id),
+                "detail": {"choice": draft.choice, "score": draft.score, "version": p.version},
+            }
+            for decision_id, (draft, p) in zip(ids, drafts, strict=True)
+        ],
+    )
+    _link_earlier_outcomes(conn, ids, drafts, {event.id: event for event, _ in work}, history, now)
+    for decision_id, (draft, playbook) in zip(ids, drafts, strict=True):
+        if draft.status == "auto" and draft.choice is not None:
+            decision = _as_decision(decision_id, draft, playbook, now)
+            option = playbook.compiled.playbook.options[draft.choice]
+            queue_actions(ctx, tx, decision, draft.choice, option, now)
+    return ids
+
+
+def _without_cooldown(
+    conn: Connection, work: list[tuple[Event, ActivePlaybook]]
+) -> list[tuple[Event, ActivePlaybook]]:
+    """Drop triggers that come within a playbook's cooldown of its last decision on the subject
+    (measured in event time, so imported history behaves like live traffic)."""
+    cooled = [(e, p) for e, p in work if p.compiled.playbook.trigger.cooldown]
+    if not cooled:
+        return work
+    last: dict[tuple[int, str], datetime] = {}
+    by_playbook: dict[int, set[str]] = defaultdict(set)
+    for event, playbook in cooled:
+        by_playbook[playbook.id].add(event.subject)
+    for playbook_id, subjects in by_playbook.items():
+        for subject, at in decision_store.last_trigger_times(
+            conn, playbook_id, sorted(subjects)
+        ).items():
+            last[(playbook_id, subject)] = at
+    kept = []
+    for event, playbook in sorted(work, key=lambda item: (item[0].occurred_at, item[0].id)):
+        cooldown: timedelta | None = playbook.compiled.playbook.trigger.cooldown
+        key = (playbook.id, event.subject)
+        previous = last.get(key)
+        if (
+            cooldown
+            and previous is not None
+            and previous <= event.occurred_at < previous + cooldown
+        ):
+            continue
+        if cooldown:
+            last[key] = event.occurred_at
+        kept.append((event, playbook))
+    return kept
+
+
+def _link_earlier_outcomes(
+    conn: Connection,
+    ids: list[int],
+    drafts: list[tuple[DecisionDraft, ActivePlaybook]],
+    stored: dict[int, Event],
+    history: dict[str, list[HistoryEvent]],
+    now: datetime,
+) -> None:
+    """A decision made after its outcome event was stored (both arrived in one batch, or the
+    decide job ran late) links to that event now."""
+    wanted = [
+        (decision_id, draft, p)
+        for decision_id, (draft, p) in zip(ids, drafts, strict=True)
+        if p.compiled.playbook.outcome is not None and draft.status != "error"
+    ]
+    if not wanted:
+        return
+    rows = []
+    for decision_id, draft, playbook in wanted:
+        outcome = playbook.compiled.playbook.outcome
+        assert outcome is not None
+        trigger_at = stored[draft.event_id].occurred_at
+        for past in history.get(draft.subject, []):
+            event_id, type_, at = past.id, past.type, past.occurred_at
+            if trigger_at <= at <= trigger_at + outcome.within and type_ in _outcome_types(
+                playbook
+            ):
+                rows.append(
+                    {
+                        "decision_id": decision_id,
+                        "event_id": event_id,
+                        "kind": "success" if type_ in outcome.success else "failure",
+                        "occurred_at": at,
+                        "after_seconds": (at - trigger_at).total_seconds(),
+                        "created_at": now,
+                    }
+                )
+                break
+    outcome_store.link(conn, rows)
+
+
+def _outcome_types(playbook: ActivePlaybook) -> tuple[str, ...]:
+    outcome = playbook.compiled.playbook.outcome
+    return (*outcome.success, *outcome.failure) if outcome else ()
+
+
+def _error_draft(playbook: ActivePlaybook, event: Event, exc: Exception) -> DecisionDraft:
+    message = f"{type(exc).__name__}: {exc}"
+    return DecisionDraft(
+        playbook=playbook.name,
+        subject=event.subject,
+        event_id=event.id,
+        mode=playbook.mode,
+        choice=None,
+        score=None,
+        status="error",
+        needs_approval=False,
+        inputs={"event": {"id": event.id, "type": event.type, "payload": event.payload}},
+        explanation={"error": message, "why": f"The playbook failed on this event: {message}"},
+    )
+
+
+def _as_decision(
+    decision_id: int, draft: DecisionDraft, playbook: ActivePlaybook, now: datetime
+) -> Decision:
+    return Decision(
+        id=decision_id,
+        playbook=playbook.name,
+        playbook_version=playbook.version,
+        subject=draft.subject,
+        event_id=draft.event_id,
+        mode=draft.mode,
+        status=draft.status,
+        choice=draft.choice,
+        final_choice=draft.choice,
+        score=draft.score,
+        needs_approval=draft.needs_approval,
+        created_at=now,
+        decided_at=now,
+        why=draft.explanation.get("why", ""),
+        explanation=draft.explanation,
+        inputs=draft.inputs,
+    )

@@ -1,0 +1,327 @@
+"""Ingest: validate signals, store events durably, and queue the decisions they trigger.
+
+One transaction per call: the events, the entity updates, outcome links and the decide jobs
+commit together, so a 2xx means all of it is on disk. Bad input is refused whole, with every
+problem named, and its raw body is kept in quarantine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy.exc import IntegrityError
+
+from opsloop.core.errors import InvalidInput, TooLarge, Unauthorized
+from opsloop.core.events import Event, NewEvent, subject_kind
+from opsloop.perception.bodies import events_from_body, map_hook_body
+from opsloop.perception.signatures import verify_hmac_sha256
+from opsloop.service import deciding
+from opsloop.service.context import Context
+from opsloop.store import audit
+from opsloop.store import events as event_store
+from opsloop.store import outcomes as outcome_store
+from opsloop.store import quarantine as quarantine_store
+from opsloop.store.database import Tx
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    id: int
+    status: Literal["created", "duplicate"]
+
+
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    accepted: list[Accepted]
+    batch: bool
+    """The body was a list or `{"events": [...]}`, so the answer lists every event."""
+
+
+def ingest_body(
+    ctx: Context, body: bytes, *, source: str = "api", content_type: str | None = None
+) -> Ingested:
+    """`POST /api/events`: one event, a list, or `{"events": [...]}`."""
+    new, batch = parse_body(ctx, body, source=source, content_type=content_type)
+    return Ingested(store_events(ctx, new), batch)
+
+
+def parse_body(
+    ctx: Context, body: bytes, *, source: str, content_type: str | None
+) -> tuple[list[NewEvent], bool]:
+    """Validate an ingest body (quarantining it when invalid); return (events, batch)."""
+    try:
+        return events_from_body(
+            body, source=source, received_at=ctx.clock(), max_batch=ctx.settings.max_batch_events
+        )
+    except InvalidInput as exc:
+        quarantine(ctx, source=source, body=body, error=exc, content_type=content_type)
+        raise
+
+
+async def ingest_body_async(
+    ctx: Context, body: bytes, *, source: str = "api", content_type: str | None = None
+) -> Ingested:
+    """`ingest_body` for the event loop: validation runs inline (it is quick), storing waits
+    for the group-commit writer without holding a thread."""
+    try:
+        new, batch = events_from_body(
+            body, source=source, received_at=ctx.clock(), max_batch=ctx.settings.max_batch_events
+        )
+    except InvalidInput as exc:
+        await asyncio.to_thread(
+            quarantine, ctx, source=source, body=body, error=exc, content_type=content_type
+        )
+        raise
+    if ctx.committer is not None and ctx.committer.running:
+        accepted = await asyncio.wrap_future(ctx.committer.enqueue(new))
+    else:
+        accepted = await asyncio.to_thread(store_now, ctx, new)
+    return Ingested(accepted, batch)
+
+
+def ingest_hook(
+    ctx: Context,
+    source: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    content_type: str | None = None,
+) -> Ingested:
+    """`POST /hooks/{source}`: check the signature when the source has a secret, then ingest."""
+    now = ctx.clock()
+    source = source.lower()
+    config = ctx.settings.sources.get(source)
+    lowered = {key.lower(): value for key, value in headers.items()}
+    try:
+        if config is not None and config.secret is not None:
+            header = config.signature_header
+            verify_hmac_sha256(
+                body, lowered.get(header.lower()), config.secret.get_secret_value(), header
+            )
+        delivery_id = lowered.get("idempotency-key") or lowered.get("webhook-id")
+        if config is not None and config.maps_body:
+            new = map_hook_body(
+                body, source=source, config=config, received_at=now, delivery_id=delivery_id
+            )
+            batch = False
+        else:
+            new, batch = events_from_body(
+                body, source=source, received_at=now, max_batch=ctx.settings.max_batch_events
+            )
+            # The URL names the source; a body cannot claim to be another one.
+            new = [
+                _with(
+                    e,
+                    source=source,
+                    key=e.idempotency_key or (delivery_id if len(new) == 1 else None),
+                )
+                for e in new
+            ]
+    except (InvalidInput, Unauthorized) as exc:
+        quarantine(ctx, source=source, body=body, error=exc, content_type=content_type)
+        raise
+    return Ingested(store_events(ctx, new), batch)
+
+
+def store_events(ctx: Context, new: list[NewEvent]) -> list[Accepted]:
+    """Store validated events and decide what they trigger; the same (source, idempotency key)
+    is stored once. In a running server, concurrent calls are committed together."""
+    if ctx.committer is not None and ctx.committer.running:
+        return ctx.committer.submit(new)
+    return store_now(ctx, new)
+
+
+def store_now(ctx: Context, new: list[NewEvent]) -> list[Accepted]:
+    """`store_events` in the calling thread, in a transaction of its own."""
+    try:
+        return _store(ctx, new)
+    except IntegrityError:
+        # Another request stored one of these keys between our check and our insert
+        # (PostgreSQL, concurrent duplicates). Run again: the check now finds it.
+        log.info("idempotency key raced with a concurrent request; retrying the batch")
+        return _store(ctx, new)
+
+
+def _store(ctx: Context, new: list[NewEvent]) -> list[Accepted]:
+    now = ctx.clock()
+    with ctx.db.transaction() as tx:
+        conn = tx.conn
+        keyed = [(e.source, e.idempotency_key) for e in new if e.idempotency_key]
+        known = event_store.find_by_idempotency(conn, keyed) if keyed else {}
+        fresh: list[NewEvent] = []
+        slots: list[tuple[str, Any]] = []  # ("stored", id) | ("new", index) | ("same", key)
+        batch_keys: dict[tuple[str, str], int] = {}
+        for event in new:
+            key = (event.source, event.idempotency_key) if event.idempotency_key else None
+            if key and key in known:
+                slots.append(("stored", known[key]))
+            elif key and key in batch_keys:
+                slots.append(("new_dup", batch_keys[key]))
+            else:
+                if key:
+                    batch_keys[key] = len(fresh)
+                slots.append(("new", len(fresh)))
+                fresh.append(event)
+        ids = event_store.insert_events(conn, fresh)
+        if fresh:
+            _after_insert(ctx, tx, fresh, ids, now)
+    results = []
+    for kind, value in slots:
+        if kind == "stored":
+            results.append(Accepted(value, "duplicate"))
+        elif kind == "new_dup":
+            results.append(Accepted(ids[value], "duplicate"))
+        else:
+            results.append(Accepted(ids[value], "created"))
+    return results
+
+
+def _after_insert(
+    ctx: Context, tx: Tx, fresh: list[NewEvent], ids: list[int], now: datetime
+) -> None:
+    conn = tx.conn
+    seen: dict[str, tuple[datetime, datetime]] = {}
+    patches: dict[str, list[dict[str, Any]]] = {}
+    for event in fresh:
+        at = event.occurred_at
+        first, last = seen.get(event.subject, (at, at))
+        seen[event.subject] = (min(first, at), max(last, at))
+        if event.traits:
+            patches.setdefault(event.subject, []).append(event.traits)
+    # The subjects' traits, read once, serve the merge and the decisions below.
+    traits = event_store.touch_entities(conn, seen, now)
+    event_store.apply_patches(conn, traits, patches, now)
+
+    active = ctx.catalog.active()
+    for event, event_id in zip(fresh, ids, strict=True):
+        kind = subject_kind(event.subject)
+        for playbook in active.values():
+            outcome = playbook.compiled.playbook.outcome
+            if outcome is None or playbook.compiled.playbook.subject != kind:
+                continue
+            if event.type in outcome.success or event.type in outcome.failure:
+                _link_outcome(
+                    conn, playbook.id, event, event_id, outcome.success, outcome.within, now
+                )
+    stored = [_stored(event, event_id) for event, event_id in zip(fresh, ids, strict=True)]
+    deciding.decide_stored(ctx, tx, stored, now, traits=traits)
+
+
+def _link_outcome(
+    conn: Any,
+    playbook_id: int,
+    event: NewEvent,
+    event_id: int,
+    success: tuple[str, ...],
+    within: Any,
+    now: datetime,
+) -> None:
+    kind = "success" if event.type in success else "failure"
+    open_ = outcome_store.open_decisions(
+        conn, playbook_id, event.subject, since=event.occurred_at - within, until=event.occurred_at
+    )
+    outcome_store.link(
+        conn,
+        [
+            {
+                "decision_id": decision_id,
+                "event_id": event_id,
+                "kind": kind,
+                "occurred_at": event.occurred_at,
+                "after_seconds": (event.occurred_at - trigger_at).total_seconds(),
+                "created_at": now,
+            }
+            for decision_id, trigger_at in open_
+        ],
+    )
+
+
+def quarantine(
+    ctx: Context,
+    *,
+    source: str,
+    body: bytes,
+    error: Exception,
+    content_type: str | None = None,
+    body_size: int | None = None,
+    file: str | None = None,
+    line: int | None = None,
+) -> int:
+    """Keep refused input with the reason, so nothing sent to OpsLoop silently disappears."""
+    now = ctx.clock()
+    if isinstance(error, InvalidInput):
+        errors = [{"field": e.field, "message": e.message} for e in error.errors]
+    else:
+        errors = [{"field": "", "message": str(error)}]
+    reason = str(error)
+    if isinstance(error, TooLarge):
+        kind = "too_large"
+    elif isinstance(error, Unauthorized):
+        kind = "unauthorized"
+    else:
+        kind = "invalid"
+    with ctx.db.transaction() as tx:
+        item_id = quarantine_store.hold(
+            tx.conn,
+            source=source,
+            received_at=now,
+            reason=reason,
+            errors=errors,
+            body=body,
+            body_size=body_size,
+            content_type=content_type,
+            file=file,
+            line=line,
+        )
+        audit.record(
+            tx.conn,
+            at=now,
+            actor=f"source:{source}",
+            verb=f"input.quarantined.{kind}",
+            object_type="quarantine",
+            object_id=item_id,
+            detail={"reason": reason[:500]},
+        )
+    if isinstance(error, InvalidInput | Unauthorized):
+        error.quarantine_id = item_id
+    log.warning(
+        "quarantined input from %s: %s",
+        source,
+        reason[:200],
+        extra={"source": source, "quarantine": item_id},
+    )
+    return item_id
+
+
+def _with(event: NewEvent, *, source: str, key: str | None) -> NewEvent:
+    return NewEvent(
+        source=source,
+        type=event.type,
+        subject=event.subject,
+        occurred_at=event.occurred_at,
+        received_at=event.received_at,
+        payload=event.payload,
+        traits=event.traits,
+        idempotency_key=key,
+    )
+
+
+def _stored(event: NewEvent, event_id: int) -> Event:
+    return Event(
+        id=event_id,
+        source=event.source,
+        type=event.type,
+        subject=event.subject,
+        occurred_at=event.occurred_at,
+        received_at=event.received_at,
+        payload=event.payload,
+        traits=event.traits,
+        idempotency_key=event.idempotency_key,
+    )

@@ -1,0 +1,146 @@
+"""Playbooks: validate, apply (store a new version when the content changed), list."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from opsloop.core.errors import NotFound, PlaybookInvalid, PlaybookProblem
+from opsloop.core.playbooks import Playbook, check_playbook, content_hash
+from opsloop.execution.templates import template_problems
+from opsloop.reasoning.compiler import CompiledPlaybook, compile_playbook
+from opsloop.service.context import Context
+from opsloop.store import audit
+from opsloop.store import playbooks as playbook_store
+
+log = logging.getLogger(__name__)
+
+
+def load_playbook(text: str, file: str) -> tuple[Playbook, CompiledPlaybook]:
+    """Full validation: structure, references, expressions and templates. Every problem is
+    reported at once, each with file, line and field."""
+    playbook, document, problems = check_playbook(text, file)
+    try:
+        compiled = compile_playbook(playbook, document)
+    except PlaybookInvalid as exc:
+        problems.extend(exc.problems)
+    except ValueError:
+        # A feature without exactly one kind cannot be compiled; check_playbook reported it.
+        assert problems
+    for path, offset, message in template_problems(playbook.templates()):
+        line = document.content_line_of(path)
+        problem = document.problem(path, message)
+        problems.append(
+            PlaybookProblem(
+                problem.file, (line or 0) + offset if line else None, problem.field, message
+            )
+        )
+    if problems:
+        raise PlaybookInvalid(sorted(problems, key=lambda p: p.line or 0))
+    return playbook, compiled
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    name: str
+    version: int
+    mode: str
+    changed: bool
+
+
+def apply_playbook(ctx: Context, text: str, file: str, *, actor: str) -> Applied:
+    playbook, _ = load_playbook(text, file)
+    digest = content_hash(text)
+    now = ctx.clock()
+    with ctx.db.transaction() as tx:
+        conn = tx.conn
+        record = playbook_store.get_playbook(conn, playbook.name)
+        playbook_id = (
+            record["id"]
+            if record
+            else playbook_store.create_playbook(conn, playbook.name, playbook.mode, now)
+        )
+        existing = playbook_store.find_version(conn, playbook_id, digest)
+        if existing and record and record["active_version_id"] == existing["id"]:
+            return Applied(playbook.name, existing["version"], record["mode"], changed=False)
+        if existing:
+            version_id, number = existing["id"], existing["version"]
+            verb = "playbook.version_reactivated"
+        else:
+            version_id, number = playbook_store.add_version(
+                conn,
+                playbook_id=playbook_id,
+                content_hash=digest,
+                source=text,
+                file=file,
+                created_by=actor,
+                now=now,
+            )
+            verb = "playbook.version_created"
+        playbook_store.activate(conn, playbook_id, version_id, playbook.mode, now)
+        audit.record(
+            conn,
+            at=now,
+            actor=actor,
+            verb=verb,
+            object_type="playbook",
+            object_id=playbook.name,
+            detail={"version": number, "mode": playbook.mode, "file": file},
+        )
+    ctx.catalog.invalidate()
+    log.info("playbook %s is now version %d (%s)", playbook.name, number, playbook.mode)
+    return Applied(playbook.name, number, playbook.mode, changed=True)
+
+
+def apply_directory(ctx: Context, directory: Path, *, actor: str) -> list[Applied]:
+    """Apply every `*.yaml`/`*.yml` file in `directory`; a bad file is reported, not fatal."""
+    applied: list[Applied] = []
+    if not directory.is_dir():
+        return applied
+    for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
+        try:
+            applied.append(apply_playbook(ctx, path.read_text(), str(path), actor=actor))
+        except PlaybookInvalid as exc:
+            log.error("playbook %s was not applied:\n%s", path, exc)
+    return applied
+
+
+def list_playbooks(ctx: Context) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": p.name,
+            "mode": p.mode,
+            "version": p.version,
+            "description": p.compiled.playbook.description,
+            "subject": p.compiled.playbook.subject,
+            "trigger": list(p.compiled.playbook.trigger.events),
+            "options": list(p.compiled.playbook.options),
+        }
+        for p in ctx.catalog.active().values()
+    ]
+
+
+def get_playbook(ctx: Context, name: str) -> dict[str, Any]:
+    with ctx.db.read() as conn:
+        record = playbook_store.get_playbook(conn, name)
+        if record is None:
+            raise NotFound(f"no playbook named {name!r}")
+        versions = playbook_store.list_versions(conn, record["id"])
+    active = next((v for v in versions if v["id"] == record["active_version_id"]), None)
+    return {
+        "name": name,
+        "mode": record["mode"],
+        "version": active["version"] if active else None,
+        "source": active["source"] if active else None,
+        "versions": [
+            {
+                "version": v["version"],
+                "created_at": v["created_at"],
+                "created_by": v["created_by"],
+                "file": v["file"],
+            }
+            for v in versions
+        ],
+    }

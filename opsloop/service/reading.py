@@ -1,0 +1,169 @@
+"""Read models: what the API, CLI and (later) the web pages show about the ledger."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from opsloop.core.errors import Conflict, NotFound
+from opsloop.service.context import Context
+from opsloop.store import actions as action_store
+from opsloop.store import audit
+from opsloop.store import decisions as decision_store
+from opsloop.store import events as event_store
+from opsloop.store import outcomes as outcome_store
+from opsloop.store import quarantine as quarantine_store
+
+
+def list_decisions(
+    ctx: Context,
+    *,
+    status: str | None = None,
+    playbook: str | None = None,
+    subject: str | None = None,
+    limit: int = 50,
+    before_id: int | None = None,
+) -> list[dict[str, Any]]:
+    with ctx.db.read() as conn:
+        found = decision_store.list_decisions(
+            conn,
+            status=status,
+            playbook=playbook,
+            subject=subject,
+            limit=limit,
+            before_id=before_id,
+        )
+    return [_summary(d) for d in found]
+
+
+def decision_detail(ctx: Context, decision_id: int) -> dict[str, Any]:
+    """Everything about one decision: inputs, explanation, reviews, actions and every delivery
+    attempt, the outcome and the audit trail."""
+    with ctx.db.read() as conn:
+        decision = decision_store.get_decision(conn, decision_id)
+        if decision is None:
+            raise NotFound(f"no decision {decision_id}")
+        event = event_store.get_events(conn, [decision.event_id]).get(decision.event_id)
+        actions = action_store.actions_of(conn, decision_id)
+        attempts = action_store.attempts_of(conn, [a["id"] for a in actions])
+        detail = {
+            **asdict(decision),
+            "trigger": asdict(event) if event else None,
+            "reviews": decision_store.reviews_of(conn, decision_id),
+            "actions": [{**_action(a), "attempt_log": attempts[a["id"]]} for a in actions],
+            "outcome": outcome_store.outcome_of(conn, decision_id),
+            "audit": audit.trail(conn, "decision", decision_id)
+            + [row for a in actions for row in audit.trail(conn, "action", a["id"])],
+        }
+    detail["audit"].sort(key=lambda row: row["id"])
+    return detail
+
+
+def list_actions(
+    ctx: Context, *, status: str | None = None, limit: int = 50, before_id: int | None = None
+) -> list[dict[str, Any]]:
+    with ctx.db.read() as conn:
+        return [
+            _action(a)
+            for a in action_store.list_actions(
+                conn, status=status, limit=limit, before_id=before_id
+            )
+        ]
+
+
+def get_action(ctx: Context, action_id: int) -> dict[str, Any]:
+    with ctx.db.read() as conn:
+        action = action_store.get_action(conn, action_id)
+        if action is None:
+            raise NotFound(f"no action {action_id}")
+        return {
+            **_action(action),
+            "attempt_log": action_store.attempts_of(conn, [action_id])[action_id],
+        }
+
+
+def list_events(ctx: Context, **filters: Any) -> list[dict[str, Any]]:
+    with ctx.db.read() as conn:
+        return [asdict(e) for e in event_store.list_events(conn, **filters)]
+
+
+def get_event(ctx: Context, event_id: int) -> dict[str, Any]:
+    with ctx.db.read() as conn:
+        event = event_store.get_events(conn, [event_id]).get(event_id)
+    if event is None:
+        raise NotFound(f"no event {event_id}")
+    return asdict(event)
+
+
+def get_entity(ctx: Context, subject: str) -> dict[str, Any]:
+    with ctx.db.read() as conn:
+        entity = event_store.get_entity(conn, subject)
+    if entity is None:
+        raise NotFound(f"no entity {subject!r}")
+    return entity
+
+
+def list_quarantine(ctx: Context, **filters: Any) -> list[dict[str, Any]]:
+    with ctx.db.read() as conn:
+        items = quarantine_store.list_held(conn, **filters)
+    return [_quarantined(item) for item in items]
+
+
+def get_quarantined(ctx: Context, item_id: int) -> dict[str, Any]:
+    with ctx.db.read() as conn:
+        item = quarantine_store.get(conn, item_id)
+    if item is None:
+        raise NotFound(f"no quarantined item {item_id}")
+    return _quarantined(item)
+
+
+def list_tasks(ctx: Context, *, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    with ctx.db.read() as conn:
+        return action_store.list_tasks(conn, status=status, limit=limit)
+
+
+def complete_task(ctx: Context, task_id: int, *, by: str) -> dict[str, Any]:
+    now = ctx.clock()
+    with ctx.db.transaction() as tx:
+        task = action_store.get_task(tx.conn, task_id)
+        if task is None:
+            raise NotFound(f"no task {task_id}")
+        if not action_store.complete_task(tx.conn, task_id, by=by, at=now):
+            raise Conflict(f"task {task_id} is already done")
+        audit.record(
+            tx.conn, at=now, actor=by, verb="task.completed", object_type="task", object_id=task_id
+        )
+        done = action_store.get_task(tx.conn, task_id)
+    assert done is not None
+    return done
+
+
+def _summary(decision: Any) -> dict[str, Any]:
+    return {
+        "id": decision.id,
+        "playbook": decision.playbook,
+        "playbook_version": decision.playbook_version,
+        "subject": decision.subject,
+        "event_id": decision.event_id,
+        "mode": decision.mode,
+        "status": decision.status,
+        "choice": decision.choice,
+        "final_choice": decision.final_choice,
+        "score": decision.score,
+        "needs_approval": decision.needs_approval,
+        "why": decision.why,
+        "reasons": decision.explanation.get("reasons", decision.why),
+        "created_at": decision.created_at,
+        "decided_at": decision.decided_at,
+    }
+
+
+def _action(action: dict[str, Any]) -> dict[str, Any]:
+    return dict(action)
+
+
+def _quarantined(item: dict[str, Any]) -> dict[str, Any]:
+    body: bytes = item.pop("body")
+    item["body"] = body.decode("utf-8", errors="replace")
+    item["body_truncated"] = item["body_size"] > len(body)
+    return item

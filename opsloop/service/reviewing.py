@@ -1,0 +1,118 @@
+"""Review: a person approves, overrides or rejects a pending decision.
+
+Approve runs the chosen option's actions; override runs the option the person chose instead
+(choosing it is the approval) and records why; reject runs nothing. The review, the status
+change, the actions and their delivery jobs commit together.
+"""
+
+from __future__ import annotations
+
+from opsloop.core.decisions import VERDICTS, Decision, ReviewRequest
+from opsloop.core.errors import Conflict, FieldError, InvalidInput, NotFound
+from opsloop.core.events import did_you_mean
+from opsloop.core.playbooks import Option, parse_playbook
+from opsloop.service.context import Context
+from opsloop.service.delivering import queue_actions
+from opsloop.store import audit
+from opsloop.store import decisions as decision_store
+from opsloop.store import playbooks as playbook_store
+
+_STATUS = {"approve": "approved", "override": "overridden", "reject": "rejected"}
+
+
+def review(ctx: Context, decision_id: int, request: ReviewRequest) -> Decision:
+    _check_shape(request)
+    now = ctx.clock()
+    with ctx.db.transaction() as tx:
+        conn = tx.conn
+        decision = decision_store.get_decision(conn, decision_id, lock=True)
+        if decision is None:
+            raise NotFound(f"no decision {decision_id}")
+        if decision.status != "pending":
+            raise Conflict(
+                f"decision {decision_id} is {decision.status}, not pending; it cannot be reviewed again"
+            )
+        playbook = ctx.catalog.active().get(decision.playbook)
+        if playbook is None or playbook.version != decision.playbook_version:
+            # Review against the version that made the decision, even if it has changed since.
+            options = _options_of_version(ctx, decision)
+        else:
+            options = playbook.compiled.playbook.options
+        final = decision.choice
+        if request.verdict == "override":
+            if request.option not in options:
+                raise InvalidInput(
+                    [
+                        FieldError(
+                            "option",
+                            f"no option {request.option!r}{did_you_mean(str(request.option), options)}; "
+                            f"choose one of {', '.join(options)}",
+                        )
+                    ]
+                )
+            if request.option == decision.choice:
+                raise InvalidInput(
+                    [
+                        FieldError(
+                            "option",
+                            f"{request.option!r} is what the playbook chose; approve it instead",
+                        )
+                    ]
+                )
+            final = request.option
+        elif request.verdict == "reject":
+            final = None
+        status = _STATUS[request.verdict]
+        if not decision_store.settle(conn, decision_id, status=status, final_choice=final, at=now):
+            raise Conflict(f"decision {decision_id} was reviewed by someone else a moment ago")
+        decision_store.insert_review(
+            conn,
+            decision_id=decision_id,
+            verdict=request.verdict,
+            option=request.option if request.verdict == "override" else None,
+            reason=request.reason,
+            reviewer=request.reviewer,
+            at=now,
+        )
+        audit.record(
+            conn,
+            at=now,
+            actor=request.reviewer,
+            verb=f"decision.{status}",
+            object_type="decision",
+            object_id=decision_id,
+            detail={"choice": decision.choice, "final_choice": final, "reason": request.reason},
+        )
+        if final is not None:
+            queue_actions(ctx, tx, decision, final, options[final], now)
+        settled = decision_store.get_decision(conn, decision_id)
+    assert settled is not None
+    return settled
+
+
+def _check_shape(request: ReviewRequest) -> None:
+    errors = []
+    if request.verdict not in VERDICTS:
+        errors.append(FieldError("verdict", f"must be one of {', '.join(VERDICTS)}"))
+    if request.verdict == "override" and not request.option:
+        errors.append(FieldError("option", "an override names the option to run instead"))
+    if request.verdict in ("override", "reject") and not (request.reason or "").strip():
+        errors.append(
+            FieldError(
+                "reason", f"say why you {request.verdict} it; the reason becomes training data"
+            )
+        )
+    if not request.reviewer.strip():
+        errors.append(FieldError("reviewer", "is required"))
+    if errors:
+        raise InvalidInput(errors)
+
+
+def _options_of_version(ctx: Context, decision: Decision) -> dict[str, Option]:
+    with ctx.db.read() as conn:
+        record = playbook_store.get_playbook(conn, decision.playbook)
+        assert record is not None
+        versions = {v["version"]: v for v in playbook_store.list_versions(conn, record["id"])}
+    version = versions[decision.playbook_version]
+    playbook, _ = parse_playbook(version["source"], version["file"])
+    return dict(playbook.options)

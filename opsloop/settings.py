@@ -1,0 +1,186 @@
+"""Settings: one typed object, read from `OPSLOOP_*` variables and an optional `opsloop.toml`.
+
+Built where the program starts (the CLI entry point, `create_app`), never at import time.
+Every field is documented in docs/configuration.md; a test keeps the two in step.
+
+Any field can also be read from a file: `OPSLOOP_SMTP_PASSWORD_FILE=/run/secrets/smtp` sets
+`smtp_password` from that file's content (trailing newline removed), which is how container
+secrets are usually handed over.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "OPSLOOP_"
+
+
+class SourceSettings(BaseModel):
+    """How `/hooks/{source}` accepts one sender's webhooks."""
+
+    secret: SecretStr | None = None
+    """When set, every delivery must carry a valid HMAC-SHA256 signature of the raw body."""
+    signature_header: str = "X-OpsLoop-Signature"
+    """Header holding the hex signature, optionally prefixed `sha256=` (GitHub style)."""
+    type: str | None = None
+    """Event type for bodies that are not OpsLoop events, e.g. `form.submitted`."""
+    subject: str | None = None
+    """Expression over the body giving the subject, e.g. `'lead:' + data.email`."""
+    idempotency_key: str | None = None
+    """Expression over the body giving a delivery id, e.g. `event_id`."""
+
+    @property
+    def maps_body(self) -> bool:
+        return self.type is not None or self.subject is not None
+
+
+class WebhookEndpoint(BaseModel):
+    url: str
+    secret: SecretStr | None = None
+    """Standard Webhooks secret (`whsec_...`); defaults to `webhook_secret`."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        toml_file="opsloop.toml",
+        extra="forbid",
+    )
+
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = Path("opsloop-data")
+    database_url: str | None = None
+    """SQLAlchemy URL; empty means the SQLite file `<data_dir>/opsloop.db`."""
+    auto_migrate: bool = True
+    playbooks_dir: Path | None = None
+    """YAML playbooks applied at start-up; empty means `<data_dir>/playbooks`."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_batch_events: int = Field(default=1000, ge=1)
+    sources: dict[str, SourceSettings] = Field(default_factory=dict)
+
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "opsloop@localhost"
+    smtp_timeout_seconds: float = 10.0
+
+    webhook_secret: SecretStr | None = None
+    """Standard Webhooks signing secret (`whsec_` + base64) for outbound webhooks."""
+    webhook_endpoints: dict[str, WebhookEndpoint] = Field(default_factory=dict)
+    notify_url: str | None = None
+    """Slack-compatible incoming-webhook URL used by `notify` actions with no channel."""
+    notify_channels: dict[str, str] = Field(default_factory=dict)
+    delivery_timeout_seconds: float = 10.0
+
+    outbox_max_attempts: int = Field(default=8, ge=1)
+    outbox_backoff_base_seconds: float = Field(default=10.0, gt=0)
+    outbox_backoff_max_seconds: float = Field(default=3600.0, gt=0)
+
+    worker_threads: int = Field(default=4, ge=1)
+    worker_poll_seconds: float = Field(default=0.5, gt=0)
+    worker_stale_seconds: float = Field(default=60.0, gt=0)
+
+    @field_validator("sources")
+    @classmethod
+    def _lowercase_sources(cls, value: dict[str, SourceSettings]) -> dict[str, SourceSettings]:
+        # Environment variable names are case-insensitive, so source names are too.
+        return {name.lower(): config for name, config in value.items()}
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("data_dir", "playbooks_dir")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.environment != "production":
+            return self
+        for name in ("webhook_secret", "smtp_password"):
+            secret = getattr(self, name)
+            if secret is not None and secret.get_secret_value().lower() in PLACEHOLDERS:
+                raise ValueError(f"{name} is a placeholder; set a real secret in production")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'opsloop.db').resolve()}"
+
+    @property
+    def resolved_playbooks_dir(self) -> Path:
+        return self.playbooks_dir or self.data_dir / "playbooks"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            FileVariablesSource(settings_cls),
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=_toml_path()),
+        )
+
+
+PLACEHOLDERS = {"changeme", "change-me", "secret", "password", "whsec_changeme", "xxx"}
+
+
+def _toml_path() -> Path:
+    return Path(os.environ.get(f"{ENV_PREFIX}CONFIG", "opsloop.toml"))
+
+
+class FileVariablesSource(PydanticBaseSettingsSource):
+    """`OPSLOOP_<FIELD>_FILE=path` sets a field from the file's content."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        path = os.environ.get(f"{ENV_PREFIX}{field_name.upper()}_FILE")
+        if not path:
+            return None, field_name, False
+        try:
+            text = Path(path).read_text().rstrip("\n")
+        except OSError as exc:
+            raise ValueError(
+                f"{ENV_PREFIX}{field_name.upper()}_FILE: cannot read {path}: {exc}"
+            ) from None
+        if self.field_is_complex(field):
+            # Nested settings (sources, endpoints, channels) are JSON in the file, as in the
+            # environment variable.
+            return self.decode_complex_value(field_name, field, text), field_name, True
+        return text, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(field, name)
+            if value is not None:
+                values[key] = value
+        return values

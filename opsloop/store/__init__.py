@@ -1,0 +1,1 @@
+"""Store: the ledger's tables, named queries and migrations. SQLite and PostgreSQL."""

@@ -1,0 +1,164 @@
+"""The outbox: actions waiting to be delivered, their attempts, and tasks they create.
+
+State machine of an action:
+
+    pending ──claim──► delivering ──ok──► delivered
+       ▲                  │
+       │                  ├─failed, can retry──► retrying ──(due)──claim──► delivering …
+       │                  └─failed for good / attempts used up──► dead
+       └──────────── retry by a person (from dead) ◄──────────────────────────┘
+
+A claim is a conditional UPDATE (`WHERE status IN ('pending','retrying')`), so two workers can
+never both start the same delivery; the attempt row is written before anything is sent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from opsloop.store.bulk import insert_returning_ids
+from opsloop.store.tables import action_attempts, actions, tasks
+
+CLAIMABLE = ("pending", "retrying")
+
+
+def insert_actions(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    if not rows:
+        return []
+    return insert_returning_ids(conn, actions, rows)
+
+
+def get_action(conn: Connection, action_id: int) -> dict[str, Any] | None:
+    row = conn.execute(select(actions).where(actions.c.id == action_id)).first()
+    return dict(row._mapping) if row else None
+
+
+def claim(conn: Connection, action_id: int, now: datetime) -> dict[str, Any] | None:
+    """Take the action for one delivery attempt; None if someone else has it or it is settled."""
+    result = conn.execute(
+        update(actions)
+        .where(actions.c.id == action_id, actions.c.status.in_(CLAIMABLE))
+        .values(status="delivering", attempts=actions.c.attempts + 1, updated_at=now)
+    )
+    if result.rowcount != 1:
+        return None
+    action = get_action(conn, action_id)
+    assert action is not None
+    conn.execute(
+        insert(action_attempts),
+        {
+            "action_id": action_id,
+            "number": action["attempts"],
+            "started_at": now,
+            "outcome": "started",
+        },
+    )
+    return action
+
+
+def finish_attempt(
+    conn: Connection,
+    action_id: int,
+    number: int,
+    *,
+    outcome: str,
+    at: datetime,
+    error: str | None = None,
+    retryable: bool | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    conn.execute(
+        update(action_attempts)
+        .where(action_attempts.c.action_id == action_id, action_attempts.c.number == number)
+        .values(outcome=outcome, finished_at=at, error=error, retryable=retryable, detail=detail)
+    )
+
+
+def set_status(
+    conn: Connection,
+    action_id: int,
+    status: str,
+    *,
+    at: datetime,
+    expect: tuple[str, ...] | None = None,
+    **values: Any,
+) -> bool:
+    query = update(actions).where(actions.c.id == action_id)
+    if expect:
+        query = query.where(actions.c.status.in_(expect))
+    result = conn.execute(query.values(status=status, updated_at=at, **values))
+    return result.rowcount == 1
+
+
+def actions_of(conn: Connection, decision_id: int) -> list[dict[str, Any]]:
+    query = select(actions).where(actions.c.decision_id == decision_id).order_by(actions.c.position)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def attempts_of(conn: Connection, action_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    found: dict[int, list[dict[str, Any]]] = {action_id: [] for action_id in action_ids}
+    if not action_ids:
+        return found
+    query = (
+        select(action_attempts)
+        .where(action_attempts.c.action_id.in_(action_ids))
+        .order_by(action_attempts.c.action_id, action_attempts.c.number)
+    )
+    for row in conn.execute(query):
+        found[row.action_id].append(dict(row._mapping))
+    return found
+
+
+def list_actions(
+    conn: Connection, *, status: str | None = None, limit: int = 50, before_id: int | None = None
+) -> list[dict[str, Any]]:
+    query = select(actions).order_by(actions.c.id.desc()).limit(limit)
+    if status:
+        query = query.where(actions.c.status == status)
+    if before_id:
+        query = query.where(actions.c.id < before_id)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def count_by_status(conn: Connection) -> dict[str, int]:
+    query = select(actions.c.status, func.count()).group_by(actions.c.status)
+    return dict(conn.execute(query).all())
+
+
+# --- tasks ---------------------------------------------------------------------------------
+
+
+def insert_task(conn: Connection, row: dict[str, Any]) -> int:
+    new_id: int = conn.execute(insert(tasks).returning(tasks.c.id), row).scalar_one()
+    return new_id
+
+
+def task_for_action(conn: Connection, action_id: int) -> dict[str, Any] | None:
+    row = conn.execute(select(tasks).where(tasks.c.action_id == action_id)).first()
+    return dict(row._mapping) if row else None
+
+
+def list_tasks(
+    conn: Connection, *, status: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    query = select(tasks).order_by(tasks.c.id.desc()).limit(limit)
+    if status:
+        query = query.where(tasks.c.status == status)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def complete_task(conn: Connection, task_id: int, *, by: str, at: datetime) -> bool:
+    result = conn.execute(
+        update(tasks)
+        .where(tasks.c.id == task_id, tasks.c.status == "open")
+        .values(status="done", completed_at=at, completed_by=by)
+    )
+    return result.rowcount == 1
+
+
+def get_task(conn: Connection, task_id: int) -> dict[str, Any] | None:
+    row = conn.execute(select(tasks).where(tasks.c.id == task_id)).first()
+    return dict(row._mapping) if row else None

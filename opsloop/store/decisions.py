@@ -1,0 +1,197 @@
+"""Decisions and reviews."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, String, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from opsloop.core.decisions import Decision, DecisionDraft
+from opsloop.store.bulk import insert_returning_ids
+from opsloop.store.tables import decisions, events, playbook_versions, playbooks, reviews
+
+_CHUNK = 400
+
+
+def insert_decisions(
+    conn: Connection,
+    drafts: list[tuple[DecisionDraft, int, int]],
+    now: datetime,
+) -> list[int]:
+    """Store drafts given as (draft, playbook id, version id); return ids in order."""
+    if not drafts:
+        return []
+    rows = [
+        {
+            "playbook_id": playbook_id,
+            "playbook_version_id": version_id,
+            "subject": d.subject,
+            "event_id": d.event_id,
+            "mode": d.mode,
+            "status": d.status,
+            "choice": d.choice,
+            "final_choice": d.choice if d.status == "auto" else None,
+            "score": d.score,
+            "needs_approval": d.needs_approval,
+            "why": d.explanation.get("why", ""),
+            "inputs": d.inputs,
+            "explanation": d.explanation,
+            "created_at": now,
+            "decided_at": now if d.status in ("auto", "logged", "error") else None,
+        }
+        for d, playbook_id, version_id in drafts
+    ]
+    return insert_returning_ids(conn, decisions, rows)
+
+
+_LAST_TRIGGERS = (
+    select(decisions.c.subject, func.max(events.c.occurred_at))
+    .join(events, events.c.id == decisions.c.event_id)
+    .where(
+        decisions.c.playbook_id == bindparam("playbook_id"),
+        decisions.c.subject.in_(bindparam("subjects", expanding=True)),
+    )
+    .group_by(decisions.c.subject)
+)
+
+
+# PostgreSQL without fresh statistics plans `subject IN (…)` as a scan of the playbook's whole
+# history; driving the lookup from the list of subjects makes it one index probe per subject,
+# whatever the statistics say.
+_wanted = (
+    func.unnest(bindparam("subjects", type_=ARRAY(String)))
+    .table_valued("subject")
+    .render_derived(name="wanted")
+)
+_LAST_TRIGGERS_PG = select(
+    _wanted.c.subject,
+    select(func.max(events.c.occurred_at))
+    .select_from(decisions.join(events, events.c.id == decisions.c.event_id))
+    .where(
+        decisions.c.subject == _wanted.c.subject,
+        decisions.c.playbook_id == bindparam("playbook_id"),
+    )
+    .scalar_subquery(),
+)
+
+
+def last_trigger_times(
+    conn: Connection, playbook_id: int, subjects: list[str]
+) -> dict[str, datetime]:
+    """Per subject, when the latest event this playbook decided on occurred (for cooldowns)."""
+    query = _LAST_TRIGGERS if conn.dialect.name == "sqlite" else _LAST_TRIGGERS_PG
+    found: dict[str, datetime] = {}
+    for start in range(0, len(subjects), _CHUNK):
+        params = {"playbook_id": playbook_id, "subjects": subjects[start : start + _CHUNK]}
+        for subject, at in conn.execute(query, params):
+            if at is not None:
+                found[subject] = at
+    return found
+
+
+_COLUMNS = (
+    decisions,
+    playbooks.c.name.label("playbook_name"),
+    playbook_versions.c.version.label("playbook_version"),
+)
+
+
+def _select() -> Any:
+    return (
+        select(*_COLUMNS)
+        .join(playbooks, playbooks.c.id == decisions.c.playbook_id)
+        .join(playbook_versions, playbook_versions.c.id == decisions.c.playbook_version_id)
+    )
+
+
+def get_decision(conn: Connection, decision_id: int, *, lock: bool = False) -> Decision | None:
+    query = _select().where(decisions.c.id == decision_id)
+    if lock and conn.dialect.name != "sqlite":
+        query = query.with_for_update(of=decisions)
+    row = conn.execute(query).first()
+    return _decision(row) if row else None
+
+
+def list_decisions(
+    conn: Connection,
+    *,
+    status: str | None = None,
+    playbook: str | None = None,
+    subject: str | None = None,
+    limit: int = 50,
+    before_id: int | None = None,
+) -> list[Decision]:
+    query = _select().order_by(decisions.c.id.desc()).limit(limit)
+    if status:
+        query = query.where(decisions.c.status == status)
+    if playbook:
+        query = query.where(playbooks.c.name == playbook)
+    if subject:
+        query = query.where(decisions.c.subject == subject)
+    if before_id:
+        query = query.where(decisions.c.id < before_id)
+    return [_decision(row) for row in conn.execute(query)]
+
+
+def settle(
+    conn: Connection, decision_id: int, *, status: str, final_choice: str | None, at: datetime
+) -> bool:
+    """Move a pending decision to its reviewed status; False if it was no longer pending."""
+    result = conn.execute(
+        update(decisions)
+        .where(decisions.c.id == decision_id, decisions.c.status == "pending")
+        .values(status=status, final_choice=final_choice, decided_at=at)
+    )
+    return result.rowcount == 1
+
+
+def insert_review(
+    conn: Connection,
+    *,
+    decision_id: int,
+    verdict: str,
+    option: str | None,
+    reason: str | None,
+    reviewer: str,
+    at: datetime,
+) -> int:
+    new_id: int = conn.execute(
+        insert(reviews).returning(reviews.c.id),
+        {
+            "decision_id": decision_id,
+            "verdict": verdict,
+            "option": option,
+            "reason": reason,
+            "reviewer": reviewer,
+            "created_at": at,
+        },
+    ).scalar_one()
+    return new_id
+
+
+def reviews_of(conn: Connection, decision_id: int) -> list[dict[str, Any]]:
+    query = select(reviews).where(reviews.c.decision_id == decision_id).order_by(reviews.c.id)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def _decision(row: Any) -> Decision:
+    return Decision(
+        id=row.id,
+        playbook=row.playbook_name,
+        playbook_version=row.playbook_version,
+        subject=row.subject,
+        event_id=row.event_id,
+        mode=row.mode,
+        status=row.status,
+        choice=row.choice,
+        final_choice=row.final_choice,
+        score=row.score,
+        needs_approval=row.needs_approval,
+        created_at=row.created_at,
+        decided_at=row.decided_at,
+        why=row.why,
+        explanation=row.explanation,
+        inputs=row.inputs,
+    )

@@ -1,0 +1,313 @@
+"""Queries on the event ledger and on entities (subjects' merged traits)."""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from opsloop.core.events import Event, HistoryEvent, NewEvent, subject_kind
+from opsloop.store.bulk import insert_returning_ids, run_many
+from opsloop.store.tables import entities, events
+
+_CHUNK = 400  # stay well under SQLite's bound-parameter limit
+
+# Hot statements are built once: building and cache-keying a statement on every call costs more
+# than running it. `expanding` parameters take a list, rendered as IN (?, ?, …) at run time.
+# One source at a time: `source = ? AND key IN (…)` uses the unique index on both backends,
+# where PostgreSQL plans `(source, key) IN (…)` as a scan of the whole table.
+_BY_KEYS = select(events.c.idempotency_key, events.c.id).where(
+    events.c.source == bindparam("source"),
+    events.c.idempotency_key.in_(bindparam("keys", expanding=True)),
+)
+_TRAITS = select(entities.c.subject, entities.c.traits).where(
+    entities.c.subject.in_(bindparam("subjects", expanding=True))
+)
+_TRAITS_LOCKED = _TRAITS.with_for_update()
+_HISTORY_ALL = (
+    select(
+        events.c.subject,
+        events.c.type,
+        events.c.occurred_at,
+        events.c.payload,
+        events.c.source,
+        events.c.id,
+    )
+    .where(
+        events.c.subject.in_(bindparam("subjects", expanding=True)),
+        events.c.type.in_(bindparam("types", expanding=True)),
+    )
+    .order_by(events.c.occurred_at, events.c.id)
+)
+_HISTORY = {
+    (False, False): _HISTORY_ALL,
+    (True, False): _HISTORY_ALL.where(events.c.occurred_at > bindparam("since")),
+    (False, True): _HISTORY_ALL.where(events.c.occurred_at <= bindparam("until")),
+    (True, True): _HISTORY_ALL.where(
+        events.c.occurred_at > bindparam("since"), events.c.occurred_at <= bindparam("until")
+    ),
+}
+_SET_TRAITS = (
+    update(entities)
+    .where(entities.c.subject == bindparam("key"))
+    .values(traits=bindparam("traits"), updated_at=bindparam("now"))
+)
+
+
+def find_by_idempotency(
+    conn: Connection, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], int]:
+    """Ids of stored events with these (source, idempotency_key) pairs."""
+    by_source: dict[str, set[str]] = defaultdict(set)
+    for source, key in keys:
+        by_source[source].add(key)
+    found: dict[tuple[str, str], int] = {}
+    for source, source_keys in by_source.items():
+        wanted = sorted(source_keys)
+        for start in range(0, len(wanted), _CHUNK):
+            params = {"source": source, "keys": wanted[start : start + _CHUNK]}
+            for key, event_id in conn.execute(_BY_KEYS, params):
+                found[(source, key)] = event_id
+    return found
+
+
+def insert_events(conn: Connection, new: list[NewEvent]) -> list[int]:
+    """Insert events (already deduplicated) and return their ids in the same order."""
+    if not new:
+        return []
+    rows = [
+        {
+            "source": e.source,
+            "type": e.type,
+            "subject": e.subject,
+            "occurred_at": e.occurred_at,
+            "received_at": e.received_at,
+            "payload": e.payload,
+            "traits": e.traits or None,
+            "idempotency_key": e.idempotency_key,
+        }
+        for e in new
+    ]
+    return insert_returning_ids(conn, events, rows)
+
+
+def get_events(conn: Connection, ids: Iterable[int]) -> dict[int, Event]:
+    wanted = list(ids)
+    found: dict[int, Event] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        rows = conn.execute(select(events).where(events.c.id.in_(wanted[start : start + _CHUNK])))
+        for row in rows:
+            found[row.id] = _event(row)
+    return found
+
+
+def list_events(
+    conn: Connection,
+    *,
+    subject: str | None = None,
+    type: str | None = None,
+    limit: int = 50,
+    before_id: int | None = None,
+) -> list[Event]:
+    query = select(events).order_by(events.c.id.desc()).limit(limit)
+    if subject:
+        query = query.where(events.c.subject == subject)
+    if type:
+        query = query.where(events.c.type == type)
+    if before_id:
+        query = query.where(events.c.id < before_id)
+    return [_event(row) for row in conn.execute(query)]
+
+
+def fetch_history(
+    conn: Connection,
+    subjects: list[str],
+    types: set[str],
+    *,
+    since: datetime | None,
+    until: datetime | None,
+) -> dict[str, list[HistoryEvent]]:
+    """The subjects' events of the given types in (since, until] (no bound where a side is
+    None), oldest first, by subject.
+
+    One query per chunk of subjects — `subject IN (...)` walks the (subject, occurred_at) index
+    — so a batch of decisions reads its history at once. Callers narrow each subject's window
+    further themselves.
+    """
+    history: dict[str, list[HistoryEvent]] = defaultdict(list)
+    if not types:
+        return history
+    wanted_types = sorted(types)
+    query = _HISTORY[(since is not None, until is not None)]
+    for start in range(0, len(subjects), _CHUNK):
+        params = {
+            "subjects": subjects[start : start + _CHUNK],
+            "types": wanted_types,
+            "until": until,
+            "since": since,
+        }
+        for subject, type_, occurred_at, payload, source, event_id in conn.execute(query, params):
+            history[subject].append(HistoryEvent(type_, occurred_at, payload, source, event_id))
+    return history
+
+
+def count_events(conn: Connection) -> int:
+    return conn.execute(select(func.count()).select_from(events)).scalar_one()
+
+
+def _event(row: Any) -> Event:
+    return Event(
+        id=row.id,
+        source=row.source,
+        type=row.type,
+        subject=row.subject,
+        occurred_at=row.occurred_at,
+        received_at=row.received_at,
+        payload=row.payload,
+        traits=row.traits or {},
+        idempotency_key=row.idempotency_key,
+    )
+
+
+# --- entities ------------------------------------------------------------------------------
+
+
+def touch_entities(
+    conn: Connection, seen: dict[str, tuple[datetime, datetime]], now: datetime
+) -> dict[str, dict[str, Any]]:
+    """Make sure each subject has an entity row, widen its first/last seen times to cover `seen`
+    (subject → (earliest, latest) event time; a late event can move `first_seen_at` back), and
+    return each subject's current traits. The rows stay locked until the transaction ends, so
+    the caller can merge trait patches safely."""
+    if not seen:
+        return {}
+    rows = [
+        {
+            "subject": subject,
+            "kind": subject_kind(subject),
+            "traits": {},
+            "first_seen_at": first,
+            "last_seen_at": last,
+            "updated_at": now,
+        }
+        for subject, (first, last) in seen.items()
+    ]
+    statement = _touch_statement(conn.dialect.name)
+    if conn.dialect.name == "sqlite" or len(rows) > 20:
+        # Many rows: a plain executemany and one read beat a multi-row upsert … RETURNING.
+        run_many(conn, statement, rows)
+        return get_traits(conn, seen, lock=True)
+    # PostgreSQL, a few rows: the upsert locks each row and returns its traits in one round trip.
+    returning = statement.returning(entities.c.subject, entities.c.traits)
+    return dict(conn.execute(returning, rows).all())
+
+
+@functools.cache
+def _touch_statement(dialect: str) -> Any:
+    stmt: Any
+    if dialect == "sqlite":
+        stmt = sqlite_insert(entities)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[entities.c.subject],
+            set_={
+                "first_seen_at": func.min(entities.c.first_seen_at, stmt.excluded.first_seen_at),
+                "last_seen_at": func.max(entities.c.last_seen_at, stmt.excluded.last_seen_at),
+            },
+        )
+    else:
+        stmt = pg_insert(entities)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[entities.c.subject],
+            set_={
+                "first_seen_at": func.least(entities.c.first_seen_at, stmt.excluded.first_seen_at),
+                "last_seen_at": func.greatest(entities.c.last_seen_at, stmt.excluded.last_seen_at),
+            },
+        )
+    return stmt
+
+
+def ensure_entity(conn: Connection, subject: str, now: datetime) -> None:
+    """Create the entity row if missing, leaving an existing row's seen times alone."""
+    stmt = (sqlite_insert if conn.dialect.name == "sqlite" else pg_insert)(entities)
+    row = {
+        "subject": subject,
+        "kind": subject_kind(subject),
+        "traits": {},
+        "first_seen_at": now,
+        "last_seen_at": now,
+        "updated_at": now,
+    }
+    conn.execute(stmt.on_conflict_do_nothing(index_elements=[entities.c.subject]), row)
+
+
+def merge_traits(conn: Connection, patches: dict[str, dict[str, Any]], now: datetime) -> None:
+    """Apply trait patches to existing entity rows (call `touch_entities` first).
+
+    A patch works like JSON Merge Patch (RFC 7396): keys replace, nested objects merge, and a
+    key set to null is removed. The rows are locked first so concurrent writers cannot lose
+    each other's updates on PostgreSQL (SQLite writers are already serialized).
+    """
+    if not patches:
+        return
+    current = get_traits(conn, patches, lock=True)
+    apply_patches(conn, current, {subject: [patch] for subject, patch in patches.items()}, now)
+
+
+def apply_patches(
+    conn: Connection,
+    current: dict[str, dict[str, Any]],
+    patches: dict[str, list[dict[str, Any]]],
+    now: datetime,
+) -> None:
+    """Merge each subject's patches, in order, into `current` (traits read with `lock=True`)
+    and write them back; `current` is updated in place so callers can use the merged traits."""
+    if not patches:
+        return
+    updates = []
+    for subject, in_order in patches.items():
+        merged = current.get(subject, {})
+        for patch in in_order:
+            merged = merge_patch(merged, patch)
+        current[subject] = merged
+        updates.append({"key": subject, "traits": merged, "now": now})
+    run_many(conn, _SET_TRAITS, updates)
+
+
+def get_traits(
+    conn: Connection, subjects: Iterable[str], *, lock: bool = False
+) -> dict[str, dict[str, Any]]:
+    """Current traits of these subjects; with `lock`, the rows stay locked until the
+    transaction ends (PostgreSQL; SQLite's writer already holds the database)."""
+    wanted = list(subjects)
+    found: dict[str, dict[str, Any]] = {}
+    query = _TRAITS_LOCKED if lock and conn.dialect.name != "sqlite" else _TRAITS
+    for start in range(0, len(wanted), _CHUNK):
+        for subject, traits in conn.execute(query, {"subjects": wanted[start : start + _CHUNK]}):
+            found[subject] = traits
+    return found
+
+
+def get_entity(conn: Connection, subject: str) -> dict[str, Any] | None:
+    row = conn.execute(select(entities).where(entities.c.subject == subject)).first()
+    return dict(row._mapping) if row else None
+
+
+def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(target)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict):
+            # A patch object merges into {} when the target holds no object there (RFC 7396),
+            # so nulls nested in it are dropped rather than stored.
+            current = merged.get(key)
+            merged[key] = merge_patch(current if isinstance(current, dict) else {}, value)
+        else:
+            merged[key] = value
+    return merged

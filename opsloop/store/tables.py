@@ -1,0 +1,259 @@
+"""The ledger's tables (SQLAlchemy Core). Alembic migrations in `store/migrations` create them;
+a test checks the two never drift apart on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from opsloop.store.types import Id, Json, UtcDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+playbooks = Table(
+    "playbooks",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(80), nullable=False, unique=True),
+    Column("mode", String(16), nullable=False),
+    Column("active_version_id", Id, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+playbook_versions = Table(
+    "playbook_versions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("playbook_id", Id, ForeignKey("playbooks.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("file", String(500), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    UniqueConstraint("playbook_id", "version"),
+    UniqueConstraint("playbook_id", "content_hash"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("source", String(100), nullable=False),
+    Column("type", String(100), nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("traits", Json, nullable=True),
+    Column("idempotency_key", String(200), nullable=True),
+    UniqueConstraint("source", "idempotency_key"),
+    Index(None, "subject", "occurred_at"),
+    Index(None, "type", "occurred_at"),
+)
+
+entities = Table(
+    "entities",
+    metadata,
+    Column("subject", String(300), primary_key=True),
+    Column("kind", String(50), nullable=False),
+    Column("traits", Json, nullable=False),
+    Column("first_seen_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index(None, "kind"),
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("playbook_id", Id, ForeignKey("playbooks.id"), nullable=False),
+    Column("playbook_version_id", Id, ForeignKey("playbook_versions.id"), nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("event_id", Id, ForeignKey("events.id"), nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("choice", String(100), nullable=True),
+    Column("final_choice", String(100), nullable=True),
+    Column("score", Float, nullable=True),
+    Column("needs_approval", Boolean, nullable=False),
+    Column("why", Text, nullable=False),
+    Column("inputs", Json, nullable=False),
+    Column("explanation", Json, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("decided_at", UtcDateTime, nullable=True),
+    UniqueConstraint("event_id", "playbook_id"),
+    Index(None, "playbook_id", "status", "id"),
+    Index(None, "subject", "playbook_id", "created_at"),
+    Index(None, "status", "id"),
+)
+
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("decision_id", Id, ForeignKey("decisions.id"), nullable=False, index=True),
+    Column("verdict", String(16), nullable=False),
+    Column("option", String(100), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("reviewer", String(200), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+actions = Table(
+    "actions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("decision_id", Id, ForeignKey("decisions.id"), nullable=False, index=True),
+    Column("position", Integer, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("request", Json, nullable=False),
+    Column("guarded", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("idempotency_key", String(64), nullable=False, unique=True),
+    Column("next_attempt_at", UtcDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("result", Json, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("delivered_at", UtcDateTime, nullable=True),
+    Index(None, "status", "id"),
+)
+
+action_attempts = Table(
+    "action_attempts",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("action_id", Id, ForeignKey("actions.id"), nullable=False, index=True),
+    Column("number", Integer, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=True),
+    Column("outcome", String(16), nullable=False),  # started | ok | failed | interrupted
+    Column("error", Text, nullable=True),
+    Column("retryable", Boolean, nullable=True),
+    Column("detail", Json, nullable=True),
+    UniqueConstraint("action_id", "number"),
+)
+
+outcomes = Table(
+    "outcomes",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("decision_id", Id, ForeignKey("decisions.id"), nullable=False, unique=True),
+    Column("event_id", Id, ForeignKey("events.id"), nullable=True),
+    Column("kind", String(16), nullable=False),  # success | failure
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("after_seconds", Float, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("action_id", Id, ForeignKey("actions.id"), nullable=False, unique=True),
+    Column("decision_id", Id, ForeignKey("decisions.id"), nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("notes", Text, nullable=True),
+    Column("assignee", String(200), nullable=True),
+    Column("due_at", UtcDateTime, nullable=True),
+    Column("status", String(16), nullable=False),  # open | done
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("completed_at", UtcDateTime, nullable=True),
+    Column("completed_by", String(200), nullable=True),
+    Index(None, "status", "due_at"),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("source", String(100), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("errors", Json, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("body_size", Integer, nullable=False),
+    Column("content_type", String(200), nullable=True),
+    Column("file", String(500), nullable=True),
+    Column("line", Integer, nullable=True),
+    Column("status", String(16), nullable=False),  # held | replayed | discarded
+    Index(None, "status", "id"),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("verb", String(64), nullable=False),
+    Column("object_type", String(32), nullable=False),
+    Column("object_id", String(300), nullable=False),
+    Column("detail", Json, nullable=False),
+    Index(None, "object_type", "object_id"),
+)
+
+# --- in-process runtime --------------------------------------------------------------------
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("kind", String(64), nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("ordering_key", String(300), nullable=True),
+    Column("status", String(16), nullable=False),  # todo | doing | failed
+    Column("attempts", Integer, nullable=False),
+    Column("run_at", UtcDateTime, nullable=False),
+    Column("locked_by", String(64), nullable=True),
+    Column("locked_at", UtcDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    # Claims walk todo jobs in id order and stop at the batch size; an index on run_at would
+    # make the database read and sort every due job first.
+    Index(None, "status", "id"),
+    Index(None, "ordering_key", "id"),
+)
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("heartbeat_at", UtcDateTime, nullable=False),
+)
+
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("kind", String(64), nullable=False),
+    Column("interval_seconds", Float, nullable=False),
+    Column("next_run_at", UtcDateTime, nullable=False),
+)

@@ -1,0 +1,69 @@
+"""`create_app(settings)`: the FastAPI application around one OpsLoop service."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from opsloop import __version__
+from opsloop.gc_tuning import tune_for_serving
+from opsloop.service import OpsLoop
+from opsloop.settings import Settings
+from opsloop.web import decision_routes, errors, ingest_routes, playbook_routes, system_routes
+from opsloop.web.responses import Json
+
+DESCRIPTION = """OpsLoop watches a business's signals, decides what deserves attention, asks a
+person when trust is not yet earned, acts, and logs every step."""
+
+
+def create_app(
+    settings: Settings, *, service: OpsLoop | None = None, start_workers: bool = True
+) -> FastAPI:
+    """Build the app. With `service` given the caller owns it (tests, the demo); otherwise the
+    app creates one on start-up, migrates, applies the playbooks directory and starts the
+    workers, and closes it on shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if service is None:
+            owned = OpsLoop(settings)
+            owned.prepare()
+            app.state.ops = owned
+            if start_workers:
+                owned.start()
+            tune_for_serving()
+            try:
+                yield
+            finally:
+                owned.close()
+        else:
+            yield
+
+    options: dict[str, Any] = {}
+    accepted = inspect.signature(FastAPI.__init__).parameters
+    if "telemetry" in accepted:
+        # Nothing here exports traces; skip the per-request span bookkeeping.
+        options["telemetry"] = {"tracing": False, "metrics": False, "logs": False}
+    if "strict_content_type" in accepted:
+        # `curl -d '{...}'` sends form content-type; a JSON API should still read the JSON.
+        options["strict_content_type"] = False
+    app = FastAPI(
+        title="OpsLoop",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        default_response_class=Json,
+        docs_url=None,  # the bundled Swagger page loads from a CDN; /openapi.json is served
+        redoc_url=None,
+        **options,
+    )
+    if service is not None:
+        app.state.ops = service
+    errors.install(app)
+    for module in (ingest_routes, decision_routes, playbook_routes, system_routes):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,111 @@
+"""Decisions and their review; actions (the outbox) and tasks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from opsloop.core.decisions import ACTION_STATUSES, DECISION_STATUSES, ReviewRequest
+from opsloop.core.errors import InvalidInput
+from opsloop.service import OpsLoop
+from opsloop.web.bodies import body_schema, json_body
+from opsloop.web.deps import ops
+from opsloop.web.responses import Json
+from opsloop.web.schemas import ActorIn, ReviewIn
+
+router = APIRouter(tags=["decisions"])
+
+Service = Annotated[OpsLoop, Depends(ops)]
+Limit = Annotated[int, Query(ge=1, le=500)]
+
+
+@router.get("/api/decisions", summary="List decisions, newest first")
+def list_decisions(
+    service: Service,
+    status: Annotated[
+        str | None, Query(description=f"One of {', '.join(DECISION_STATUSES)}")
+    ] = None,
+    playbook: str | None = None,
+    subject: str | None = None,
+    limit: Limit = 50,
+    before_id: Annotated[
+        int | None, Query(description="Page: decisions older than this id")
+    ] = None,
+) -> Json:
+    if status is not None and status not in DECISION_STATUSES:
+        raise InvalidInput.single("status", f"must be one of {', '.join(DECISION_STATUSES)}")
+    found = service.list_decisions(
+        status=status, playbook=playbook, subject=subject, limit=limit, before_id=before_id
+    )
+    next_page = found[-1]["id"] if len(found) == limit else None
+    return Json({"decisions": found, "next_before_id": next_page})
+
+
+@router.get("/api/decisions/{decision_id}", summary="One decision with its full explanation")
+def get_decision(decision_id: int, service: Service) -> Json:
+    return Json(service.decision_detail(decision_id))
+
+
+@router.post(
+    "/api/decisions/{decision_id}/review",
+    summary="Approve, override or reject a pending decision",
+    openapi_extra=body_schema(ReviewIn),
+)
+async def review_decision(decision_id: int, request: Request, service: Service) -> Json:
+    review = await json_body(request, ReviewIn)
+    verdict = ReviewRequest(
+        verdict=review.verdict, reviewer=review.reviewer, option=review.option, reason=review.reason
+    )
+    await run_in_threadpool(service.review, decision_id, verdict)
+    return Json(await run_in_threadpool(service.decision_detail, decision_id))
+
+
+@router.get(
+    "/api/actions", summary="The outbox: actions and their delivery status", tags=["actions"]
+)
+def list_actions(
+    service: Service,
+    status: Annotated[str | None, Query(description=f"One of {', '.join(ACTION_STATUSES)}")] = None,
+    limit: Limit = 50,
+    before_id: int | None = None,
+) -> Json:
+    found = service.list_actions(status=status, limit=limit, before_id=before_id)
+    return Json(
+        {"actions": found, "next_before_id": found[-1]["id"] if len(found) == limit else None}
+    )
+
+
+@router.get(
+    "/api/actions/{action_id}", summary="One action with every delivery attempt", tags=["actions"]
+)
+def get_action(action_id: int, service: Service) -> Json:
+    return Json(service.get_action(action_id))
+
+
+@router.post(
+    "/api/actions/{action_id}/retry",
+    summary="One more attempt at a dead-lettered action",
+    tags=["actions"],
+)
+async def retry_action(action_id: int, request: Request, service: Service) -> Json:
+    body = await json_body(request, ActorIn, optional=True)
+    return Json(
+        await run_in_threadpool(service.retry_action, action_id, actor=body.actor), status_code=202
+    )
+
+
+@router.get("/api/tasks", summary="Follow-up tasks created by actions", tags=["actions"])
+def list_tasks(
+    service: Service,
+    status: Annotated[str | None, Query(pattern="^(open|done)$")] = None,
+    limit: Limit = 50,
+) -> Json:
+    return Json({"tasks": service.list_tasks(status=status, limit=limit)})
+
+
+@router.post("/api/tasks/{task_id}/complete", summary="Mark a task done", tags=["actions"])
+async def complete_task(task_id: int, request: Request, service: Service) -> Json:
+    body = await json_body(request, ActorIn, optional=True)
+    return Json(await run_in_threadpool(service.complete_task, task_id, by=body.actor))

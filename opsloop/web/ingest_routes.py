@@ -1,0 +1,85 @@
+"""Ingest: `POST /api/events` and `POST /hooks/{source}`. A 2xx means the events are committed."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request
+from starlette.concurrency import run_in_threadpool
+
+from opsloop.service import Ingested, OpsLoop
+from opsloop.web.bodies import Oversized, read_limited
+from opsloop.web.deps import ops
+from opsloop.web.responses import Json
+
+router = APIRouter(tags=["ingest"])
+
+INGEST_DOC = """Send one event, a list of events, or `{"events": [...]}` (up to 1,000).
+
+An event: `type` (e.g. `lead.created`), `subject` (`kind:key`, e.g. `lead:42`), optional
+`occurred_at` (ISO 8601; without a zone it is UTC; default now), `payload` (object), `traits`
+(object merged into the subject's profile; null removes a trait), `idempotency_key` (the same key
+from the same source is stored once) and `source` (default `api`).
+
+201: stored (`status: created`); 200: every event was already stored (`status: duplicate`, with
+the first event's id). 422: invalid, nothing stored, the body is kept in quarantine. 413: too big.
+"""
+
+
+@router.post("/api/events", summary="Ingest events", description=INGEST_DOC, status_code=201)
+async def post_events(request: Request, service: Annotated[OpsLoop, Depends(ops)]) -> Json:
+    body = await _body(request, service, "api")
+    accepted = await service.ingest_async(
+        body, source="api", content_type=request.headers.get("content-type")
+    )
+    return _answer(accepted)
+
+
+@router.post(
+    "/hooks/{source}",
+    summary="Receive a webhook",
+    description="Generic JSON webhook. When the source is configured with a secret, the "
+    "HMAC-SHA256 of the raw body must be in its signature header (hex, optionally `sha256=`). "
+    "The body is an OpsLoop event (or batch), or any JSON the source maps with `type` and "
+    "`subject` settings.",
+    status_code=201,
+)
+async def post_hook(
+    request: Request,
+    service: Annotated[OpsLoop, Depends(ops)],
+    source: Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-.]{1,100}$")],
+) -> Json:
+    body = await _body(request, service, source)
+    headers = dict(request.headers)
+    accepted = await run_in_threadpool(
+        service.ingest_hook, source, body, headers, content_type=request.headers.get("content-type")
+    )
+    return _answer(accepted)
+
+
+async def _body(request: Request, service: OpsLoop, source: str) -> bytes:
+    try:
+        return await read_limited(request, service.settings.max_body_bytes)
+    except Oversized as big:
+        raise await run_in_threadpool(
+            service.refuse_oversized,
+            source,
+            big.head,
+            big.size,
+            request.headers.get("content-type"),
+        ) from None
+
+
+def _answer(ingested: Ingested) -> Json:
+    accepted = ingested.accepted
+    created = sum(1 for a in accepted if a.status == "created")
+    status = 201 if created else 200
+    if not ingested.batch:
+        return Json({"id": accepted[0].id, "status": accepted[0].status}, status_code=status)
+    body: dict[str, Any] = {
+        "accepted": len(accepted),
+        "created": created,
+        "duplicates": len(accepted) - created,
+        "events": [{"id": a.id, "status": a.status} for a in accepted],
+    }
+    return Json(body, status_code=status)

@@ -1,0 +1,68 @@
+"""Playbooks: list, read, validate and apply YAML."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from opsloop.service import OpsLoop
+from opsloop.web.deps import ops
+from opsloop.web.responses import Json
+
+router = APIRouter(tags=["playbooks"])
+Service = Annotated[OpsLoop, Depends(ops)]
+
+_YAML_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/yaml": {"schema": {"type": "string"}}},
+        "description": "The playbook's YAML text.",
+    }
+}
+
+
+@router.get("/api/playbooks", summary="Active playbooks")
+def list_playbooks(service: Service) -> Json:
+    return Json({"playbooks": service.list_playbooks()})
+
+
+@router.get("/api/playbooks/{name}", summary="A playbook: its active source and version history")
+def get_playbook(name: str, service: Service) -> Json:
+    return Json(service.get_playbook(name))
+
+
+@router.post(
+    "/api/playbooks/validate",
+    summary="Check a playbook without applying it",
+    openapi_extra=_YAML_BODY,
+)
+async def validate_playbook(
+    request: Request, service: Service, file: Annotated[str, Query()] = "playbook.yaml"
+) -> Json:
+    text = (await request.body()).decode("utf-8", errors="replace")
+    playbook = service.validate_playbook(text, file)
+    return Json({"valid": True, "name": playbook.name, "mode": playbook.mode})
+
+
+@router.post(
+    "/api/playbooks",
+    summary="Apply a playbook: a new version when its content changed",
+    openapi_extra=_YAML_BODY,
+)
+async def apply_playbook(
+    request: Request,
+    service: Service,
+    file: Annotated[str, Query()] = "api",
+    actor: Annotated[str, Query()] = "api",
+) -> Json:
+    text = (await request.body()).decode("utf-8", errors="replace")
+    applied = await run_in_threadpool(service.apply_playbook, text, file, actor=actor)
+    body = {
+        "name": applied.name,
+        "version": applied.version,
+        "mode": applied.mode,
+        "changed": applied.changed,
+    }
+    return Json(body, status_code=201 if applied.changed else 200)

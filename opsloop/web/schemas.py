@@ -1,0 +1,24 @@
+"""Request shapes of the JSON API (responses are documented in docs/api.md)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ReviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    verdict: Literal["approve", "override", "reject"]
+    option: str | None = Field(
+        default=None, description="For `override`: the option to run instead."
+    )
+    reason: str | None = Field(default=None, description="Required for `override` and `reject`.")
+    reviewer: str = Field(default="api", max_length=200, description="Who is reviewing.")
+
+
+class ActorIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    actor: str = Field(default="api", max_length=200)

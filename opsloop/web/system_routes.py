@@ -1,0 +1,111 @@
+"""Reading the ledger (events, entities, quarantine), metrics, health and Prometheus."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import PlainTextResponse
+from starlette.concurrency import run_in_threadpool
+
+from opsloop.core.durations import parse_duration
+from opsloop.core.errors import InvalidInput
+from opsloop.service import OpsLoop
+from opsloop.web.deps import ops
+from opsloop.web.prometheus import render_prometheus
+from opsloop.web.responses import Json
+
+router = APIRouter()
+Service = Annotated[OpsLoop, Depends(ops)]
+Limit = Annotated[int, Query(ge=1, le=500)]
+
+
+@router.get("/api/events", summary="Stored events, newest first", tags=["events"])
+def list_events(
+    service: Service,
+    subject: str | None = None,
+    type: str | None = None,
+    limit: Limit = 50,
+    before_id: int | None = None,
+) -> Json:
+    found = service.list_events(subject=subject, type=type, limit=limit, before_id=before_id)
+    return Json(
+        {"events": found, "next_before_id": found[-1]["id"] if len(found) == limit else None}
+    )
+
+
+@router.get("/api/events/{event_id}", summary="One stored event", tags=["events"])
+def get_event(event_id: int, service: Service) -> Json:
+    return Json(service.get_event(event_id))
+
+
+@router.get(
+    "/api/entities/{subject}", summary="A subject's profile (merged traits)", tags=["events"]
+)
+def get_entity(subject: str, service: Service) -> Json:
+    return Json(service.get_entity(subject))
+
+
+@router.get("/api/quarantine", summary="Refused input with the reason for each", tags=["events"])
+def list_quarantine(
+    service: Service, source: str | None = None, limit: Limit = 50, before_id: int | None = None
+) -> Json:
+    found = service.list_quarantine(source=source, limit=limit, before_id=before_id)
+    return Json(
+        {"items": found, "next_before_id": found[-1]["id"] if len(found) == limit else None}
+    )
+
+
+@router.get("/api/quarantine/{item_id}", summary="One quarantined item", tags=["events"])
+def get_quarantined(item_id: int, service: Service) -> Json:
+    return Json(service.get_quarantined(item_id))
+
+
+@router.get(
+    "/api/metrics",
+    summary="Per playbook: decisions by status, success and override rates, time to action",
+    tags=["metrics"],
+)
+def get_metrics(
+    service: Service,
+    since: Annotated[
+        str | None, Query(description="Only decisions made in this window, e.g. 7d")
+    ] = None,
+    playbook: str | None = None,
+) -> Json:
+    window = None
+    if since:
+        try:
+            window = parse_duration(since)
+        except ValueError as exc:
+            raise InvalidInput.single("since", str(exc)) from None
+    return Json({"playbooks": service.metrics(since=window, playbook=playbook)})
+
+
+@router.get("/healthz", summary="The process is up", tags=["health"])
+def healthz() -> Json:
+    return Json({"status": "ok"})
+
+
+@router.get("/readyz", summary="The database answers and its schema is current", tags=["health"])
+async def readyz(service: Service) -> Json:
+    try:
+        current = await run_in_threadpool(service.db.schema_is_current)
+    except Exception as exc:
+        return Json(
+            {"status": "unavailable", "reason": f"database: {type(exc).__name__}"}, status_code=503
+        )
+    if not current:
+        return Json(
+            {"status": "unavailable", "reason": "database schema is behind; run `opsloop migrate`"},
+            status_code=503,
+        )
+    return Json({"status": "ready", "database": service.db.backend})
+
+
+@router.get(
+    "/metrics", summary="Prometheus metrics", tags=["health"], response_class=PlainTextResponse
+)
+async def prometheus(service: Service) -> PlainTextResponse:
+    text, content_type = await run_in_threadpool(render_prometheus, service)
+    return PlainTextResponse(text, media_type=content_type)

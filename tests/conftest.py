@@ -1,0 +1,256 @@
+"""Shared fixtures: real databases (SQLite file per test; PostgreSQL database per test cloned
+from a migrated template), a real SMTP server and a real HTTP server on loopback, and the app
+served by uvicorn on a free port."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from opsloop.service import OpsLoop
+from opsloop.settings import Settings
+from opsloop.store.database import Database
+from tests.sinks import HttpSink, SmtpSink, free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+LEAD_PLAYBOOK = ROOT / "playbooks" / "lead-qualification.yaml"
+WEBHOOK_SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # test-only secret, base64
+
+PG_URL = os.environ.get(
+    "OPSLOOP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+REQUIRE_PG = os.environ.get("CI") or os.environ.get("OPSLOOP_REQUIRE_POSTGRES") == "1"
+
+
+# --- clock -----------------------------------------------------------------------------------
+
+
+class Clock:
+    """A clock tests move by hand: windows and timers without sleeping."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+# --- databases -------------------------------------------------------------------------------
+
+
+def _postgres_available() -> str | None:
+    try:
+        engine = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A PostgreSQL database migrated once; each test clones it (CREATE DATABASE … TEMPLATE)."""
+    problem = _postgres_available()
+    if problem:
+        message = f"PostgreSQL is unreachable at {PG_URL} ({problem}); start it or set OPSLOOP_TEST_POSTGRES_URL"
+        if REQUIRE_PG:
+            pytest.fail(message + " — CI requires PostgreSQL", pytrace=False)
+        pytest.skip(message)
+    name = f"opsloop_tpl_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    db = Database(url)
+    db.migrate()
+    db.dispose()
+    yield name
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+# Services opened on each database URL, closed before that database is dropped.
+_OPEN: dict[str, list[OpsLoop]] = {}
+
+
+@pytest.fixture
+def pg_url(pg_template: str) -> Iterator[str]:
+    name = f"opsloop_t_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"'))
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    yield url
+    for ops in _OPEN.pop(url, []):
+        ops.close()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Run the test once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'opsloop.db'}"
+    return request.getfixturevalue("pg_url")  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'opsloop.db'}"
+
+
+# --- the service -----------------------------------------------------------------------------
+
+OpsFactory = Callable[..., OpsLoop]
+
+
+@pytest.fixture
+def make_ops(tmp_path: Path, clock: Clock) -> Iterator[OpsFactory]:
+    """Build an OpsLoop on a database URL with settings overrides; the playbooks given are
+    applied. Its workers are not started: tests run jobs with `ops.run_jobs()`."""
+    made: list[OpsLoop] = []
+
+    def factory(
+        url: str, *, playbooks: list[str] | None = None, use_clock: bool = True, **overrides: Any
+    ) -> OpsLoop:
+        data_dir = tmp_path / f"data{len(made)}"
+        data_dir.mkdir()
+        base: dict[str, Any] = {
+            "data_dir": data_dir,
+            "database_url": url,
+            "webhook_secret": WEBHOOK_SECRET,
+            "outbox_backoff_base_seconds": 0.05,
+            "outbox_backoff_max_seconds": 0.2,
+            "worker_poll_seconds": 0.05,
+        }
+        settings = Settings(**{**base, **overrides})
+        ops = OpsLoop(settings, clock=clock if use_clock else _utcnow)
+        ops.prepare()
+        for text in playbooks or []:
+            ops.apply_playbook(text, "test.yaml", actor="test")
+        made.append(ops)
+        _OPEN.setdefault(url, []).append(ops)
+        return ops
+
+    yield factory
+    for ops in made:
+        ops.close()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def lead_playbook(mode: str = "recommend", **replace: str) -> str:
+    text = LEAD_PLAYBOOK.read_text().replace("mode: recommend", f"mode: {mode}")
+    for old, new in replace.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    return text
+
+
+# --- sinks -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    sink = SmtpSink()
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def http_sink() -> Iterator[HttpSink]:
+    sink = HttpSink()
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+def eventually(check: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.02) -> Any:
+    """Poll until `check()` returns something truthy; fail with its last value otherwise."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    pytest.fail(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+# --- the app over real HTTP ----------------------------------------------------------------
+
+
+class LiveServer:
+    def __init__(self, ops: OpsLoop) -> None:
+        import uvicorn
+
+        from opsloop.web.app import create_app
+
+        self.ops = ops
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            create_app(ops.settings, service=ops),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        eventually(lambda: self.server.started, timeout=15)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[OpsLoop], LiveServer]]:
+    servers: list[LiveServer] = []
+
+    def start(ops: OpsLoop) -> LiveServer:
+        server = LiveServer(ops)
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def artifacts_dir() -> Path:
+    path = ROOT / "test-artifacts"
+    path.mkdir(exist_ok=True)
+    return path

@@ -1,0 +1,70 @@
+"""Group commit: concurrent ingest calls share transactions, and one call's failure stays its own."""
+
+from __future__ import annotations
+
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import event
+
+from opsloop.service.group_commit import GroupCommitter
+from tests.conftest import OpsFactory, lead_playbook
+
+
+def test_concurrent_ingests_share_commits_and_each_gets_its_own_answer(
+    make_ops: OpsFactory, database_url: str
+) -> None:
+    ops = make_ops(database_url, playbooks=[lead_playbook("shadow")], use_clock=False)
+    commits = []
+    event.listen(ops.db.engine, "commit", lambda conn: commits.append(1))
+    ops.start()
+
+    def send(n: int) -> tuple[int, str]:
+        body = {"type": "lead.created", "subject": f"lead:{n}", "idempotency_key": f"k{n % 40}"}
+        [accepted] = ops.ingest(json.dumps(body).encode()).accepted
+        return accepted.id, accepted.status
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(send, range(80)))
+
+    assert sum(1 for _, status in answers if status == "created") == 40
+    assert sum(1 for _, status in answers if status == "duplicate") == 40
+    first_of_key = {n % 40: answers[n][0] for n in range(80) if answers[n][1] == "created"}
+    assert all(answers[n][0] == first_of_key[n % 40] for n in range(80)), (
+        "a duplicate answers with the stored id"
+    )
+    assert len(ops.list_events(limit=500)) == 40
+    assert len(ops.list_decisions(limit=500)) == 40, (
+        "every stored lead was decided in its transaction"
+    )
+    assert len(commits) < 80, "calls that arrived together were committed together"
+
+
+def test_a_failing_call_does_not_fail_the_calls_grouped_with_it() -> None:
+    groups: list[list[str]] = []
+    gate = threading.Event()
+
+    def store(items: list[str]) -> list[str]:
+        gate.wait(5)
+        groups.append(list(items))
+        if "poison" in items:
+            raise ValueError("cannot store poison")
+        return [item.upper() for item in items]
+
+    committer: GroupCommitter[str, str] = GroupCommitter(store)
+    committer.start()
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            futures = [pool.submit(committer.submit, [name]) for name in ("a", "b", "poison", "c")]
+            gate.set()
+            results = []
+            for future in futures:
+                try:
+                    results.append(future.result(5))
+                except ValueError as exc:
+                    results.append(str(exc))
+    finally:
+        committer.stop()
+    assert results == [["A"], ["B"], "cannot store poison", ["C"]]
+    assert any(len(group) > 1 for group in groups), "calls waiting together were grouped"
