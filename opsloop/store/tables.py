@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from opsloop.store.types import Id, Json, UtcDateTime
@@ -103,6 +104,8 @@ decisions = Table(
     Column("explanation", Json, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("decided_at", UtcDateTime, nullable=True),
+    # An `auto` decision picked for a person to review anyway, so agreement keeps being measured.
+    Column("sampled", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("event_id", "playbook_id"),
     Index(None, "playbook_id", "status", "id"),
     Index(None, "subject", "playbook_id", "created_at"),
@@ -215,6 +218,73 @@ audit = Table(
     Column("object_id", String(300), nullable=False),
     Column("detail", Json, nullable=False),
     Index(None, "object_type", "object_id"),
+)
+
+# --- learning ------------------------------------------------------------------------------
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("playbook_id", Id, ForeignKey("playbooks.id"), nullable=True),
+    # What the model is for: `<playbook>:<predicts>`, or a triage model's name.
+    Column("name", String(120), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # champion | challenger | retired
+    Column("kind", String(32), nullable=False),  # tabular | text
+    Column("algorithm", String(100), nullable=False),
+    Column("features", Json, nullable=False),
+    Column("metrics", Json, nullable=False),
+    # The data window, row counts and label balance the model was trained on.
+    Column("training", Json, nullable=False),
+    Column("labels_hash", String(64), nullable=False),
+    Column("artifact", LargeBinary, nullable=False),
+    Column("artifact_sha256", String(64), nullable=False),
+    Column("library_versions", Json, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    UniqueConstraint("name", "version"),
+    Index(None, "name", "status"),
+)
+
+llm_calls = Table(
+    "llm_calls",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("decision_id", Id, ForeignKey("decisions.id"), nullable=True, index=True),
+    Column("purpose", String(32), nullable=False),  # classify | draft | summarize
+    Column("model", String(200), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("cached", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),  # ok | failed
+    Column("error", Text, nullable=True),
+    Column("prompt_tokens", Integer, nullable=True),
+    Column("completion_tokens", Integer, nullable=True),
+    Column("cost", Float, nullable=True),
+    Column("latency_ms", Float, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+llm_cache = Table(
+    "llm_cache",
+    metadata,
+    Column("request_hash", String(64), primary_key=True),
+    Column("model", String(200), nullable=False),
+    Column("response", Json, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+backtests = Table(
+    "backtests",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("playbook", String(80), nullable=False, index=True),
+    Column("content_hash", String(64), nullable=False),
+    Column("since", UtcDateTime, nullable=False),
+    Column("until", UtcDateTime, nullable=False),
+    Column("report", Json, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(200), nullable=False),
 )
 
 # --- in-process runtime --------------------------------------------------------------------
