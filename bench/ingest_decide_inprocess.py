@@ -5,13 +5,13 @@ contention — the floor under what bench/ingest_decide.py can measure through t
     .venv/bin/python bench/ingest_decide_inprocess.py --database-url postgresql+psycopg://...
     .venv/bin/python bench/ingest_decide_inprocess.py --profile          # + where the time goes
 
-Four steps, each timed on its own: single events, each ingested in its own call and then
-decided by one pass of the runtime (what the server does per request when load is light: the
-commit wakes a worker, which claims that one job, decides it and deletes the job); then
-1,000-event batches ingested, and their decide jobs run in the configured batches
-(`decide_batch_size`, 500). Also timed: `empty_pass`, one pass of the runtime that finds no
-job (what each of the other worker threads does when a commit wakes them all). With `--profile` the whole run is sampled by py-spy and the time of
-each step is split over the opsloop functions it calls.
+Decisions are made inside the ingest transaction, so each ingest step includes its decisions.
+Three steps, each timed on its own: single events, each ingested in its own call (one
+transaction: validate, store, merge traits, read history, decide, write the decision, its
+explanation and an audit row); 1,000-event batches; and `decide_only`, the playbook evaluated
+on in-memory events with no database at all (features, scorecard, rules, explanation). With
+`--profile` the whole run is sampled by py-spy and the time of each step is split over the
+opsloop functions it calls.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from harness import PLAYBOOK, PYTHON, shadow_playbook
 from load_client import lead_created
 from profiles import _frame_name
 
-STEPS = ("ingest_single", "decide_single", "empty_pass", "ingest_batch", "decide_batch")
+STEPS = ("ingest_single", "ingest_batch", "decide_only")
 MARKER = "step_"  # each step runs inside a function named step_<name>, so samples can be split
 
 
@@ -40,24 +41,22 @@ def step_ingest_single(ops: Any, body: bytes) -> None:
     ops.ingest(body)
 
 
-def step_decide_single(ops: Any) -> None:
-    ops.runtime.run_due()
-
-
-def step_empty_pass(ops: Any) -> None:
-    ops.runtime.run_due()
-
-
 def step_ingest_batch(ops: Any, bodies: list[bytes]) -> None:
     for body in bodies:
         ops.ingest(body)
 
 
-def step_decide_batch(ops: Any) -> None:
-    ops.run_jobs()
+def step_decide_only(compiled: Any, events: list[Any], traits: dict[str, Any]) -> None:
+    from opsloop.reasoning.decide import decide
+
+    for event in events:
+        decide(compiled, version=1, mode="shadow", event=event, history=[], traits=traits)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    from opsloop.core.events import Event
+    from opsloop.core.playbooks import parse_playbook
+    from opsloop.reasoning.compiler import compile_playbook
     from opsloop.service import OpsLoop
     from opsloop.settings import Settings
 
@@ -78,40 +77,42 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ).encode()
             for b in range(args.batches)
         ]
-        warm = [json.dumps(lead_created(i, f"lead:w-{i}")).encode() for i in range(50)]
-        for body in warm:
-            step_ingest_single(ops, body)
-            step_decide_single(ops)
+        for i in range(50):  # warm the caches and the statement compiler
+            step_ingest_single(ops, json.dumps(lead_created(i, f"lead:w-{i}")).encode())
         timings = dict.fromkeys(STEPS, 0.0)
-        for body in singles:
-            started = time.perf_counter()
-            step_ingest_single(ops, body)
-            middle = time.perf_counter()
-            step_decide_single(ops)
-            timings["ingest_single"] += middle - started
-            timings["decide_single"] += time.perf_counter() - middle
         started = time.perf_counter()
-        for _ in singles:
-            step_empty_pass(ops)
-        timings["empty_pass"] = time.perf_counter() - started
+        for body in singles:
+            step_ingest_single(ops, body)
+        timings["ingest_single"] = time.perf_counter() - started
         started = time.perf_counter()
         step_ingest_batch(ops, batches)
         timings["ingest_batch"] = time.perf_counter() - started
+        decided = sum(ops.metrics()[0]["decisions"].values())
+        expected = 50 + args.singles + args.batches * args.batch_size
+        assert decided == expected, f"{decided} decisions for {expected} leads"
+
+        compiled = compile_playbook(parse_playbook(shadow_playbook())[0])
+        at = datetime.now(UTC)
+        events = [
+            Event(i, "bench", "lead.created", f"lead:d-{i}", at, at, {}, {})
+            for i in range(args.singles)
+        ]
         started = time.perf_counter()
-        step_decide_batch(ops)
-        timings["decide_batch"] = time.perf_counter() - started
+        step_decide_only(compiled, events, {"company_size": 50, "budget": 9000})
+        timings["decide_only"] = time.perf_counter() - started
     finally:
         ops.close()
         shutil.rmtree(work, ignore_errors=True)
-    events = {
+    events_per_step = {
         "ingest_single": args.singles,
-        "decide_single": args.singles,
-        "empty_pass": args.singles,
         "ingest_batch": args.batches * args.batch_size,
-        "decide_batch": args.batches * args.batch_size,
+        "decide_only": args.singles,
     }
     return {
-        step: {"events": events[step], "us_per_event": round(timings[step] / events[step] * 1e6, 1)}
+        step: {
+            "events": events_per_step[step],
+            "us_per_event": round(timings[step] / events_per_step[step] * 1e6, 1),
+        }
         for step in STEPS
     }
 
@@ -177,8 +178,7 @@ def main() -> None:
     print(f"backend: {'PostgreSQL' if args.database_url else 'SQLite'}; pid {os.getpid()}")
     for step, figures in result["steps"].items():
         us = figures["us_per_event"]
-        unit = "pass " if step == "empty_pass" else "event"
-        print(f"  {step:<14} {us:>8.1f} µs/{unit}  ({1e6 / us:>7.0f}/s on one thread)")
+        print(f"  {step:<14} {us:>8.1f} µs/event  ({1e6 / us:>7.0f}/s on one thread)")
     for step, shares in result.get("profile", {}).items():
         print(f"\n{step}: share of its time under each function (inclusive)")
         for name, pct in shares:

@@ -50,6 +50,35 @@ class WebhookEndpoint(BaseModel):
     """Standard Webhooks secret (`whsec_...`); defaults to `webhook_secret`."""
 
 
+class LLMSettings(BaseModel):
+    """An OpenAI-compatible chat completions endpoint (OpenAI, Ollama, vLLM, llama.cpp).
+
+    Optional: playbooks that do not use a language model never read these."""
+
+    url: str | None = None
+    """Base URL of the API, e.g. `http://localhost:11434/v1` (Ollama)."""
+    model: str | None = None
+    api_key: SecretStr | None = None
+    """Sent as a bearer token; local servers usually need none."""
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    max_retries: int = Field(default=2, ge=0)
+    """Extra attempts after a timeout, a refused connection, a 429 or a 5xx."""
+    input_price_per_million: float | None = Field(default=None, ge=0)
+    """Price of one million prompt tokens, for the cost column of the LLM call ledger."""
+    output_price_per_million: float | None = Field(default=None, ge=0)
+    cache: bool = True
+    """Answer a repeated identical request from the response cache instead of the model."""
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value.rstrip("/")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -98,6 +127,9 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(default=0.5, gt=0)
     worker_stale_seconds: float = Field(default=60.0, gt=0)
 
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    """The optional language model: `OPSLOOP_LLM__URL`, `OPSLOOP_LLM__MODEL`, ..."""
+
     @field_validator("sources")
     @classmethod
     def _lowercase_sources(cls, value: dict[str, SourceSettings]) -> dict[str, SourceSettings]:
@@ -118,8 +150,12 @@ class Settings(BaseSettings):
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.environment != "production":
             return self
-        for name in ("webhook_secret", "smtp_password"):
-            secret = getattr(self, name)
+        secrets = {
+            "webhook_secret": self.webhook_secret,
+            "smtp_password": self.smtp_password,
+            "llm.api_key": self.llm.api_key,
+        }
+        for name, secret in secrets.items():
             if secret is not None and secret.get_secret_value().lower() in PLACEHOLDERS:
                 raise ValueError(f"{name} is a placeholder; set a real secret in production")
         return self
@@ -159,18 +195,13 @@ def _toml_path() -> Path:
 
 
 class FileVariablesSource(PydanticBaseSettingsSource):
-    """`OPSLOOP_<FIELD>_FILE=path` sets a field from the file's content."""
+    """`OPSLOOP_<FIELD>_FILE=path` sets a field from the file's content; for a fixed group of
+    settings (`llm`), `OPSLOOP_<GROUP>__<KEY>_FILE` sets one key."""
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        path = os.environ.get(f"{ENV_PREFIX}{field_name.upper()}_FILE")
-        if not path:
+        text = _read_file_variable(field_name)
+        if text is None:
             return None, field_name, False
-        try:
-            text = Path(path).read_text().rstrip("\n")
-        except OSError as exc:
-            raise ValueError(
-                f"{ENV_PREFIX}{field_name.upper()}_FILE: cannot read {path}: {exc}"
-            ) from None
         if self.field_is_complex(field):
             # Nested settings (sources, endpoints, channels) are JSON in the file, as in the
             # environment variable.
@@ -183,4 +214,21 @@ class FileVariablesSource(PydanticBaseSettingsSource):
             value, key, _ = self.get_field_value(field, name)
             if value is not None:
                 values[key] = value
+            group = field.annotation
+            if isinstance(group, type) and issubclass(group, BaseModel):
+                for key in group.model_fields:
+                    text = _read_file_variable(f"{name}__{key}")
+                    if text is not None:
+                        values.setdefault(name, {})[key] = text
         return values
+
+
+def _read_file_variable(name: str) -> str | None:
+    variable = f"{ENV_PREFIX}{name.upper()}_FILE"
+    path = os.environ.get(variable)
+    if not path:
+        return None
+    try:
+        return Path(path).read_text().rstrip("\n")
+    except OSError as exc:
+        raise ValueError(f"{variable}: cannot read {path}: {exc}") from None

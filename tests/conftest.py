@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from opsloop.service import OpsLoop
 from opsloop.settings import Settings
+from opsloop.store import playbooks as playbook_store
 from opsloop.store.database import Database
 from tests.sinks import HttpSink, SmtpSink, free_port
 
@@ -150,7 +151,9 @@ def make_ops(tmp_path: Path, clock: Clock) -> Iterator[OpsFactory]:
         ops = OpsLoop(settings, clock=clock if use_clock else _utcnow)
         ops.prepare()
         for text in playbooks or []:
-            ops.apply_playbook(text, "test.yaml", actor="test")
+            applied = ops.apply_playbook(text, "test.yaml", actor="test")
+            if "\nmode: auto" in text:
+                grant_auto(ops.ctx.db, applied.name)
         made.append(ops)
         _OPEN.setdefault(url, []).append(ops)
         return ops
@@ -158,6 +161,15 @@ def make_ops(tmp_path: Path, clock: Clock) -> Iterator[OpsFactory]:
     yield factory
     for ops in made:
         ops.close()
+
+
+def grant_auto(db: Database, playbook: str) -> None:
+    """Put a playbook in `auto` as if it had earned it. Tests of what `auto` does start here;
+    tests of how it is earned (tests/service/test_autonomy.py) go through reviews instead."""
+    with db.transaction() as tx:
+        record = playbook_store.get_playbook(tx.conn, playbook)
+        assert record is not None, playbook
+        playbook_store.set_mode(tx.conn, record["id"], "auto", datetime.now(UTC))
 
 
 def _utcnow() -> datetime:

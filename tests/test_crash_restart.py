@@ -3,6 +3,7 @@ that every action is delivered, and delivered once."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,7 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import WEBHOOK_SECRET, eventually, lead_playbook
+from opsloop.service import OpsLoop
+from opsloop.settings import Settings
+from tests.conftest import WEBHOOK_SECRET, eventually, grant_auto, lead_playbook
 from tests.sinks import HttpSink, SmtpSink, free_port
 
 pytestmark = pytest.mark.slow
@@ -86,6 +89,11 @@ def child(tmp_path: Path) -> Iterator[Child]:
         {"sales": f"http://127.0.0.1:{env['TEST_CHAT_PORT']}/chat"}
     )
     (tmp_path / "data").mkdir()
+    # The playbook has earned `auto` before this story starts.
+    settings = Settings(data_dir=tmp_path / "data", playbooks_dir=playbooks)
+    with contextlib.closing(OpsLoop(settings)) as ops:
+        ops.prepare()
+        grant_auto(ops.ctx.db, "lead-qualification")
     process = Child(tmp_path / "data", env)
     yield process
     process.stop()

@@ -60,6 +60,8 @@ class DecisionDraft:
     needs_approval: bool
     inputs: dict[str, Any]
     explanation: dict[str, Any]
+    sampled: bool = False
+    """An `auto` decision picked for a person to review after the fact."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,3 +90,4 @@ class Decision:
     why: str
     explanation: dict[str, Any] = field(default_factory=dict)
     inputs: dict[str, Any] = field(default_factory=dict)
+    sampled: bool = False

@@ -2,11 +2,14 @@
 
 OpsLoopError
 ├── InvalidInput          bad signal or request; carries one FieldError per problem
-├── PlaybookInvalid       a playbook failed validation; carries file:line:field problems
 │   └── TooLarge          the body is over the configured size limit
+├── PlaybookInvalid       a playbook failed validation; carries file:line:field problems
 ├── Unauthorized          a webhook's signature is missing or wrong
 ├── NotFound              a named thing does not exist
 ├── Conflict              the request clashes with current state (review of a settled decision)
+│   └── LLMNotConfigured  a language model is needed and none is configured (reasoning/llm.py)
+├── Unavailable           a service outside OpsLoop failed; `retryable` says if trying again can help
+│   └── LLMError          the language model could not answer usefully (reasoning/llm.py)
 └── DeliveryError         an action could not be delivered; `retryable` says if trying again can help
 """
 
@@ -76,6 +79,12 @@ class NotFound(OpsLoopError):
 
 class Conflict(OpsLoopError):
     pass
+
+
+class Unavailable(OpsLoopError):
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        self.retryable = retryable
+        super().__init__(message)
 
 
 class DeliveryError(OpsLoopError):

@@ -29,6 +29,7 @@ from pydantic import (
 from opsloop.core.durations import parse_duration
 from opsloop.core.errors import PlaybookInvalid, PlaybookProblem
 from opsloop.core.events import EVENT_TYPE_PATTERN, did_you_mean
+from opsloop.core.tables import HIT_POLICIES, DecisionTable
 from opsloop.core.yaml_source import Path, YamlDocument, parse_yaml
 
 Mode = Literal["shadow", "recommend", "auto"]
@@ -248,6 +249,64 @@ class Outcome(_Model):
         return _listify(value)
 
 
+class Autonomy(_Model):
+    """When the playbook has earned `auto`, and how it keeps proving it."""
+
+    target: float = Field(default=0.95, gt=0, le=1)
+    """Agreement with reviewers needed, judged on the Wilson 95% lower bound."""
+    min_reviews: int = Field(default=200, ge=1)
+    """Reviewed decisions needed before the bound counts."""
+    window: int = Field(default=500, ge=1)
+    """Agreement is measured over this many most recent reviewed decisions."""
+    sample: float = Field(default=0.05, ge=0, le=1)
+    """Share of `auto` decisions still sent to a person for review."""
+
+
+MODEL_NAME_LENGTH = 120
+"""Model versions are stored under `<playbook>:<predicts>` (a 120-character column)."""
+REVIEW_PREFIX = "review:"
+"""`predicts: review:<option>`: the chance a reviewer's final choice is that option."""
+
+
+class ModelSpec(_Model):
+    """A predictive model trained from the ledger; its probability is a name expressions use."""
+
+    output: str = Field(default="p_success", alias="as")
+    """The name scorecard, score, rules and guardrails read the probability by."""
+    predicts: str = Field(max_length=100)
+    """An event type (it happens within `within` after the trigger), or `review:<option>`."""
+    within: Duration | None = None
+    """How long after the trigger the event may come; default: the outcome's `within`."""
+    features: tuple[str, ...] = Field(min_length=1)
+    """Names of this playbook's features the model reads."""
+    min_rows: int = Field(default=200, ge=10)
+    """Labelled rows needed before a model is trained."""
+    retrain: Duration | None = None
+    """Retrain on this schedule (skipped when the labelled set has not changed)."""
+    fallback: float = 0
+    """What expressions see while no trained model can be used."""
+    algorithm: Literal["auto", "logistic_regression", "gradient_boosting"] = "auto"
+    """`auto` tries both on the end of the training period and keeps the better."""
+
+    @field_validator("features", mode="before")
+    @classmethod
+    def _list(cls, value: Any) -> Any:
+        return _listify(value)
+
+    @property
+    def review_option(self) -> str | None:
+        """The option of a `review:<option>` model; None for an event prediction."""
+        if self.predicts.startswith(REVIEW_PREFIX):
+            return self.predicts.removeprefix(REVIEW_PREFIX)
+        return None
+
+    def window(self, outcome: Outcome | None) -> timedelta | None:
+        """How long after the trigger an event prediction waits for its event."""
+        if self.within is not None:
+            return self.within
+        return outcome.within if outcome is not None else None
+
+
 class Playbook(_Model):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", max_length=80)
     description: str = ""
@@ -259,10 +318,14 @@ class Playbook(_Model):
     scorecard: tuple[ScoreLine, ...] = ()
     score: Expression = "points"
     rules: tuple[Rule, ...] = ()
+    tables: dict[str, DecisionTable] = Field(default_factory=dict)
+    """Decision tables: points tables run after the scorecard, choosing ones after `rules`."""
     otherwise: str
     options: dict[str, Option] = Field(min_length=1)
     guardrails: tuple[Guardrail, ...] = ()
     outcome: Outcome | None = None
+    autonomy: Autonomy = Field(default_factory=Autonomy)
+    model: ModelSpec | None = None
 
     def expressions(self) -> Iterator[tuple[Path, str, frozenset[str]]]:
         """Every expression with its path and the names it may use."""
@@ -275,15 +338,24 @@ class Playbook(_Model):
                 yield ("features", name, "where"), feature.where, history
             known.add(name)
         known.update(self.features)
+        if self.model is not None:
+            known.add(self.model.output)  # the model reads the features; the rest reads it
         for index, line in enumerate(self.scorecard):
             yield ("scorecard", index, "when"), line.when, frozenset(known)
             if isinstance(line.points, str):
                 yield ("scorecard", index, "points"), line.points, frozenset(known)
+        for name, table in self.tables.items():
+            if not table.chooses:  # points tables, in order; each result is a name after it
+                yield from table.inputs(("tables", name), known)
+                known.add(name)
         known.add("points")
         yield ("score",), self.score, frozenset(known)
         known.add("score")
         for index, rule in enumerate(self.rules):
             yield ("rules", index, "when"), rule.when, frozenset(known)
+        for name, table in self.tables.items():
+            if table.chooses:  # tried after the rules, so they may read points and score
+                yield from table.inputs(("tables", name), known)
         known.add("choice")
         for index, guardrail in enumerate(self.guardrails):
             yield ("guardrails", index, "when"), guardrail.when, frozenset(known)
@@ -344,6 +416,12 @@ def _reference_problems(playbook: Playbook) -> Iterator[tuple[Path, str]]:
             yield ("rules", index, "choose"), _unknown_option(rule.choose, options)
     if playbook.otherwise not in playbook.options:
         yield ("otherwise",), _unknown_option(playbook.otherwise, options)
+    if playbook.autonomy.window < playbook.autonomy.min_reviews:
+        yield (
+            ("autonomy", "window"),
+            f"the window ({playbook.autonomy.window}) must hold at least min_reviews "
+            f"({playbook.autonomy.min_reviews}) reviewed decisions",
+        )
     for name, feature in playbook.features.items():
         if not re.match(NAME_PATTERN, name):
             yield ("features", name), "feature names use a-z, 0-9 and _ and start with a letter"
@@ -351,6 +429,9 @@ def _reference_problems(playbook: Playbook) -> Iterator[tuple[Path, str]]:
             yield ("features", name), f"{name!r} is reserved; choose another feature name"
         for path, message in feature.problems():
             yield ("features", name, *path), message
+    if playbook.model is not None:
+        yield from _model_problems(playbook, playbook.model)
+    yield from _table_problems(playbook)
     for option_name, option in playbook.options.items():
         for index, action in enumerate(option.actions):
             if isinstance(action, WebhookAction) and (action.url is None) == (
@@ -370,6 +451,71 @@ def _reference_problems(playbook: Playbook) -> Iterator[tuple[Path, str]]:
                     ("options", option_name, "actions", index),
                     "give `channel` or `url`, not both",
                 )
+
+
+def _model_problems(playbook: Playbook, model: ModelSpec) -> Iterator[tuple[Path, str]]:
+    output = model.output
+    if not re.match(NAME_PATTERN, output):
+        yield ("model", "as"), "the name uses a-z, 0-9 and _ and starts with a letter"
+    elif output in RESERVED_NAMES:
+        yield ("model", "as"), f"{output!r} is reserved; choose another name, e.g. p_success"
+    elif output in playbook.features or output in playbook.tables:
+        taken = "a feature" if output in playbook.features else "a table"
+        yield ("model", "as"), f"{output!r} is already {taken}; choose another name"
+    option = model.review_option
+    if option is not None:
+        if option not in playbook.options:
+            yield ("model", "predicts"), _unknown_option(option, list(playbook.options))
+        if model.within is not None:
+            yield ("model", "within"), "`within` applies to event predictions, not review:<option>"
+    elif not re.match(EVENT_TYPE_PATTERN, model.predicts):
+        yield (
+            ("model", "predicts"),
+            "predict an event type such as deal.won, or review:<option> for a reviewer's choice",
+        )
+    elif model.window(playbook.outcome) is None:
+        yield (
+            ("model", "within"),
+            f"say how long after the trigger {model.predicts} may come (within: 45d), or give "
+            "the playbook an `outcome`",
+        )
+    if len(playbook.name) + 1 + len(model.predicts) > MODEL_NAME_LENGTH:
+        yield (
+            ("model", "predicts"),
+            f"the model is stored as `<playbook name>:<predicts>`, at most {MODEL_NAME_LENGTH} "
+            "characters; shorten one of them",
+        )
+    names = list(playbook.features)
+    for index, name in enumerate(model.features):
+        if name not in playbook.features:
+            known = ", ".join(names) if names else "none yet"
+            yield (
+                ("model", "features", index),
+                f"no feature named {name!r}{did_you_mean(name, names)} (features: {known})",
+            )
+        elif name in model.features[:index]:
+            yield ("model", "features", index), f"{name!r} is listed twice"
+
+
+def _table_problems(playbook: Playbook) -> Iterator[tuple[Path, str]]:
+    options = list(playbook.options)
+    model = playbook.model.output if playbook.model else None
+    for name, table in playbook.tables.items():
+        # A points table's result is a name expressions read, so table names follow the rules
+        # of feature names.
+        if not re.match(NAME_PATTERN, name):
+            yield ("tables", name), "table names use a-z, 0-9 and _ and start with a letter"
+        elif name in RESERVED_NAMES:
+            yield ("tables", name), f"{name!r} is reserved; choose another table name"
+        elif name in playbook.features or name == model:
+            what = "a feature" if name in playbook.features else "the model's name"
+            yield ("tables", name), f"{name!r} is already {what}; choose another table name"
+        for path, message in table.problems():
+            yield ("tables", name, *path), message
+        for index, row in enumerate(table.rows):
+            if row.choose is not None and row.choose not in playbook.options:
+                path = ("tables", name, "rows", index, "choose")
+                yield path, _unknown_option(row.choose, options)
 
 
 def _unknown_option(name: str, options: list[str]) -> str:
@@ -394,6 +540,9 @@ def _pydantic_problems(exc: ValidationError, document: YamlDocument) -> list[Pla
             message = "is required"
         elif kind == "literal_error" and loc and loc[-1] == "mode":
             message = f"must be one of {', '.join(MODES)}"
+        elif kind == "literal_error" and loc and loc[-1] == "hit":
+            given = str(error.get("input", ""))
+            message = f"must be one of {', '.join(HIT_POLICIES)}{did_you_mean(given, HIT_POLICIES)}"
         elif kind == "value_error":
             message = message.removeprefix("Value error, ")
         elif kind == "string_pattern_mismatch":
@@ -439,7 +588,7 @@ def _allowed_fields(loc: Path) -> list[str]:
         return []
     if model is WebhookAction or (loc[-2:-1] and loc[-2] in ACTION_KINDS):
         return sorted({f for m in _ACTION_MODELS for f in m.model_fields})
-    return list(model.model_fields)
+    return [info.alias or name for name, info in model.model_fields.items()]
 
 
 _ACTION_MODELS = (EmailAction, WebhookAction, NotifyAction, UpdateTraitsAction, TaskAction)

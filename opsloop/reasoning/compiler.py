@@ -16,6 +16,7 @@ from opsloop.reasoning.expressions import (
     compile_expression,
     compile_group,
 )
+from opsloop.reasoning.tables import CompiledTable, compile_table
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,11 @@ class CompiledPlaybook:
     """Event types the features read from the subject's history."""
     lookback: timedelta | None
     """How far back the features look; None when some feature reads all history."""
+    point_tables: tuple[CompiledTable, ...] = ()
+    """Decision tables giving points, in file order: run after the scorecard, before `score`."""
+    choice_tables: tuple[CompiledTable, ...] = ()
+    """Decision tables choosing an option, in file order: tried after `rules`, before
+    `otherwise`."""
 
     @property
     def name(self) -> str:
@@ -84,6 +90,11 @@ def compile_playbook(playbook: Playbook, document: YamlDocument | None = None) -
                 hint = did_you_mean(root(name), allowed) or _order_hint(playbook, path, name)
                 problems.append(_problem(document, path, f"unknown name {root(name)!r}{hint}"))
         compiled[path] = expression
+    tables: list[CompiledTable] = []
+    for name, table in playbook.tables.items():
+        compiled_table, cell_problems = compile_table(name, table)
+        tables.append(compiled_table)
+        problems.extend(_problem(document, path, message) for path, message in cell_problems)
     if problems:
         raise PlaybookInvalid(problems)
 
@@ -129,6 +140,8 @@ def compile_playbook(playbook: Playbook, document: YamlDocument | None = None) -
         ),
         history_types=frozenset(t for f in event_features for t in f.event_types),
         lookback=lookback,
+        point_tables=tuple(t for t in tables if not t.chooses),
+        choice_tables=tuple(t for t in tables if t.chooses),
     )
 
 
@@ -143,6 +156,16 @@ def _problem(
 def _order_hint(playbook: Playbook, path: tuple[str | int, ...], name: str) -> str:
     if root(name) in playbook.features:
         return "; features are computed in order, so a formula can only use features above it"
+    if playbook.model is not None and root(name) == playbook.model.output:
+        return "; the model reads the features, so a feature formula cannot use its output"
     if root(name) in ("score", "points", "choice"):
         return f"; {root(name)!r} is not known yet at this step"
+    table = playbook.tables.get(root(name))
+    if table is not None and table.chooses:
+        return "; a table that chooses an option gives no value to read"
+    if table is not None:
+        return (
+            "; a points table's result is known only after it runs: to later tables, score, "
+            "rules and guardrails"
+        )
     return ""

@@ -1,12 +1,15 @@
-"""Run one playbook on one triggering event: features → scorecard → score → rules → guardrails.
+"""Run one playbook on one triggering event: features → scorecard → score → rules → guardrails,
+with points decision tables after the scorecard and choosing ones after the rules.
 
 The result carries an explanation that lists every scorecard line (the condition, the values it
-saw, the points it gave), each rule tried and the one that chose, and every guardrail that
-holds the decision for a person. Nothing here touches storage.
+saw, the points it gave), each rule tried and the one that chose, each decision table that ran
+(every row, what it saw, whether it matched), and every guardrail that holds the decision for a
+person. Nothing here touches storage.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from opsloop.core.decisions import DecisionDraft, initial_status
@@ -15,6 +18,8 @@ from opsloop.core.playbooks import GUARDED_KINDS, Mode
 from opsloop.reasoning.compiler import CompiledPlaybook
 from opsloop.reasoning.expressions import ExpressionError, normalize
 from opsloop.reasoning.features import compute_features
+from opsloop.reasoning.predictions import PlaybookModels, describe, predict, score_part
+from opsloop.reasoning.tables import run_table
 
 
 def decide(
@@ -25,7 +30,9 @@ def decide(
     event: Event,
     history: list[HistoryEvent],
     traits: dict[str, Any],
+    models: PlaybookModels | None = None,
 ) -> DecisionDraft:
+    """`models`: the playbook's trained models when it declares a `model:` (None: the fallback)."""
     spec = playbook.playbook
     base = {
         "event": {
@@ -52,9 +59,14 @@ def decide(
     }
     if feature_errors:
         explanation["feature_errors"] = feature_errors
+    if spec.model is not None:
+        # The model reads the features; the scorecard, score, rules and guardrails read it.
+        context[spec.model.output], explanation["model"] = predict(spec.model, models, features)
 
     lines, points = _scorecard(playbook, context)
     explanation["scorecard"] = lines
+    if playbook.point_tables:
+        explanation["tables"], points = _point_tables(playbook, context, points)
     explanation["points"] = points
     context["points"] = points
     try:
@@ -75,6 +87,9 @@ def decide(
     }
 
     choice, rules, chosen_by = _rules(playbook, context)
+    if chosen_by["rule"] is None and playbook.choice_tables:
+        tried = explanation.setdefault("tables", [])
+        choice, chosen_by = _choice_tables(playbook, context, tried, choice, chosen_by)
     explanation["rules"] = rules
     explanation["chosen_by"] = chosen_by
     explanation["choice"] = choice
@@ -83,12 +98,36 @@ def decide(
     holds = _guardrails(playbook, choice, context)
     explanation["guardrails"] = holds
     explanation["mode"] = mode
-    explanation["reasons"] = _reasons(lines)
+    explanation["reasons"] = _reasons(lines, explanation.get("tables", ()))
     explanation["why"] = _why(playbook, score, choice, chosen_by, explanation["reasons"])
+    if spec.model is not None:
+        model = explanation["model"]
+        model["score_part"] = score_part(playbook, spec.model, context, score)
+        explanation["why"] += f"; {describe(model)}"
     status = initial_status(mode, needs_approval=bool(holds))
+    sampled = status == "auto" and sampled_for_review(spec.name, event.id, spec.autonomy.sample)
+    if sampled:
+        explanation["sampled_for_review"] = True
     return _draft(
-        playbook, version, mode, event, choice, score, status, features, traits, explanation
+        playbook,
+        version,
+        mode,
+        event,
+        choice,
+        score,
+        status,
+        features,
+        traits,
+        explanation,
+        sampled=sampled,
     )
+
+
+def sampled_for_review(playbook: str, event_id: int, share: float) -> bool:
+    """Is this `auto` decision one of the share a person still reviews? Decided by a hash of
+    the playbook and the event rather than a random draw, so a replay picks the same ones."""
+    digest = hashlib.blake2b(f"{playbook}:{event_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest) / 2**64 < share
 
 
 def _draft(
@@ -102,6 +141,8 @@ def _draft(
     features: dict[str, Any],
     traits: dict[str, Any],
     explanation: dict[str, Any],
+    *,
+    sampled: bool = False,
 ) -> DecisionDraft:
     holds = explanation.get("guardrails") or []
     return DecisionDraft(
@@ -120,6 +161,7 @@ def _draft(
             "version": version,
         },
         explanation=explanation,
+        sampled=sampled,
     )
 
 
@@ -232,13 +274,54 @@ def _guardrails(
     return holds
 
 
-def _reasons(lines: list[dict[str, Any]]) -> str:
+def _point_tables(
+    playbook: CompiledPlaybook, context: dict[str, Any], points: float
+) -> tuple[list[dict[str, Any]], float]:
+    """Run the points tables in order: each adds its result to the points, and is a name the
+    later tables, the score, rules and guardrails can read."""
+    entries: list[dict[str, Any]] = []
+    for table in playbook.point_tables:
+        entry, result = run_table(table, context)
+        entries.append(entry)
+        context[table.name] = result
+        points += result
+    return entries, normalize(float(points))
+
+
+def _choice_tables(
+    playbook: CompiledPlaybook,
+    context: dict[str, Any],
+    tried: list[dict[str, Any]],
+    otherwise: str,
+    chosen_by: dict[str, Any],
+) -> tuple[str, dict[str, Any]]:
+    """No rule matched: the choosing tables are tried in order; the first with a result
+    chooses, else `otherwise` stands."""
+    for table in playbook.choice_tables:
+        entry, result = run_table(table, context)
+        tried.append(entry)
+        if result is not None:
+            row = entry["rows"][entry["used"][0]]
+            by = {"rule": None, "table": table.name, "row": row["index"], "label": row["label"]}
+            return result, {**by, "when": row["when"]}
+    return otherwise, chosen_by
+
+
+def _reasons(lines: list[dict[str, Any]], tables: Any = ()) -> str:
     reasons = [
         f"{line['label']} {line['points']:+g}"
         for line in lines
         if line["matched"] and line["points"]
     ]
-    return "; ".join(reasons) if reasons else "no scorecard line matched"
+    points_tables = [table for table in tables if table["gives"] == "points"]
+    for table in points_tables:  # the rows that gave points, as scorecard lines do
+        rows = [table["rows"][index] for index in table["used"]]
+        reasons.extend(f"{row['label']} {row['points']:+g}" for row in rows if row["points"])
+    if reasons:
+        return "; ".join(reasons)
+    if points_tables:
+        return "no scorecard line or table row matched"
+    return "no scorecard line matched"
 
 
 def _why(
@@ -253,6 +336,9 @@ def _why(
     rule = (
         chosen_by["label"] if chosen_by["rule"] is not None else "no rule matched, so the default"
     )
+    if "table" in chosen_by:
+        table = playbook.playbook.tables[chosen_by["table"]]
+        rule = f"{table.label or chosen_by['table']}: {chosen_by['label']}"
     return f"{name} — score {score:g} ({rule}): {because}"
 
 

@@ -72,6 +72,35 @@ def compile_expression(text: str) -> CompiledExpression:
     return CompiledExpression(text, names, compiled, roots)
 
 
+@dataclass(frozen=True, slots=True)
+class CompiledTest:
+    """A unary test (a decision table cell): `>= 100`, `[10..500]`, `"saas", "retail"`; the
+    value tested is `$`."""
+
+    text: str
+    _compiled: Any
+
+    def matches(self, value: Any) -> bool:
+        try:
+            return self._compiled.evaluate({"$": value}) is True
+        except RuntimeError as exc:
+            raise ExpressionError(_message(exc)) from None
+
+
+def compile_test(text: str) -> CompiledTest:
+    # Compiling is the check: zen 2.1's validate_unary_expression refuses tests its compiler
+    # accepts and runs correctly (`>= 100`, `"a", "b"`).
+    try:
+        compiled = zen.compile_unary_expression(text)
+    except RuntimeError as exc:
+        raise ExpressionError(_message(exc)) from None
+    names = [name for name in referenced_names(text) if name != "$"]
+    if names:
+        # A cell sees only its own value; any other name would silently be null.
+        raise ExpressionError(f"a cell tests only its own value, not {names[0]!r}")
+    return CompiledTest(text, compiled)
+
+
 def compile_group(expressions: list[CompiledExpression]) -> CompiledExpression | None:
     """One expression computing the list of all their values: one call into zen for a whole
     scorecard. None when they cannot be combined (the caller then evaluates one by one)."""

@@ -14,15 +14,30 @@ from typing import Any
 from opsloop.core.decisions import Decision, ReviewRequest
 from opsloop.core.errors import TooLarge
 from opsloop.core.events import NewEvent
+from opsloop.core.periods import Baseline
 from opsloop.core.playbooks import Playbook
-from opsloop.runtime.base import Runtime
+from opsloop.perception.history import HistorySpec
+from opsloop.runtime.base import Job, Runtime
 from opsloop.runtime.inprocess import InProcessRuntime
-from opsloop.service import delivering, ingesting, playbooks, reading, reviewing
+from opsloop.service import (
+    autonomy,
+    delivering,
+    importing,
+    ingesting,
+    playbooks,
+    reading,
+    reviewing,
+    training,
+)
 from opsloop.service import metrics as metric_service
 from opsloop.service.context import Context, utcnow
 from opsloop.service.group_commit import GroupCommitter
+from opsloop.service.importing import Imported, Progress
 from opsloop.service.ingesting import Accepted, Ingested
+from opsloop.service.metrics import By
 from opsloop.service.playbooks import Applied
+from opsloop.service.served_models import TRAIN_MODEL
+from opsloop.service.training import RETRAIN_DUE
 from opsloop.settings import Settings
 from opsloop.store.database import Database
 
@@ -30,7 +45,7 @@ log = logging.getLogger(__name__)
 
 CLOSE_OUTCOMES = "close_outcome_windows"
 
-__all__ = ["Accepted", "Applied", "Ingested", "OpsLoop"]
+__all__ = ["Accepted", "Applied", "Imported", "Ingested", "OpsLoop"]
 
 
 class OpsLoop:
@@ -64,6 +79,12 @@ class OpsLoop:
         )
         self.runtime.register(CLOSE_OUTCOMES, lambda jobs: self._close_outcomes_job())
         self.runtime.every(CLOSE_OUTCOMES, CLOSE_OUTCOMES, timedelta(minutes=10))
+        # Models: a retrain asked for (a rejected artifact), and the playbooks' `retrain:`
+        # schedules, checked every 10 minutes (each playbook's own interval decides).
+        self._retrain_checked: dict[str, datetime] = {}
+        self.runtime.register(TRAIN_MODEL, self._train_job, max_attempts=2)
+        self.runtime.register(RETRAIN_DUE, lambda jobs: self._retrain_due_job())
+        self.runtime.every(RETRAIN_DUE, RETRAIN_DUE, timedelta(minutes=10))
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -119,8 +140,25 @@ class OpsLoop:
     ) -> Ingested:
         return ingesting.ingest_hook(self.ctx, source, body, headers, content_type=content_type)
 
-    def store_events(self, events: list[NewEvent]) -> list[Accepted]:
-        return ingesting.store_events(self.ctx, events)
+    def store_events(self, events: list[NewEvent], *, decide: bool = True) -> list[Accepted]:
+        """Store validated events. `decide=False` stores history: no playbook runs on these
+        events (nothing is decided or sent), but features, training and backtests see them."""
+        return ingesting.store_events(self.ctx, events, decide=decide)
+
+    def import_history(
+        self,
+        path: Path,
+        spec: HistorySpec,
+        *,
+        source: str = "import",
+        batch_size: int = 500,
+        progress: Progress | None = None,
+    ) -> Imported:
+        """Store a historical CSV export as events without deciding on them; bad rows go to
+        quarantine with their line. Importing the same file again stores nothing new."""
+        return importing.import_history(
+            self.ctx, path, spec, source=source, batch_size=batch_size, progress=progress
+        )
 
     def refuse_oversized(
         self, source: str, head: bytes, size: int | None, content_type: str | None
@@ -182,6 +220,14 @@ class OpsLoop:
     def get_playbook(self, name: str) -> dict[str, Any]:
         return playbooks.get_playbook(self.ctx, name)
 
+    def readiness(self, name: str) -> dict[str, Any]:
+        return autonomy.readiness(self.ctx, name)
+
+    def change_mode(
+        self, name: str, mode: str, *, actor: str, reason: str | None = None
+    ) -> dict[str, Any]:
+        return autonomy.change_mode(self.ctx, name, mode, actor=actor, reason=reason)
+
     # --- reading -----------------------------------------------------------------------------
 
     def list_decisions(self, **filters: Any) -> list[dict[str, Any]]:
@@ -224,9 +270,98 @@ class OpsLoop:
     ) -> list[dict[str, Any]]:
         return metric_service.metrics(self.ctx, since=since, playbook=playbook)
 
+    def metrics_report(
+        self,
+        *,
+        since: timedelta | None = None,
+        playbook: str | None = None,
+        by: By | None = None,
+        baseline: Baseline | None = None,
+        csat_event: str = metric_service.CSAT_EVENT,
+        csat_field: str = metric_service.CSAT_FIELD,
+    ) -> dict[str, Any]:
+        """`metrics` plus ISO weeks (`by="week"`), each number against a baseline period, and
+        customer satisfaction: what `GET /api/metrics` and `opsloop metrics` show."""
+        return metric_service.report(
+            self.ctx,
+            since=since,
+            playbook=playbook,
+            by=by,
+            baseline=baseline,
+            csat_event=csat_event,
+            csat_field=csat_field,
+        )
+
+    def backtest(
+        self,
+        *,
+        playbook: str | None = None,
+        version: int | None = None,
+        source: str | None = None,
+        file: str = "draft.yaml",
+        since: str | datetime | timedelta = "90d",
+        until: str | datetime | timedelta | None = None,
+        actor: str = "api",
+        save: bool = True,
+        progress: Callable[[str, int, int | None], None] | None = None,
+    ) -> dict[str, Any]:
+        """Replay a saved playbook (`playbook`, optionally an older `version`) or a draft
+        (`source`) over stored history, with no side effects; keep the report when `save`."""
+        from opsloop.service import backtesting  # Polars: loaded only when a backtest runs
+
+        return backtesting.backtest(
+            self.ctx,
+            playbook=playbook,
+            version=version,
+            source=source,
+            file=file,
+            since=since,
+            until=until,
+            actor=actor,
+            save=save,
+            progress=progress,
+        )
+
+    def get_backtest(self, backtest_id: int) -> dict[str, Any]:
+        from opsloop.service import backtesting
+
+        return backtesting.get_backtest(self.ctx, backtest_id)
+
     def _close_outcomes_job(self) -> None:
         closed = self.close_outcome_windows()
         log.info("closed %d outcome windows", closed)
 
     def close_outcome_windows(self) -> int:
         return metric_service.close_outcome_windows(self.ctx)
+
+    def train(
+        self,
+        playbook: str,
+        *,
+        actor: str,
+        force: bool = False,
+        step: Callable[[str], None] | None = None,
+    ) -> dict[str, Any]:
+        """Train the playbook's model from the ledger now: refused when the labelled rows are
+        too few or of one class, skipped when they have not changed (unless `force`). The new
+        version becomes champion only if it beats the current one on the same held-out rows;
+        otherwise it runs in shadow as the challenger."""
+        return training.train(self.ctx, playbook, actor=actor, force=force, step=step)
+
+    def list_models(self, playbook: str) -> dict[str, Any]:
+        """The playbook's model versions with status, metrics and training window."""
+        return training.list_models(self.ctx, playbook)
+
+    def retrain_due(self) -> list[dict[str, Any]]:
+        """Retrain the models whose playbook's `retrain` interval has passed (the schedule)."""
+        return training.retrain_due(self.ctx, self._retrain_checked)
+
+    def _retrain_due_job(self) -> None:
+        trained = [r for r in self.retrain_due() if r["status"] in ("promoted", "challenger")]
+        log.info("scheduled retrain: %d models trained", len(trained))
+
+    def _train_job(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            training.train_quietly(
+                self.ctx, str(job.payload["playbook"]), reason=str(job.payload.get("reason"))
+            )

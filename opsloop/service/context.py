@@ -17,12 +17,14 @@ from opsloop.execution.channels import Channel
 from opsloop.execution.channels.email import EmailChannel
 from opsloop.execution.channels.notify import NotifyChannel
 from opsloop.execution.channels.webhook import WebhookChannel
+from opsloop.learning.predictors import load_predictor
 from opsloop.reasoning.compiler import CompiledPlaybook, compile_playbook
 from opsloop.runtime.base import Runtime
 from opsloop.service.group_commit import GroupCommitter
+from opsloop.service.served_models import TRAIN_MODEL, ServedModels
 from opsloop.settings import Settings
 from opsloop.store import playbooks as playbook_store
-from opsloop.store.database import Database
+from opsloop.store.database import Database, Tx
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +103,13 @@ class Context:
     committer: GroupCommitter[Any, Any] | None = None
     http: httpx.Client = field(init=False)
     channels: dict[str, Channel] = field(init=False)
+    models: ServedModels = field(init=False)
 
     def __post_init__(self) -> None:
         self.catalog = Catalog(self.db)
+        self.models = ServedModels(
+            load_predictor, queue_retrain=self.queue_retrain, clock=lambda: self.clock()
+        )
         self.http = httpx.Client(
             timeout=self.settings.delivery_timeout_seconds, follow_redirects=False
         )
@@ -119,3 +125,8 @@ class Context:
             "discount": webhook,
             "delete": webhook,
         }
+
+    def queue_retrain(self, tx: Tx, playbook: str, reason: str) -> None:
+        """Train the playbook's model again soon, in a job (one at a time per playbook)."""
+        payload = {"playbook": playbook, "reason": reason}
+        self.runtime.enqueue(tx, TRAIN_MODEL, [(payload, f"train:{playbook}")])

@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 from opsloop.core.decisions import Decision, DecisionDraft
 from opsloop.core.events import Event, HistoryEvent
 from opsloop.reasoning.decide import decide, triggers
+from opsloop.reasoning.predictions import PlaybookModels
 from opsloop.service.context import ActivePlaybook, Context
 from opsloop.service.delivering import queue_actions
 from opsloop.store import audit
@@ -78,6 +79,7 @@ def decide_stored(
     if traits is None:
         traits = event_store.get_traits(conn, subjects)
 
+    models = _models(ctx, tx, {playbook.name: playbook for _, playbook in work})
     drafts: list[tuple[DecisionDraft, ActivePlaybook]] = []
     for event, playbook in work:
         try:
@@ -88,6 +90,7 @@ def decide_stored(
                 event=event,
                 history=history.get(event.subject, []),
                 traits=traits.get(event.subject, {}),
+                models=models.get(playbook.name),
             )
         except Exception as exc:  # a bug must not refuse the event: record it and go on
             log.exception("playbook %s failed on event %d", playbook.name, event.id)
@@ -118,6 +121,18 @@ def decide_stored(
             option = playbook.compiled.playbook.options[draft.choice]
             queue_actions(ctx, tx, decision, draft.choice, option, now)
     return ids
+
+
+def _models(
+    ctx: Context, tx: Tx, playbooks: dict[str, ActivePlaybook]
+) -> dict[str, PlaybookModels]:
+    """The trained models of the playbooks that declare one, looked up once per batch."""
+    found = {}
+    for name, playbook in playbooks.items():
+        spec = playbook.compiled.playbook.model
+        if spec is not None:
+            found[name] = ctx.models.for_playbook(tx, name, spec)
+    return found
 
 
 def _without_cooldown(

@@ -130,26 +130,31 @@ def ingest_hook(
     return Ingested(store_events(ctx, new), batch)
 
 
-def store_events(ctx: Context, new: list[NewEvent]) -> list[Accepted]:
+def store_events(ctx: Context, new: list[NewEvent], *, decide: bool = True) -> list[Accepted]:
     """Store validated events and decide what they trigger; the same (source, idempotency key)
-    is stored once. In a running server, concurrent calls are committed together."""
-    if ctx.committer is not None and ctx.committer.running:
+    is stored once. In a running server, concurrent calls are committed together.
+
+    `decide=False` stores history: entities, traits and outcome links are updated as usual and
+    features, training and backtests see the events, but no playbook runs on them, so nothing
+    is decided and no action is queued (`opsloop import`)."""
+    if decide and ctx.committer is not None and ctx.committer.running:
         return ctx.committer.submit(new)
-    return store_now(ctx, new)
+    # History skips the group-commit writer: its groups always decide.
+    return store_now(ctx, new, decide=decide)
 
 
-def store_now(ctx: Context, new: list[NewEvent]) -> list[Accepted]:
+def store_now(ctx: Context, new: list[NewEvent], *, decide: bool = True) -> list[Accepted]:
     """`store_events` in the calling thread, in a transaction of its own."""
     try:
-        return _store(ctx, new)
+        return _store(ctx, new, decide=decide)
     except IntegrityError:
         # Another request stored one of these keys between our check and our insert
         # (PostgreSQL, concurrent duplicates). Run again: the check now finds it.
         log.info("idempotency key raced with a concurrent request; retrying the batch")
-        return _store(ctx, new)
+        return _store(ctx, new, decide=decide)
 
 
-def _store(ctx: Context, new: list[NewEvent]) -> list[Accepted]:
+def _store(ctx: Context, new: list[NewEvent], *, decide: bool) -> list[Accepted]:
     now = ctx.clock()
     with ctx.db.transaction() as tx:
         conn = tx.conn
@@ -171,7 +176,7 @@ def _store(ctx: Context, new: list[NewEvent]) -> list[Accepted]:
                 fresh.append(event)
         ids = event_store.insert_events(conn, fresh)
         if fresh:
-            _after_insert(ctx, tx, fresh, ids, now)
+            _after_insert(ctx, tx, fresh, ids, now, decide=decide)
     results = []
     for kind, value in slots:
         if kind == "stored":
@@ -184,7 +189,7 @@ def _store(ctx: Context, new: list[NewEvent]) -> list[Accepted]:
 
 
 def _after_insert(
-    ctx: Context, tx: Tx, fresh: list[NewEvent], ids: list[int], now: datetime
+    ctx: Context, tx: Tx, fresh: list[NewEvent], ids: list[int], now: datetime, *, decide: bool
 ) -> None:
     conn = tx.conn
     seen: dict[str, tuple[datetime, datetime]] = {}
@@ -210,6 +215,8 @@ def _after_insert(
                 _link_outcome(
                     conn, playbook.id, event, event_id, outcome.success, outcome.within, now
                 )
+    if not decide:
+        return
     stored = [_stored(event, event_id) for event, event_id in zip(fresh, ids, strict=True)]
     deciding.decide_stored(ctx, tx, stored, now, traits=traits)
 
@@ -253,8 +260,10 @@ def quarantine(
     body_size: int | None = None,
     file: str | None = None,
     line: int | None = None,
+    quiet: bool = False,
 ) -> int:
-    """Keep refused input with the reason, so nothing sent to OpsLoop silently disappears."""
+    """Keep refused input with the reason, so nothing sent to OpsLoop silently disappears.
+    `quiet` logs it at debug level: the caller reports refused input itself (an import)."""
     now = ctx.clock()
     if isinstance(error, InvalidInput):
         errors = [{"field": e.field, "message": e.message} for e in error.errors]
@@ -291,7 +300,8 @@ def quarantine(
         )
     if isinstance(error, InvalidInput | Unauthorized):
         error.quarantine_id = item_id
-    log.warning(
+    log.log(
+        logging.DEBUG if quiet else logging.WARNING,
         "quarantined input from %s: %s",
         source,
         reason[:200],

@@ -1,66 +1,126 @@
-"""The numbers that say whether OpsLoop is helping, per playbook.
+"""The numbers that say whether OpsLoop is helping: per playbook, per ISO week, and now against
+a baseline period; and customer satisfaction before and after.
 
-* decision success rate: of decisions that were acted on and whose outcome is known, the share
-  followed by the playbook's success event within its window;
-* human override rate: of reviewed decisions, the share a person overrode or rejected;
-* time to action: median seconds from receiving the triggering event to the first delivered
-  action (so review waiting time counts, which is what `auto` saves);
-* pending reviews.
+* decision success rate: of decisions that acted and whose outcome window has closed, the
+  share followed by the playbook's success event within the window (a window still open is
+  left out: successes arrive early and failures only when it closes, so counting open windows
+  would flatter the recent weeks);
+* human override rate: of reviewed decisions, the share a person overrode or rejected (in
+  `auto`, the sampled decisions reviewed after the fact);
+* time to action: seconds from receiving the triggering event to the first delivered action
+  (so review waiting time counts, which is what `auto` saves), median and 90th percentile;
+* task completion: seconds from a `task` action creating its task to someone marking it done;
+* customer satisfaction: the mean 1-5 rating of CSAT events and the share of 4s and 5s.
+
+Weeks and periods place a decision by when its triggering event occurred (business time, so
+imported history and the demo's back-filled decisions land in their own weeks); `since` keeps
+the decisions made in that window, as before.
 """
 
 from __future__ import annotations
 
-import statistics
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
-from opsloop.core.decisions import DECISION_STATUSES
+from opsloop.core.decisions import ACTED_STATUSES, DECISION_STATUSES
+from opsloop.core.periods import DEFAULT_BASELINE, Baseline, Period, iso_week, parse_baseline
+from opsloop.core.periods import week_start as monday_of
 from opsloop.service.context import Context
 from opsloop.store import metrics as metric_store
 from opsloop.store import outcomes as outcome_store
+
+By = Literal["week"]
+CSAT_EVENT = "csat.submitted"
+CSAT_FIELD = "rating"
+SATISFIED = 4
+"""A rating of 4 or 5 (of 5) counts as satisfied."""
+
+# What `vs_baseline` compares, per playbook and for customer satisfaction.
+COMPARED = (
+    "success_rate",
+    "override_rate",
+    "median_time_to_action_seconds",
+    "p90_time_to_action_seconds",
+    "median_task_completion_seconds",
+    "p90_task_completion_seconds",
+)
+CSAT_COMPARED = ("mean_rating", "satisfied_share")
 
 
 def metrics(
     ctx: Context, *, since: timedelta | None = None, playbook: str | None = None
 ) -> list[dict[str, Any]]:
-    start: datetime | None = ctx.clock() - since if since else None
+    """Per playbook, all time (or decisions made in `since`)."""
+    rows: list[dict[str, Any]] = report(ctx, since=since, playbook=playbook)["playbooks"]
+    return rows
+
+
+def report(
+    ctx: Context,
+    *,
+    since: timedelta | None = None,
+    playbook: str | None = None,
+    by: By | None = None,
+    baseline: Baseline | None = None,
+    csat_event: str = CSAT_EVENT,
+    csat_field: str = CSAT_FIELD,
+) -> dict[str, Any]:
+    """`GET /api/metrics`: per playbook (with `by="week"`, per ISO week too) and customer
+    satisfaction, each against its baseline period."""
+    now = ctx.clock()
+    start = now - since if since else None
+    baseline = baseline or parse_baseline(DEFAULT_BASELINE)
+    windows = {
+        name: active.compiled.playbook.outcome.within
+        for name, active in ctx.catalog.active().items()
+        if active.compiled.playbook.outcome is not None
+    }
     with ctx.db.read() as conn:
         names = metric_store.playbook_names(conn)
-        by_status = metric_store.decisions_by_status(conn, start)
-        outcomes = metric_store.outcomes_of_acted(conn, start)
-        delays = metric_store.action_delays(conn, start)
-    report = []
+        facts = metric_store.decision_facts(conn, start)
+        task_rows = metric_store.task_facts(conn, start)
+        answers = metric_store.rating_events(conn, csat_event, start)
+    facts_of: dict[str, list[Any]] = defaultdict(list)
+    for fact in facts:
+        facts_of[fact.playbook].append(fact)
+    tasks_of: dict[str, list[Any]] = defaultdict(list)
+    for task in task_rows:
+        tasks_of[task.playbook].append(task)
+
+    rows = []
     for row in names:
         name = row["name"]
         if playbook and name != playbook:
             continue
-        counts = {status: by_status.get(name, {}).get(status, 0) for status in DECISION_STATUSES}
-        successes = outcomes.get(name, {}).get("success", 0)
-        failures = outcomes.get(name, {}).get("failure", 0)
-        reviewed = counts["approved"] + counts["overridden"] + counts["rejected"]
-        changed = counts["overridden"] + counts["rejected"]
-        waits = delays.get(name, [])
-        report.append(
-            {
-                "playbook": name,
-                "mode": row["mode"],
-                "decisions": counts,
-                "total": sum(counts.values()),
-                "pending_reviews": counts["pending"],
-                "success_rate": _rate(successes, successes + failures),
-                "successes": successes,
-                "failures": failures,
-                "override_rate": _rate(changed, reviewed),
-                "overridden": counts["overridden"],
-                "rejected": counts["rejected"],
-                "reviewed": reviewed,
-                "median_time_to_action_seconds": round(statistics.median(waits), 3)
-                if waits
-                else None,
-                "actions_timed": len(waits),
-            }
-        )
-    return report
+        mine, their_tasks = facts_of.get(name, []), tasks_of.get(name, [])
+
+        def block(
+            keep: Callable[[datetime], bool],
+            mine: list[Any] = mine,
+            their_tasks: list[Any] = their_tasks,
+            within: timedelta | None = windows.get(name),
+        ) -> dict[str, Any]:
+            return _decision_block(
+                [f for f in mine if keep(f.trigger_at)],
+                [t for t in their_tasks if keep(t.trigger_at)],
+                within,
+                now,
+            )
+
+        first = min((f.trigger_at for f in mine), default=None)
+        entry = {"playbook": name, "mode": row["mode"], **block(lambda at: True)}
+        entry["vs_baseline"] = _versus(baseline, first, now, block, COMPARED, "total")
+        entry["weeks"] = _weeks([f.trigger_at for f in mine], block) if by == "week" else None
+        rows.append(entry)
+    return {
+        "playbooks": rows,
+        "csat": _csat(answers, csat_event, csat_field, by, baseline, now),
+        "by": by,
+        "baseline": baseline.text,
+    }
 
 
 def close_outcome_windows(ctx: Context) -> int:
@@ -76,5 +136,193 @@ def close_outcome_windows(ctx: Context) -> int:
     return closed
 
 
+# --- blocks: the same numbers over all time, a period or a week -------------------------------
+
+
+def _decision_block(
+    facts: Sequence[Any], tasks: Sequence[Any], within: timedelta | None, now: datetime
+) -> dict[str, Any]:
+    counts = dict.fromkeys(DECISION_STATUSES, 0)
+    successes = failures = still_open = 0
+    # Sampled `auto` decisions reviewed after the fact: in `auto`, they are the override rate.
+    after = dict.fromkeys(("approve", "override", "reject"), 0)
+    waits: list[float] = []
+    for fact in facts:
+        counts[fact.status] = counts.get(fact.status, 0) + 1
+        if fact.status == "auto" and fact.verdict in after:
+            after[fact.verdict] += 1
+        if fact.status in ACTED_STATUSES:
+            settled = _settled(fact.outcome, fact.trigger_at, within, now)
+            successes += settled == "success"
+            failures += settled == "failure"
+            still_open += settled == "open"
+        if fact.delivered_at is not None:
+            waits.append(max((fact.delivered_at - fact.received_at).total_seconds(), 0.0))
+    done = [
+        max((t.completed_at - t.created_at).total_seconds(), 0.0)
+        for t in tasks
+        if t.status == "done" and t.completed_at is not None
+    ]
+    overridden = counts["overridden"] + after["override"]
+    rejected = counts["rejected"] + after["reject"]
+    reviewed = counts["approved"] + after["approve"] + overridden + rejected
+    changed = overridden + rejected
+    return {
+        "decisions": counts,
+        "total": sum(counts.values()),
+        "pending_reviews": counts["pending"],
+        "success_rate": _rate(successes, successes + failures),
+        "successes": successes,
+        "failures": failures,
+        "open_windows": still_open,
+        "override_rate": _rate(changed, reviewed),
+        "overridden": overridden,
+        "rejected": rejected,
+        "reviewed": reviewed,
+        "median_time_to_action_seconds": _seconds(percentile(waits, 0.5)),
+        "p90_time_to_action_seconds": _seconds(percentile(waits, 0.9)),
+        "actions_timed": len(waits),
+        "median_task_completion_seconds": _seconds(percentile(done, 0.5)),
+        "p90_task_completion_seconds": _seconds(percentile(done, 0.9)),
+        "tasks_done": len(done),
+        "tasks_open": sum(1 for t in tasks if t.status == "open"),
+    }
+
+
+def _settled(
+    outcome: str | None, trigger_at: datetime, within: timedelta | None, now: datetime
+) -> Literal["success", "failure", "open"] | None:
+    """A decision's outcome once its window has closed; `open` before. Without a window (the
+    playbook no longer declares an outcome), whatever outcome was linked counts."""
+    if within is None:
+        return "success" if outcome == "success" else "failure" if outcome == "failure" else None
+    if trigger_at + within > now:
+        return "open"
+    # Closed, but the periodic job has not recorded the failure yet: it is one.
+    return "success" if outcome == "success" else "failure"
+
+
+def _csat_block(ratings: Sequence[float]) -> dict[str, Any]:
+    satisfied = sum(1 for r in ratings if r >= SATISFIED)
+    return {
+        "responses": len(ratings),
+        "mean_rating": round(sum(ratings) / len(ratings), 3) if ratings else None,
+        "satisfied": satisfied,
+        "satisfied_share": _rate(satisfied, len(ratings)),
+    }
+
+
+def _csat(
+    answers: list[tuple[datetime, dict[str, Any]]],
+    event: str,
+    field: str,
+    by: By | None,
+    baseline: Baseline,
+    now: datetime,
+) -> dict[str, Any]:
+    rated = [(at, r) for at, payload in answers if (r := rating(payload.get(field))) is not None]
+
+    def block(keep: Callable[[datetime], bool]) -> dict[str, Any]:
+        return _csat_block([r for at, r in rated if keep(at)])
+
+    first = rated[0][0] if rated else None
+    return {
+        "event": event,
+        "field": field,
+        **block(lambda at: True),
+        "ignored": len(answers) - len(rated),
+        "vs_baseline": _versus(baseline, first, now, block, CSAT_COMPARED, "responses"),
+        "weeks": _weeks([at for at, _ in rated], block) if by == "week" else None,
+    }
+
+
+def rating(value: Any) -> float | None:
+    """A 1 to 5 rating, or None for anything else (missing, text, out of range)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if isinstance(value, int | float) and 1 <= value <= 5:
+        return float(value)
+    return None
+
+
+# --- periods -----------------------------------------------------------------------------
+
+
+def _versus(
+    baseline: Baseline,
+    first: datetime | None,
+    now: datetime,
+    block: Callable[[Callable[[datetime], bool]], dict[str, Any]],
+    compared: Iterable[str],
+    count: str,
+) -> dict[str, Any] | None:
+    """Each compared number in the baseline period and the recent one, and its relative
+    change `(recent - baseline) / baseline`."""
+    periods = baseline.periods(first, now)
+    if periods is None:
+        return None
+    before_period, after_period = periods
+    before = block(before_period.__contains__)
+    after = block(after_period.__contains__) if after_period else None
+    result: dict[str, Any] = {
+        "baseline": _period(before_period, count, before[count]),
+        "recent": _period(after_period, count, after[count]) if after_period and after else None,
+    }
+    for name in compared:
+        then, latest = before[name], after[name] if after else None
+        result[name] = {"baseline": then, "recent": latest, "change": change(then, latest)}
+    return result
+
+
+def _weeks(
+    times: list[datetime], block: Callable[[Callable[[datetime], bool]], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    week_of = {at: iso_week(at) for at in times}  # each moment's week, worked out once
+    starts = {week: monday_of(at) for at, week in week_of.items()}
+    return [
+        {"week": week, "starts": starts[week], **block(_in(week_of, week))}
+        for week in sorted(starts)
+    ]
+
+
+def _in(week_of: dict[datetime, str], week: str) -> Callable[[datetime], bool]:
+    return lambda at: week_of[at] == week
+
+
+def _period(period: Period, name: str, count: int) -> dict[str, Any]:
+    return {"since": period.since, "until": period.until, name: count}
+
+
+# --- arithmetic --------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th quantile, interpolating linearly between the two nearest values (as numpy and
+    spreadsheets do by default); None without values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def change(baseline: float | None, recent: float | None) -> float | None:
+    """Relative change from baseline to recent: -0.25 is a quarter lower."""
+    if baseline is None or recent is None or baseline == 0:
+        return None
+    return round((recent - baseline) / abs(baseline), 4)
+
+
 def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
+
+
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)

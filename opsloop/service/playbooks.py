@@ -48,6 +48,20 @@ class Applied:
     version: int
     mode: str
     changed: bool
+    notice: str | None = None
+    """Why the stored mode differs from the file's, when it does."""
+
+
+def _mode_to_store(asked: str, current: str | None) -> tuple[str, str | None]:
+    """The file's `mode` may ask for more caution at any time, but `auto` is earned through
+    `opsloop playbook promote`, never granted by writing it in YAML."""
+    if asked != "auto" or current == "auto":
+        return asked, None
+    kept = current or "recommend"
+    return kept, (
+        f"mode: auto must be earned; the playbook runs in {kept} until reviewers' agreement "
+        "clears its target and a person promotes it (opsloop playbook readiness / promote)"
+    )
 
 
 def apply_playbook(ctx: Context, text: str, file: str, *, actor: str) -> Applied:
@@ -57,14 +71,15 @@ def apply_playbook(ctx: Context, text: str, file: str, *, actor: str) -> Applied
     with ctx.db.transaction() as tx:
         conn = tx.conn
         record = playbook_store.get_playbook(conn, playbook.name)
+        mode, notice = _mode_to_store(playbook.mode, record["mode"] if record else None)
         playbook_id = (
             record["id"]
             if record
-            else playbook_store.create_playbook(conn, playbook.name, playbook.mode, now)
+            else playbook_store.create_playbook(conn, playbook.name, mode, now)
         )
         existing = playbook_store.find_version(conn, playbook_id, digest)
         if existing and record and record["active_version_id"] == existing["id"]:
-            return Applied(playbook.name, existing["version"], record["mode"], changed=False)
+            return Applied(playbook.name, existing["version"], record["mode"], False, notice)
         if existing:
             version_id, number = existing["id"], existing["version"]
             verb = "playbook.version_reactivated"
@@ -79,7 +94,7 @@ def apply_playbook(ctx: Context, text: str, file: str, *, actor: str) -> Applied
                 now=now,
             )
             verb = "playbook.version_created"
-        playbook_store.activate(conn, playbook_id, version_id, playbook.mode, now)
+        playbook_store.activate(conn, playbook_id, version_id, mode, now)
         audit.record(
             conn,
             at=now,
@@ -87,11 +102,13 @@ def apply_playbook(ctx: Context, text: str, file: str, *, actor: str) -> Applied
             verb=verb,
             object_type="playbook",
             object_id=playbook.name,
-            detail={"version": number, "mode": playbook.mode, "file": file},
+            detail={"version": number, "mode": mode, "file": file, "notice": notice},
         )
     ctx.catalog.invalidate()
-    log.info("playbook %s is now version %d (%s)", playbook.name, number, playbook.mode)
-    return Applied(playbook.name, number, playbook.mode, changed=True)
+    log.info("playbook %s is now version %d (%s)", playbook.name, number, mode)
+    if notice:
+        log.warning("playbook %s: %s", playbook.name, notice)
+    return Applied(playbook.name, number, mode, changed=True, notice=notice)
 
 
 def apply_directory(ctx: Context, directory: Path, *, actor: str) -> list[Applied]:

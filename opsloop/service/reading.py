@@ -151,6 +151,7 @@ def _summary(decision: Any) -> dict[str, Any]:
         "final_choice": decision.final_choice,
         "score": decision.score,
         "needs_approval": decision.needs_approval,
+        "sampled": decision.sampled,
         "why": decision.why,
         "reasons": decision.explanation.get("reasons", decision.why),
         "created_at": decision.created_at,

@@ -11,6 +11,7 @@ from opsloop.core.decisions import VERDICTS, Decision, ReviewRequest
 from opsloop.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from opsloop.core.events import did_you_mean
 from opsloop.core.playbooks import Option, parse_playbook
+from opsloop.service.autonomy import demote_if_unearned
 from opsloop.service.context import Context
 from opsloop.service.delivering import queue_actions
 from opsloop.store import audit
@@ -23,12 +24,16 @@ _STATUS = {"approve": "approved", "override": "overridden", "reject": "rejected"
 def review(ctx: Context, decision_id: int, request: ReviewRequest) -> Decision:
     _check_shape(request)
     now = ctx.clock()
+    dropped = None
     with ctx.db.transaction() as tx:
         conn = tx.conn
         decision = decision_store.get_decision(conn, decision_id, lock=True)
         if decision is None:
             raise NotFound(f"no decision {decision_id}")
-        if decision.status != "pending":
+        after_the_fact = decision.status == "auto" and decision.sampled
+        if after_the_fact and decision_store.reviews_of(conn, decision_id):
+            raise Conflict(f"decision {decision_id} was already reviewed")
+        if decision.status != "pending" and not after_the_fact:
             raise Conflict(
                 f"decision {decision_id} is {decision.status}, not pending; it cannot be reviewed again"
             )
@@ -63,7 +68,13 @@ def review(ctx: Context, decision_id: int, request: ReviewRequest) -> Decision:
         elif request.verdict == "reject":
             final = None
         status = _STATUS[request.verdict]
-        if not decision_store.settle(conn, decision_id, status=status, final_choice=final, at=now):
+        if after_the_fact:
+            # Its actions already ran; the review is evidence for readiness, and a disagreement
+            # is for a person to follow up, not a second set of actions.
+            status, final = "auto", decision.final_choice
+        elif not decision_store.settle(
+            conn, decision_id, status=status, final_choice=final, at=now
+        ):
             raise Conflict(f"decision {decision_id} was reviewed by someone else a moment ago")
         decision_store.insert_review(
             conn,
@@ -78,14 +89,25 @@ def review(ctx: Context, decision_id: int, request: ReviewRequest) -> Decision:
             conn,
             at=now,
             actor=request.reviewer,
-            verb=f"decision.{status}",
+            verb=f"decision.{_STATUS[request.verdict]}",
             object_type="decision",
             object_id=decision_id,
-            detail={"choice": decision.choice, "final_choice": final, "reason": request.reason},
+            detail={
+                "choice": decision.choice,
+                "final_choice": final,
+                "reason": request.reason,
+                "after_the_fact": after_the_fact,
+                **({"option": request.option} if request.verdict == "override" else {}),
+            },
         )
-        if final is not None:
+        if final is not None and not after_the_fact:
             queue_actions(ctx, tx, decision, final, options[final], now)
+        record = playbook_store.get_playbook(conn, decision.playbook)
+        if record is not None and record["mode"] == "auto":
+            dropped = demote_if_unearned(conn, ctx, record["id"], decision.playbook)
         settled = decision_store.get_decision(conn, decision_id)
+    if dropped is not None:
+        ctx.catalog.invalidate()
     assert settled is not None
     return settled
 

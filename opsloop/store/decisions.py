@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, String, bindparam, func, insert, select, update
+from sqlalchemy import Connection, String, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from opsloop.core.decisions import Decision, DecisionDraft
@@ -13,6 +13,9 @@ from opsloop.store.bulk import insert_returning_ids
 from opsloop.store.tables import decisions, events, playbook_versions, playbooks, reviews
 
 _CHUNK = 400
+
+# Not a stored status: pending decisions plus sampled `auto` ones nobody has reviewed yet.
+TO_REVIEW = "to_review"
 
 
 def insert_decisions(
@@ -40,6 +43,7 @@ def insert_decisions(
             "explanation": d.explanation,
             "created_at": now,
             "decided_at": now if d.status in ("auto", "logged", "error") else None,
+            "sampled": d.sampled,
         }
         for d, playbook_id, version_id in drafts
     ]
@@ -124,7 +128,12 @@ def list_decisions(
     before_id: int | None = None,
 ) -> list[Decision]:
     query = _select().order_by(decisions.c.id.desc()).limit(limit)
-    if status:
+    if status == TO_REVIEW:
+        unreviewed = ~select(reviews.c.id).where(reviews.c.decision_id == decisions.c.id).exists()
+        query = query.where(
+            or_(decisions.c.status == "pending", decisions.c.sampled.is_(True) & unreviewed)
+        )
+    elif status:
         query = query.where(decisions.c.status == status)
     if playbook:
         query = query.where(playbooks.c.name == playbook)
@@ -171,6 +180,18 @@ def insert_review(
     return new_id
 
 
+def recent_verdicts(conn: Connection, playbook_id: int, limit: int) -> list[str]:
+    """The playbook's latest review verdicts, newest first: the evidence for readiness."""
+    query = (
+        select(reviews.c.verdict)
+        .join(decisions, decisions.c.id == reviews.c.decision_id)
+        .where(decisions.c.playbook_id == playbook_id)
+        .order_by(reviews.c.id.desc())
+        .limit(limit)
+    )
+    return list(conn.execute(query).scalars())
+
+
 def reviews_of(conn: Connection, decision_id: int) -> list[dict[str, Any]]:
     query = select(reviews).where(reviews.c.decision_id == decision_id).order_by(reviews.c.id)
     return [dict(row._mapping) for row in conn.execute(query)]
@@ -194,4 +215,5 @@ def _decision(row: Any) -> Decision:
         why=row.why,
         explanation=row.explanation,
         inputs=row.inputs,
+        sampled=row.sampled,
     )

@@ -1,4 +1,5 @@
-"""Aggregates for the four numbers OpsLoop is judged by, per playbook."""
+"""Aggregates for the numbers OpsLoop is judged by, per playbook, and the rows the service
+splits into weeks and periods (one row per decision, task or rating event)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,17 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select
+from sqlalchemy.engine import Row
 
-from opsloop.core.decisions import ACTED_STATUSES
-from opsloop.store.tables import actions, decisions, events, outcomes, playbooks
+from opsloop.store.tables import (
+    actions,
+    decisions,
+    events,
+    outcomes,
+    playbooks,
+    reviews,
+    tasks,
+)
 
 
 def decisions_by_status(conn: Connection, since: datetime | None) -> dict[str, dict[str, int]]:
@@ -26,28 +35,24 @@ def decisions_by_status(conn: Connection, since: datetime | None) -> dict[str, d
     return counts
 
 
-def outcomes_of_acted(conn: Connection, since: datetime | None) -> dict[str, dict[str, int]]:
-    """Per playbook, outcome counts (success/failure) of decisions that were acted on."""
-    query = (
-        select(playbooks.c.name, outcomes.c.kind, func.count())
-        .join(decisions, decisions.c.id == outcomes.c.decision_id)
-        .join(playbooks, playbooks.c.id == decisions.c.playbook_id)
-        .where(decisions.c.status.in_(sorted(ACTED_STATUSES)))
-        .group_by(playbooks.c.name, outcomes.c.kind)
+def playbook_names(conn: Connection) -> list[dict[str, Any]]:
+    query = select(playbooks.c.name, playbooks.c.mode).order_by(playbooks.c.name)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def decision_facts(conn: Connection, since: datetime | None) -> list[Row[Any]]:
+    """One row per decision (made since `since`, by `created_at`): `playbook`, `status`,
+    `trigger_at` (when its triggering event occurred), `received_at` (when that event arrived),
+    `outcome` (success, failure or None), `delivered_at` (its first delivered action) and
+    `verdict` (its review's, or None: an `auto` decision has one when it was sampled and
+    reviewed after the fact)."""
+    verdict = (
+        select(reviews.c.verdict)
+        .where(reviews.c.decision_id == decisions.c.id)
+        .order_by(reviews.c.id)
+        .limit(1)
+        .scalar_subquery()
     )
-    if since:
-        query = query.where(decisions.c.created_at >= since)
-    counts: dict[str, dict[str, int]] = defaultdict(dict)
-    for name, kind, count in conn.execute(query):
-        counts[name][kind] = count
-    return counts
-
-
-def action_delays(
-    conn: Connection, since: datetime | None, limit: int = 20000
-) -> dict[str, list[float]]:
-    """Per playbook, seconds from receiving the triggering event to the decision's first
-    delivered action (most recent decisions first, capped at `limit`)."""
     first_delivery = (
         select(actions.c.decision_id, func.min(actions.c.delivered_at).label("at"))
         .where(actions.c.status == "delivered")
@@ -55,22 +60,56 @@ def action_delays(
         .subquery()
     )
     query = (
-        select(playbooks.c.name, events.c.received_at, first_delivery.c.at)
+        select(
+            playbooks.c.name.label("playbook"),
+            decisions.c.status,
+            events.c.occurred_at.label("trigger_at"),
+            events.c.received_at,
+            outcomes.c.kind.label("outcome"),
+            first_delivery.c.at.label("delivered_at"),
+            verdict.label("verdict"),
+        )
         .select_from(decisions)
-        .join(first_delivery, first_delivery.c.decision_id == decisions.c.id)
-        .join(events, events.c.id == decisions.c.event_id)
         .join(playbooks, playbooks.c.id == decisions.c.playbook_id)
-        .order_by(decisions.c.id.desc())
-        .limit(limit)
+        .join(events, events.c.id == decisions.c.event_id)
+        .outerjoin(outcomes, outcomes.c.decision_id == decisions.c.id)
+        .outerjoin(first_delivery, first_delivery.c.decision_id == decisions.c.id)
     )
     if since:
         query = query.where(decisions.c.created_at >= since)
-    delays: dict[str, list[float]] = defaultdict(list)
-    for name, received_at, delivered_at in conn.execute(query):
-        delays[name].append(max((delivered_at - received_at).total_seconds(), 0.0))
-    return delays
+    return list(conn.execute(query))
 
 
-def playbook_names(conn: Connection) -> list[dict[str, Any]]:
-    query = select(playbooks.c.name, playbooks.c.mode).order_by(playbooks.c.name)
-    return [dict(row._mapping) for row in conn.execute(query)]
+def task_facts(conn: Connection, since: datetime | None) -> list[Row[Any]]:
+    """One row per task created by a decision made since `since`: `playbook`, `trigger_at`,
+    `status` (open or done), `created_at` and `completed_at`."""
+    query = (
+        select(
+            playbooks.c.name.label("playbook"),
+            events.c.occurred_at.label("trigger_at"),
+            tasks.c.status,
+            tasks.c.created_at,
+            tasks.c.completed_at,
+        )
+        .select_from(tasks)
+        .join(decisions, decisions.c.id == tasks.c.decision_id)
+        .join(playbooks, playbooks.c.id == decisions.c.playbook_id)
+        .join(events, events.c.id == decisions.c.event_id)
+    )
+    if since:
+        query = query.where(decisions.c.created_at >= since)
+    return list(conn.execute(query))
+
+
+def rating_events(
+    conn: Connection, event_type: str, since: datetime | None
+) -> list[tuple[datetime, dict[str, Any]]]:
+    """(occurred_at, payload) of every event of this type (a CSAT survey answer), oldest first."""
+    query = (
+        select(events.c.occurred_at, events.c.payload)
+        .where(events.c.type == event_type)
+        .order_by(events.c.occurred_at, events.c.id)
+    )
+    if since:
+        query = query.where(events.c.occurred_at >= since)
+    return [(at, payload) for at, payload in conn.execute(query)]

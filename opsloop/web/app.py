@@ -13,7 +13,15 @@ from opsloop import __version__
 from opsloop.gc_tuning import tune_for_serving
 from opsloop.service import OpsLoop
 from opsloop.settings import Settings
-from opsloop.web import decision_routes, errors, ingest_routes, playbook_routes, system_routes
+from opsloop.web import (
+    backtest_routes,
+    decision_routes,
+    errors,
+    ingest_routes,
+    model_routes,
+    playbook_routes,
+    system_routes,
+)
 from opsloop.web.responses import Json
 
 DESCRIPTION = """OpsLoop watches a business's signals, decides what deserves attention, asks a
@@ -64,6 +72,7 @@ def create_app(
     if service is not None:
         app.state.ops = service
     errors.install(app)
-    for module in (ingest_routes, decision_routes, playbook_routes, system_routes):
+    for module in (ingest_routes, decision_routes, playbook_routes, model_routes, system_routes):
         app.include_router(module.router)
+    app.include_router(backtest_routes.router)
     return app

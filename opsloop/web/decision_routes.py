@@ -25,7 +25,11 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 def list_decisions(
     service: Service,
     status: Annotated[
-        str | None, Query(description=f"One of {', '.join(DECISION_STATUSES)}")
+        str | None,
+        Query(
+            description=f"One of {', '.join(DECISION_STATUSES)}, or `to_review`: pending "
+            "decisions plus the sampled `auto` decisions nobody has reviewed yet"
+        ),
     ] = None,
     playbook: str | None = None,
     subject: str | None = None,
@@ -34,8 +38,10 @@ def list_decisions(
         int | None, Query(description="Page: decisions older than this id")
     ] = None,
 ) -> Json:
-    if status is not None and status not in DECISION_STATUSES:
-        raise InvalidInput.single("status", f"must be one of {', '.join(DECISION_STATUSES)}")
+    if status is not None and status not in (*DECISION_STATUSES, "to_review"):
+        raise InvalidInput.single(
+            "status", f"must be one of {', '.join(DECISION_STATUSES)} or to_review"
+        )
     found = service.list_decisions(
         status=status, playbook=playbook, subject=subject, limit=limit, before_id=before_id
     )

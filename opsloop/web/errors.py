@@ -20,6 +20,7 @@ from opsloop.core.errors import (
     PlaybookInvalid,
     TooLarge,
     Unauthorized,
+    Unavailable,
 )
 from opsloop.core.events import join_path
 from opsloop.web.responses import Json
@@ -50,6 +51,9 @@ def error_body(exc: OpsLoopError) -> tuple[int, dict[str, Any]]:
         status, body["error"] = 404, "not_found"
     elif isinstance(exc, Conflict):
         status, body["error"] = 409, "conflict"
+    elif isinstance(exc, Unavailable):
+        status, body["error"] = 502, "upstream_failed"
+        body["retryable"] = exc.retryable
     else:
         status, body["error"] = 400, "error"
     if isinstance(exc, InvalidInput):

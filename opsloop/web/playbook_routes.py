@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from opsloop.service import OpsLoop
@@ -64,5 +65,28 @@ async def apply_playbook(
         "version": applied.version,
         "mode": applied.mode,
         "changed": applied.changed,
+        "notice": applied.notice,
     }
     return Json(body, status_code=201 if applied.changed else 200)
+
+
+@router.get(
+    "/api/playbooks/{name}/readiness",
+    summary="Has the playbook earned auto? Agreement with reviewers and its Wilson lower bound",
+)
+def readiness(name: str, service: Service) -> Json:
+    return Json(service.readiness(name))
+
+
+class ModeChange(BaseModel):
+    mode: str = Field(description="shadow, recommend or auto")
+    actor: str = Field(description="Who makes the change; it is audited.")
+    reason: str | None = None
+
+
+@router.post(
+    "/api/playbooks/{name}/mode",
+    summary="Promote to auto (refused with 409 unless ready) or move to shadow/recommend",
+)
+def change_mode(name: str, change: ModeChange, service: Service) -> Json:
+    return Json(service.change_mode(name, change.mode, actor=change.actor, reason=change.reason))

@@ -10,7 +10,9 @@ from starlette.concurrency import run_in_threadpool
 
 from opsloop.core.durations import parse_duration
 from opsloop.core.errors import InvalidInput
+from opsloop.core.periods import DEFAULT_BASELINE, parse_baseline
 from opsloop.service import OpsLoop
+from opsloop.service.metrics import CSAT_EVENT, CSAT_FIELD
 from opsloop.web.deps import ops
 from opsloop.web.prometheus import render_prometheus
 from opsloop.web.responses import Json
@@ -63,7 +65,8 @@ def get_quarantined(item_id: int, service: Service) -> Json:
 
 @router.get(
     "/api/metrics",
-    summary="Per playbook: decisions by status, success and override rates, time to action",
+    summary="Per playbook and week: decisions, success and override rates, time to action, "
+    "task completion, against a baseline; customer satisfaction",
     tags=["metrics"],
 )
 def get_metrics(
@@ -72,6 +75,17 @@ def get_metrics(
         str | None, Query(description="Only decisions made in this window, e.g. 7d")
     ] = None,
     playbook: str | None = None,
+    by: Annotated[str | None, Query(description="`week`: add each ISO week's numbers")] = None,
+    baseline: Annotated[
+        str,
+        Query(description="The first N days of data (`30d`) or dates `2026-01-01..2026-01-31`"),
+    ] = DEFAULT_BASELINE,
+    csat_event: Annotated[
+        str, Query(description="The event type of customer satisfaction answers")
+    ] = CSAT_EVENT,
+    csat_field: Annotated[
+        str, Query(description="The payload field holding the 1-5 rating")
+    ] = CSAT_FIELD,
 ) -> Json:
     window = None
     if since:
@@ -79,7 +93,22 @@ def get_metrics(
             window = parse_duration(since)
         except ValueError as exc:
             raise InvalidInput.single("since", str(exc)) from None
-    return Json({"playbooks": service.metrics(since=window, playbook=playbook)})
+    if by not in (None, "week"):
+        raise InvalidInput.single("by", "must be `week` (or left out)")
+    try:
+        period = parse_baseline(baseline)
+    except ValueError as exc:
+        raise InvalidInput.single("baseline", str(exc)) from None
+    return Json(
+        service.metrics_report(
+            since=window,
+            playbook=playbook,
+            by="week" if by else None,
+            baseline=period,
+            csat_event=csat_event,
+            csat_field=csat_field,
+        )
+    )
 
 
 @router.get("/healthz", summary="The process is up", tags=["health"])

@@ -1,0 +1,129 @@
+"""Adapters between the tabular library and the rest of OpsLoop: training rows in, a stored
+artifact out, and a loaded artifact as the `Predictor` decisions call.
+
+scikit-learn, pandas and skops are imported inside the functions, so importing this module
+(every process does, through the service) stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from opsloop.reasoning.predictions import Prediction, Predictor
+
+if TYPE_CHECKING:
+    from opsloop.learning.artifacts import ModelArtifact
+    from opsloop.learning.datasets import Row
+    from opsloop.learning.tabular import TabularModel, TrainedTabular
+
+Algorithm = Literal["auto", "logistic_regression", "gradient_boosting"]
+
+TARGET = "@label"
+TIME = "@at"
+"""Column names no feature can take (feature names are `a-z0-9_`)."""
+TEST_FRACTION = 0.2
+TOP_FEATURES = 3
+
+
+class TabularPredictor:
+    def __init__(self, model: TabularModel) -> None:
+        self.model = model
+
+    def predict(self, features: Mapping[str, Any]) -> Prediction:
+        from opsloop.learning.tabular import explain_prediction
+
+        explained = explain_prediction(self.model, features, top=TOP_FEATURES)
+        return Prediction(
+            p=explained.probability,
+            top_features=[
+                {
+                    "feature": c.feature,
+                    "value": c.value,
+                    "typical": c.typical,
+                    "effect": round(c.log_odds, 3),
+                }
+                for c in explained.contributions
+            ],
+        )
+
+
+def table(rows: Sequence[Row], features: Sequence[str]) -> list[dict[str, Any]]:
+    """The rows as the library reads them: features, the label and the time."""
+    return [
+        {**{name: row.features.get(name) for name in features}, TARGET: row.label, TIME: row.at}
+        for row in rows
+    ]
+
+
+def train(
+    rows: Sequence[Row], features: Sequence[str], *, algorithm: Algorithm = "auto"
+) -> TrainedTabular:
+    """Train on the earlier rows, evaluate on the latest `TEST_FRACTION` (time order)."""
+    from opsloop.learning.tabular import train_tabular
+
+    return train_tabular(
+        table(rows, features),
+        target=TARGET,
+        time_key=TIME,
+        features=list(features),
+        algorithm=algorithm,
+        test_fraction=TEST_FRACTION,
+    )
+
+
+def test_positions(rows: Sequence[Row]) -> list[int]:
+    """Positions of the held-out rows, exactly as `train` split them."""
+    from opsloop.learning.tabular import time_ordered_split
+
+    return time_ordered_split([row.at for row in rows], test_fraction=TEST_FRACTION).test
+
+
+def probabilities(model: TabularModel, rows: Sequence[Row]) -> list[float]:
+    from opsloop.learning.tabular import predict_proba
+
+    return predict_proba(model, [dict(row.features) for row in rows])
+
+
+def probabilities_of(model: TabularModel, rows: Sequence[Mapping[str, Any]]) -> list[float]:
+    """`probabilities` for plain feature mappings (a backtest's rows)."""
+    from opsloop.learning.tabular import predict_proba
+
+    return predict_proba(model, [dict(row) for row in rows])
+
+
+def scores(labels: Sequence[int], predicted: Sequence[float]) -> dict[str, float]:
+    """ROC AUC and Brier score of predictions (the champion/challenger comparison)."""
+    from sklearn.metrics import brier_score_loss, roc_auc_score
+
+    return {
+        "roc_auc": round(float(roc_auc_score(list(labels), list(predicted))), 6),
+        "brier": round(float(brier_score_loss(list(labels), list(predicted))), 6),
+    }
+
+
+def dump_model(model: TabularModel) -> ModelArtifact:
+    """The bytes (with checksum and library versions) `model_versions` keeps."""
+    from opsloop.learning import artifacts
+
+    return artifacts.dump_model(model)
+
+
+def load_model(artifact: bytes, stored: Mapping[str, Any]) -> TabularModel:
+    """The model in a stored artifact, checked against the row's checksum; raise
+    `ModelArtifactError` (never load anyway) when the bytes are corrupt, from another format or
+    library version, or not a tabular model."""
+    from opsloop.learning import artifacts
+    from opsloop.learning.tabular import TabularModel
+
+    model = artifacts.load_model(artifact, sha256=stored.get("artifact_sha256"))
+    if not isinstance(model, TabularModel):
+        raise artifacts.ModelArtifactError(
+            "untrusted", f"a {type(model).__name__} where a tabular model was expected"
+        )
+    return model
+
+
+def load_predictor(artifact: bytes, stored: Mapping[str, Any]) -> Predictor:
+    """`load_model`, ready for decisions."""
+    return TabularPredictor(load_model(artifact, stored))

@@ -1,0 +1,106 @@
+"""Earned autonomy: readiness, promotion to `auto` by a person, and the automatic drop back.
+
+A playbook acts on its own only after reviewers agreed with it often enough (see
+`opsloop.learning.readiness`). Promotion is an explicit act of a named person, refused when the
+evidence is not there; in `auto`, a sample of decisions is still reviewed, and when agreement
+falls below the target the playbook returns to `recommend` by itself. Every change of mode is
+in the audit trail with the evidence at that moment.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import Connection
+
+from opsloop.core.errors import Conflict, FieldError, InvalidInput, NotFound
+from opsloop.core.playbooks import MODES, Autonomy, parse_playbook
+from opsloop.learning.readiness import Readiness, assess
+from opsloop.service.context import Context
+from opsloop.store import audit
+from opsloop.store import decisions as decision_store
+from opsloop.store import playbooks as playbook_store
+
+log = logging.getLogger(__name__)
+
+
+def readiness(ctx: Context, name: str) -> dict[str, Any]:
+    with ctx.db.read() as conn:
+        record, autonomy = _playbook(conn, name)
+        verdicts = decision_store.recent_verdicts(conn, record["id"], autonomy.window)
+    judged = assess(verdicts, autonomy)
+    return {"playbook": name, "mode": record["mode"], **judged.to_dict()}
+
+
+def change_mode(
+    ctx: Context, name: str, mode: str, *, actor: str, reason: str | None
+) -> dict[str, Any]:
+    """Set a playbook's mode. Moving to `auto` needs the readiness evidence; moving to
+    `shadow` or `recommend` is always allowed (more caution never needs proof)."""
+    if mode not in MODES:
+        raise InvalidInput([FieldError("mode", f"must be one of {', '.join(MODES)}")])
+    if not actor.strip():
+        raise InvalidInput([FieldError("actor", "say who changes the mode; it is audited")])
+    now = ctx.clock()
+    with ctx.db.transaction() as tx:
+        conn = tx.conn
+        record, autonomy = _playbook(conn, name)
+        judged = assess(
+            decision_store.recent_verdicts(conn, record["id"], autonomy.window), autonomy
+        )
+        current = record["mode"]
+        if mode == current:
+            return {"playbook": name, "mode": mode, "changed": False, "readiness": judged.to_dict()}
+        if mode == "auto" and not judged.ready:
+            raise Conflict(f"playbook {name!r} has not earned auto: {judged.why}")
+        playbook_store.set_mode(conn, record["id"], mode, now)
+        audit.record(
+            conn,
+            at=now,
+            actor=actor,
+            verb="playbook.promoted" if mode == "auto" else "playbook.mode_changed",
+            object_type="playbook",
+            object_id=name,
+            detail={"from": current, "to": mode, "reason": reason, "readiness": judged.to_dict()},
+        )
+    ctx.catalog.invalidate()
+    log.warning("playbook %s: mode %s -> %s by %s", name, current, mode, actor)
+    return {"playbook": name, "mode": mode, "changed": True, "readiness": judged.to_dict()}
+
+
+def demote_if_unearned(
+    conn: Connection, ctx: Context, playbook_id: int, name: str
+) -> Readiness | None:
+    """After a review of an `auto` playbook: if agreement's lower bound has fallen below the
+    target, drop back to `recommend` in the reviewer's transaction. Returns the evidence when
+    it dropped."""
+    record = playbook_store.get_playbook(conn, name)
+    if record is None or record["mode"] != "auto":
+        return None
+    _, autonomy = _playbook(conn, name)
+    judged = assess(decision_store.recent_verdicts(conn, playbook_id, autonomy.window), autonomy)
+    if judged.lower_bound >= autonomy.target:
+        return None
+    now = ctx.clock()
+    playbook_store.set_mode(conn, playbook_id, "recommend", now)
+    audit.record(
+        conn,
+        at=now,
+        actor="opsloop",
+        verb="playbook.demoted",
+        object_type="playbook",
+        object_id=name,
+        detail={"from": "auto", "to": "recommend", "readiness": judged.to_dict()},
+    )
+    log.warning("playbook %s dropped back to recommend: %s", name, judged.why)
+    return judged
+
+
+def _playbook(conn: Connection, name: str) -> tuple[dict[str, Any], Autonomy]:
+    record = playbook_store.get_playbook(conn, name)
+    if record is None or record["active_version_id"] is None:
+        raise NotFound(f"no playbook named {name!r}")
+    source = playbook_store.get_version_source(conn, record["active_version_id"])
+    playbook, _ = parse_playbook(source["source"], source["file"])
+    return record, playbook.autonomy

@@ -1,0 +1,365 @@
+"""Train a playbook's model from the ledger, and keep the better of the old and the new.
+
+`train` builds the labelled set (`opsloop.learning.datasets`), refuses when it is too small or
+holds one class only, skips when it has not changed since the latest version, trains and
+evaluates on the latest rows (time order, never random), and stores the new version with its
+report, features, training window and library versions. Then champion/challenger: the current
+champion is scored on the new version's held-out rows — the same data — and the new version
+is promoted only if it does better (ROC AUC; a tie goes to the lower Brier score). Otherwise it
+is kept as the challenger: computed in shadow with every decision, never used.
+
+Training runs outside any transaction (it takes seconds); storing the result is one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from opsloop.core.durations import format_duration
+from opsloop.core.errors import Conflict, InvalidInput, NotFound
+from opsloop.core.playbooks import ModelSpec
+from opsloop.learning import predictors
+from opsloop.learning.datasets import Dataset, Row, build_dataset, model_name
+from opsloop.service.context import ActivePlaybook, Context
+from opsloop.store import audit
+from opsloop.store import models as model_store
+
+log = logging.getLogger(__name__)
+
+RETRAIN_DUE = "retrain_models"
+"""Periodic job kind: retrain the models whose playbook says `retrain:` and whose time came."""
+
+Step = Callable[[str], None]
+"""Told what training is doing now, for a spinner."""
+
+
+def train(
+    ctx: Context,
+    playbook: str,
+    *,
+    actor: str,
+    force: bool = False,
+    step: Step | None = None,
+) -> dict[str, Any]:
+    """Train the playbook's model now; return what happened (`status`: promoted, challenger or
+    unchanged) with the evaluation report and the champion/challenger verdict."""
+    say = step or (lambda _: None)
+    active, spec = _with_model(ctx, playbook)
+    name = model_name(playbook, spec)
+    now = ctx.clock()
+    say("Reading labelled rows from the ledger")
+    with ctx.db.read() as conn:
+        dataset = build_dataset(conn, active.compiled, active.id, now=now)
+        latest = _latest_serving(conn, name)
+    _check_enough(dataset, spec)
+    if latest is not None and latest["labels_hash"] == dataset.labels_hash and not force:
+        return {
+            "playbook": playbook,
+            "model": name,
+            "status": "unchanged",
+            "version": latest["version"],
+            "message": (
+                f"{name}: the {len(dataset.rows)} labelled rows have not changed since version "
+                f"{latest['version']}; nothing to learn (use force to train anyway)"
+            ),
+            "training": _training(dataset, None),
+        }
+
+    say(f"Training on {len(dataset.rows)} rows ({dataset.positives} positive)")
+    started = time.monotonic()
+    try:
+        trained = predictors.train(dataset.rows, dataset.features, algorithm=spec.algorithm)
+    except InvalidInput as exc:
+        raise Conflict(f"cannot train {name}: {exc}") from None
+    report = trained.report.to_dict()
+    seconds = round(time.monotonic() - started, 2)
+    artifact = predictors.dump_model(trained.model)
+
+    say("Comparing with the current champion on the same held-out rows")
+    with ctx.db.read() as conn:
+        champion = model_store.get_champion(conn, name, with_artifact=True)
+    verdict = _verdict(dataset, trained.model, champion)
+
+    training = _training(dataset, report)
+    training["seconds"] = seconds
+    status: model_store.ModelStatus = "champion" if verdict["promoted"] else "challenger"
+    with ctx.db.transaction() as tx:
+        conn = tx.conn
+        current = model_store.get_champion(conn, name)
+        if verdict["promoted"] and _id(current) != _id(champion):
+            # Another process promoted a model meanwhile: this one was not compared with it.
+            status = "challenger"
+            verdict.update(promoted=False, why="another version became champion meanwhile")
+        version_id, number = model_store.insert_version(
+            conn,
+            playbook_id=active.id,
+            name=name,
+            status=status,
+            kind="tabular",
+            algorithm=trained.model.algorithm,
+            features=list(dataset.features),
+            metrics=report,
+            training=training,
+            labels_hash=dataset.labels_hash,
+            artifact=artifact.data,
+            artifact_sha256=artifact.sha256,
+            library_versions=artifact.library_versions,
+            created_by=actor,
+            now=now,
+        )
+        retired = model_store.retire_others(conn, name, "challenger", keep=version_id)
+        if status == "champion":
+            retired += model_store.retire_others(conn, name, "champion", keep=version_id)
+        audit.record(
+            conn,
+            at=now,
+            actor=actor,
+            verb="model.trained",
+            object_type="model",
+            object_id=name,
+            detail={
+                "version": number,
+                "rows": len(dataset.rows),
+                "roc_auc": report["roc_auc"],
+                "brier": report["brier"],
+                "labels_hash": dataset.labels_hash,
+            },
+        )
+        audit.record(
+            conn,
+            at=now,
+            actor=actor,
+            verb="model.promoted" if status == "champion" else "model.kept_as_challenger",
+            object_type="model",
+            object_id=name,
+            detail={"version": number, **verdict, "retired": retired},
+        )
+    ctx.models.invalidate()
+    message = (
+        f"{name} version {number} is the new champion: {verdict['why']}"
+        if status == "champion"
+        else f"{name} version {number} is kept as challenger (shadow): {verdict['why']}"
+    )
+    log.info(message, extra={"playbook": playbook, "model": name})
+    return {
+        "playbook": playbook,
+        "model": name,
+        "status": "promoted" if status == "champion" else "challenger",
+        "version": number,
+        "message": message,
+        "features": list(dataset.features),
+        "report": report,
+        "verdict": verdict,
+        "training": training,
+    }
+
+
+def list_models(ctx: Context, playbook: str) -> dict[str, Any]:
+    """The playbook's model versions, newest first, with status and headline metrics."""
+    _, spec = _with_model(ctx, playbook)
+    name = model_name(playbook, spec)
+    with ctx.db.read() as conn:
+        versions = model_store.list_versions(conn, name)
+    return {
+        "playbook": playbook,
+        "model": name,
+        "as": spec.output,
+        "predicts": spec.predicts,
+        "features": list(spec.features),
+        "retrain": format_duration(spec.retrain) if spec.retrain else None,
+        "versions": [
+            {
+                "version": v["version"],
+                "status": v["status"],
+                "algorithm": v["algorithm"],
+                "created_at": v["created_at"],
+                "created_by": v["created_by"],
+                "features": v["features"],
+                "roc_auc": v["metrics"].get("roc_auc"),
+                "pr_auc": v["metrics"].get("pr_auc"),
+                "brier": v["metrics"].get("brier"),
+                "lift_top_10": v["metrics"].get("lift_top_10"),
+                "training": v["training"],
+                "library_versions": v["library_versions"],
+            }
+            for v in versions
+        ],
+    }
+
+
+def retrain_due(ctx: Context, last_checked: dict[str, datetime]) -> list[dict[str, Any]]:
+    """The scheduled retrain: every active playbook whose `model.retrain` interval has passed
+    since its latest version (and since this process last looked) is trained; unchanged labels
+    make that a cheap skip. `last_checked` is the caller's memory between runs."""
+    now = ctx.clock()
+    results = []
+    for name, active in ctx.catalog.active().items():
+        spec = active.compiled.playbook.model
+        if spec is None or spec.retrain is None:
+            continue
+        checked = last_checked.get(name)
+        if checked is not None and now - checked < spec.retrain:
+            continue
+        with ctx.db.read() as conn:
+            latest = model_store.latest_version(conn, model_name(name, spec))
+        if latest is not None and now - latest["created_at"] < spec.retrain:
+            continue
+        last_checked[name] = now
+        results.append(train_quietly(ctx, name, reason="scheduled retrain"))
+    return results
+
+
+def train_quietly(ctx: Context, playbook: str, *, reason: str) -> dict[str, Any]:
+    """Train from a job: not enough data, or a playbook that no longer has a model, is logged
+    and reported rather than raised (a retry would not help)."""
+    try:
+        result = train(ctx, playbook, actor="opsloop")
+    except (Conflict, NotFound) as exc:
+        log.info("model of %s not trained (%s): %s", playbook, reason, exc)
+        return {"playbook": playbook, "status": "not_trained", "message": str(exc)}
+    log.info("%s (%s)", result["message"], reason)
+    return result
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _with_model(ctx: Context, playbook: str) -> tuple[ActivePlaybook, ModelSpec]:
+    active = ctx.catalog.active().get(playbook)
+    if active is None:
+        raise NotFound(f"no playbook named {playbook!r}")
+    spec = active.compiled.playbook.model
+    if spec is None:
+        raise Conflict(
+            f"playbook {playbook!r} declares no model; add a `model:` block (see "
+            "docs/playbooks.md#models)"
+        )
+    return active, spec
+
+
+def _latest_serving(conn: Any, name: str) -> dict[str, Any] | None:
+    """The newest version that is not retired: a retired one (rejected, or replaced) says
+    nothing about whether training again would help."""
+    for version in model_store.list_versions(conn, name):
+        if version["status"] != "retired":
+            return version
+    return None
+
+
+def _check_enough(dataset: Dataset, spec: ModelSpec) -> None:
+    rows, positives = len(dataset.rows), dataset.positives
+    waiting = dataset.left_out.get("window_open", 0)
+    pending = f" ({waiting} more wait for their window to close)" if waiting else ""
+    source = "reviewed decisions" if dataset.source == "reviews" else "labelled triggers"
+    if rows < spec.min_rows:
+        raise Conflict(
+            f"not enough data to train {dataset.name}: {rows} {source}{pending}, the playbook's "
+            f"model needs min_rows: {spec.min_rows}"
+        )
+    if positives == 0 or positives == rows:
+        only = "yes" if positives else "no"
+        raise Conflict(
+            f"cannot train {dataset.name}: all {rows} labels are {only!r}; a model needs "
+            f"examples of both"
+        )
+
+
+def _training(dataset: Dataset, report: dict[str, Any] | None) -> dict[str, Any]:
+    training: dict[str, Any] = {
+        "source": dataset.source,
+        "rows": len(dataset.rows),
+        "positives": dataset.positives,
+        "window": dataset.window,
+        "left_out": dataset.left_out,
+    }
+    if report is not None:
+        training["train"] = report["train"]
+        training["test"] = report["test"]
+    return training
+
+
+def _verdict(dataset: Dataset, model: Any, champion: dict[str, Any] | None) -> dict[str, Any]:
+    """Score the champion and the new model on the new version's held-out rows."""
+    if champion is None:
+        return {"promoted": True, "champion_version": None, "why": "there was no champion"}
+    if tuple(champion["features"]) != dataset.features:
+        return {
+            "promoted": True,
+            "champion_version": champion["version"],
+            "why": "the champion reads other features than the playbook now lists",
+        }
+    from opsloop.learning.artifacts import ModelArtifactError
+
+    try:
+        old = predictors.load_model(bytes(champion["artifact"]), champion)
+    except ModelArtifactError as exc:
+        return {
+            "promoted": True,
+            "champion_version": champion["version"],
+            "why": f"the champion's artifact was rejected ({exc})",
+        }
+    rows, note = _comparison_rows(dataset, champion)
+    labels = [row.label for row in rows]
+    new_scores = predictors.scores(labels, predictors.probabilities(model, rows))
+    old_scores = predictors.scores(labels, predictors.probabilities(old, rows))
+    better = _better(new_scores, old_scores)
+    verdict: dict[str, Any] = {
+        "promoted": better,
+        "champion_version": champion["version"],
+        "compared_on": len(rows),
+        "champion": old_scores,
+        "challenger": new_scores,
+    }
+    if note:
+        verdict["note"] = note
+    auc_new, auc_old = new_scores["roc_auc"], old_scores["roc_auc"]
+    if better:
+        verdict["why"] = (
+            f"ROC AUC {auc_new:.3f} against the champion's {auc_old:.3f} on the same "
+            f"{len(rows)} held-out rows"
+            if auc_new != auc_old
+            else f"same ROC AUC, lower Brier score ({new_scores['brier']:.4f} against "
+            f"{old_scores['brier']:.4f})"
+        )
+    else:
+        verdict["why"] = (
+            f"it does not beat champion version {champion['version']} on the same {len(rows)} "
+            f"held-out rows (ROC AUC {auc_new:.3f} against {auc_old:.3f}, Brier "
+            f"{new_scores['brier']:.4f} against {old_scores['brier']:.4f})"
+        )
+    return verdict
+
+
+def _better(new: dict[str, float], old: dict[str, float]) -> bool:
+    if new["roc_auc"] != old["roc_auc"]:
+        return new["roc_auc"] > old["roc_auc"]
+    return new["brier"] < old["brier"]
+
+
+def _comparison_rows(dataset: Dataset, champion: dict[str, Any]) -> tuple[list[Row], str | None]:
+    """The new version's held-out rows, less any the champion may have trained on (a model
+    scored on its own training rows looks better than it is). If too few rows of either class
+    are left, all held-out rows are used and the verdict says so."""
+    held_out = [dataset.rows[i] for i in predictors.test_positions(dataset.rows)]
+    trained_until = ((champion.get("training") or {}).get("train") or {}).get("end")
+    if not trained_until:
+        return held_out, None
+    cutoff = datetime.fromisoformat(str(trained_until))
+    unseen = [row for row in held_out if row.at > cutoff]
+    positives = sum(row.label for row in unseen)
+    if positives >= 2 and len(unseen) - positives >= 2:
+        dropped = len(held_out) - len(unseen)
+        return unseen, (
+            f"{dropped} held-out rows from the champion's training period left out"
+            if dropped
+            else None
+        )
+    return held_out, "the champion's training period overlaps the held-out rows"
+
+
+def _id(row: dict[str, Any] | None) -> int | None:
+    return None if row is None else int(row["id"])

@@ -1,0 +1,95 @@
+"""The ledger read as training data: reviewed decisions, triggering events, traits as of a time.
+
+Only reads; the learning layer (`opsloop.learning.datasets`) turns these rows into labelled
+examples.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, select
+
+from opsloop.core.events import Event
+from opsloop.store.tables import decisions, events, reviews
+
+_CHUNK = 400
+
+# The latest review of each decision (a decision is reviewed once; latest keeps it well defined).
+_LAST_REVIEW = select(func.max(reviews.c.id).label("id")).group_by(reviews.c.decision_id).subquery()
+
+_REVIEWED = (
+    select(
+        decisions.c.id,
+        decisions.c.subject,
+        decisions.c.choice,
+        decisions.c.inputs,
+        decisions.c.created_at,
+        reviews.c.verdict,
+        reviews.c.option,
+    )
+    .join(reviews, reviews.c.decision_id == decisions.c.id)
+    .join(_LAST_REVIEW, _LAST_REVIEW.c.id == reviews.c.id)
+    .where(decisions.c.playbook_id == bindparam("playbook_id"), decisions.c.status != "error")
+    .order_by(decisions.c.created_at, decisions.c.id)
+)
+
+_TRAIT_PATCHES = (
+    select(events.c.subject, events.c.id, events.c.traits)
+    .where(events.c.subject.in_(bindparam("subjects", expanding=True)))
+    .order_by(events.c.id)
+)
+
+
+def reviewed_decisions(conn: Connection, playbook_id: int) -> list[dict[str, Any]]:
+    """Every decision of the playbook that a person reviewed, oldest first, with its verdict
+    and (for an override) the option the person chose. Unreviewed decisions are not here."""
+    return [dict(row._mapping) for row in conn.execute(_REVIEWED, {"playbook_id": playbook_id})]
+
+
+def trigger_events(
+    conn: Connection, types: list[str], subject_kind: str, *, until: datetime | None = None
+) -> list[Event]:
+    """Events of these types about subjects of this kind, oldest first, whether or not a
+    playbook decided on them (imported history has no decisions)."""
+    query = (
+        select(events)
+        .where(
+            events.c.type.in_(types),
+            events.c.subject.startswith(f"{subject_kind}:", autoescape=True),
+        )
+        .order_by(events.c.occurred_at, events.c.id)
+    )
+    if until is not None:
+        query = query.where(events.c.occurred_at <= until)
+    return [
+        Event(
+            id=row.id,
+            source=row.source,
+            type=row.type,
+            subject=row.subject,
+            occurred_at=row.occurred_at,
+            received_at=row.received_at,
+            payload=row.payload,
+            traits=row.traits or {},
+            idempotency_key=row.idempotency_key,
+        )
+        for row in conn.execute(query)
+    ]
+
+
+def trait_patches(
+    conn: Connection, subjects: list[str]
+) -> dict[str, list[tuple[int, dict[str, Any]]]]:
+    """Per subject, (event id, trait patch) of its events that carried traits, in the order
+    they were stored: merged up to a trigger they give the profile as it stood when the
+    trigger was stored, not as it is now."""
+    found: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+    for start in range(0, len(subjects), _CHUNK):
+        chunk = {"subjects": subjects[start : start + _CHUNK]}
+        for subject, event_id, traits in conn.execute(_TRAIT_PATCHES, chunk):
+            if traits:
+                found[subject].append((event_id, traits))
+    return found

@@ -1,0 +1,38 @@
+"""Models declared in playbooks: train one now, list its versions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from starlette.concurrency import run_in_threadpool
+
+from opsloop.service import OpsLoop
+from opsloop.web.deps import ops
+from opsloop.web.responses import Json
+
+router = APIRouter(tags=["models"])
+Service = Annotated[OpsLoop, Depends(ops)]
+
+
+@router.post(
+    "/api/playbooks/{name}/train",
+    summary="Train the playbook's model now; promoted only if it beats the champion",
+)
+async def train(
+    name: str,
+    service: Service,
+    actor: Annotated[str, Query(description="Who asks; it is audited.")] = "api",
+    force: Annotated[bool, Query(description="Train even if the labels did not change.")] = False,
+) -> Json:
+    # Training takes seconds: off the event loop.
+    result = await run_in_threadpool(service.train, name, actor=actor, force=force)
+    return Json(result, status_code=200 if result["status"] == "unchanged" else 201)
+
+
+@router.get(
+    "/api/playbooks/{name}/models",
+    summary="The playbook's model versions with status, metrics and training window",
+)
+def list_models(name: str, service: Service) -> Json:
+    return Json(service.list_models(name))
