@@ -201,6 +201,53 @@ def demo(
     )
 
 
+@app.command()
+def flywheel(
+    weeks: Annotated[
+        int,
+        typer.Option(
+            min=2, max=52, help="Simulated weeks of new leads.", envvar="OPSLOOP_FLYWHEEL_WEEKS"
+        ),
+    ] = 12,
+    seed: Annotated[
+        int, typer.Option(help="Random seed of the simulated business.", envvar="OPSLOOP_DEMO_SEED")
+    ] = 7,
+    reviewer_minutes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Minutes the simulated reviewer spends on the inbox each working day.",
+            envvar="OPSLOOP_FLYWHEEL_REVIEWER_MINUTES",
+        ),
+    ] = 40,
+    keep: Annotated[
+        Path | None,
+        typer.Option(
+            help="Keep the simulated business's database in this new folder (default: a "
+            "temporary one, deleted afterwards).",
+            envvar="OPSLOOP_FLYWHEEL_KEEP",
+            file_okay=False,
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the weeks as JSON.")] = False,
+) -> None:
+    """Simulate weeks of the demo business: reviews teach the lead playbook until it earns auto."""
+    from opsloop.demo.flywheel_report import run_flywheel
+
+    try:
+        run_flywheel(
+            settings(),
+            weeks=weeks,
+            seed=seed,
+            reviewer_minutes=reviewer_minutes,
+            keep=keep,
+            as_json=as_json,
+            console=console,
+        )
+    except OpsLoopError as exc:
+        _fail(exc)
+
+
 # --- playbooks -------------------------------------------------------------------------------
 
 

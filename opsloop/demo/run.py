@@ -18,7 +18,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,23 +34,21 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import func, select
 
 from opsloop.builtin import builtin_playbook
-from opsloop.core.decisions import ReviewRequest
 from opsloop.core.errors import OpsLoopError
 from opsloop.core.events import validate_events
+from opsloop.demo.reviewer import verdict
 from opsloop.demo.simulator import SOURCE, PlannedEvent, Simulator
 from opsloop.demo.sinks import Outbox, SinkServer, SmtpSink, sink_router
 from opsloop.service import OpsLoop
+from opsloop.service.context import utcnow
 from opsloop.settings import Settings, WebhookEndpoint
 from opsloop.store.tables import events as event_table
 
 log = logging.getLogger(__name__)
 
 PLAYBOOK = "lead-qualification"
-HOT_PROPENSITY = 0.4
-"""The simulated reviewer calls a lead hot when its hidden propensity is at least this."""
 REVIEW_AFTER = timedelta(days=3)
 """Decisions on triggers older than this were settled by the simulated reviewer."""
-REVIEWER = "simulated-reviewer"
 BATCH = 1000
 # A fixed secret: the demo's webhooks only ever travel over loopback to its own sink.
 DEMO_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"opsloop-demo-only-webhook-secret").decode()
@@ -101,7 +99,7 @@ def prepare_demo(
     """Start the sinks and the service on the demo's data and load `days` days of history."""
     started = time.monotonic()
     now = now or datetime.now(UTC)
-    business = _open(settings, seed=seed, history_start=now - timedelta(days=days))
+    business = open_business(settings, seed=seed, history_start=now - timedelta(days=days))
     try:
         ops = business.ops
         _refuse_foreign_data(ops)
@@ -226,7 +224,15 @@ class LiveStream:
 # --- preparing -------------------------------------------------------------------------------
 
 
-def _open(settings: Settings, *, seed: int, history_start: datetime) -> DemoBusiness:
+def open_business(
+    settings: Settings,
+    *,
+    seed: int,
+    history_start: datetime,
+    clock: Callable[[], datetime] = utcnow,
+) -> DemoBusiness:
+    """The sinks started and the service built with its actions pointed at them; `clock` is
+    the service's (the flywheel runs on a simulated one)."""
     outbox = Outbox()
     smtp = SmtpSink(outbox)
     smtp.start()
@@ -247,7 +253,7 @@ def _open(settings: Settings, *, seed: int, history_start: datetime) -> DemoBusi
                 "webhook_endpoints": {"crm": WebhookEndpoint(url=f"{sinks.url}/demo/sink/webhook")},
             }
         )
-        ops = OpsLoop(demo_settings)
+        ops = OpsLoop(demo_settings, clock=clock)
     except BaseException:
         sinks.stop()
         smtp.stop()
@@ -332,22 +338,9 @@ def _settle_old_decisions(
     with _progress(console) as progress:
         task = progress.add_task("Simulated reviewer at work", total=len(old))
         for decision, propensity in old:
-            ops.review(decision["id"], _verdict(decision["choice"], propensity))
+            ops.review(decision["id"], verdict(decision["choice"], propensity))
             progress.advance(task)
     return len(old)
-
-
-def _verdict(choice: str | None, propensity: float) -> ReviewRequest:
-    right = "hot" if propensity >= HOT_PROPENSITY else "nurture"
-    if choice == right:
-        return ReviewRequest(verdict="approve", reviewer=REVIEWER)
-    ready = "ready" if right == "hot" else "not ready"
-    return ReviewRequest(
-        verdict="override",
-        reviewer=REVIEWER,
-        option=right,
-        reason=f"simulated reviewer: ground truth says this lead is {ready} to buy",
-    )
 
 
 def _wait_for_deliveries(ops: OpsLoop, timeout: float = 120.0) -> None:

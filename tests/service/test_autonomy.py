@@ -154,6 +154,11 @@ def test_in_auto_a_sample_is_reviewed_after_the_fact_and_disagreement_demotes(
     [after] = open_tickets(ops, 300, 1)
     assert ops.decision_detail(after)["status"] == "pending"
 
+    # The reviews after the fact count in the override rate: in auto they are all there is.
+    [row] = ops.metrics(playbook="triage")
+    assert (row["reviewed"], row["overridden"], row["decisions"]["auto"]) == (23, 2, 20)
+    assert row["override_rate"] == pytest.approx(2 / 23, abs=1e-4)
+
 
 def test_readiness_and_promotion_over_http(
     make_ops: OpsFactory, sqlite_url: str, http_sink: HttpSink, serve: Any
