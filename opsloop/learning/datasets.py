@@ -29,7 +29,7 @@ from sqlalchemy import Connection
 from opsloop.core.events import Event, HistoryEvent
 from opsloop.core.playbooks import ModelSpec
 from opsloop.reasoning.compiler import CompiledPlaybook
-from opsloop.reasoning.features import compute_features
+from opsloop.reasoning.features import base_context, compute_features
 from opsloop.store import events as event_store
 from opsloop.store import training_data
 from opsloop.store.events import merge_patch
@@ -217,16 +217,7 @@ def _features(
     history: list[HistoryEvent],
     traits: dict[str, Any],
 ) -> dict[str, Any]:
-    base = {
-        "event": {
-            "type": event.type,
-            "source": event.source,
-            "payload": event.payload,
-            "occurred_at": event.occurred_at.isoformat(),
-        },
-        "entity": traits,
-        "subject": event.subject,
-    }
+    base = base_context(event, traits)
     values, _ = compute_features(
         playbook, at=event.occurred_at, history=history, traits=traits, base=base
     )

@@ -17,7 +17,7 @@ from opsloop.core.events import Event, HistoryEvent, subject_kind
 from opsloop.core.playbooks import GUARDED_KINDS, Mode
 from opsloop.reasoning.compiler import CompiledPlaybook
 from opsloop.reasoning.expressions import ExpressionError, normalize
-from opsloop.reasoning.features import compute_features
+from opsloop.reasoning.features import base_context, compute_features
 from opsloop.reasoning.predictions import PlaybookModels, describe, predict, score_part
 from opsloop.reasoning.tables import run_table
 
@@ -34,16 +34,7 @@ def decide(
 ) -> DecisionDraft:
     """`models`: the playbook's trained models when it declares a `model:` (None: the fallback)."""
     spec = playbook.playbook
-    base = {
-        "event": {
-            "type": event.type,
-            "source": event.source,
-            "payload": event.payload,
-            "occurred_at": event.occurred_at.isoformat(),
-        },
-        "entity": traits,
-        "subject": event.subject,
-    }
+    base = base_context(event, traits)
     features, feature_errors = compute_features(
         playbook, at=event.occurred_at, history=history, traits=traits, base=base
     )

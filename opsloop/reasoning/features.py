@@ -11,9 +11,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from opsloop.core.events import HistoryEvent
+from opsloop.core.events import Event, HistoryEvent
 from opsloop.reasoning.compiler import CompiledFeature, CompiledPlaybook
 from opsloop.reasoning.expressions import ExpressionError, normalize
+
+
+def base_context(event: Event, traits: dict[str, Any]) -> dict[str, Any]:
+    """What every expression may read besides features: the triggering event, the subject's
+    traits and the subject. Live decisions and training rows both start from this, so a
+    model is trained on exactly the inputs it is served."""
+    return {
+        "event": {
+            "type": event.type,
+            "source": event.source,
+            "payload": event.payload,
+            "occurred_at": event.occurred_at.isoformat(),
+        },
+        "entity": traits,
+        "subject": event.subject,
+    }
 
 
 def compute_features(

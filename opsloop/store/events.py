@@ -103,7 +103,7 @@ def get_events(conn: Connection, ids: Iterable[int]) -> dict[int, Event]:
     for start in range(0, len(wanted), _CHUNK):
         rows = conn.execute(select(events).where(events.c.id.in_(wanted[start : start + _CHUNK])))
         for row in rows:
-            found[row.id] = _event(row)
+            found[row.id] = as_event(row)
     return found
 
 
@@ -122,7 +122,7 @@ def list_events(
         query = query.where(events.c.type == type)
     if before_id:
         query = query.where(events.c.id < before_id)
-    return [_event(row) for row in conn.execute(query)]
+    return [as_event(row) for row in conn.execute(query)]
 
 
 def fetch_history(
@@ -161,7 +161,8 @@ def count_events(conn: Connection) -> int:
     return conn.execute(select(func.count()).select_from(events)).scalar_one()
 
 
-def _event(row: Any) -> Event:
+def as_event(row: Any) -> Event:
+    """An `events` row as the domain sees it."""
     return Event(
         id=row.id,
         source=row.source,

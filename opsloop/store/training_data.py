@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, select
 
 from opsloop.core.events import Event
+from opsloop.store.events import as_event
 from opsloop.store.tables import decisions, events, reviews
 
 _CHUNK = 400
@@ -64,20 +65,7 @@ def trigger_events(
     )
     if until is not None:
         query = query.where(events.c.occurred_at <= until)
-    return [
-        Event(
-            id=row.id,
-            source=row.source,
-            type=row.type,
-            subject=row.subject,
-            occurred_at=row.occurred_at,
-            received_at=row.received_at,
-            payload=row.payload,
-            traits=row.traits or {},
-            idempotency_key=row.idempotency_key,
-        )
-        for row in conn.execute(query)
-    ]
+    return [as_event(row) for row in conn.execute(query)]
 
 
 def trait_patches(
