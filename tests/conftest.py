@@ -32,6 +32,22 @@ PG_URL = os.environ.get(
 )
 REQUIRE_PG = os.environ.get("CI") or os.environ.get("OPSLOOP_REQUIRE_POSTGRES") == "1"
 
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture
+def shoppers_csv() -> Path:
+    """The UCI Online Shoppers export from ../shared/data. Locally a missing copy skips with
+    the reason printed; in CI, which always runs with ../shared beside the project, it fails."""
+    path = SHARED_DATA / "uci_online_shoppers" / "online_shoppers_intention.csv"
+    if not path.is_file():
+        reason = f"{path} is not here: put the shared data sets in ../shared/data (see its README)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; CI runs with ../shared beside the project")
+        print(reason)
+        pytest.skip(reason)
+    return path
+
 
 # --- clock -----------------------------------------------------------------------------------
 

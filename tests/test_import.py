@@ -18,8 +18,6 @@ from opsloop.perception.history import HistorySpec, TimeReader, cell_value, outc
 from opsloop.service import OpsLoop
 from tests.conftest import ROOT, Clock, OpsFactory, lead_playbook
 
-SHOPPERS = ROOT.parent / "shared" / "data" / "uci_online_shoppers" / "online_shoppers_intention.csv"
-
 LEADS = (
     "lead_id,signed_up,company_size,plan,newsletter,zip,won,notes\n"
     "L1,2026-01-05,40,pro,yes,01234,TRUE,\n"
@@ -386,18 +384,14 @@ def test_the_command_names_the_option_that_does_not_fit(data_dir: Path, leads: P
 
 
 def test_the_uci_online_shoppers_export_imports_end_to_end(
-    make_ops: OpsFactory, sqlite_url: str
+    make_ops: OpsFactory, sqlite_url: str, shoppers_csv: Path
 ) -> None:
-    if not SHOPPERS.exists():
-        reason = f"{SHOPPERS} is not here (the shared data sets are not mounted)"
-        print(reason)
-        pytest.skip(reason)
     ops = make_ops(sqlite_url)
     spec = HistorySpec(
         kind="session", time_column="Month", time_format="%b", outcome_column="Revenue", year=2025
     )
     started = time.monotonic()
-    report = ops.import_history(SHOPPERS, spec, batch_size=1000)
+    report = ops.import_history(shoppers_csv, spec, batch_size=1000)
     print(f"imported {report.rows} rows in {time.monotonic() - started:.1f} s")
     assert (report.rows, report.refused) == (12330, 0)
     assert report.stored_by_type == {
@@ -418,19 +412,15 @@ def test_the_uci_online_shoppers_export_imports_end_to_end(
 
 
 def test_the_shoppers_export_trains_a_useful_model_through_the_product(
-    make_ops: OpsFactory, sqlite_url: str
+    make_ops: OpsFactory, sqlite_url: str, shoppers_csv: Path
 ) -> None:
     """The issue's evidence path, as a user runs it: import the export, apply
     examples/shopper-intent.yaml, train; the time-ordered report is honest and useful."""
-    if not SHOPPERS.exists():
-        reason = f"{SHOPPERS} is not here (the shared data sets are not mounted)"
-        print(reason)
-        pytest.skip(reason)
     ops = make_ops(sqlite_url)
     spec = HistorySpec(
         kind="session", time_column="Month", time_format="%b", outcome_column="Revenue", year=2025
     )
-    ops.import_history(SHOPPERS, spec, batch_size=1000)
+    ops.import_history(shoppers_csv, spec, batch_size=1000)
     ops.apply_playbook_file(ROOT / "examples" / "shopper-intent.yaml", actor="test")
 
     trained = ops.train("shopper-intent", actor="test")

@@ -172,25 +172,11 @@ def test_a_label_that_is_not_yes_or_no_is_refused_with_its_row() -> None:
         train_tabular(rows, target="y", time_key="t")
 
 
-SHOPPERS = (
-    Path(__file__).resolve().parents[2].parent
-    / "shared"
-    / "data"
-    / "uci_online_shoppers"
-    / "online_shoppers_intention.csv"
-)
-
-
-def test_on_real_shoppers_data_the_latest_month_is_predicted_well() -> None:
-    if not SHOPPERS.is_file():
-        pytest.skip(
-            f"real data not found at {SHOPPERS}: put the UCI Online Shoppers set in "
-            "../shared/data/ (see its README) to run this check"
-        )
+def test_on_real_shoppers_data_the_latest_month_is_predicted_well(shoppers_csv: Path) -> None:
     import pandas as pd
 
     months = ["Feb", "Mar", "May", "June", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-    data = pd.read_csv(SHOPPERS)
+    data = pd.read_csv(shoppers_csv)
     data["month_number"] = data["Month"].map({name: n for n, name in enumerate(months)})
     features = [c for c in data.columns if c not in ("Revenue", "Month", "month_number")]
     report = train_tabular(
