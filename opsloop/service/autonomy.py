@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from opsloop.core.errors import Conflict, FieldError, InvalidInput, NotFound
-from opsloop.core.playbooks import MODES, Autonomy, parse_playbook
+from opsloop.core.playbooks import MODES, Autonomy
 from opsloop.learning.readiness import Readiness, assess
 from opsloop.service.context import Context
 from opsloop.store import audit
@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 
 
 def readiness(ctx: Context, name: str) -> dict[str, Any]:
+    autonomy = _autonomy(ctx, name)
     with ctx.db.read() as conn:
-        record, autonomy = _playbook(conn, name)
+        record = _record(conn, name)
         verdicts = decision_store.recent_verdicts(conn, record["id"], autonomy.window)
     judged = assess(verdicts, autonomy)
     return {"playbook": name, "mode": record["mode"], **judged.to_dict()}
@@ -42,10 +43,11 @@ def change_mode(
         raise InvalidInput([FieldError("mode", f"must be one of {', '.join(MODES)}")])
     if not actor.strip():
         raise InvalidInput([FieldError("actor", "say who changes the mode; it is audited")])
+    autonomy = _autonomy(ctx, name)
     now = ctx.clock()
     with ctx.db.transaction() as tx:
         conn = tx.conn
-        record, autonomy = _playbook(conn, name)
+        record = _record(conn, name)
         judged = assess(
             decision_store.recent_verdicts(conn, record["id"], autonomy.window), autonomy
         )
@@ -69,16 +71,14 @@ def change_mode(
     return {"playbook": name, "mode": mode, "changed": True, "readiness": judged.to_dict()}
 
 
-def demote_if_unearned(
-    conn: Connection, ctx: Context, playbook_id: int, name: str
-) -> Readiness | None:
-    """After a review of an `auto` playbook: if agreement's lower bound has fallen below the
-    target, drop back to `recommend` in the reviewer's transaction. Returns the evidence when
-    it dropped."""
-    record = playbook_store.get_playbook(conn, name)
-    if record is None or record["mode"] != "auto":
+def demote_if_unearned(conn: Connection, ctx: Context, record: dict[str, Any]) -> Readiness | None:
+    """After a review of an `auto` playbook (its stored `record`): if agreement's lower bound
+    has fallen below the target, drop back to `recommend` in the reviewer's transaction.
+    Returns the evidence when it dropped."""
+    if record["mode"] != "auto":
         return None
-    _, autonomy = _playbook(conn, name)
+    name, playbook_id = record["name"], record["id"]
+    autonomy = _autonomy(ctx, name)
     judged = assess(decision_store.recent_verdicts(conn, playbook_id, autonomy.window), autonomy)
     if judged.lower_bound >= autonomy.target:
         return None
@@ -97,10 +97,21 @@ def demote_if_unearned(
     return judged
 
 
-def _playbook(conn: Connection, name: str) -> tuple[dict[str, Any], Autonomy]:
+def _record(conn: Connection, name: str) -> dict[str, Any]:
+    """The stored playbook: its current mode is read here, never from the cached catalog."""
     record = playbook_store.get_playbook(conn, name)
     if record is None or record["active_version_id"] is None:
         raise NotFound(f"no playbook named {name!r}")
-    source = playbook_store.get_version_source(conn, record["active_version_id"])
-    playbook, _ = parse_playbook(source["source"], source["file"])
-    return record, playbook.autonomy
+    return record
+
+
+def _autonomy(ctx: Context, name: str) -> Autonomy:
+    """The active version's `autonomy` settings, from the compiled catalog (no YAML parsing
+    per review); a playbook applied by another process a moment ago is found on a re-read."""
+    active = ctx.catalog.active().get(name)
+    if active is None:
+        ctx.catalog.invalidate()
+        active = ctx.catalog.active().get(name)
+    if active is None:
+        raise NotFound(f"no playbook named {name!r}")
+    return active.compiled.playbook.autonomy

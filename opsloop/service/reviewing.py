@@ -103,8 +103,8 @@ def review(ctx: Context, decision_id: int, request: ReviewRequest) -> Decision:
         if final is not None and not after_the_fact:
             queue_actions(ctx, tx, decision, final, options[final], now)
         record = playbook_store.get_playbook(conn, decision.playbook)
-        if record is not None and record["mode"] == "auto":
-            dropped = demote_if_unearned(conn, ctx, record["id"], decision.playbook)
+        if record is not None:
+            dropped = demote_if_unearned(conn, ctx, record)
         settled = decision_store.get_decision(conn, decision_id)
     if dropped is not None:
         ctx.catalog.invalidate()

@@ -120,12 +120,3 @@ def set_mode(conn: Connection, playbook_id: int, mode: str, now: datetime) -> No
     conn.execute(
         update(playbooks).where(playbooks.c.id == playbook_id).values(mode=mode, updated_at=now)
     )
-
-
-def get_version_source(conn: Connection, version_id: int) -> dict[str, Any]:
-    row = conn.execute(
-        select(playbook_versions.c.source, playbook_versions.c.file).where(
-            playbook_versions.c.id == version_id
-        )
-    ).one()
-    return dict(row._mapping)
