@@ -518,7 +518,7 @@ def import_history(
     events (with their outcomes) for features, training and backtests. No playbook runs on
     them, so nothing is decided or sent. Bad rows are kept in quarantine; importing the same
     file again stores nothing new."""
-    from opsloop.perception.history import HistorySpec
+    from opsloop.service import HistorySpec
 
     spec = HistorySpec(
         kind=subject_kind,

@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 CLOSE_OUTCOMES = "close_outcome_windows"
 
-__all__ = ["Accepted", "Applied", "Imported", "Ingested", "OpsLoop"]
+__all__ = ["Accepted", "Applied", "HistorySpec", "Imported", "Ingested", "OpsLoop"]
 
 
 class OpsLoop:
