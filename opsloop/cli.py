@@ -261,7 +261,9 @@ def playbook_validate(
     from opsloop.service.playbooks import load_playbook
 
     try:
-        playbook, _ = load_playbook(file.read_text(), str(file))
+        llm = settings().llm
+        configured = bool(llm.url and llm.model)
+        playbook, _ = load_playbook(file.read_text(), str(file), llm_configured=configured)
     except PlaybookInvalid as exc:
         for problem in exc.problems:
             err.print(f"[red]{escape(str(problem))}[/red]")
@@ -667,6 +669,15 @@ def review(
     reviewer: Annotated[
         str | None, typer.Option(help="Your name. Default: your login.", envvar="OPSLOOP_REVIEWER")
     ] = None,
+    draft_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--draft-file",
+            help="The reply as you finalized it (for an option that sends an AI-prepared "
+            "draft); default: the draft as prepared. `-` reads standard input.",
+            allow_dash=True,
+        ),
+    ] = None,
 ) -> None:
     """Approve, override or reject a pending decision."""
     chosen = [
@@ -682,8 +693,11 @@ def review(
         err.print("[red]Give exactly one of --approve, --override OPTION or --reject.[/red]")
         raise typer.Exit(2)
     verdict = cast(Verdict, chosen[0])
+    draft = None
+    if draft_file is not None:
+        draft = sys.stdin.read() if str(draft_file) == "-" else draft_file.read_text()
     request = ReviewRequest(
-        verdict=verdict, reviewer=reviewer or _who(), option=override, reason=reason
+        verdict=verdict, reviewer=reviewer or _who(), option=override, reason=reason, draft=draft
     )
     with service() as ops:
         decision = ops.review(decision_id, request)
@@ -943,10 +957,28 @@ def train(
     if as_json:
         console.print_json(json.dumps(result, default=str))
         return
-    if result["status"] == "unchanged":
-        console.print(f"[yellow]{escape(result['message'])}[/yellow]")
-        return
-    _show_training(result)
+    for one in [result, *result.get("also", [])]:
+        if one["status"] == "unchanged":
+            console.print(f"[yellow]{escape(one['message'])}[/yellow]")
+        elif one.get("kind") == "text":
+            _show_text_training(one)
+        else:
+            _show_training(one)
+
+
+def _show_text_training(result: dict[str, Any]) -> None:
+    """A text classifier's evaluation on the latest messages it never saw."""
+    from opsloop.learning.text import ClassReport, TextReport
+
+    colour = "green" if result["status"] == "promoted" else "yellow"
+    console.print(f"[{colour}]{escape(result['message'])}[/{colour}]")
+    data = dict(result["report"])
+    data["per_class"] = [ClassReport(**row) for row in data["per_class"]]
+    training = result["training"]
+    console.print(
+        f"trained on {training['train']} messages, tested on the latest {training['test']}"
+    )
+    console.print(escape(TextReport(**data).to_text()))
 
 
 @app.command()
@@ -959,6 +991,9 @@ def models(
         listing = ops.list_models(playbook)
     if as_json:
         console.print_json(json.dumps(listing, default=str))
+        return
+    _show_text_versions(listing.get("text") or (listing if listing.get("kind") == "text" else None))
+    if listing.get("kind") == "text":
         return
     title = f"{listing['model']} → {listing['as']}"
     if not listing["versions"]:
@@ -988,6 +1023,29 @@ def models(
             _fixed(v["brier"], 4),
             str(v["training"].get("rows", "")),
             f"{_day(window.get('from'))} .. {_day(window.get('to'))}",
+            f"{v['created_at']:%Y-%m-%d %H:%M} by {escape(v['created_by'])}",
+        )
+    console.print(table)
+
+
+def _show_text_versions(listing: dict[str, Any] | None) -> None:
+    if listing is None:
+        return
+    title = f"{listing['model']} → {listing['as']}"
+    if not listing["versions"]:
+        console.print(f"{title}: no versions yet; `opsloop train` trains one.")
+        return
+    table = Table(
+        "version", "status", "method", "accuracy", "macro-F1", "messages", "trained", title=title
+    )
+    for v in listing["versions"]:
+        table.add_row(
+            str(v["version"]),
+            _status_markup(v["status"]),
+            v["algorithm"],
+            _fixed(v["accuracy"], 3),
+            _fixed(v["macro_f1"], 3),
+            str(v["training"].get("rows", "")),
             f"{v['created_at']:%Y-%m-%d %H:%M} by {escape(v['created_by'])}",
         )
     console.print(table)

@@ -70,6 +70,8 @@ class ReviewRequest:
     reviewer: str
     option: str | None = None
     reason: str | None = None
+    draft: str | None = None
+    """The reply as the reviewer finalized it, for an option that sends `{{ draft }}`."""
 
 
 @dataclass(frozen=True, slots=True)

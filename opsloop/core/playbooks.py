@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
+import jinja2
+from jinja2 import meta as jinja2_meta
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -307,6 +309,77 @@ class ModelSpec(_Model):
         return outcome.within if outcome is not None else None
 
 
+class Classify(_Model):
+    """Which category a message is in, by a model trained on labelled messages or by the LLM."""
+
+    using: Literal["model", "llm"]
+    """`model`: a text classifier trained from labelled messages (`opsloop train`); `llm`: the
+    configured language model."""
+    labels: tuple[str, ...] = ()
+    """The categories. Required for `llm`; for `model`, the labels it learned (optional)."""
+    output: str = Field(default="category", alias="as")
+    """The name expressions read the category by; `<as>_confidence` holds its probability."""
+    fields: tuple[str, ...] = ()
+    """`llm` only: names sent along with the message (`event.payload.subject`,
+    `entity.plan`); nothing else about the subject leaves the machine."""
+    instructions: str | None = None
+    """`llm` only: added to the prompt, e.g. what each category means."""
+    min_rows: int = Field(default=20, ge=4)
+    """`model` only: labelled messages needed before a classifier is trained."""
+    method: Literal["tfidf", "embeddings"] = "tfidf"
+    """`model` only: `embeddings` needs the optional extra `opsloop[embeddings]`."""
+
+    @field_validator("labels", "fields", mode="before")
+    @classmethod
+    def _list(cls, value: Any) -> Any:
+        return _listify(value)
+
+
+class DraftSpec(_Model):
+    """An AI-prepared reply for a person to finalize; never sent as the model wrote it."""
+
+    tone: str = "friendly, brief and professional"
+    fields: tuple[str, ...] = ()
+    """Names sent with the message as context (`entity.name`, `event.payload.order_id`)."""
+    instructions: str | None = None
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _list(cls, value: Any) -> Any:
+        return _listify(value)
+
+
+TEXT_NAMES = ("sentiment", "upset")
+"""Names a `text:` block gives expressions, besides its classification's."""
+
+
+class TextSpec(_Model):
+    """Text triage: the trigger event carries a message (a support ticket, an email)."""
+
+    field: str = "text"
+    """Payload path of the message, e.g. `body` or `message.text`."""
+    upset_below: float = Field(default=-0.5, ge=-1, le=1)
+    """A VADER sentiment below this reads as angry or distressed."""
+    hold_when_upset: bool = True
+    """An upset message (tone, or words like `lawyer`, `chargeback`) waits for a person."""
+    classify: Classify | None = None
+    draft: DraftSpec | None = None
+    """Prepare a reply with the LLM for options whose actions use `{{ draft }}`."""
+
+    @property
+    def needs_llm(self) -> bool:
+        return self.draft is not None or (
+            self.classify is not None and self.classify.using == "llm"
+        )
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        if self.classify is None:
+            return TEXT_NAMES
+        output = self.classify.output
+        return (*TEXT_NAMES, output, f"{output}_confidence")
+
+
 class Playbook(_Model):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", max_length=80)
     description: str = ""
@@ -326,6 +399,7 @@ class Playbook(_Model):
     outcome: Outcome | None = None
     autonomy: Autonomy = Field(default_factory=Autonomy)
     model: ModelSpec | None = None
+    text: TextSpec | None = None
 
     def expressions(self) -> Iterator[tuple[Path, str, frozenset[str]]]:
         """Every expression with its path and the names it may use."""
@@ -340,6 +414,8 @@ class Playbook(_Model):
         known.update(self.features)
         if self.model is not None:
             known.add(self.model.output)  # the model reads the features; the rest reads it
+        if self.text is not None:
+            known.update(self.text.names)
         for index, line in enumerate(self.scorecard):
             yield ("scorecard", index, "when"), line.when, frozenset(known)
             if isinstance(line.points, str):
@@ -366,11 +442,35 @@ class Playbook(_Model):
                 for path, text in action.templates():
                     yield ("options", option_name, "actions", index, *path), text
 
+    def drafted_options(self) -> frozenset[str]:
+        """Options whose actions send `{{ draft }}`, the reply a person finalizes: they always
+        wait for a person, whatever the mode."""
+        return frozenset(
+            name
+            for name, option in self.options.items()
+            for action in option.actions
+            for _, text in action.templates()
+            if "draft" in _template_names(text)
+        )
+
     def event_types_read(self) -> set[str]:
         types: set[str] = set(self.trigger.events)
         for feature in self.features.values():
             types.update(feature.event_types)
         return types
+
+
+_JINJA = jinja2.Environment()
+
+
+def _template_names(source: str) -> set[str]:
+    """Top-level names a template reads; none when it does not parse (reported elsewhere)."""
+    if "{" not in source:
+        return set()
+    try:
+        return jinja2_meta.find_undeclared_variables(_JINJA.parse(source))
+    except jinja2.TemplateSyntaxError:
+        return set()
 
 
 def parse_playbook(text: str, file: str = "<playbook>") -> tuple[Playbook, YamlDocument]:
@@ -431,7 +531,17 @@ def _reference_problems(playbook: Playbook) -> Iterator[tuple[Path, str]]:
             yield ("features", name, *path), message
     if playbook.model is not None:
         yield from _model_problems(playbook, playbook.model)
+    if playbook.text is not None:
+        yield from _text_problems(playbook, playbook.text)
     yield from _table_problems(playbook)
+    drafted = playbook.drafted_options()
+    if drafted and (playbook.text is None or playbook.text.draft is None):
+        name = sorted(drafted)[0]
+        yield (
+            ("options", name, "actions"),
+            "`{{ draft }}` is the reply the LLM prepares for a person to finalize: add "
+            "`text: {draft: {}}` (and say where the message is, e.g. `field: body`)",
+        )
     for option_name, option in playbook.options.items():
         for index, action in enumerate(option.actions):
             if isinstance(action, WebhookAction) and (action.url is None) == (
@@ -495,6 +605,39 @@ def _model_problems(playbook: Playbook, model: ModelSpec) -> Iterator[tuple[Path
             )
         elif name in model.features[:index]:
             yield ("model", "features", index), f"{name!r} is listed twice"
+
+
+def _text_problems(playbook: Playbook, text: TextSpec) -> Iterator[tuple[Path, str]]:
+    if not re.match(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$", text.field):
+        yield ("text", "field"), "a payload path such as body or message.text"
+    classify = text.classify
+    if classify is not None:
+        output = classify.output
+        taken = {
+            **dict.fromkeys(playbook.features, "a feature"),
+            **dict.fromkeys(playbook.tables, "a table"),
+            **({playbook.model.output: "the model's name"} if playbook.model else {}),
+        }
+        if not re.match(NAME_PATTERN, output):
+            yield (
+                ("text", "classify", "as"),
+                "the name uses a-z, 0-9 and _ and starts with a letter",
+            )
+        elif output in RESERVED_NAMES or output in TEXT_NAMES:
+            yield ("text", "classify", "as"), f"{output!r} is reserved; choose another name"
+        elif output in taken or f"{output}_confidence" in taken:
+            yield ("text", "classify", "as"), f"{output!r} is already {taken.get(output, 'used')}"
+        if classify.using == "llm" and len(set(classify.labels)) < 2:
+            yield ("text", "classify", "labels"), "the LLM chooses among labels: list at least two"
+        if classify.using == "model" and (classify.fields or classify.instructions):
+            extra = "fields" if classify.fields else "instructions"
+            yield ("text", "classify", extra), f"`{extra}` is for `using: llm`"
+        if len(set(classify.labels)) != len(classify.labels):
+            yield ("text", "classify", "labels"), "a label is listed twice"
+    taken_names = set(playbook.features) | set(playbook.tables)
+    for name in TEXT_NAMES:
+        if name in taken_names:
+            yield ("features", name), f"{name!r} is given by the `text:` block; rename this one"
 
 
 def _table_problems(playbook: Playbook) -> Iterator[tuple[Path, str]]:

@@ -20,12 +20,15 @@ from opsloop.execution.templates import RenderError, render, render_value
 from opsloop.reasoning.expressions import normalize
 
 
-def template_context(decision: Decision, option_name: str, option: Option) -> dict[str, Any]:
+def template_context(
+    decision: Decision, option_name: str, option: Option, *, draft: str | None = None
+) -> dict[str, Any]:
     inputs = decision.inputs
     features = inputs.get("features", {})
     explanation = decision.explanation
     return {
         **features,
+        **_message_values(explanation.get("text")),
         "features": features,
         "subject": decision.subject,
         "entity": inputs.get("entity", {}),
@@ -42,18 +45,31 @@ def template_context(decision: Decision, option_name: str, option: Option) -> di
             "version": decision.playbook_version,
         },
         "playbook": decision.playbook,
+        "draft": draft,
     }
 
 
+def _message_values(text: dict[str, Any] | None) -> dict[str, Any]:
+    """What a `text:` block gave the decision's expressions, for templates too."""
+    if not text:
+        return {}
+    values = {"sentiment": text.get("sentiment"), "upset": text.get("upset")}
+    classify = text.get("classify")
+    if classify:
+        values[classify["as"]] = classify.get("label")
+        values[f"{classify['as']}_confidence"] = classify.get("confidence")
+    return values
+
+
 def plan_actions(
-    decision: Decision, option_name: str, option: Option, now: datetime
+    decision: Decision, option_name: str, option: Option, now: datetime, *, draft: str | None = None
 ) -> list[dict[str, Any]]:
     """Rows for the `actions` table, one per action of the chosen option, in order.
 
     An action whose template fails to render (say a filter applied to a missing trait) is
     recorded dead-lettered with the error, so the decision and its other actions still stand
     and the failure is visible where deliveries are watched."""
-    context = template_context(decision, option_name, option)
+    context = template_context(decision, option_name, option, draft=draft)
     rows = []
     for position, spec in enumerate(option.actions):
         row: dict[str, Any] = {

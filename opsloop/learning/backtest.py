@@ -34,7 +34,7 @@ from typing import Any
 
 from opsloop.core.durations import format_duration
 from opsloop.learning.replay import Needs, Replayed, needs, replay
-from opsloop.learning.replay_decisions import Scorer
+from opsloop.learning.replay_decisions import Scorer, TextScorer
 from opsloop.learning.replay_features import History, moment
 from opsloop.reasoning.compiler import CompiledPlaybook
 from opsloop.store.backtests import HistoryQuery
@@ -59,6 +59,9 @@ class Version:
     scorer: Scorer | None = None
     """The `model:` block's probabilities for many rows at once (the trained champion, loaded
     read-only); None: the block's `fallback`."""
+    text_scorer: TextScorer | None = None
+    """The trained text classifier's categories for many messages (`text.classify.using:
+    model`); None: no category, as live while no model is trained."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,13 +106,26 @@ def run(
             progress("replaying", done, total)
 
     ours = replay(
-        history, version.compiled, since=since, until=until, progress=step, scorer=version.scorer
+        history,
+        version.compiled,
+        since=since,
+        until=until,
+        progress=step,
+        scorer=version.scorer,
+        text_scorer=version.text_scorer,
     )
     same = active is not None and active.content_hash == version.content_hash
     theirs = (
         ours
         if same or active is None
-        else replay(history, active.compiled, since=since, until=until, scorer=active.scorer)
+        else replay(
+            history,
+            active.compiled,
+            since=since,
+            until=until,
+            scorer=active.scorer,
+            text_scorer=active.text_scorer,
+        )
     )
     replayed = time.perf_counter()
     if progress is not None:
@@ -146,6 +162,12 @@ def run(
         "outcomes": _outcomes(version.compiled, ours),
         "errors": _errors(ours),
     }
+    text = spec.text
+    if text is not None and text.classify is not None and text.classify.using == "llm":
+        report["notes"] = [
+            "a backtest never calls the language model: categories are unknown, so every "
+            "decision waits for a person here and rules reading the category do not match"
+        ]
     report["timings"] = {
         "replay_seconds": round(replayed - started, 3),
         "compare_seconds": round(time.perf_counter() - replayed, 3),

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from opsloop.reasoning.predictions import Prediction, Predictor
+from opsloop.reasoning.predictions import Prediction, Predictor, TextPredictor
 
 if TYPE_CHECKING:
     from opsloop.learning.artifacts import ModelArtifact
     from opsloop.learning.datasets import Row
     from opsloop.learning.tabular import TabularModel, TrainedTabular
+    from opsloop.learning.text import TextModel
 
 Algorithm = Literal["auto", "logistic_regression", "gradient_boosting"]
 
@@ -124,6 +125,34 @@ def load_model(artifact: bytes, stored: Mapping[str, Any]) -> TabularModel:
     return model
 
 
-def load_predictor(artifact: bytes, stored: Mapping[str, Any]) -> Predictor:
-    """`load_model`, ready for decisions."""
+class TextClassifier:
+    """A trained text model as triage calls it: message → (category, probability)."""
+
+    def __init__(self, model: TextModel) -> None:
+        self.model = model
+
+    def classify(self, text: str) -> tuple[str, float]:
+        from opsloop.learning.text import predict_top_k
+
+        [[best, *_]] = predict_top_k(self.model, [text], k=1)
+        return best.label, round(best.probability, 4)
+
+
+def load_text_model(artifact: bytes, stored: Mapping[str, Any]) -> TextModel:
+    """`load_model` for a text model: the same checks, and it must be one."""
+    from opsloop.learning import artifacts
+    from opsloop.learning.text import TextModel
+
+    model = artifacts.load_model(artifact, sha256=stored.get("artifact_sha256"))
+    if not isinstance(model, TextModel):
+        raise artifacts.ModelArtifactError(
+            "untrusted", f"a {type(model).__name__} where a text model was expected"
+        )
+    return model
+
+
+def load_predictor(artifact: bytes, stored: Mapping[str, Any]) -> Predictor | TextPredictor:
+    """`load_model`, ready for decisions: a text classifier for a version of kind `text`."""
+    if stored.get("kind") == "text":
+        return TextClassifier(load_text_model(artifact, stored))
     return TabularPredictor(load_model(artifact, stored))

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import polars as pl
 
-from opsloop.learning.replay_decisions import Columns, Scorer, decide_all
+from opsloop.learning.replay_decisions import Columns, Scorer, TextScorer, decide_all
 from opsloop.learning.replay_features import (
     History,
     Traits,
@@ -101,6 +101,8 @@ def needs(playbooks: Iterable[CompiledPlaybook]) -> Needs:
 
 
 def _reads(compiled: CompiledPlaybook, root: str) -> bool:
+    if root == "event" and compiled.playbook.text is not None:
+        return True  # the message is in the trigger's payload
     tables = (*compiled.point_tables, *compiled.choice_tables)
     return any(root in expression.roots for expression in _expressions(compiled)) or any(
         root in table.roots for table in tables
@@ -157,6 +159,7 @@ def replay(
     until: datetime,
     progress: Progress | None = None,
     scorer: Scorer | None = None,
+    text_scorer: TextScorer | None = None,
 ) -> Replayed:
     spec = compiled.playbook
     # Versions with the same trigger (most changes touch scores and rules) share the work
@@ -186,7 +189,7 @@ def replay(
         if feature.event_types:
             compute = partial(event_feature, history, feature, triggers, at_trigger, subject_start)
             columns[feature.name] = once(feature.spec.model_dump_json(), compute)
-    decided = decide_all(compiled, columns, n, history.memo, progress, scorer)
+    decided = decide_all(compiled, columns, n, history.memo, progress, scorer, text_scorer)
     return Replayed(
         triggers=in_period,
         skipped=skipped,

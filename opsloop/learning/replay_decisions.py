@@ -20,15 +20,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from opsloop.core.playbooks import GUARDED_KINDS
+from opsloop.core.playbooks import GUARDED_KINDS, TextSpec
 from opsloop.learning.replay_features import INDEXING, STRING
 from opsloop.reasoning.compiler import CompiledPlaybook
 from opsloop.reasoning.expressions import CompiledExpression, ExpressionError, normalize
 from opsloop.reasoning.tables import CompiledTable, run_table
+from opsloop.reasoning.triage import Classified, message_text, read_message
 
 Columns = dict[str, list[Any]]
 Scorer = Callable[[list[dict[str, Any]]], list[float]]
 """Probabilities for rows of a `model:` block's features, one call for all triggers."""
+TextScorer = Callable[[list[str]], list[tuple[str, float]]]
+"""The trained text classifier's (category, probability) for many messages at once."""
 """Values by name (`subject`, `entity`, `event`, each feature, then `points`, `score`,
 `choice`), one per trigger."""
 
@@ -128,6 +131,7 @@ def decide_all(
     caches: dict[str, dict[Any, Any]],
     progress: Callable[[int, int], None] | None = None,
     scorer: Scorer | None = None,
+    text_scorer: TextScorer | None = None,
 ) -> Decided:
     """Features (event features already in `columns`), scorecard, points tables, score, rules,
     choosing tables and guardrails for `n` triggers; `columns` gains each feature, each points
@@ -172,6 +176,10 @@ def decide_all(
         else:
             rows = [{name: columns[name][i] for name in model.features} for i in everyone]
             columns[model.output] = [round(float(p), 4) for p in scorer(rows)]
+
+    text_held = [False] * n
+    if spec.text is not None:
+        text_held = _read_messages(spec.text, columns, n, text_scorer)
 
     total: list[float] = [0] * n
     for number, line in enumerate(compiled.scorecard):
@@ -250,7 +258,9 @@ def decide_all(
     }
     held = [False] * n
     for i in alive:
-        held[i] = guarded[choices[i]]  # type: ignore[index]
+        # As live: guarded actions, the message's holds, and drafted replies wait for a person.
+        choice = choices[i]
+        held[i] = guarded[choice] or text_held[i] or choice in compiled.drafted  # type: ignore[index]
     for number, guardrail in enumerate(compiled.guardrails):
         for i, result in zip(alive, evaluate(guardrail.when, columns, alive, caches), strict=True):
             if result.__class__ is Failed:
@@ -260,6 +270,34 @@ def decide_all(
                 held[i] = True
     step()
     return Decided(choices, scores, points, held, errors)
+
+
+def _read_messages(
+    spec: TextSpec, columns: Columns, n: int, text_scorer: TextScorer | None
+) -> list[bool]:
+    """The `text:` block's names for every trigger, as `reasoning.triage` gives them live;
+    returns which triggers the message holds for a person. A trained classifier runs once
+    over all messages; the language model is never called in a replay, so an `llm` category
+    is unknown (and holds), as it would be with the model unreachable."""
+    payloads = [event.get("payload") or {} for event in columns["event"]]
+    classified: list[Classified | None] = [None] * n
+    classify = spec.classify
+    if classify is not None and classify.using == "model" and text_scorer is not None:
+        texts = [message_text(spec, payload) for payload in payloads]
+        wanted = [i for i, text in enumerate(texts) if text]
+        found = text_scorer([texts[i] or "" for i in wanted]) if wanted else []
+        for i, (label, probability) in zip(wanted, found, strict=True):
+            classified[i] = Classified(label, probability, by="model")
+    elif classify is not None and classify.using == "llm":
+        reason = "the language model is not called in a backtest"
+        classified = [Classified(None, reason=reason)] * n
+    held = [False] * n
+    for i, payload in enumerate(payloads):
+        signals = read_message(spec, payload, classified=classified[i])
+        for name, value in signals.values.items():
+            columns.setdefault(name, [None] * n)[i] = value
+        held[i] = bool(signals.holds)
+    return held
 
 
 def _table(

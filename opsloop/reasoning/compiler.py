@@ -69,6 +69,8 @@ class CompiledPlaybook:
     choice_tables: tuple[CompiledTable, ...] = ()
     """Decision tables choosing an option, in file order: tried after `rules`, before
     `otherwise`."""
+    drafted: frozenset[str] = frozenset()
+    """Options that send `{{ draft }}`: a person always finalizes them."""
 
     @property
     def name(self) -> str:
@@ -142,6 +144,7 @@ def compile_playbook(playbook: Playbook, document: YamlDocument | None = None) -
         lookback=lookback,
         point_tables=tuple(t for t in tables if not t.chooses),
         choice_tables=tuple(t for t in tables if t.chooses),
+        drafted=playbook.drafted_options(),
     )
 
 

@@ -20,6 +20,8 @@ from opsloop.reasoning.expressions import ExpressionError, normalize
 from opsloop.reasoning.features import base_context, compute_features
 from opsloop.reasoning.predictions import PlaybookModels, describe, predict, score_part
 from opsloop.reasoning.tables import run_table
+from opsloop.reasoning.triage import Classified, draft_hold, read_message
+from opsloop.reasoning.triage import describe as describe_message
 
 
 def decide(
@@ -31,8 +33,12 @@ def decide(
     history: list[HistoryEvent],
     traits: dict[str, Any],
     models: PlaybookModels | None = None,
+    text_models: PlaybookModels | None = None,
+    classified: Classified | None = None,
 ) -> DecisionDraft:
-    """`models`: the playbook's trained models when it declares a `model:` (None: the fallback)."""
+    """`models`: the playbook's trained models when it declares a `model:` (None: the fallback).
+    `text_models`: its trained text classifier (`text.classify.using: model`); `classified`:
+    the LLM's category (`using: llm`), asked before deciding by `opsloop.service.triage`."""
     spec = playbook.playbook
     base = base_context(event, traits)
     features, feature_errors = compute_features(
@@ -53,6 +59,12 @@ def decide(
     if spec.model is not None:
         # The model reads the features; the scorecard, score, rules and guardrails read it.
         context[spec.model.output], explanation["model"] = predict(spec.model, models, features)
+    text_holds: list[dict[str, Any]] = []
+    if spec.text is not None:
+        signals = read_message(spec.text, event.payload, models=text_models, classified=classified)
+        context.update(signals.values)
+        explanation["text"] = signals.explanation
+        text_holds = signals.holds
 
     lines, points = _scorecard(playbook, context)
     explanation["scorecard"] = lines
@@ -86,7 +98,11 @@ def decide(
     explanation["choice"] = choice
     context["choice"] = choice
 
-    holds = _guardrails(playbook, choice, context)
+    holds = _guardrails(playbook, choice, context) + text_holds
+    if playbook.drafted:
+        explanation["drafted_options"] = sorted(playbook.drafted)
+    if choice in playbook.drafted:
+        holds.append(draft_hold())
     explanation["guardrails"] = holds
     explanation["mode"] = mode
     explanation["reasons"] = _reasons(lines, explanation.get("tables", ()))
@@ -95,6 +111,8 @@ def decide(
         model = explanation["model"]
         model["score_part"] = score_part(playbook, spec.model, context, score)
         explanation["why"] += f"; {describe(model)}"
+    if "text" in explanation:
+        explanation["why"] += f"; {describe_message(explanation['text'])}"
     status = initial_status(mode, needs_approval=bool(holds))
     sampled = status == "auto" and sampled_for_review(spec.name, event.id, spec.autonomy.sample)
     if sampled:

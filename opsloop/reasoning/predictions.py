@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from opsloop.core.playbooks import ModelSpec
 from opsloop.reasoning.compiler import CompiledPlaybook
@@ -32,9 +32,16 @@ class Prediction:
     """The features that moved this prediction most: `{"feature", "value", "effect"}`."""
 
 
+@runtime_checkable
 class Predictor(Protocol):
     def predict(self, features: Mapping[str, Any]) -> Prediction:
         """The probability for one row of feature values, with its strongest features."""
+
+
+@runtime_checkable
+class TextPredictor(Protocol):
+    def classify(self, text: str) -> tuple[str, float]:
+        """The likeliest category of a message and its probability."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +50,8 @@ class ServedModel:
     version: int
     version_id: int
     features: tuple[str, ...]
-    predictor: Predictor
+    predictor: Predictor | TextPredictor
+    """A `Predictor` for a `model:` block, a `TextPredictor` for `text.classify`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +85,7 @@ def predict(
     else:
         entry.update(name=champion.name, version=champion.version)
         try:
-            prediction = champion.predictor.predict(_row(features, champion.features))
+            prediction = _tabular(champion).predict(_row(features, champion.features))
         except Exception as exc:  # a model that cannot score this row must not fail the decision
             log.warning("model %s v%d failed: %s", champion.name, champion.version, exc)
             entry.update(
@@ -89,7 +97,7 @@ def predict(
     challenger = models.challenger
     if challenger is not None and challenger.features == spec.features:
         try:
-            shadow = challenger.predictor.predict(_row(features, challenger.features))
+            shadow = _tabular(challenger).predict(_row(features, challenger.features))
             entry["challenger"] = {
                 "version": challenger.version,
                 "p": round(float(shadow.p), 4),
@@ -130,3 +138,9 @@ def describe(entry: dict[str, Any]) -> str:
 
 def _row(features: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
     return {name: features.get(name) for name in names}
+
+
+def _tabular(model: ServedModel) -> Predictor:
+    predictor = model.predictor
+    assert isinstance(predictor, Predictor), f"{model.name} is not a tabular model"
+    return predictor

@@ -15,8 +15,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
 Label = Literal["negative", "neutral", "positive"]
 
 # VADER's authors' own cut-offs for the compound score.
@@ -88,7 +86,9 @@ class HumanCheck:
 
 @functools.cache
 def _analyzer() -> Any:
-    # Reads the lexicon file (~7,500 entries) once per process.
+    # Reads the lexicon file (~7,500 entries) once per process, when a message is first read.
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
     return SentimentIntensityAnalyzer()
 
 

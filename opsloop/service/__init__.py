@@ -21,6 +21,7 @@ from opsloop.runtime.base import Job, Runtime
 from opsloop.runtime.inprocess import InProcessRuntime
 from opsloop.service import (
     autonomy,
+    deciding,
     delivering,
     importing,
     ingesting,
@@ -28,6 +29,7 @@ from opsloop.service import (
     reading,
     reviewing,
     training,
+    triage,
 )
 from opsloop.service import metrics as metric_service
 from opsloop.service.context import Context, utcnow
@@ -74,6 +76,13 @@ class OpsLoop:
         self.runtime.register(
             delivering.DELIVER,
             lambda jobs: delivering.deliver_jobs(self.ctx, jobs),
+            batch_size=1,
+            max_attempts=3,
+        )
+        # Playbooks that ask the language model decide here, outside the ingest transaction.
+        self.runtime.register(
+            deciding.DECIDE_WITH_LLM,
+            lambda jobs: triage.decide_jobs(self.ctx, jobs),
             batch_size=1,
             max_attempts=3,
         )
@@ -206,7 +215,8 @@ class OpsLoop:
     # --- playbooks ---------------------------------------------------------------------------
 
     def validate_playbook(self, text: str, file: str) -> Playbook:
-        return playbooks.load_playbook(text, file)[0]
+        configured = bool(self.settings.llm.url and self.settings.llm.model)
+        return playbooks.load_playbook(text, file, llm_configured=configured)[0]
 
     def apply_playbook(self, text: str, file: str, *, actor: str) -> Applied:
         return playbooks.apply_playbook(self.ctx, text, file, actor=actor)

@@ -22,6 +22,7 @@ from opsloop.learning import backtest as backtests
 from opsloop.learning.backtest import Evidence, Progress, Version
 from opsloop.learning.datasets import model_name
 from opsloop.learning.replay_features import prepare
+from opsloop.learning.text_dataset import text_model_name
 from opsloop.reasoning.compiler import compile_playbook
 from opsloop.service.context import Context
 from opsloop.service.playbooks import load_playbook
@@ -80,7 +81,9 @@ def backtest(
             draft = _version(chosen, f"version {chosen['version']}")
         baseline = _version(active, f"active version {active['version']}") if active else None
         wanted = [draft] if baseline is None else [draft, baseline]
-        wanted = [_with_scorer(conn, one, playbook) for one in wanted]
+        wanted = [
+            _with_text_scorer(conn, _with_scorer(conn, one, playbook), playbook) for one in wanted
+        ]
         draft = wanted[0]
         baseline = wanted[1] if len(wanted) > 1 else None
         query = backtests.history_query(wanted, since=start, until=end)
@@ -206,6 +209,33 @@ def _with_scorer(conn: Connection, version: Version, playbook: str) -> Version:
         log.warning("backtest of %s: model v%d not used: %s", playbook, stored["version"], exc)
         return version
     return replace(version, scorer=lambda rows: predictors.probabilities_of(model, rows))
+
+
+def _with_text_scorer(conn: Connection, version: Version, playbook: str) -> Version:
+    """Give a version with a trained text classifier the current champion, read-only."""
+    text = version.compiled.playbook.text
+    if text is None or text.classify is None or text.classify.using != "model":
+        return version
+    name = text_model_name(playbook, text.classify.output)
+    stored = model_store.get_champion(conn, name, with_artifact=True)
+    if stored is None:
+        return version
+    from opsloop.learning import predictors
+    from opsloop.learning.artifacts import ModelArtifactError
+    from opsloop.learning.text import predict_top_k
+
+    try:
+        model = predictors.load_text_model(stored["artifact"], stored)
+    except ModelArtifactError as exc:
+        log.warning("backtest of %s: text model v%d not used: %s", playbook, stored["version"], exc)
+        return version
+
+    def classify(texts: list[str]) -> list[tuple[str, float]]:
+        return [
+            (top[0].label, round(top[0].probability, 4)) for top in predict_top_k(model, texts, k=1)
+        ]
+
+    return replace(version, text_scorer=classify)
 
 
 def _version(row: dict[str, Any], label: str) -> Version:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy import Connection
 
 from opsloop.core.decisions import Decision, DecisionDraft
 from opsloop.core.events import Event, HistoryEvent
+from opsloop.learning.text_dataset import text_model_name
 from opsloop.reasoning.decide import decide, triggers
 from opsloop.reasoning.predictions import PlaybookModels
 from opsloop.service.context import ActivePlaybook, Context
@@ -29,6 +31,10 @@ from opsloop.store import outcomes as outcome_store
 from opsloop.store.database import Tx
 
 log = logging.getLogger(__name__)
+
+DECIDE_WITH_LLM = "decide_with_llm"
+"""Job kind: decide one event for a playbook that asks the language model (payload:
+`playbook`, `event_id`); see `opsloop.service.triage`."""
 
 
 def decide_stored(
@@ -56,6 +62,53 @@ def decide_stored(
     if not work:
         return []
 
+    # A playbook that asks the language model decides in a job, after this transaction: a
+    # slow or failing model must never hold the ingest transaction (or the SQLite write lock).
+    later = [(event, playbook) for event, playbook in work if _needs_llm(playbook)]
+    if later:
+        ctx.runtime.enqueue(
+            tx,
+            DECIDE_WITH_LLM,
+            [
+                ({"playbook": p.name, "event_id": e.id}, f"triage:{p.name}:{e.subject}")
+                for e, p in later
+            ],
+        )
+        work = [(event, playbook) for event, playbook in work if not _needs_llm(playbook)]
+        if not work:
+            return []
+
+    history, traits = read_inputs(ctx, conn, work, traits)
+    playbooks = {playbook.name: playbook for _, playbook in work}
+    models = _models(ctx, tx, playbooks)
+    text_models = _text_models(ctx, tx, playbooks)
+    drafts: list[tuple[DecisionDraft, ActivePlaybook]] = []
+    for event, playbook in work:
+        try:
+            draft = decide(
+                playbook.compiled,
+                version=playbook.version,
+                mode=playbook.mode,
+                event=event,
+                history=history.get(event.subject, []),
+                traits=traits.get(event.subject, {}),
+                models=models.get(playbook.name),
+                text_models=text_models.get(playbook.name),
+            )
+        except Exception as exc:  # a bug must not refuse the event: record it and go on
+            log.exception("playbook %s failed on event %d", playbook.name, event.id)
+            draft = error_draft(playbook, event, exc)
+        drafts.append((draft, playbook))
+    return record_decisions(ctx, tx, drafts, {event.id: event for event, _ in work}, history, now)
+
+
+def read_inputs(
+    ctx: Context,
+    conn: Connection,
+    work: list[tuple[Event, ActivePlaybook]],
+    traits: dict[str, dict[str, Any]] | None = None,
+) -> tuple[dict[str, list[HistoryEvent]], dict[str, dict[str, Any]]]:
+    """The history (features and early outcomes) and traits the decisions in `work` read."""
     # One read serves the features (events up to each trigger) and the outcomes a decision
     # made late may already have (events after it), so there is no upper bound when the
     # playbooks have outcomes.
@@ -78,25 +131,20 @@ def decide_stored(
     history = event_store.fetch_history(conn, subjects, types, since=since, until=until)
     if traits is None:
         traits = event_store.get_traits(conn, subjects)
+    return history, traits
 
-    models = _models(ctx, tx, {playbook.name: playbook for _, playbook in work})
-    drafts: list[tuple[DecisionDraft, ActivePlaybook]] = []
-    for event, playbook in work:
-        try:
-            draft = decide(
-                playbook.compiled,
-                version=playbook.version,
-                mode=playbook.mode,
-                event=event,
-                history=history.get(event.subject, []),
-                traits=traits.get(event.subject, {}),
-                models=models.get(playbook.name),
-            )
-        except Exception as exc:  # a bug must not refuse the event: record it and go on
-            log.exception("playbook %s failed on event %d", playbook.name, event.id)
-            draft = _error_draft(playbook, event, exc)
-        drafts.append((draft, playbook))
 
+def record_decisions(
+    ctx: Context,
+    tx: Tx,
+    drafts: list[tuple[DecisionDraft, ActivePlaybook]],
+    events: dict[int, Event],
+    history: dict[str, list[HistoryEvent]],
+    now: datetime,
+) -> list[int]:
+    """Store the decisions with their audit entries and early outcomes, and queue the actions
+    of the `auto` ones, in the caller's transaction."""
+    conn = tx.conn
     ids = decision_store.insert_decisions(
         conn, [(draft, p.id, p.version_id) for draft, p in drafts], now
     )
@@ -114,13 +162,46 @@ def decide_stored(
             for decision_id, (draft, p) in zip(ids, drafts, strict=True)
         ],
     )
-    _link_earlier_outcomes(conn, ids, drafts, {event.id: event for event, _ in work}, history, now)
+    _link_earlier_outcomes(conn, ids, drafts, events, history, now)
     for decision_id, (draft, playbook) in zip(ids, drafts, strict=True):
         if draft.status == "auto" and draft.choice is not None:
             decision = _as_decision(decision_id, draft, playbook, now)
             option = playbook.compiled.playbook.options[draft.choice]
             queue_actions(ctx, tx, decision, draft.choice, option, now)
     return ids
+
+
+@dataclass(frozen=True, slots=True)
+class Models:
+    tabular: PlaybookModels | None
+    text: PlaybookModels | None
+
+
+def models_for(ctx: Context, tx: Tx, playbook: ActivePlaybook) -> Models:
+    """One playbook's trained models, as `decide` takes them."""
+    playbooks = {playbook.name: playbook}
+    return Models(
+        _models(ctx, tx, playbooks).get(playbook.name),
+        _text_models(ctx, tx, playbooks).get(playbook.name),
+    )
+
+
+def _needs_llm(playbook: ActivePlaybook) -> bool:
+    text = playbook.compiled.playbook.text
+    return text is not None and text.needs_llm
+
+
+def _text_models(
+    ctx: Context, tx: Tx, playbooks: dict[str, ActivePlaybook]
+) -> dict[str, PlaybookModels]:
+    """The trained text classifiers of the playbooks with `text.classify.using: model`."""
+    found = {}
+    for name, playbook in playbooks.items():
+        text = playbook.compiled.playbook.text
+        if text is not None and text.classify is not None and text.classify.using == "model":
+            model = text_model_name(name, text.classify.output)
+            found[name] = ctx.models.for_name(tx, name, model)
+    return found
 
 
 def _models(
@@ -215,7 +296,7 @@ def _outcome_types(playbook: ActivePlaybook) -> tuple[str, ...]:
     return (*outcome.success, *outcome.failure) if outcome else ()
 
 
-def _error_draft(playbook: ActivePlaybook, event: Event, exc: Exception) -> DecisionDraft:
+def error_draft(playbook: ActivePlaybook, event: Event, exc: Exception) -> DecisionDraft:
     message = f"{type(exc).__name__}: {exc}"
     return DecisionDraft(
         playbook=playbook.name,

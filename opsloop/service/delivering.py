@@ -38,11 +38,19 @@ _APPROVED = frozenset({"approved", "overridden"})
 
 
 def queue_actions(
-    ctx: Context, tx: Tx, decision: Decision, option_name: str, option: Option, now: datetime
+    ctx: Context,
+    tx: Tx,
+    decision: Decision,
+    option_name: str,
+    option: Option,
+    now: datetime,
+    *,
+    draft: str | None = None,
 ) -> list[int]:
     """Record the option's actions (rendered) and queue their delivery, in the caller's
-    transaction. Called only once the decision may act: auto, approved or overridden."""
-    rows = plan_actions(decision, option_name, option, now)
+    transaction. Called only once the decision may act: auto, approved or overridden.
+    `draft`: the reply a person finalized, sent where the actions say `{{ draft }}`."""
+    rows = plan_actions(decision, option_name, option, now, draft=draft)
     ids = action_store.insert_actions(tx.conn, rows)
     ready = [
         action_id for action_id, row in zip(ids, rows, strict=True) if row["status"] == "pending"

@@ -17,11 +17,26 @@ from opsloop.store import playbooks as playbook_store
 
 log = logging.getLogger(__name__)
 
+LLM_MISSING = (
+    "this playbook needs a language model and none is configured: set OPSLOOP_LLM__URL and "
+    "OPSLOOP_LLM__MODEL (and OPSLOOP_LLM__API_KEY if the endpoint wants one); see docs/llm.md"
+)
 
-def load_playbook(text: str, file: str) -> tuple[Playbook, CompiledPlaybook]:
+
+def load_playbook(
+    text: str, file: str, *, llm_configured: bool | None = None
+) -> tuple[Playbook, CompiledPlaybook]:
     """Full validation: structure, references, expressions and templates. Every problem is
-    reported at once, each with file, line and field."""
+    reported at once, each with file, line and field. With `llm_configured` False, a playbook
+    that needs the language model is a problem too (None: not checked, e.g. a backtest)."""
     playbook, document, problems = check_playbook(text, file)
+    if llm_configured is False and playbook.text is not None and playbook.text.needs_llm:
+        uses = (
+            ("text", "classify", "using")
+            if playbook.text.classify is not None and playbook.text.classify.using == "llm"
+            else ("text", "draft")
+        )
+        problems.append(document.problem(uses, LLM_MISSING))
     try:
         compiled = compile_playbook(playbook, document)
     except PlaybookInvalid as exc:
@@ -65,7 +80,8 @@ def _mode_to_store(asked: str, current: str | None) -> tuple[str, str | None]:
 
 
 def apply_playbook(ctx: Context, text: str, file: str, *, actor: str) -> Applied:
-    playbook, _ = load_playbook(text, file)
+    configured = bool(ctx.settings.llm.url and ctx.settings.llm.model)
+    playbook, _ = load_playbook(text, file, llm_configured=configured)
     digest = content_hash(text)
     now = ctx.clock()
     with ctx.db.transaction() as tx:

@@ -67,6 +67,7 @@ def review(ctx: Context, decision_id: int, request: ReviewRequest) -> Decision:
             final = request.option
         elif request.verdict == "reject":
             final = None
+        reply = _final_draft(decision, final, request) if not after_the_fact else None
         status = _STATUS[request.verdict]
         if after_the_fact:
             # Its actions already ran; the review is evidence for readiness, and a disagreement
@@ -84,6 +85,7 @@ def review(ctx: Context, decision_id: int, request: ReviewRequest) -> Decision:
             reason=request.reason,
             reviewer=request.reviewer,
             at=now,
+            draft=reply,
         )
         audit.record(
             conn,
@@ -97,11 +99,12 @@ def review(ctx: Context, decision_id: int, request: ReviewRequest) -> Decision:
                 "final_choice": final,
                 "reason": request.reason,
                 "after_the_fact": after_the_fact,
+                **({"draft_edited": reply != _prepared(decision)} if reply is not None else {}),
                 **({"option": request.option} if request.verdict == "override" else {}),
             },
         )
         if final is not None and not after_the_fact:
-            queue_actions(ctx, tx, decision, final, options[final], now)
+            queue_actions(ctx, tx, decision, final, options[final], now, draft=reply)
         record = playbook_store.get_playbook(conn, decision.playbook)
         if record is not None:
             dropped = demote_if_unearned(conn, ctx, record)
@@ -110,6 +113,34 @@ def review(ctx: Context, decision_id: int, request: ReviewRequest) -> Decision:
         ctx.catalog.invalidate()
     assert settled is not None
     return settled
+
+
+def _final_draft(decision: Decision, final: str | None, request: ReviewRequest) -> str | None:
+    """The reply the final option sends as `{{ draft }}`: the reviewer's text, else the
+    AI-prepared draft as it stands. None when the option sends no draft."""
+    if final is None or final not in _drafted(decision):
+        if request.draft is not None and final is not None:
+            raise InvalidInput(
+                [FieldError("draft", f"option {final!r} sends no drafted reply; leave it out")]
+            )
+        return None
+    reply = request.draft if request.draft is not None else _prepared(decision)
+    if not (reply or "").strip():
+        why = (decision.explanation.get("text") or {}).get("draft_error")
+        hint = f" (no draft was prepared: {why})" if why else ""
+        raise InvalidInput(
+            [FieldError("draft", f"option {final!r} sends a reply a person writes{hint}: give it")]
+        )
+    return reply
+
+
+def _prepared(decision: Decision) -> str | None:
+    draft = (decision.explanation.get("text") or {}).get("draft")
+    return draft if isinstance(draft, str) else None
+
+
+def _drafted(decision: Decision) -> list[str]:
+    return list(decision.explanation.get("drafted_options", []))
 
 
 def _check_shape(request: ReviewRequest) -> None:

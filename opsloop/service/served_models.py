@@ -20,7 +20,7 @@ from typing import Any
 
 from opsloop.core.playbooks import ModelSpec
 from opsloop.learning.datasets import model_name
-from opsloop.reasoning.predictions import PlaybookModels, Predictor, ServedModel
+from opsloop.reasoning.predictions import PlaybookModels, Predictor, ServedModel, TextPredictor
 from opsloop.store import audit
 from opsloop.store import models as model_store
 from opsloop.store.database import Tx
@@ -32,7 +32,7 @@ TRAIN_MODEL = "train_model"
 
 
 # (artifact bytes, its stored row without the bytes) → a predictor; raises ModelArtifactError.
-Loader = Callable[[bytes, dict[str, Any]], Predictor]
+Loader = Callable[[bytes, dict[str, Any]], Predictor | TextPredictor]
 
 
 @dataclass(slots=True)
@@ -68,7 +68,10 @@ class ServedModels:
     def for_playbook(self, tx: Tx, playbook: str, spec: ModelSpec) -> PlaybookModels:
         """The playbook's serving models, in the caller's transaction (a rejected artifact is
         retired and its retrain queued in it)."""
-        name = model_name(playbook, spec)
+        return self.for_name(tx, playbook, model_name(playbook, spec))
+
+    def for_name(self, tx: Tx, playbook: str, name: str) -> PlaybookModels:
+        """`for_playbook` by the stored model name (text models: `<playbook>:text:<as>`)."""
         entry = self._entries.get(name)
         if entry is not None and time.monotonic() - entry.checked < self.ttl:
             return entry.models

@@ -25,6 +25,7 @@ from opsloop.core.playbooks import ModelSpec
 from opsloop.learning import predictors
 from opsloop.learning.datasets import Dataset, Row, build_dataset, model_name
 from opsloop.service.context import ActivePlaybook, Context
+from opsloop.service.text_training import list_text_versions, text_classifier, train_text_model
 from opsloop.store import audit
 from opsloop.store import models as model_store
 
@@ -46,7 +47,29 @@ def train(
     step: Step | None = None,
 ) -> dict[str, Any]:
     """Train the playbook's model now; return what happened (`status`: promoted, challenger or
-    unchanged) with the evaluation report and the champion/challenger verdict."""
+    unchanged) with the evaluation report and the champion/challenger verdict. A playbook
+    with a trained text classifier (`text.classify.using: model`) trains it too; with no
+    `model:` block, that is the result, else it is listed under `also`."""
+    active = ctx.catalog.active().get(playbook)
+    if active is not None and text_classifier(active) is not None:
+        text = train_text_model(ctx, active, actor=actor, force=force, step=step)
+        if active.compiled.playbook.model is None:
+            return text
+        return {
+            **_train_tabular(ctx, playbook, actor=actor, force=force, step=step),
+            "also": [text],
+        }
+    return _train_tabular(ctx, playbook, actor=actor, force=force, step=step)
+
+
+def _train_tabular(
+    ctx: Context,
+    playbook: str,
+    *,
+    actor: str,
+    force: bool = False,
+    step: Step | None = None,
+) -> dict[str, Any]:
     say = step or (lambda _: None)
     active, spec = _with_model(ctx, playbook)
     name = model_name(playbook, spec)
@@ -159,7 +182,19 @@ def train(
 
 
 def list_models(ctx: Context, playbook: str) -> dict[str, Any]:
-    """The playbook's model versions, newest first, with status and headline metrics."""
+    """The playbook's model versions, newest first, with status and headline metrics; a text
+    classifier's versions under `text`."""
+    active = ctx.catalog.active().get(playbook)
+    text = list_text_versions(ctx, active) if active is not None else None
+    if text is not None and active is not None and active.compiled.playbook.model is None:
+        return {"playbook": playbook, "kind": "text", **text}
+    listing = _list_tabular(ctx, playbook)
+    if text is not None:
+        listing["text"] = text
+    return listing
+
+
+def _list_tabular(ctx: Context, playbook: str) -> dict[str, Any]:
     _, spec = _with_model(ctx, playbook)
     name = model_name(playbook, spec)
     with ctx.db.read() as conn:

@@ -110,6 +110,14 @@ def _select() -> Any:
     )
 
 
+def exists_for(conn: Connection, playbook_id: int, event_id: int) -> bool:
+    """Has this playbook decided on this event? (At most once: a unique constraint.)"""
+    query = select(decisions.c.id).where(
+        decisions.c.playbook_id == playbook_id, decisions.c.event_id == event_id
+    )
+    return conn.execute(query).first() is not None
+
+
 def get_decision(conn: Connection, decision_id: int, *, lock: bool = False) -> Decision | None:
     query = _select().where(decisions.c.id == decision_id)
     if lock and conn.dialect.name != "sqlite":
@@ -165,6 +173,7 @@ def insert_review(
     reason: str | None,
     reviewer: str,
     at: datetime,
+    draft: str | None = None,
 ) -> int:
     new_id: int = conn.execute(
         insert(reviews).returning(reviews.c.id),
@@ -175,6 +184,7 @@ def insert_review(
             "reason": reason,
             "reviewer": reviewer,
             "created_at": at,
+            "draft": draft,
         },
     ).scalar_one()
     return new_id

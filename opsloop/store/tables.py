@@ -122,6 +122,8 @@ reviews = Table(
     Column("reason", Text, nullable=True),
     Column("reviewer", String(200), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    # The reply as the reviewer finalized it, when the option sends an AI-prepared draft.
+    Column("draft", Text, nullable=True),
 )
 
 actions = Table(

@@ -62,7 +62,11 @@ def get_decision(decision_id: int, service: Service) -> Json:
 async def review_decision(decision_id: int, request: Request, service: Service) -> Json:
     review = await json_body(request, ReviewIn)
     verdict = ReviewRequest(
-        verdict=review.verdict, reviewer=review.reviewer, option=review.option, reason=review.reason
+        verdict=review.verdict,
+        reviewer=review.reviewer,
+        option=review.option,
+        reason=review.reason,
+        draft=review.draft,
     )
     await run_in_threadpool(service.review, decision_id, verdict)
     return Json(await run_in_threadpool(service.decision_detail, decision_id))

@@ -15,6 +15,12 @@ class ReviewIn(BaseModel):
         default=None, description="For `override`: the option to run instead."
     )
     reason: str | None = Field(default=None, description="Required for `override` and `reject`.")
+    draft: str | None = Field(
+        default=None,
+        max_length=20000,
+        description="The reply as you finalized it, for an option that sends `{{ draft }}`; "
+        "default: the AI-prepared draft as it stands.",
+    )
     reviewer: str = Field(default="api", max_length=200, description="Who is reviewing.")
 
 

@@ -1,0 +1,242 @@
+"""Train a playbook's text classifier (`text.classify.using: model`) from labelled messages.
+
+The same discipline as the tabular models in `opsloop.service.training`: refused when there
+are too few labelled messages or one category only, skipped when they have not changed,
+evaluated on the latest fifth it never saw (time order), and promoted only if it beats the
+champion's accuracy on those same messages; otherwise kept as the challenger, computed in
+shadow with every decision.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from opsloop.core.errors import Conflict, InvalidInput, NotFound
+from opsloop.core.playbooks import Classify, Playbook
+from opsloop.learning.text_dataset import (
+    TextDataset,
+    build_text_dataset,
+    label_type,
+    text_model_name,
+)
+from opsloop.service.context import ActivePlaybook, Context
+from opsloop.store import audit, training_data
+from opsloop.store import models as model_store
+
+Step = Callable[[str], None] | None
+
+
+def text_classifier(active: ActivePlaybook) -> Classify | None:
+    """The playbook's `text.classify` when it is a trained model, else None."""
+    text = active.compiled.playbook.text
+    if text is None or text.classify is None or text.classify.using != "model":
+        return None
+    return text.classify
+
+
+def read_dataset(ctx: Context, active: ActivePlaybook, now: datetime) -> TextDataset:
+    playbook = active.compiled.playbook
+    with ctx.db.read() as conn:
+        messages = training_data.trigger_events(
+            conn, list(playbook.trigger.events), playbook.subject, until=now
+        )
+        labels = training_data.trigger_events(
+            conn, [label_type(playbook)], playbook.subject, until=now
+        )
+    return build_text_dataset(playbook, messages, labels)
+
+
+def train_text_model(
+    ctx: Context, active: ActivePlaybook, *, actor: str, force: bool = False, step: Step = None
+) -> dict[str, Any]:
+    say = step or (lambda _: None)
+    spec = text_classifier(active)
+    if spec is None:
+        raise Conflict(f"playbook {active.name!r} has no text classifier to train")
+    now = ctx.clock()
+    playbook = active.compiled.playbook
+    name = text_model_name(active.name, spec.output)
+    say("Reading labelled messages from the ledger")
+    dataset = read_dataset(ctx, active, now)
+    _check_enough(dataset, spec, playbook)
+    with ctx.db.read() as conn:
+        latest = next(
+            (v for v in model_store.list_versions(conn, name) if v["status"] != "retired"), None
+        )
+    if latest is not None and latest["labels_hash"] == dataset.labels_hash and not force:
+        return {
+            "playbook": active.name,
+            "model": name,
+            "kind": "text",
+            "status": "unchanged",
+            "version": latest["version"],
+            "message": (
+                f"{name}: the {len(dataset.rows)} labelled messages have not changed since "
+                f"version {latest['version']}; nothing to learn (use force to train anyway)"
+            ),
+        }
+
+    from opsloop.learning import artifacts
+    from opsloop.learning.predictors import load_text_model
+    from opsloop.learning.text import evaluate_text, train_text
+
+    train_rows, test_rows = dataset.rows[: dataset.split], dataset.rows[dataset.split :]
+    say(f"Training on {len(train_rows)} messages; testing on the latest {len(test_rows)}")
+    started = time.monotonic()
+    try:
+        model = train_text(
+            [r.text for r in train_rows], [r.label for r in train_rows], method=spec.method
+        )
+    except InvalidInput as exc:
+        raise Conflict(f"cannot train {name}: {exc}") from None
+    texts, truth = [r.text for r in test_rows], [r.label for r in test_rows]
+    report = evaluate_text(model, texts, truth).to_dict()
+    seconds = round(time.monotonic() - started, 2)
+    artifact = artifacts.dump_model(model)
+
+    with ctx.db.read() as conn:
+        champion = model_store.get_champion(conn, name, with_artifact=True)
+    verdict: dict[str, Any] = {"promoted": True, "champion_version": None}
+    if champion is None:
+        verdict["why"] = "there was no champion"
+    else:
+        verdict["champion_version"] = champion["version"]
+        try:
+            old = load_text_model(bytes(champion["artifact"]), champion)
+        except artifacts.ModelArtifactError as exc:
+            verdict["why"] = f"the champion's artifact was rejected ({exc})"
+        else:
+            old_accuracy = evaluate_text(old, texts, truth).accuracy
+            new_accuracy = report["accuracy"]
+            verdict.update(
+                champion_accuracy=round(old_accuracy, 4),
+                challenger_accuracy=round(new_accuracy, 4),
+                compared_on=len(texts),
+                promoted=new_accuracy > old_accuracy,
+            )
+            verdict["why"] = (
+                f"accuracy {new_accuracy:.3f} against {old_accuracy:.3f} on the same "
+                f"{len(texts)} held-out messages"
+            )
+
+    training = {
+        "source": "labelled messages",
+        "rows": len(dataset.rows),
+        "labels": dataset.counts,
+        "window": dataset.window,
+        "left_out": dataset.left_out,
+        "train": len(train_rows),
+        "test": len(test_rows),
+        "seconds": seconds,
+    }
+    status: model_store.ModelStatus = "champion" if verdict["promoted"] else "challenger"
+    with ctx.db.transaction() as tx:
+        conn = tx.conn
+        current = model_store.get_champion(conn, name)
+        if verdict["promoted"] and (current or {}).get("id") != (champion or {}).get("id"):
+            status = "challenger"
+            verdict.update(promoted=False, why="another version became champion meanwhile")
+        version_id, number = model_store.insert_version(
+            conn,
+            playbook_id=active.id,
+            name=name,
+            status=status,
+            kind="text",
+            algorithm=spec.method,
+            features=[f"payload.{playbook.text.field}" if playbook.text else "text"],
+            metrics=report,
+            training=training,
+            labels_hash=dataset.labels_hash,
+            artifact=artifact.data,
+            artifact_sha256=artifact.sha256,
+            library_versions=artifact.library_versions,
+            created_by=actor,
+            now=now,
+        )
+        retired = model_store.retire_others(conn, name, "challenger", keep=version_id)
+        if status == "champion":
+            retired += model_store.retire_others(conn, name, "champion", keep=version_id)
+        audit.record(
+            conn,
+            at=now,
+            actor=actor,
+            verb="model.trained",
+            object_type="model",
+            object_id=name,
+            detail={"version": number, "rows": len(dataset.rows), "accuracy": report["accuracy"]},
+        )
+        audit.record(
+            conn,
+            at=now,
+            actor=actor,
+            verb="model.promoted" if status == "champion" else "model.kept_as_challenger",
+            object_type="model",
+            object_id=name,
+            detail={"version": number, **verdict, "retired": retired},
+        )
+    ctx.models.invalidate()
+    message = (
+        f"{name} version {number} is the new champion: {verdict['why']}"
+        if status == "champion"
+        else f"{name} version {number} is kept as challenger (shadow): {verdict['why']}"
+    )
+    return {
+        "playbook": active.name,
+        "model": name,
+        "kind": "text",
+        "status": "promoted" if status == "champion" else "challenger",
+        "version": number,
+        "message": message,
+        "report": report,
+        "verdict": verdict,
+        "training": training,
+    }
+
+
+def list_text_versions(ctx: Context, active: ActivePlaybook) -> dict[str, Any] | None:
+    spec = text_classifier(active)
+    if spec is None:
+        return None
+    name = text_model_name(active.name, spec.output)
+    with ctx.db.read() as conn:
+        versions = model_store.list_versions(conn, name)
+    return {
+        "model": name,
+        "as": spec.output,
+        "versions": [
+            {
+                "version": v["version"],
+                "status": v["status"],
+                "algorithm": v["algorithm"],
+                "created_at": v["created_at"],
+                "created_by": v["created_by"],
+                "accuracy": v["metrics"].get("accuracy"),
+                "macro_f1": v["metrics"].get("macro_f1"),
+                "training": v["training"],
+            }
+            for v in versions
+        ],
+    }
+
+
+def _check_enough(dataset: TextDataset, spec: Classify, playbook: Playbook) -> None:
+    rows = len(dataset.rows)
+    if rows < spec.min_rows:
+        skipped = ", ".join(f"{n} {why.replace('_', ' ')}" for why, n in dataset.left_out.items())
+        raise Conflict(
+            f"not enough labelled messages to train {dataset.name}: {rows} (left out: "
+            f"{skipped or 'none'}); the playbook needs min_rows: {spec.min_rows}. Labels are "
+            f"{label_type(playbook)} events, e.g. from opsloop import --label-column"
+        )
+    if len(dataset.counts) < 2:
+        raise Conflict(f"cannot train {dataset.name}: every labelled message has the same label")
+
+
+def active_playbook(ctx: Context, name: str) -> ActivePlaybook:
+    active = ctx.catalog.active().get(name)
+    if active is None:
+        raise NotFound(f"no playbook named {name!r}")
+    return active
