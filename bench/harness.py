@@ -113,6 +113,8 @@ class Server:
         self.database_url = database_url
         self.log_path = work / "server.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.token = ""
+        """An API token of scope review for the load generators, made in `start`."""
 
     @property
     def sqlite_path(self) -> Path:
@@ -137,6 +139,15 @@ class Server:
         command = (
             [str(opsloop), "serve"] if opsloop.exists() else [PYTHON, "-m", "opsloop.cli", "serve"]
         )
+        made = subprocess.run(
+            [PYTHON, "-m", "opsloop", "token", "create", "bench", "--scope", "review"],
+            cwd=self.work,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        self.token = made.stdout.strip()
         if self.lock_stats_path:
             env["OPSLOOP_BENCH_LOCK_STATS"] = str(self.lock_stats_path)
             command = [PYTHON, str(BENCH / "sqlite_write_lock.py")]

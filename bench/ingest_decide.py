@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import signal
 import statistics
@@ -205,7 +206,7 @@ def _single_load(
             "--views-per-lead",
             str(scenario.views_per_lead),
         ]
-    return _bench_json(command, timeout=duration + 120)
+    return _bench_json(command, timeout=duration + 120, token=server.token)
 
 
 def _batch_load(
@@ -228,11 +229,14 @@ def _batch_load(
         "--views-per-lead",
         str(scenario.views_per_lead),
     ]
-    return _bench_json(command, timeout=600)
+    return _bench_json(command, timeout=600, token=server.token)
 
 
-def _bench_json(command: list[str], timeout: float) -> dict[str, Any]:
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+def _bench_json(command: list[str], timeout: float, token: str) -> dict[str, Any]:
+    env = {**os.environ, "OPSLOOP_TOKEN": token}  # read by the Lua script and load_client.py
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, check=False, env=env
+    )
     for line in done.stdout.splitlines():
         if line.startswith("BENCH_JSON "):
             return json.loads(line.removeprefix("BENCH_JSON "))  # type: ignore[no-any-return]

@@ -22,7 +22,11 @@ views_per_lead = 0
 counter = 0
 thread_id = 0
 
+-- The API token ingest_decide.py made (scope review), from the environment.
 local headers = { ["Content-Type"] = "application/json" }
+if os.getenv("OPSLOOP_TOKEN") then
+   headers["Authorization"] = "Bearer " .. os.getenv("OPSLOOP_TOKEN")
+end
 local sizes = { 4, 12, 40, 85, 150, 320, 700 }
 local budgets = { 0, 1500, 4000, 5000, 12000, 30000 }
 

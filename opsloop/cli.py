@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from opsloop.cli_accounts import token_app, user_app
 from opsloop.core.decisions import ReviewRequest, Verdict
 from opsloop.core.durations import parse_duration
 from opsloop.core.errors import FieldError, InvalidInput, OpsLoopError, PlaybookInvalid
@@ -38,6 +39,8 @@ playbook_app = typer.Typer(
     help="Check, apply and list playbooks (YAML decision workflows).", no_args_is_help=True
 )
 app.add_typer(playbook_app, name="playbook")
+app.add_typer(user_app, name="user")  # opsloop/cli_accounts.py
+app.add_typer(token_app, name="token")
 
 console = Console()
 err = Console(stderr=True)

@@ -130,11 +130,32 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     """The optional language model: `OPSLOOP_LLM__URL`, `OPSLOOP_LLM__MODEL`, ..."""
 
+    secret_key: SecretStr | None = None
+    """Signs browser sessions. Empty: a random key generated once and kept in the database,
+    so every process and restart shares it."""
+    session_days: int = Field(default=14, ge=1)
+    """A browser session ends this many days after signing in."""
+    login_max_failures: int = Field(default=5, ge=1)
+    login_window_seconds: int = Field(default=900, ge=1)
+    """After `login_max_failures` failed sign-ins for one email from one address within this
+    window, further attempts get 429 until the oldest failure leaves the window."""
+
     @field_validator("sources")
     @classmethod
     def _lowercase_sources(cls, value: dict[str, SourceSettings]) -> dict[str, SourceSettings]:
         # Environment variable names are case-insensitive, so source names are too.
         return {name.lower(): config for name, config in value.items()}
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < 32:
+            raise ValueError(
+                "must be at least 32 characters; make one with `openssl rand -base64 48`"
+            )
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -154,6 +175,7 @@ class Settings(BaseSettings):
             "webhook_secret": self.webhook_secret,
             "smtp_password": self.smtp_password,
             "llm.api_key": self.llm.api_key,
+            "secret_key": self.secret_key,
         }
         for name, secret in secrets.items():
             if secret is not None and secret.get_secret_value().lower() in PLACEHOLDERS:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -235,6 +236,9 @@ def eventually(check: Callable[[], Any], *, timeout: float = 10.0, interval: flo
 
 
 class LiveServer:
+    """The app served by uvicorn on a free loopback port. `client()` talks to it with an
+    admin API token (made on first use); `url` is there for anonymous or other principals."""
+
     def __init__(self, ops: OpsLoop) -> None:
         import uvicorn
 
@@ -243,8 +247,10 @@ class LiveServer:
         self.ops = ops
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.app = create_app(ops.settings, service=ops)
+        self._token: str | None = None
         config = uvicorn.Config(
-            create_app(ops.settings, service=ops),
+            self.app,
             host="127.0.0.1",
             port=self.port,
             log_level="warning",
@@ -260,6 +266,17 @@ class LiveServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """`Authorization` with an admin API token."""
+        if self._token is None:
+            self._token = self.ops.accounts.create_token("tests", "admin", actor="tests").token
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def client(self, *, timeout: float = 10) -> httpx.Client:
+        """An HTTP client on this server that authenticates with an admin API token."""
+        return httpx.Client(base_url=self.url, headers=self.headers, timeout=timeout)
 
 
 @pytest.fixture

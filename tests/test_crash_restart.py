@@ -28,9 +28,10 @@ pytestmark = pytest.mark.slow
 class Child:
     """`opsloop serve` in its own process, on a given data dir."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str], token: str) -> None:
         self.data_dir = data_dir
         self.env = env
+        self.headers = {"Authorization": f"Bearer {token}"}
         self.port = int(env["OPSLOOP_PORT"])
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -61,7 +62,9 @@ class Child:
             self.process.wait(10)
 
     def get(self, path: str, **params: Any) -> Any:
-        return httpx.get(f"{self.url}{path}", params=params, timeout=10).json()
+        return httpx.get(
+            f"{self.url}{path}", params=params, headers=self.headers, timeout=10
+        ).json()
 
 
 @pytest.fixture
@@ -94,7 +97,8 @@ def child(tmp_path: Path) -> Iterator[Child]:
     with contextlib.closing(OpsLoop(settings)) as ops:
         ops.prepare()
         grant_auto(ops.ctx.db, "lead-qualification")
-    process = Child(tmp_path / "data", env)
+        token = ops.accounts.create_token("crash-test", "review", actor="tests").token
+    process = Child(tmp_path / "data", env, token)
     yield process
     process.stop()
 
@@ -135,7 +139,9 @@ def test_actions_decided_before_a_crash_are_delivered_exactly_once_after_restart
 ) -> None:
     # The mail server and chat endpoint are down: decisions are made, deliveries cannot happen.
     child.start()
-    response = httpx.post(f"{child.url}/api/events", json={"events": leads(20)}, timeout=30)
+    response = httpx.post(
+        f"{child.url}/api/events", json={"events": leads(20)}, headers=child.headers, timeout=30
+    )
     assert response.status_code == 201
     eventually(lambda: child.get("/api/metrics")["playbooks"][0]["total"] == 20, timeout=30)
     external = eventually(
@@ -182,7 +188,10 @@ def test_a_crash_in_the_middle_of_the_work_loses_nothing(child: Child) -> None:
         child.start()
         for start in range(0, 200, 50):
             response = httpx.post(
-                f"{child.url}/api/events", json={"events": leads(50, start)}, timeout=30
+                f"{child.url}/api/events",
+                json={"events": leads(50, start)},
+                headers=child.headers,
+                timeout=30,
             )
             assert response.status_code == 201
         child.kill()  # decisions and deliveries are still under way (about 50 of 200 decided here)

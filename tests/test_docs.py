@@ -22,11 +22,13 @@ from opsloop.core.decisions import ACTION_STATUSES, DECISION_STATUSES, VERDICTS
 from opsloop.core.errors import (
     Conflict,
     FieldError,
+    Forbidden,
     InvalidInput,
     NotFound,
     OpsLoopError,
     PlaybookInvalid,
     PlaybookProblem,
+    RateLimited,
     TooLarge,
     Unauthorized,
 )
@@ -219,14 +221,32 @@ def app_routes(app: Any) -> Iterator[tuple[str, str]]:
     yield from walk(list(app.routes), "")
 
 
+def page_routes(app: Any) -> set[tuple[str, str]]:
+    """(METHOD, path) of the browser pages: routes left out of the OpenAPI schema."""
+    from fastapi.routing import APIRoute
+
+    from opsloop.web.auth import walk_routes
+
+    return {
+        (method, route.path)
+        for route in walk_routes(app)
+        if isinstance(route, APIRoute)
+        and not route.include_in_schema
+        and not route.path.startswith("/openapi")
+        for method in route.methods - {"HEAD"}
+    }
+
+
 @pytest.fixture
 def api_routes(tmp_path: Path) -> set[tuple[str, str]]:
     app = create_app(Settings(data_dir=tmp_path))
+    pages = page_routes(app)
     routes = {
         (method, path)
         for method, path in app_routes(app)
         if method not in ("HEAD", "OPTIONS")
-        and not path.startswith(("/openapi", "/docs", "/redoc"))
+        and not path.startswith(("/openapi", "/docs", "/redoc", "/static"))
+        and (method, path) not in pages
     }
     schema_paths = set(app.openapi()["paths"])
     assert schema_paths <= {path for _, path in routes}, "the route walk missed routes"
@@ -241,6 +261,16 @@ def test_every_api_route_is_documented(api_routes: set[tuple[str, str]]) -> None
     assert not missing, f"docs/api.md does not document: {', '.join(missing)}"
 
 
+def test_every_page_is_documented(tmp_path: Path) -> None:
+    pages = page_routes(create_app(Settings(data_dir=tmp_path)))
+    assert ("GET", "/login") in pages
+    text = doc("web.md")
+    missing = sorted(
+        f"{method} {path}" for method, path in pages if f"`{method} {path}`" not in text
+    )
+    assert not missing, f"docs/web.md does not document the pages {', '.join(missing)}"
+
+
 @pytest.mark.parametrize(
     "error",
     [
@@ -250,6 +280,8 @@ def test_every_api_route_is_documented(api_routes: set[tuple[str, str]]) -> None
         Unauthorized("bad signature"),
         NotFound("no decision 1"),
         Conflict("already reviewed"),
+        Forbidden("needs the reviewer role"),
+        RateLimited("too many failed sign-ins", retry_after=60),
     ],
     ids=lambda error: type(error).__name__,
 )

@@ -4,7 +4,10 @@ OpsLoopError
 ├── InvalidInput          bad signal or request; carries one FieldError per problem
 │   └── TooLarge          the body is over the configured size limit
 ├── PlaybookInvalid       a playbook failed validation; carries file:line:field problems
-├── Unauthorized          a webhook's signature is missing or wrong
+├── Unauthorized          no valid session or API token, a wrong password, or a webhook's
+│                         signature is missing or wrong
+├── Forbidden             signed in, but the role or the token's scope does not allow this
+├── RateLimited           too many attempts (failed sign-ins); `retry_after` says when to try again
 ├── NotFound              a named thing does not exist
 ├── Conflict              the request clashes with current state (review of a settled decision)
 │   └── LLMNotConfigured  a language model is needed and none is configured (reasoning/llm.py)
@@ -70,7 +73,21 @@ class TooLarge(InvalidInput):
 
 
 class Unauthorized(OpsLoopError):
+    def __init__(self, message: str, *, challenge: str | None = None) -> None:
+        self.challenge = challenge
+        """The `WWW-Authenticate` scheme to answer with (`Bearer`), if any."""
+        super().__init__(message)
+
+
+class Forbidden(OpsLoopError):
     pass
+
+
+class RateLimited(OpsLoopError):
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        self.retry_after = retry_after
+        """Seconds until trying again can succeed."""
+        super().__init__(message)
 
 
 class NotFound(OpsLoopError):

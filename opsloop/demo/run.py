@@ -6,13 +6,15 @@ built with its actions pointed at them, the built-in lead playbook applied, the 
 and decided, a simulated reviewer settling the decisions older than a few days (so metrics have
 something to show) and the resulting actions delivered. `run_demo` then serves the app (with
 `/demo/outbox` showing what the sinks received), starts the workers and streams live events
-until Ctrl-C or SIGTERM.
+until Ctrl-C or SIGTERM. It also makes sure the demo has an owner account (created on the
+first run, with a new password each run) and an admin API token, and prints both.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import secrets
 import signal
 import socket
 import sys
@@ -54,8 +56,35 @@ BATCH = 1000
 DEMO_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"opsloop-demo-only-webhook-secret").decode()
 
 
+DEMO_OWNER = "owner@demo-business.example"
+DEMO_TOKEN = "opsloop demo"
+
+
 class DemoRefused(OpsLoopError):
     """The demo would write into a database that holds someone's real data."""
+
+
+@dataclass(frozen=True, slots=True)
+class DemoLogin:
+    email: str
+    password: str
+    token: str
+
+
+def demo_login(ops: OpsLoop) -> DemoLogin:
+    """The demo's owner account, created on the first run and given a new password on each
+    run, and a new admin API token (the previous run's is revoked). Only the demo prints
+    credentials: it runs on its own database, and someone trying it needs them to sign in."""
+    password = secrets.token_urlsafe(12)
+    if any(user["email"] == DEMO_OWNER for user in ops.accounts.list_users()):
+        ops.accounts.set_password(DEMO_OWNER, password, actor="demo")
+    else:
+        ops.accounts.create_user(DEMO_OWNER, password, "owner", actor="demo")
+    for row in ops.accounts.list_tokens():
+        if row["name"] == DEMO_TOKEN and row["status"] == "active":
+            ops.accounts.revoke_token(row["id"], actor="demo")
+    token = ops.accounts.create_token(DEMO_TOKEN, "admin", actor="demo").token
+    return DemoLogin(DEMO_OWNER, password, token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,8 +185,12 @@ def run_demo(
             console.print("Stopped.")
             return
         ops = business.ops
+        login = demo_login(ops)
         app = create_app(ops.settings, service=ops)
-        app.include_router(sink_router(business.outbox, webhook_secret=DEMO_WEBHOOK_SECRET))
+        # Only the outbox view: the sinks themselves listen on their own port.
+        app.include_router(
+            sink_router(business.outbox, webhook_secret=DEMO_WEBHOOK_SECRET, receivers=False)
+        )
         server = uvicorn.Server(
             uvicorn.Config(
                 app, host=settings.host, port=settings.port, log_level="warning", access_log=False
@@ -172,7 +205,7 @@ def run_demo(
             ops.start()
             stream.start()
             tune_for_serving()
-            _print_welcome(console, settings, business, events_per_minute)
+            _print_welcome(console, settings, business, events_per_minute, login)
             server.run()
         except KeyboardInterrupt:
             pass
@@ -411,7 +444,11 @@ def _where(settings: Settings) -> str:
 
 
 def _print_welcome(
-    console: Console, settings: Settings, business: DemoBusiness, events_per_minute: float
+    console: Console,
+    settings: Settings,
+    business: DemoBusiness,
+    events_per_minute: float,
+    login: DemoLogin,
 ) -> None:
     loaded = business.loaded
     assert loaded is not None
@@ -443,12 +480,25 @@ def _print_welcome(
         )
     if events_per_minute > 0:
         console.print(f"New events keep arriving, about {events_per_minute:g} a minute.")
+    console.print(
+        f"\nSign in at [bold]{url}/login[/bold] as [bold]{login.email}[/bold] with the password "
+        f"[bold]{escape(login.password)}[/bold] (new on each run of the demo).",
+        soft_wrap=True,
+    )
+    console.print(
+        "An admin API token for curl (shown once; a new one each run):\n"
+        f"  [cyan]export OPSLOOP_TOKEN={login.token}[/cyan]",
+        soft_wrap=True,
+    )
     console.print("\nTry, in another terminal:")
     for command, why in (
         (f"{cli} decisions --status pending", "what waits for you"),
         (f"{cli} decisions {example}", "one decision, every scorecard line explained"),
         (f"{cli} review {example} --approve", "approve it; its actions run at once"),
-        (f"curl {url}/api/metrics", "success rate, override rate, time to action"),
+        (
+            f'curl -H "Authorization: Bearer $OPSLOOP_TOKEN" {url}/api/metrics',
+            "success rate, override rate, time to action",
+        ),
         (f"curl {url}/demo/outbox", "the emails and chat messages OpsLoop sent"),
     ):
         console.print(f"  [cyan]{escape(command)}[/cyan]  [dim]# {why}[/dim]", soft_wrap=True)

@@ -22,9 +22,11 @@ from typing import Any
 
 import orjson
 import uvicorn
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from standardwebhooks import Webhook, WebhookVerificationError
+
+from opsloop.web.auth import PUBLIC
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +98,22 @@ class _SmtpHandler:
         return "250 Message accepted for delivery"
 
 
-def sink_router(outbox: Outbox, *, webhook_secret: str) -> APIRouter:
-    """`POST /demo/sink/chat`, `POST /demo/sink/webhook` and `GET /demo/outbox`."""
-    router = APIRouter(prefix="/demo", tags=["demo"])
+def sink_router(outbox: Outbox, *, webhook_secret: str, receivers: bool = True) -> APIRouter:
+    """`POST /demo/sink/chat`, `POST /demo/sink/webhook` (unless `receivers` is false) and
+    `GET /demo/outbox`.
+
+    Public on purpose: they hold only the simulated business's messages and exist only while
+    `opsloop demo` runs (on loopback by default), so the README's `curl .../demo/outbox` works
+    without a token."""
+    router = APIRouter(prefix="/demo", tags=["demo"], dependencies=[Depends(PUBLIC)])
     verifier = Webhook(webhook_secret)
+
+    @router.get("/outbox", summary="The newest emails, chat messages and webhooks received")
+    def latest(limit: int = Query(20, ge=1, le=500)) -> JSONResponse:
+        return JSONResponse(outbox.snapshot(limit))
+
+    if not receivers:
+        return router
 
     @router.post("/sink/chat", summary="A pretend chat: Slack-style incoming webhook JSON")
     async def chat(request: Request) -> JSONResponse:
@@ -127,10 +141,6 @@ def sink_router(outbox: Outbox, *, webhook_secret: str) -> APIRouter:
             return JSONResponse({"error": f"signature check failed: {exc}"}, 401)
         outbox.add("webhooks", {"id": request.headers.get("webhook-id"), "payload": payload})
         return JSONResponse({"ok": True})
-
-    @router.get("/outbox", summary="The newest emails, chat messages and webhooks received")
-    def latest(limit: int = Query(20, ge=1, le=500)) -> JSONResponse:
-        return JSONResponse(outbox.snapshot(limit))
 
     return router
 

@@ -32,6 +32,7 @@ from opsloop.service import (
     triage,
 )
 from opsloop.service import metrics as metric_service
+from opsloop.service.accounts import Accounts
 from opsloop.service.context import Context, utcnow
 from opsloop.service.group_commit import GroupCommitter
 from opsloop.service.importing import Imported, Progress
@@ -72,6 +73,8 @@ class OpsLoop:
         )
         self.ctx = Context(settings, self.db, self.runtime, clock)
         self.ctx.committer = GroupCommitter(lambda events: ingesting.store_now(self.ctx, events))
+        self.accounts = Accounts(self.ctx)
+        """People, sessions, API tokens and sign-in limits (opsloop/service/accounts.py)."""
         self._closed = False
         self.runtime.register(
             delivering.DELIVER,

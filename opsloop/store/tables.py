@@ -222,6 +222,70 @@ audit = Table(
     Index(None, "object_type", "object_id"),
 )
 
+# --- accounts ------------------------------------------------------------------------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),  # lower case
+    Column("role", String(16), nullable=False),  # owner | reviewer | viewer
+    Column("password_hash", String(200), nullable=False),  # Argon2id, PHC string
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("disabled_at", UtcDateTime, nullable=True),
+    Column("last_login_at", UtcDateTime, nullable=True),
+)
+
+# Browser sessions. The cookie carries the signed session key; only its SHA-256 is stored.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id"), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False, index=True),
+    Column("ip", String(64), nullable=True),
+    Column("user_agent", String(300), nullable=True),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("scope", String(16), nullable=False),  # read | review | admin
+    Column("token_hash", String(64), nullable=False, unique=True),  # SHA-256 of the token
+    Column("prefix", String(16), nullable=False),  # its first characters, to recognise it
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("last_used_at", UtcDateTime, nullable=True),
+    Column("revoked_at", UtcDateTime, nullable=True),
+    Column("revoked_by", String(200), nullable=True),
+)
+
+# Failed sign-ins, counted per email and client address over a sliding window.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("ip", String(64), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Index(None, "email", "ip", "at"),
+    Index(None, "at"),
+)
+
+# Values generated once per installation and shared by every process: the session signing key.
+instance_values = Table(
+    "instance_values",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
 # --- learning ------------------------------------------------------------------------------
 
 model_versions = Table(

@@ -14,6 +14,9 @@ from opsloop.gc_tuning import tune_for_serving
 from opsloop.service import OpsLoop
 from opsloop.settings import Settings
 from opsloop.web import (
+    account_pages,
+    account_routes,
+    auth,
     backtest_routes,
     decision_routes,
     errors,
@@ -21,11 +24,18 @@ from opsloop.web import (
     model_routes,
     playbook_routes,
     system_routes,
+    ui,
 )
 from opsloop.web.responses import Json
 
 DESCRIPTION = """OpsLoop watches a business's signals, decides what deserves attention, asks a
-person when trust is not yet earned, acts, and logs every step."""
+person when trust is not yet earned, acts, and logs every step.
+
+Authenticate with an API token (`opsloop token create NAME --scope read|review|admin`) sent as
+`Authorization: Bearer <token>`."""
+
+PAGE_ROUTERS = [account_pages.router]
+"""The browser UI's pages, one router per page module (see opsloop/web/ui.py)."""
 
 
 def create_app(
@@ -37,6 +47,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        auth.check_routes(app)  # again: routers may have been added after create_app
         if service is None:
             owned = OpsLoop(settings)
             owned.prepare()
@@ -67,12 +78,18 @@ def create_app(
         default_response_class=Json,
         docs_url=None,  # the bundled Swagger page loads from a CDN; /openapi.json is served
         redoc_url=None,
+        openapi_url=None,  # served by system_routes, to signed-in people and tokens only
         **options,
     )
     if service is not None:
         app.state.ops = service
     errors.install(app)
+    ui.install(app)
     for module in (ingest_routes, decision_routes, playbook_routes, model_routes, system_routes):
         app.include_router(module.router)
     app.include_router(backtest_routes.router)
+    app.include_router(account_routes.router)
+    for router in PAGE_ROUTERS:
+        app.include_router(router)
+    auth.check_routes(app)
     return app

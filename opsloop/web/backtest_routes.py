@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from opsloop.service import OpsLoop
+from opsloop.web.auth import READ, Reviewer
 from opsloop.web.deps import ops
 from opsloop.web.responses import Json
 
@@ -31,7 +32,11 @@ class BacktestIn(BaseModel):
         default="90d", description="Start: a duration back from now (`90d`) or an ISO 8601 time."
     )
     until: str | None = Field(default=None, description="End, written the same way; default now.")
-    actor: str = Field(default="api", max_length=200, description="Who runs the backtest.")
+    actor: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Who runs the backtest; default: the signed-in person or token.",
+    )
 
 
 @router.post(
@@ -39,7 +44,7 @@ class BacktestIn(BaseModel):
     summary="Replay a playbook over past events, with no side effects; the report is kept",
     status_code=201,
 )
-async def run_backtest(body: BacktestIn, service: Service) -> Json:
+async def run_backtest(body: BacktestIn, service: Service, who: Reviewer) -> Json:
     report = await run_in_threadpool(
         service.backtest,
         playbook=body.playbook,
@@ -48,11 +53,15 @@ async def run_backtest(body: BacktestIn, service: Service) -> Json:
         file=body.file,
         since=body.since,
         until=body.until,
-        actor=body.actor,
+        actor=body.actor or who.actor,
     )
     return Json(report, status_code=201)
 
 
-@router.get("/api/backtests/{backtest_id}", summary="A kept backtest report")
+@router.get(
+    "/api/backtests/{backtest_id}",
+    summary="A kept backtest report",
+    dependencies=[Depends(READ)],
+)
 def get_backtest(backtest_id: int, service: Service) -> Json:
     return Json(service.get_backtest(backtest_id))

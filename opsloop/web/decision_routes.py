@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from opsloop.core.decisions import ACTION_STATUSES, DECISION_STATUSES, ReviewRequest
 from opsloop.core.errors import InvalidInput
 from opsloop.service import OpsLoop
+from opsloop.web.auth import READ, Reviewer
 from opsloop.web.bodies import body_schema, json_body
 from opsloop.web.deps import ops
 from opsloop.web.responses import Json
@@ -21,7 +22,7 @@ Service = Annotated[OpsLoop, Depends(ops)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
-@router.get("/api/decisions", summary="List decisions, newest first")
+@router.get("/api/decisions", summary="List decisions, newest first", dependencies=[Depends(READ)])
 def list_decisions(
     service: Service,
     status: Annotated[
@@ -49,7 +50,11 @@ def list_decisions(
     return Json({"decisions": found, "next_before_id": next_page})
 
 
-@router.get("/api/decisions/{decision_id}", summary="One decision with its full explanation")
+@router.get(
+    "/api/decisions/{decision_id}",
+    summary="One decision with its full explanation",
+    dependencies=[Depends(READ)],
+)
 def get_decision(decision_id: int, service: Service) -> Json:
     return Json(service.decision_detail(decision_id))
 
@@ -59,11 +64,13 @@ def get_decision(decision_id: int, service: Service) -> Json:
     summary="Approve, override or reject a pending decision",
     openapi_extra=body_schema(ReviewIn),
 )
-async def review_decision(decision_id: int, request: Request, service: Service) -> Json:
+async def review_decision(
+    decision_id: int, request: Request, service: Service, who: Reviewer
+) -> Json:
     review = await json_body(request, ReviewIn)
     verdict = ReviewRequest(
         verdict=review.verdict,
-        reviewer=review.reviewer,
+        reviewer=review.reviewer or who.actor,
         option=review.option,
         reason=review.reason,
         draft=review.draft,
@@ -73,7 +80,10 @@ async def review_decision(decision_id: int, request: Request, service: Service) 
 
 
 @router.get(
-    "/api/actions", summary="The outbox: actions and their delivery status", tags=["actions"]
+    "/api/actions",
+    summary="The outbox: actions and their delivery status",
+    tags=["actions"],
+    dependencies=[Depends(READ)],
 )
 def list_actions(
     service: Service,
@@ -88,7 +98,10 @@ def list_actions(
 
 
 @router.get(
-    "/api/actions/{action_id}", summary="One action with every delivery attempt", tags=["actions"]
+    "/api/actions/{action_id}",
+    summary="One action with every delivery attempt",
+    tags=["actions"],
+    dependencies=[Depends(READ)],
 )
 def get_action(action_id: int, service: Service) -> Json:
     return Json(service.get_action(action_id))
@@ -99,14 +112,20 @@ def get_action(action_id: int, service: Service) -> Json:
     summary="One more attempt at a dead-lettered action",
     tags=["actions"],
 )
-async def retry_action(action_id: int, request: Request, service: Service) -> Json:
+async def retry_action(action_id: int, request: Request, service: Service, who: Reviewer) -> Json:
     body = await json_body(request, ActorIn, optional=True)
+    actor = body.actor or who.actor
     return Json(
-        await run_in_threadpool(service.retry_action, action_id, actor=body.actor), status_code=202
+        await run_in_threadpool(service.retry_action, action_id, actor=actor), status_code=202
     )
 
 
-@router.get("/api/tasks", summary="Follow-up tasks created by actions", tags=["actions"])
+@router.get(
+    "/api/tasks",
+    summary="Follow-up tasks created by actions",
+    tags=["actions"],
+    dependencies=[Depends(READ)],
+)
 def list_tasks(
     service: Service,
     status: Annotated[str | None, Query(pattern="^(open|done)$")] = None,
@@ -116,6 +135,7 @@ def list_tasks(
 
 
 @router.post("/api/tasks/{task_id}/complete", summary="Mark a task done", tags=["actions"])
-async def complete_task(task_id: int, request: Request, service: Service) -> Json:
+async def complete_task(task_id: int, request: Request, service: Service, who: Reviewer) -> Json:
     body = await json_body(request, ActorIn, optional=True)
-    return Json(await run_in_threadpool(service.complete_task, task_id, by=body.actor))
+    by = body.actor or who.actor
+    return Json(await run_in_threadpool(service.complete_task, task_id, by=by))

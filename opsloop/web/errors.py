@@ -14,10 +14,12 @@ from fastapi.exceptions import RequestValidationError
 
 from opsloop.core.errors import (
     Conflict,
+    Forbidden,
     InvalidInput,
     NotFound,
     OpsLoopError,
     PlaybookInvalid,
+    RateLimited,
     TooLarge,
     Unauthorized,
     Unavailable,
@@ -47,6 +49,11 @@ def error_body(exc: OpsLoopError) -> tuple[int, dict[str, Any]]:
         ]
     elif isinstance(exc, Unauthorized):
         status, body["error"] = 401, "unauthorized"
+    elif isinstance(exc, Forbidden):
+        status, body["error"] = 403, "forbidden"
+    elif isinstance(exc, RateLimited):
+        status, body["error"] = 429, "rate_limited"
+        body["retry_after"] = exc.retry_after
     elif isinstance(exc, NotFound):
         status, body["error"] = 404, "not_found"
     elif isinstance(exc, Conflict):
@@ -66,7 +73,12 @@ def error_body(exc: OpsLoopError) -> tuple[int, dict[str, Any]]:
 
 async def _domain(request: Request, exc: OpsLoopError) -> Json:
     status, body = error_body(exc)
-    return Json(body, status_code=status)
+    headers = {}
+    if isinstance(exc, Unauthorized) and exc.challenge:
+        headers["WWW-Authenticate"] = exc.challenge
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    return Json(body, status_code=status, headers=headers)
 
 
 async def _request_validation(request: Request, exc: RequestValidationError) -> Json:

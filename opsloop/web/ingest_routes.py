@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 
 from opsloop.service import Ingested, OpsLoop
+from opsloop.web.auth import PUBLIC, REVIEW
 from opsloop.web.bodies import Oversized, read_limited
 from opsloop.web.deps import ops
 from opsloop.web.responses import Json
@@ -26,7 +27,13 @@ the first event's id). 422: invalid, nothing stored, the body is kept in quarant
 """
 
 
-@router.post("/api/events", summary="Ingest events", description=INGEST_DOC, status_code=201)
+@router.post(
+    "/api/events",
+    summary="Ingest events",
+    description=INGEST_DOC,
+    status_code=201,
+    dependencies=[Depends(REVIEW)],
+)
 async def post_events(request: Request, service: Annotated[OpsLoop, Depends(ops)]) -> Json:
     body = await _body(request, service, "api")
     accepted = await service.ingest_async(
@@ -43,6 +50,8 @@ async def post_events(request: Request, service: Annotated[OpsLoop, Depends(ops)
     "The body is an OpsLoop event (or batch), or any JSON the source maps with `type` and "
     "`subject` settings.",
     status_code=201,
+    # Public: each source proves itself with its own signature secret (OPSLOOP_SOURCES).
+    dependencies=[Depends(PUBLIC)],
 )
 async def post_hook(
     request: Request,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
 from opsloop.service import OpsLoop
+from opsloop.web.auth import READ, Owner
 from opsloop.web.deps import ops
 from opsloop.web.responses import Json
 
@@ -22,17 +23,22 @@ Service = Annotated[OpsLoop, Depends(ops)]
 async def train(
     name: str,
     service: Service,
-    actor: Annotated[str, Query(description="Who asks; it is audited.")] = "api",
+    who: Owner,
+    actor: Annotated[
+        str | None,
+        Query(description="Who asks; it is audited. Default: the signed-in person or token."),
+    ] = None,
     force: Annotated[bool, Query(description="Train even if the labels did not change.")] = False,
 ) -> Json:
     # Training takes seconds: off the event loop.
-    result = await run_in_threadpool(service.train, name, actor=actor, force=force)
+    result = await run_in_threadpool(service.train, name, actor=actor or who.actor, force=force)
     return Json(result, status_code=200 if result["status"] == "unchanged" else 201)
 
 
 @router.get(
     "/api/playbooks/{name}/models",
     summary="The playbook's model versions with status, metrics and training window",
+    dependencies=[Depends(READ)],
 )
 def list_models(name: str, service: Service) -> Json:
     return Json(service.list_models(name))

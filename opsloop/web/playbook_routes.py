@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from opsloop.service import OpsLoop
+from opsloop.web.auth import READ, Owner
 from opsloop.web.deps import ops
 from opsloop.web.responses import Json
 
@@ -24,12 +25,16 @@ _YAML_BODY = {
 }
 
 
-@router.get("/api/playbooks", summary="Active playbooks")
+@router.get("/api/playbooks", summary="Active playbooks", dependencies=[Depends(READ)])
 def list_playbooks(service: Service) -> Json:
     return Json({"playbooks": service.list_playbooks()})
 
 
-@router.get("/api/playbooks/{name}", summary="A playbook: its active source and version history")
+@router.get(
+    "/api/playbooks/{name}",
+    summary="A playbook: its active source and version history",
+    dependencies=[Depends(READ)],
+)
 def get_playbook(name: str, service: Service) -> Json:
     return Json(service.get_playbook(name))
 
@@ -38,6 +43,7 @@ def get_playbook(name: str, service: Service) -> Json:
     "/api/playbooks/validate",
     summary="Check a playbook without applying it",
     openapi_extra=_YAML_BODY,
+    dependencies=[Depends(READ)],
 )
 async def validate_playbook(
     request: Request, service: Service, file: Annotated[str, Query()] = "playbook.yaml"
@@ -55,11 +61,12 @@ async def validate_playbook(
 async def apply_playbook(
     request: Request,
     service: Service,
+    who: Owner,
     file: Annotated[str, Query()] = "api",
-    actor: Annotated[str, Query()] = "api",
+    actor: Annotated[str | None, Query()] = None,
 ) -> Json:
     text = (await request.body()).decode("utf-8", errors="replace")
-    applied = await run_in_threadpool(service.apply_playbook, text, file, actor=actor)
+    applied = await run_in_threadpool(service.apply_playbook, text, file, actor=actor or who.actor)
     body = {
         "name": applied.name,
         "version": applied.version,
@@ -73,6 +80,7 @@ async def apply_playbook(
 @router.get(
     "/api/playbooks/{name}/readiness",
     summary="Has the playbook earned auto? Agreement with reviewers and its Wilson lower bound",
+    dependencies=[Depends(READ)],
 )
 def readiness(name: str, service: Service) -> Json:
     return Json(service.readiness(name))
@@ -80,7 +88,10 @@ def readiness(name: str, service: Service) -> Json:
 
 class ModeChange(BaseModel):
     mode: str = Field(description="shadow, recommend or auto")
-    actor: str = Field(description="Who makes the change; it is audited.")
+    actor: str | None = Field(
+        default=None,
+        description="Who makes the change; it is audited. Default: the signed-in person or token.",
+    )
     reason: str | None = None
 
 
@@ -88,5 +99,6 @@ class ModeChange(BaseModel):
     "/api/playbooks/{name}/mode",
     summary="Promote to auto (refused with 409 unless ready) or move to shadow/recommend",
 )
-def change_mode(name: str, change: ModeChange, service: Service) -> Json:
-    return Json(service.change_mode(name, change.mode, actor=change.actor, reason=change.reason))
+def change_mode(name: str, change: ModeChange, service: Service, who: Owner) -> Json:
+    actor = change.actor or who.actor
+    return Json(service.change_mode(name, change.mode, actor=actor, reason=change.reason))

@@ -21,10 +21,18 @@ class ReviewIn(BaseModel):
         description="The reply as you finalized it, for an option that sends `{{ draft }}`; "
         "default: the AI-prepared draft as it stands.",
     )
-    reviewer: str = Field(default="api", max_length=200, description="Who is reviewing.")
+    reviewer: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Who is reviewing; default: the signed-in person or `token:NAME`.",
+    )
 
 
 class ActorIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    actor: str = Field(default="api", max_length=200)
+    actor: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Who does it; default: the signed-in person or `token:NAME`.",
+    )

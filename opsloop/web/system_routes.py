@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -13,6 +13,7 @@ from opsloop.core.errors import InvalidInput
 from opsloop.core.periods import DEFAULT_BASELINE, parse_baseline
 from opsloop.service import OpsLoop
 from opsloop.service.metrics import CSAT_EVENT, CSAT_FIELD
+from opsloop.web.auth import PUBLIC, READ
 from opsloop.web.deps import ops
 from opsloop.web.prometheus import render_prometheus
 from opsloop.web.responses import Json
@@ -22,7 +23,12 @@ Service = Annotated[OpsLoop, Depends(ops)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
-@router.get("/api/events", summary="Stored events, newest first", tags=["events"])
+@router.get(
+    "/api/events",
+    summary="Stored events, newest first",
+    tags=["events"],
+    dependencies=[Depends(READ)],
+)
 def list_events(
     service: Service,
     subject: str | None = None,
@@ -36,19 +42,32 @@ def list_events(
     )
 
 
-@router.get("/api/events/{event_id}", summary="One stored event", tags=["events"])
+@router.get(
+    "/api/events/{event_id}",
+    summary="One stored event",
+    tags=["events"],
+    dependencies=[Depends(READ)],
+)
 def get_event(event_id: int, service: Service) -> Json:
     return Json(service.get_event(event_id))
 
 
 @router.get(
-    "/api/entities/{subject}", summary="A subject's profile (merged traits)", tags=["events"]
+    "/api/entities/{subject}",
+    summary="A subject's profile (merged traits)",
+    tags=["events"],
+    dependencies=[Depends(READ)],
 )
 def get_entity(subject: str, service: Service) -> Json:
     return Json(service.get_entity(subject))
 
 
-@router.get("/api/quarantine", summary="Refused input with the reason for each", tags=["events"])
+@router.get(
+    "/api/quarantine",
+    summary="Refused input with the reason for each",
+    tags=["events"],
+    dependencies=[Depends(READ)],
+)
 def list_quarantine(
     service: Service, source: str | None = None, limit: Limit = 50, before_id: int | None = None
 ) -> Json:
@@ -58,7 +77,12 @@ def list_quarantine(
     )
 
 
-@router.get("/api/quarantine/{item_id}", summary="One quarantined item", tags=["events"])
+@router.get(
+    "/api/quarantine/{item_id}",
+    summary="One quarantined item",
+    tags=["events"],
+    dependencies=[Depends(READ)],
+)
 def get_quarantined(item_id: int, service: Service) -> Json:
     return Json(service.get_quarantined(item_id))
 
@@ -68,6 +92,7 @@ def get_quarantined(item_id: int, service: Service) -> Json:
     summary="Per playbook and week: decisions, success and override rates, time to action, "
     "task completion, against a baseline; customer satisfaction",
     tags=["metrics"],
+    dependencies=[Depends(READ)],
 )
 def get_metrics(
     service: Service,
@@ -111,12 +136,19 @@ def get_metrics(
     )
 
 
-@router.get("/healthz", summary="The process is up", tags=["health"])
+@router.get(
+    "/healthz", summary="The process is up", tags=["health"], dependencies=[Depends(PUBLIC)]
+)
 def healthz() -> Json:
     return Json({"status": "ok"})
 
 
-@router.get("/readyz", summary="The database answers and its schema is current", tags=["health"])
+@router.get(
+    "/readyz",
+    summary="The database answers and its schema is current",
+    tags=["health"],
+    dependencies=[Depends(PUBLIC)],
+)
 async def readyz(service: Service) -> Json:
     try:
         current = await run_in_threadpool(service.db.schema_is_current)
@@ -133,8 +165,18 @@ async def readyz(service: Service) -> Json:
 
 
 @router.get(
-    "/metrics", summary="Prometheus metrics", tags=["health"], response_class=PlainTextResponse
+    "/metrics",
+    summary="Prometheus metrics",
+    tags=["health"],
+    response_class=PlainTextResponse,
+    dependencies=[Depends(READ)],
 )
 async def prometheus(service: Service) -> PlainTextResponse:
     text, content_type = await run_in_threadpool(render_prometheus, service)
     return PlainTextResponse(text, media_type=content_type)
+
+
+@router.get("/openapi.json", include_in_schema=False, dependencies=[Depends(READ)])
+def openapi(request: Request) -> Json:
+    """The OpenAPI schema, for signed-in people and tokens of any scope."""
+    return Json(request.app.openapi())

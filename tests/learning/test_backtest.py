@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
@@ -530,7 +529,7 @@ def test_the_backtest_routes_run_and_read_a_report(
     ops = make_ops(sqlite_url, playbooks=[lead_playbook("recommend")])
     store(ops, four_leads_at(clock.now - timedelta(days=3)))
     server: LiveServer = serve(ops)
-    with httpx.Client(base_url=server.url, timeout=30) as api:
+    with server.client(timeout=30) as api:
         created = api.post(
             "/api/playbooks/backtest", json={"playbook": "lead-qualification", "since": "90d"}
         )

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
 import pytest
 
 from opsloop.core.decisions import ReviewRequest
@@ -166,7 +165,7 @@ def test_readiness_and_promotion_over_http(
     ops = make_ops(sqlite_url, playbooks=[triage_playbook(http_sink)], use_clock=False)
     ops.start()
     server = serve(ops)
-    with httpx.Client(base_url=server.url, timeout=10) as api:
+    with server.client() as api:
         ready = api.get("/api/playbooks/triage/readiness").json()
         assert (ready["ready"], ready["reviewed"], ready["min_reviews"]) == (False, 0, 20)
         refused = api.post("/api/playbooks/triage/mode", json={"mode": "auto", "actor": "ana"})

@@ -22,7 +22,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -361,7 +360,7 @@ def test_the_api_answers_with_the_same_report(
     ops: OpsLoop, serve: Callable[[OpsLoop], LiveServer]
 ) -> None:
     server = serve(ops)
-    with httpx.Client(base_url=server.url, timeout=10) as api:
+    with server.client() as api:
         answer = api.get("/api/metrics", params={"by": "week", "baseline": "7d"})
         assert answer.status_code == 200
         body = answer.json()

@@ -241,16 +241,18 @@ def test_the_api_trains_and_lists_models(
     ops = make_ops(database_url, playbooks=[SCORING])
     store_history(ops, plan(clock.now - timedelta(days=40), 100, "informative", seed=18))
     server = serve(ops)
-    trained = httpx.post(f"{server.url}/api/playbooks/scoring/train", params={"actor": "ana"})
+    trained = httpx.post(
+        f"{server.url}/api/playbooks/scoring/train", params={"actor": "ana"}, headers=server.headers
+    )
     assert trained.status_code == 201, trained.text
     assert trained.json()["status"] == "promoted"
-    again = httpx.post(f"{server.url}/api/playbooks/scoring/train")
+    again = httpx.post(f"{server.url}/api/playbooks/scoring/train", headers=server.headers)
     assert again.status_code == 200
     assert again.json()["status"] == "unchanged"
-    listing = httpx.get(f"{server.url}/api/playbooks/scoring/models").json()
+    listing = httpx.get(f"{server.url}/api/playbooks/scoring/models", headers=server.headers).json()
     assert listing["as"] == "p_convert"
     assert [(v["version"], v["status"], v["created_by"]) for v in listing["versions"]] == [
         (1, "champion", "ana")
     ]
-    missing = httpx.post(f"{server.url}/api/playbooks/nope/train")
+    missing = httpx.post(f"{server.url}/api/playbooks/nope/train", headers=server.headers)
     assert missing.status_code == 404

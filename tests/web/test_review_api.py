@@ -39,7 +39,7 @@ def api(
     )
     ops.start()
     server = serve(ops)
-    with httpx.Client(base_url=server.url, timeout=10) as client:
+    with server.client() as client:
         yield client
 
 
