@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 HEAVY = ("sklearn", "scipy", "pandas", "polars", "openai", "skops", "vaderSentiment", "torch")
+HEAVY += ("altair",)  # the dashboard's charts: imported when the first one is drawn
 
 
 def test_serving_and_the_cli_do_not_import_the_learning_libraries() -> None:

@@ -3,8 +3,10 @@
 `prepare_demo` does everything but serving: the sinks up (a mail server and a chat/CRM
 receiver, each on a free loopback port, standing in for the business's real ones), the service
 built with its actions pointed at them, the built-in lead playbook applied, the history stored
-and decided, a simulated reviewer settling the decisions older than a few days (so metrics have
-something to show) and the resulting actions delivered. `run_demo` then serves the app (with
+(each event received when it occurred, with the customers' satisfaction answers after their
+demos) and decided, a simulated reviewer settling the decisions older than a few days at the
+time it would have (so the dashboard has weeks of success rate, override rate and time to
+action to show) and the resulting actions delivered then. `run_demo` then serves the app (with
 `/demo/outbox` showing what the sinks received), starts the workers and streams live events
 until Ctrl-C or SIGTERM. It also makes sure the demo has an owner account (created on the
 first run, with a new password each run) and an admin API token, and prints both.
@@ -13,7 +15,9 @@ first run, with a new password each run) and an admin API token, and prints both
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
+import random
 import secrets
 import signal
 import socket
@@ -51,6 +55,12 @@ log = logging.getLogger(__name__)
 PLAYBOOK = "lead-qualification"
 REVIEW_AFTER = timedelta(days=3)
 """Decisions on triggers older than this were settled by the simulated reviewer."""
+REVIEW_HOUR = 16
+"""The simulated reviewer works the inbox at 16:00 UTC each working day."""
+SURVEYED = "demo.requested"
+"""A lead that asked for a demo rates it (`csat.submitted`, 1 to 5) a few days later."""
+RATINGS = (1, 2, 3, 4, 5)
+RATING_WEIGHTS = (4, 7, 18, 41, 30)
 BATCH = 1000
 # A fixed secret: the demo's webhooks only ever travel over loopback to its own sink.
 DEMO_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"opsloop-demo-only-webhook-secret").decode()
@@ -85,6 +95,17 @@ def demo_login(ops: OpsLoop) -> DemoLogin:
             ops.accounts.revoke_token(row["id"], actor="demo")
     token = ops.accounts.create_token(DEMO_TOKEN, "admin", actor="demo").token
     return DemoLogin(DEMO_OWNER, password, token)
+
+
+class DemoClock:
+    """The service's clock: the real time, except while the demo replays its history, when
+    `at` holds the simulated moment (reviews and deliveries then happen when they would have)."""
+
+    def __init__(self) -> None:
+        self.at: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self.at if self.at is not None else utcnow()
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +149,10 @@ def prepare_demo(
     """Start the sinks and the service on the demo's data and load `days` days of history."""
     started = time.monotonic()
     now = now or datetime.now(UTC)
-    business = open_business(settings, seed=seed, history_start=now - timedelta(days=days))
+    clock = DemoClock()
+    business = open_business(
+        settings, seed=seed, history_start=now - timedelta(days=days), clock=clock
+    )
     try:
         ops = business.ops
         _refuse_foreign_data(ops)
@@ -137,12 +161,15 @@ def prepare_demo(
         ops.apply_playbook(text, file, actor="demo")
 
         planned = business.simulator.planned_history(days, now)
+        planned = sorted(planned + survey_answers(planned, seed, now))
         triggers, new = _store_history(ops, planned, days, console)
         with console.status("Deciding…"):
             ops.run_jobs()
-        # The workers deliver the reviewed decisions' actions while the reviewer goes on.
+        try:
+            _settle_old_decisions(ops, business.simulator, triggers, now, console, clock)
+        finally:
+            clock.at = None
         ops.start()
-        _settle_old_decisions(ops, business.simulator, triggers, now, console)
         with console.status("Delivering the reviewed decisions' actions to the sinks…"):
             ops.run_jobs()
             _wait_for_deliveries(ops)
@@ -333,9 +360,14 @@ def _store_history(
         task = progress.add_task(f"Loading {days} days of history", total=len(planned))
         for start in range(0, len(planned), BATCH):
             chunk = planned[start : start + BATCH]
-            batch = validate_events(
-                [e.as_dict() for e in chunk], source=SOURCE, received_at=received
-            )
+            batch = [
+                # Received when it occurred, as a live webhook would have been: time to
+                # action is measured from receipt.
+                dataclasses.replace(e, received_at=min(e.occurred_at, received))
+                for e in validate_events(
+                    [e.as_dict() for e in chunk], source=SOURCE, received_at=received
+                )
+            ]
             for event, accepted in zip(chunk, ops.store_events(batch), strict=True):
                 new += accepted.status == "created"
                 if event.type in ("lead.created", "demo.requested"):
@@ -344,16 +376,47 @@ def _store_history(
     return triggers, new
 
 
+def survey_answers(planned: list[PlannedEvent], seed: int, now: datetime) -> list[PlannedEvent]:
+    """Each lead that asked for a demo rates it 1 to 5 one to four days later (drawn per lead,
+    so every run of a seed gives the same answers): the customer satisfaction the dashboard
+    shows."""
+    answers = []
+    for event in planned:
+        if event.type != SURVEYED:
+            continue
+        rng = random.Random(f"{seed}:csat:{event.subject}")
+        at = event.at + timedelta(days=rng.uniform(1, 4))
+        rating = rng.choices(RATINGS, RATING_WEIGHTS)[0]
+        if at < now:
+            key = f"demo:{event.subject}:csat"
+            answers.append(
+                PlannedEvent(at, key, "csat.submitted", event.subject, {"rating": rating})
+            )
+    return answers
+
+
+def review_time(received: datetime) -> datetime:
+    """When the simulated reviewer sees a decision: the next 16:00 UTC of a working day."""
+    day = received.astimezone(UTC).replace(hour=REVIEW_HOUR, minute=0, second=0, microsecond=0)
+    if day <= received:
+        day += timedelta(days=1)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day
+
+
 def _settle_old_decisions(
     ops: OpsLoop,
     simulator: Simulator,
     triggers: dict[int, datetime],
     now: datetime,
     console: Console,
+    clock: DemoClock,
 ) -> int:
     """The simulated reviewer: approve when the playbook agrees with the ground truth,
-    otherwise override with the right option. Recent decisions stay pending for the user, and
-    so do decisions on events the user sent."""
+    otherwise override with the right option, each working day at 16:00 (a minute an
+    approval, three an override), the actions delivered right after. Recent decisions stay
+    pending for the user, and so do decisions on events the user sent."""
     pending: list[dict[str, Any]] = []
     before: int | None = None
     while True:
@@ -363,17 +426,25 @@ def _settle_old_decisions(
             break
         before = page[-1]["id"]
     cutoff = now - REVIEW_AFTER
-    old: list[tuple[dict[str, Any], float]] = []
+    sessions: dict[datetime, list[tuple[dict[str, Any], float]]] = {}
     for decision in sorted(pending, key=lambda d: int(d["id"])):
         at = _demo_trigger_time(ops, triggers, decision["event_id"])
         if at is not None and at < cutoff:
-            old.append((decision, simulator.ground_truth(decision["subject"])))
+            truth = simulator.ground_truth(decision["subject"])
+            sessions.setdefault(review_time(at), []).append((decision, truth))
     with _progress(console) as progress:
-        task = progress.add_task("Simulated reviewer at work", total=len(old))
-        for decision, propensity in old:
-            ops.review(decision["id"], verdict(decision["choice"], propensity))
-            progress.advance(task)
-    return len(old)
+        task = progress.add_task(
+            "Simulated reviewer at work", total=sum(len(s) for s in sessions.values())
+        )
+        for start in sorted(sessions):
+            clock.at = start
+            for decision, propensity in sessions[start]:
+                request = verdict(decision["choice"], propensity)
+                clock.at += timedelta(minutes=1 if request.verdict == "approve" else 3)
+                ops.review(decision["id"], request)
+                progress.advance(task)
+            ops.run_jobs()  # the session's actions go out now, not when the demo starts
+    return sum(len(s) for s in sessions.values())
 
 
 def _wait_for_deliveries(ops: OpsLoop, timeout: float = 120.0) -> None:
@@ -480,9 +551,10 @@ def _print_welcome(
         )
     if events_per_minute > 0:
         console.print(f"New events keep arriving, about {events_per_minute:g} a minute.")
+    # The dashboard sends a visitor to /login and back, so this one address is enough.
     console.print(
-        f"\nSign in at [bold]{url}/login[/bold] as [bold]{login.email}[/bold] with the password "
-        f"[bold]{escape(login.password)}[/bold] (new on each run of the demo).",
+        f"\nOpen [bold]{url}/dashboard[/bold] and sign in as [bold]{login.email}[/bold] with the "
+        f"password [bold]{escape(login.password)}[/bold] (new on each run of the demo).",
         soft_wrap=True,
     )
     console.print(

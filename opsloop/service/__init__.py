@@ -31,18 +31,25 @@ from opsloop.service import (
     training,
     triage,
 )
+from opsloop.service import dashboard as dashboard_service
+from opsloop.service import inbox as inbox_service
+from opsloop.service import llm as llm_service
 from opsloop.service import metrics as metric_service
+from opsloop.service import sources as source_service
 from opsloop.service.accounts import Accounts
+from opsloop.service.connections import SmtpCheck, check_smtp
 from opsloop.service.context import Context, utcnow
 from opsloop.service.group_commit import GroupCommitter
 from opsloop.service.importing import Imported, Progress
 from opsloop.service.ingesting import Accepted, Ingested
+from opsloop.service.llm import ConnectionCheck
 from opsloop.service.metrics import By
 from opsloop.service.playbooks import Applied
 from opsloop.service.served_models import TRAIN_MODEL
 from opsloop.service.training import RETRAIN_DUE
 from opsloop.settings import Settings
 from opsloop.store.database import Database
+from opsloop.store.inbox import InboxOrder
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +222,13 @@ class OpsLoop:
     def retry_action(self, action_id: int, *, actor: str) -> dict[str, Any]:
         return delivering.retry_action(self.ctx, action_id, actor=actor)
 
+    def cancel_action(self, action_id: int, *, actor: str) -> dict[str, Any]:
+        """Stop a pending or retrying action for good (audited); Conflict otherwise."""
+        return delivering.cancel_action(self.ctx, action_id, actor=actor)
+
+    def count_actions(self) -> dict[str, int]:
+        return reading.count_actions(self.ctx)
+
     # --- playbooks ---------------------------------------------------------------------------
 
     def validate_playbook(self, text: str, file: str) -> Playbook:
@@ -233,6 +247,10 @@ class OpsLoop:
     def get_playbook(self, name: str) -> dict[str, Any]:
         return playbooks.get_playbook(self.ctx, name)
 
+    def get_playbook_version(self, name: str, version: int) -> dict[str, Any]:
+        """One stored version with its source, for showing it or comparing two versions."""
+        return playbooks.get_playbook_version(self.ctx, name, version)
+
     def readiness(self, name: str) -> dict[str, Any]:
         return autonomy.readiness(self.ctx, name)
 
@@ -248,6 +266,19 @@ class OpsLoop:
 
     def decision_detail(self, decision_id: int) -> dict[str, Any]:
         return reading.decision_detail(self.ctx, decision_id)
+
+    def inbox(
+        self, *, playbook: str | None = None, order: InboxOrder = "newest", limit: int = 50
+    ) -> dict[str, Any]:
+        """The decisions waiting for a person, ready to review (opsloop/service/inbox.py)."""
+        return inbox_service.inbox(self.ctx, playbook=playbook, order=order, limit=limit)
+
+    def inbox_item(self, decision_id: int) -> dict[str, Any]:
+        return inbox_service.item(self.ctx, decision_id)
+
+    def count_waiting(self) -> dict[str, int]:
+        """How many decisions wait for a person, per playbook."""
+        return inbox_service.count(self.ctx)
 
     def list_events(self, **filters: Any) -> list[dict[str, Any]]:
         return reading.list_events(self.ctx, **filters)
@@ -270,6 +301,39 @@ class OpsLoop:
     def get_quarantined(self, item_id: int) -> dict[str, Any]:
         return reading.get_quarantined(self.ctx, item_id)
 
+    def source_activity(self) -> list[source_service.SourceActivity]:
+        """Per source that has sent events: counts by type and the last one received."""
+        return source_service.source_activity(self.ctx)
+
+    def quarantine_items(self, **filters: Any) -> list[dict[str, Any]]:
+        """`list_quarantine` with, for each item, whether it can be replayed and its replays."""
+        return source_service.list_quarantine(self.ctx, **filters)
+
+    def quarantine_item(self, item_id: int) -> dict[str, Any]:
+        return source_service.get_quarantined(self.ctx, item_id)
+
+    def quarantine_counts(self) -> dict[str, int]:
+        return source_service.quarantine_counts(self.ctx)
+
+    def replay_quarantined(self, item_id: int, *, actor: str) -> source_service.Replayed:
+        """Run a held item's raw body through its ingest path again (opsloop/service/sources.py)."""
+        return source_service.replay(self.ctx, item_id, actor=actor)
+
+    # --- connections (the settings page) -------------------------------------------------------
+
+    def check_smtp(self, *, send_to: str | None = None) -> SmtpCheck:
+        """Connect to the SMTP server as configured (EHLO, NOOP); with `send_to`, send a test email."""
+        return check_smtp(self.ctx, send_to=send_to)
+
+    def check_llm(self) -> ConnectionCheck:
+        """One tiny request to the language model (no retries, no cache): model and latency,
+        or what is wrong (opsloop/service/llm.py)."""
+        return llm_service.test_connection(self.ctx)
+
+    def llm_usage(self) -> dict[str, Any]:
+        """Per model: calls, cache hits, failures, tokens and cost, from the LLM call ledger."""
+        return llm_service.usage(self.ctx)
+
     def list_tasks(self, **filters: Any) -> list[dict[str, Any]]:
         return reading.list_tasks(self.ctx, **filters)
 
@@ -282,6 +346,11 @@ class OpsLoop:
         self, *, since: timedelta | None = None, playbook: str | None = None
     ) -> list[dict[str, Any]]:
         return metric_service.metrics(self.ctx, since=since, playbook=playbook)
+
+    def dashboard(self, *, playbook: str | None = None) -> dict[str, Any]:
+        """`metrics_report(by="week")` with time saved, reviews waiting and failed deliveries:
+        what the web dashboard shows (opsloop/service/dashboard.py)."""
+        return dashboard_service.dashboard(self.ctx, playbook=playbook)
 
     def metrics_report(
         self,

@@ -309,3 +309,44 @@ def retry_action(ctx: Context, action_id: int, *, actor: str) -> dict[str, Any]:
         updated = action_store.get_action(tx.conn, action_id)
     assert updated is not None
     return updated
+
+
+CANCELLABLE = ("pending", "retrying")
+
+
+def cancel_action(ctx: Context, action_id: int, *, actor: str) -> dict[str, Any]:
+    """A person stops an action that has not been delivered yet. It never runs afterwards: a
+    delivery job that finds it `cancelled` does nothing (`deliver` claims only pending and
+    retrying actions), and a retry refuses it. One being delivered right now cannot be
+    stopped mid-flight."""
+    now = ctx.clock()
+    with ctx.db.transaction() as tx:
+        action = action_store.get_action(tx.conn, action_id)
+        if action is None:
+            raise NotFound(f"no action {action_id}")
+        if not action_store.set_status(
+            tx.conn,
+            action_id,
+            "cancelled",
+            at=now,
+            expect=CANCELLABLE,
+            next_attempt_at=None,
+            last_error=f"cancelled by {actor}",
+        ):
+            raise Conflict(
+                f"action {action_id} is {action['status']}; only pending or retrying actions "
+                "can be cancelled"
+            )
+        audit.record(
+            tx.conn,
+            at=now,
+            actor=actor,
+            verb="action.cancelled",
+            object_type="action",
+            object_id=action_id,
+            detail={"was": action["status"]},
+        )
+        updated = action_store.get_action(tx.conn, action_id)
+    assert updated is not None
+    log.info("action %d cancelled by %s", action_id, actor, extra={"action": action_id})
+    return updated

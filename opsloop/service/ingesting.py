@@ -95,39 +95,50 @@ def ingest_hook(
     content_type: str | None = None,
 ) -> Ingested:
     """`POST /hooks/{source}`: check the signature when the source has a secret, then ingest."""
-    now = ctx.clock()
     source = source.lower()
-    config = ctx.settings.sources.get(source)
-    lowered = {key.lower(): value for key, value in headers.items()}
     try:
-        if config is not None and config.secret is not None:
-            header = config.signature_header
-            verify_hmac_sha256(
-                body, lowered.get(header.lower()), config.secret.get_secret_value(), header
-            )
-        delivery_id = lowered.get("idempotency-key") or lowered.get("webhook-id")
-        if config is not None and config.maps_body:
-            new = map_hook_body(
-                body, source=source, config=config, received_at=now, delivery_id=delivery_id
-            )
-            batch = False
-        else:
-            new, batch = events_from_body(
-                body, source=source, received_at=now, max_batch=ctx.settings.max_batch_events
-            )
-            # The URL names the source; a body cannot claim to be another one.
-            new = [
-                _with(
-                    e,
-                    source=source,
-                    key=e.idempotency_key or (delivery_id if len(new) == 1 else None),
-                )
-                for e in new
-            ]
+        new, batch = hook_events(ctx, source, body, headers, received_at=ctx.clock())
     except (InvalidInput, Unauthorized) as exc:
         quarantine(ctx, source=source, body=body, error=exc, content_type=content_type)
         raise
     return Ingested(store_events(ctx, new), batch)
+
+
+def hook_events(
+    ctx: Context,
+    source: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    received_at: datetime,
+    verify: bool = True,
+) -> tuple[list[NewEvent], bool]:
+    """A webhook body as events (and whether it was a batch), as the source's settings say.
+    Raises Unauthorized for a bad signature, InvalidInput for a bad body; quarantines nothing.
+    `verify=False` skips the signature: only for a body whose signature was already checked
+    (a quarantined body replayed, opsloop/service/sources.py)."""
+    config = ctx.settings.sources.get(source)
+    lowered = {key.lower(): value for key, value in headers.items()}
+    if verify and config is not None and config.secret is not None:
+        header = config.signature_header
+        verify_hmac_sha256(
+            body, lowered.get(header.lower()), config.secret.get_secret_value(), header
+        )
+    delivery_id = lowered.get("idempotency-key") or lowered.get("webhook-id")
+    if config is not None and config.maps_body:
+        new = map_hook_body(
+            body, source=source, config=config, received_at=received_at, delivery_id=delivery_id
+        )
+        return new, False
+    new, batch = events_from_body(
+        body, source=source, received_at=received_at, max_batch=ctx.settings.max_batch_events
+    )
+    # The URL names the source; a body cannot claim to be another one.
+    new = [
+        _with(e, source=source, key=e.idempotency_key or (delivery_id if len(new) == 1 else None))
+        for e in new
+    ]
+    return new, batch
 
 
 def store_events(ctx: Context, new: list[NewEvent], *, decide: bool = True) -> list[Accepted]:

@@ -177,3 +177,25 @@ def get_playbook(ctx: Context, name: str) -> dict[str, Any]:
             for v in versions
         ],
     }
+
+
+def get_playbook_version(ctx: Context, name: str, version: int) -> dict[str, Any]:
+    """One stored version of a playbook, with its source (to show it or compare two)."""
+    with ctx.db.read() as conn:
+        record = playbook_store.get_playbook(conn, name)
+        if record is None:
+            raise NotFound(f"no playbook named {name!r}")
+        versions = playbook_store.list_versions(conn, record["id"])
+    for row in versions:
+        if row["version"] == version:
+            return {
+                "name": name,
+                "version": row["version"],
+                "source": row["source"],
+                "created_at": row["created_at"],
+                "created_by": row["created_by"],
+                "file": row["file"],
+                "active": row["id"] == record["active_version_id"],
+            }
+    known = ", ".join(str(row["version"]) for row in reversed(versions))
+    raise NotFound(f"playbook {name!r} has no version {version} (versions: {known})")

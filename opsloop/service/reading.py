@@ -71,6 +71,12 @@ def list_actions(
         ]
 
 
+def count_actions(ctx: Context) -> dict[str, int]:
+    """Actions by status (statuses with none are left out)."""
+    with ctx.db.read() as conn:
+        return action_store.count_by_status(conn)
+
+
 def get_action(ctx: Context, action_id: int) -> dict[str, Any]:
     with ctx.db.read() as conn:
         action = action_store.get_action(conn, action_id)

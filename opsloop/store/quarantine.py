@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, insert, select, update
 
-from opsloop.store.tables import quarantine
+from opsloop.store.tables import audit, quarantine
 
 # What we keep of a body that was refused for its size: enough to recognize the sender.
 KEEP_BYTES = 64 * 1024
@@ -45,11 +45,18 @@ def hold(
 
 
 def list_held(
-    conn: Connection, *, source: str | None = None, limit: int = 50, before_id: int | None = None
+    conn: Connection,
+    *,
+    source: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    before_id: int | None = None,
 ) -> list[dict[str, Any]]:
     query = select(quarantine).order_by(quarantine.c.id.desc()).limit(limit)
     if source:
         query = query.where(quarantine.c.source == source)
+    if status:
+        query = query.where(quarantine.c.status == status)
     if before_id:
         query = query.where(quarantine.c.id < before_id)
     return [dict(row._mapping) for row in conn.execute(query)]
@@ -63,3 +70,36 @@ def get(conn: Connection, item_id: int) -> dict[str, Any] | None:
 def count_held(conn: Connection) -> int:
     query = select(func.count()).select_from(quarantine).where(quarantine.c.status == "held")
     return conn.execute(query).scalar_one()
+
+
+def count_by_status(conn: Connection) -> dict[str, int]:
+    query = select(quarantine.c.status, func.count()).group_by(quarantine.c.status)
+    return {str(status): int(count) for status, count in conn.execute(query)}
+
+
+def mark_replayed(conn: Connection, item_id: int) -> bool:
+    """Held → replayed; False when it was not held (replayed meanwhile). Items are never
+    deleted: the body and the reason stay for the record."""
+    result = conn.execute(
+        update(quarantine)
+        .where(quarantine.c.id == item_id, quarantine.c.status == "held")
+        .values(status="replayed")
+    )
+    return result.rowcount == 1
+
+
+def trails(conn: Connection, item_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """The audit entries of these items (why each was quarantined, its replays), oldest first."""
+    found: dict[int, list[dict[str, Any]]] = {item_id: [] for item_id in item_ids}
+    if not item_ids:
+        return found
+    query = (
+        select(audit)
+        .where(
+            audit.c.object_type == "quarantine", audit.c.object_id.in_([str(i) for i in item_ids])
+        )
+        .order_by(audit.c.id)
+    )
+    for row in conn.execute(query):
+        found[int(row.object_id)].append(dict(row._mapping))
+    return found

@@ -16,13 +16,19 @@ from opsloop.settings import Settings
 from opsloop.web import (
     account_pages,
     account_routes,
+    action_pages,
     auth,
     backtest_routes,
+    dashboard_pages,
     decision_routes,
     errors,
+    inbox_pages,
     ingest_routes,
     model_routes,
+    playbook_pages,
     playbook_routes,
+    settings_pages,
+    source_pages,
     system_routes,
     ui,
 )
@@ -34,7 +40,9 @@ person when trust is not yet earned, acts, and logs every step.
 Authenticate with an API token (`opsloop token create NAME --scope read|review|admin`) sent as
 `Authorization: Bearer <token>`."""
 
-PAGE_ROUTERS = [account_pages.router]
+PAGE_ROUTERS = [account_pages.router, inbox_pages.router, dashboard_pages.router]
+PAGE_ROUTERS += [source_pages.router, action_pages.router, settings_pages.router]
+PAGE_ROUTERS += [playbook_pages.router]
 """The browser UI's pages, one router per page module (see opsloop/web/ui.py)."""
 
 

@@ -78,6 +78,12 @@ NAV: list[NavItem] = [
     # NavItem("Inbox", "/inbox"),
     # NavItem("Playbooks", "/playbooks"),
     # NavItem("Settings", "/settings", needs="admin"),
+    NavItem("Inbox", "/inbox"),
+    NavItem("Dashboard", "/dashboard"),
+    NavItem("Playbooks", "/playbooks"),
+    NavItem("Sources", "/sources"),
+    NavItem("Actions", "/actions"),
+    NavItem("Settings", "/settings", needs="admin"),
 ]
 """The navigation bar. Only pages that exist are listed; /account is reached from the name of
 the signed-in person."""

@@ -35,15 +35,17 @@ def test_the_first_visitor_sets_up_the_owner_account(
     page.fill("#confirm", "a fine password")
     page.click("button[type=submit]")
 
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/inbox")
     assert page.get_by_test_id("signed-in-as").inner_text() == "owner@example.com"
+    page.get_by_test_id("signed-in-as").click()
+    page.wait_for_url("**/account")
     assert "with the owner role" in page.inner_text("main")
     shoot(page, "account")
     [owner] = live_app.ops.accounts.list_users()
     assert (owner["email"], owner["role"]) == ("owner@example.com", "owner")
     # Set-up is over: /setup sends everyone to sign in (and the signed-in on to their home).
     page.goto("/setup")
-    assert page.url.endswith("/account")
+    assert page.url.endswith("/inbox")
     page.context.clear_cookies()
     page.goto("/setup")
     assert "/login" in page.url
@@ -70,7 +72,7 @@ def test_signing_in_lands_on_the_home_page(page: Any, live_app: LiveServer, shoo
     assert "/login" in page.url
     sign_in(page, REVIEWER.email, REVIEWER.password)
 
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/inbox")
     assert page.get_by_test_id("signed-in-as").inner_text() == REVIEWER.email
     assert page.inner_text(".role") == "reviewer"
     [cookie] = [c for c in page.context.cookies() if c["name"] == "opsloop_session"]
@@ -88,7 +90,7 @@ def test_signing_out_ends_the_session(page: Any, live_app: LiveServer, shoot: Sh
     live_app.ops.accounts.create_user(VIEWER.email, VIEWER.password, "viewer", actor="tests")
     page.goto("/login")
     sign_in(page, VIEWER.email, VIEWER.password)
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/inbox")
 
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url("**/login")
@@ -104,7 +106,7 @@ def test_htmx_requests_carry_the_csrf_token_and_forged_ones_are_refused(
     live_app.ops.accounts.create_user(VIEWER.email, VIEWER.password, "viewer", actor="tests")
     page.goto("/login")
     sign_in(page, VIEWER.email, VIEWER.password)
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/inbox")
 
     # A plain fetch without the token, as a forged request would be: refused.
     status = page.evaluate("fetch('/logout', {method: 'POST'}).then(r => r.status)")
@@ -128,7 +130,9 @@ def test_the_pages_fit_a_phone(browser: Any, live_app: LiveServer, shoot: Shoot)
         assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         shoot(phone, "login-phone")
         sign_in(phone, VIEWER.email, VIEWER.password)
-        phone.wait_for_url("**/account")
+        phone.wait_for_url("**/inbox")
+        assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        phone.goto("/account")
         assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         shoot(phone, "account-phone")
     finally:

@@ -76,6 +76,9 @@ def test_opsloop_demo_serves_a_sample_business_and_stops_on_ctrl_c(tmp_path: Pat
         browser, _ = sign_in(url, owner)
         with closing(browser):
             assert browser.get("/api/me").json()["role"] == "owner"
+            dashboard = browser.get("/dashboard")
+            assert dashboard.status_code == 200
+            assert 'data-playbook="lead-qualification"' in dashboard.text
     finally:
         process.send_signal(signal.SIGINT)
         code = process.wait(30)
@@ -84,5 +87,5 @@ def test_opsloop_demo_serves_a_sample_business_and_stops_on_ctrl_c(tmp_path: Pat
     assert f"OpsLoop demo on {url}" in printed
     assert "decisions --status pending" in printed
     assert f"curl {url}/demo/outbox" in printed
-    assert f"Sign in at {url}/login as owner@demo-business.example" in printed
+    assert f"Open {url}/dashboard and sign in as owner@demo-business.example" in printed
     assert "Stopped." in printed

@@ -48,7 +48,8 @@ def test_signing_in_sets_a_protected_cookie_and_signing_out_ends_the_session(
         assert "Max-Age=1209600" in cookie
 
         home = browser.get("/")
-        assert (home.status_code, home.headers["location"]) == (303, "/account")
+        # Home is the first page of the navigation bar: the inbox.
+        assert (home.status_code, home.headers["location"]) == (303, "/inbox")
         account = browser.get("/account")
         assert account.status_code == 200
         assert REVIEWER.email in account.text

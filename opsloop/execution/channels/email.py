@@ -60,6 +60,12 @@ class EmailChannel:
         return {"to": to, "message_id": message["Message-ID"], "refused": sorted(refused)}
 
     def _deliver(self, message: EmailMessage) -> dict[str, Any]:
+        with self.connect() as smtp:
+            return smtp.send_message(message)
+
+    def connect(self) -> smtplib.SMTP:
+        """A connection to the configured server, secured and logged in as the settings say;
+        use it in a `with` block. Raises what smtplib raises (OSError, SMTPException)."""
         s = self.settings
         # Building a TLS context loads the system's CA bundle (tens of ms): only when used.
         context = ssl.create_default_context() if s.smtp_security != "none" else None
@@ -70,13 +76,16 @@ class EmailChannel:
             )
         else:
             smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds)
-        with smtp:
+        try:
             if s.smtp_security == "starttls":
                 smtp.starttls(context=context)
             if s.smtp_username:
                 password = s.smtp_password.get_secret_value() if s.smtp_password else ""
                 smtp.login(s.smtp_username, password)
-            return smtp.send_message(message)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
 
 
 def _first(recipients: dict[str, Any]) -> str:

@@ -1,0 +1,72 @@
+"""What the dashboard shows: the seed metrics per playbook, week by week and against the
+baseline (`metrics.report`), plus the numbers that ask for someone's attention (reviews
+waiting, deliveries that failed for good) and an estimate of the time OpsLoop saved.
+
+Time saved, per playbook: for each ISO week that starts after the baseline period has ended,
+the actions delivered that week times how much sooner than in the baseline they came (the
+baseline's median time to action minus the week's). A week slower than the baseline counts
+against it, so the total can be negative. It is an estimate of waiting time saved for the
+people the actions were for, not a measure of staff hours.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from opsloop.core.errors import NotFound
+from opsloop.service import metrics
+from opsloop.service.context import Context
+from opsloop.store import actions as action_store
+from opsloop.store import metrics as metric_store
+
+
+def dashboard(ctx: Context, *, playbook: str | None = None) -> dict[str, Any]:
+    """The metrics report by week with each playbook's `time_saved_seconds`, and the totals
+    the dashboard shows above them. NotFound for a playbook that does not exist."""
+    if playbook is not None:
+        with ctx.db.read() as conn:
+            names = [row["name"] for row in metric_store.playbook_names(conn)]
+        if playbook not in names:
+            known = ", ".join(names) or "none yet"
+            raise NotFound(f"there is no playbook called {playbook!r} (playbooks: {known})")
+    report = metrics.report(ctx, playbook=playbook, by="week")
+    with ctx.db.read() as conn:
+        dead = action_store.count_by_status(conn).get("dead", 0)
+    rows: list[dict[str, Any]] = report["playbooks"]
+    for row in rows:
+        row["time_saved_seconds"] = time_saved(row)
+    saved = [row["time_saved_seconds"] for row in rows if row["time_saved_seconds"] is not None]
+    return {
+        **report,
+        "decisions": sum(row["total"] for row in rows),
+        "pending_reviews": sum(row["pending_reviews"] for row in rows),
+        "failed_deliveries": int(dead),
+        "time_saved_seconds": sum(saved) if saved else None,
+    }
+
+
+def time_saved(row: dict[str, Any]) -> float | None:
+    """Seconds of waiting saved since the baseline (see the module docstring); None while the
+    baseline period has not ended or has no time to action to compare with."""
+    versus = row.get("vs_baseline")
+    if not versus or versus["recent"] is None:
+        return None
+    before = versus["median_time_to_action_seconds"]["baseline"]
+    if before is None:
+        return None
+    ended = _day(versus["baseline"]["until"])
+    total = 0.0
+    for week in row.get("weeks") or []:
+        median = week["median_time_to_action_seconds"]
+        if median is not None and _day(week["starts"]) >= ended:
+            total += (before - median) * week["actions_timed"]
+    return round(total, 1)
+
+
+def _day(value: date | datetime | str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(value[:10])

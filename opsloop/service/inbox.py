@@ -1,0 +1,125 @@
+"""The inbox: the decisions that wait for a person, with what a reviewer needs to act on each
+(the option labels, the options to override with, the AI-drafted reply), and how many wait."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection
+
+from opsloop.core.decisions import Decision
+from opsloop.core.errors import NotFound
+from opsloop.core.playbooks import Option, parse_playbook
+from opsloop.service.context import ActivePlaybook, Context
+from opsloop.store import decisions as decision_store
+from opsloop.store import inbox as inbox_store
+from opsloop.store import playbooks as playbook_store
+from opsloop.store.inbox import InboxOrder
+
+ORDERS: tuple[InboxOrder, ...] = ("newest", "urgent")
+
+
+def inbox(
+    ctx: Context, *, playbook: str | None = None, order: InboxOrder = "newest", limit: int = 50
+) -> dict[str, Any]:
+    """`items`: the waiting decisions (see `item`); `waiting`: how many wait per playbook;
+    `total`: how many wait in all."""
+    active = ctx.catalog.active()
+    with ctx.db.read() as conn:
+        found = inbox_store.fetch_waiting(conn, playbook=playbook, order=order, limit=limit)
+        waiting = inbox_store.count_waiting(conn)
+        book = _Options(active, conn)
+        items = [_item(d, book.of(d.playbook, d.playbook_version), awaiting=True) for d in found]
+    return {"items": items, "waiting": waiting, "total": sum(waiting.values())}
+
+
+def item(ctx: Context, decision_id: int) -> dict[str, Any]:
+    """One decision as the inbox shows it, whether it still waits or not (`awaiting`)."""
+    active = ctx.catalog.active()
+    with ctx.db.read() as conn:
+        decision = decision_store.get_decision(conn, decision_id)
+        if decision is None:
+            raise NotFound(f"no decision {decision_id}")
+        awaiting = decision.status == "pending" or (
+            decision.status == "auto"
+            and decision.sampled
+            and not decision_store.reviews_of(conn, decision_id)
+        )
+        options = _Options(active, conn).of(decision.playbook, decision.playbook_version)
+    return _item(decision, options, awaiting=awaiting)
+
+
+def count(ctx: Context) -> dict[str, int]:
+    """How many decisions wait, per playbook."""
+    with ctx.db.read() as conn:
+        return inbox_store.count_waiting(conn)
+
+
+def _item(decision: Decision, options: dict[str, Option], *, awaiting: bool) -> dict[str, Any]:
+    explanation = decision.explanation
+    text = explanation.get("text") or {}
+    labels = {name: option.label or name for name, option in options.items()}
+    return {
+        "id": decision.id,
+        "playbook": decision.playbook,
+        "playbook_version": decision.playbook_version,
+        "subject": decision.subject,
+        "status": decision.status,
+        "mode": decision.mode,
+        "choice": decision.choice,
+        "final_choice": decision.final_choice,
+        "score": decision.score,
+        "why": decision.why,
+        "created_at": decision.created_at,
+        "needs_approval": decision.needs_approval,
+        "awaiting": awaiting,
+        # A sampled `auto` decision: its actions ran already; the review is a second opinion.
+        "after_the_fact": decision.status == "auto",
+        "holds": [hold.get("reason", "") for hold in explanation.get("guardrails", [])],
+        "labels": labels,
+        "alternatives": [name for name in labels if name != decision.choice],
+        "drafted": list(explanation.get("drafted_options", [])),
+        "draft": text.get("draft") if isinstance(text.get("draft"), str) else None,
+        "draft_error": text.get("draft_error"),
+        "message": _message(decision),
+    }
+
+
+def _message(decision: Decision) -> str | None:
+    """The message a text-triage playbook read (`text.field` of the event's payload)."""
+    field = (decision.explanation.get("text") or {}).get("field")
+    if not isinstance(field, str):
+        return None
+    found: Any = (decision.inputs.get("event") or {}).get("payload") or {}
+    for part in field.split("."):
+        found = found.get(part) if isinstance(found, dict) else None
+    return found if isinstance(found, str) else None
+
+
+class _Options:
+    """The options of each playbook version a page shows, read once per version: a decision is
+    reviewed against the version that made it, even if the playbook changed since."""
+
+    def __init__(self, active: dict[str, ActivePlaybook], conn: Connection) -> None:
+        self._active = active
+        self._conn = conn
+        self._seen: dict[tuple[str, int], dict[str, Option]] = {}
+
+    def of(self, name: str, version: int) -> dict[str, Option]:
+        key = (name, version)
+        if key not in self._seen:
+            self._seen[key] = self._load(name, version)
+        return self._seen[key]
+
+    def _load(self, name: str, version: int) -> dict[str, Option]:
+        active = self._active.get(name)
+        if active is not None and active.version == version:
+            return dict(active.compiled.playbook.options)
+        record = playbook_store.get_playbook(self._conn, name)
+        if record is None:
+            return {}
+        for row in playbook_store.list_versions(self._conn, record["id"]):
+            if row["version"] == version:
+                playbook, _ = parse_playbook(row["source"], row["file"])
+                return dict(playbook.options)
+        return {}

@@ -1,0 +1,143 @@
+"""Sources and the quarantine on SQLite and PostgreSQL: what each source sent, replaying a
+refused body once its source is fixed (never deleting it), and refusing to replay what cannot be
+checked again."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from opsloop.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from opsloop.store import quarantine as quarantine_store
+from opsloop.store.tables import audit, quarantine
+from tests.conftest import Clock, OpsFactory, lead_playbook
+
+MAPPING = {"typeform": {"type": "form.submitted", "subject": "'lead:' + lower(email)"}}
+FORM = b'{"email": "Ana@Example.com", "answers": [1, 2]}'
+
+
+def test_activity_counts_events_by_source_and_type(
+    make_ops: OpsFactory, database_url: str, clock: Clock
+) -> None:
+    ops = make_ops(database_url)
+    assert ops.source_activity() == []
+    for n in range(3):
+        ops.ingest(json.dumps({"type": "page.viewed", "subject": f"lead:{n}"}).encode())
+    start = clock.now
+    clock.advance(minutes=5)
+    ops.ingest(json.dumps({"type": "lead.created", "subject": "lead:9"}).encode())
+    clock.advance(minutes=1)
+    ops.ingest_hook("Shop", b'{"type": "order.paid", "subject": "customer:bo"}', {})
+
+    shop, api = ops.source_activity()  # the most recently active first
+    assert (shop.source, shop.events, shop.last_received_at) == ("shop", 1, clock.now)
+    assert (api.source, api.events) == ("api", 4)
+    assert [(t.type, t.events) for t in api.types] == [("page.viewed", 3), ("lead.created", 1)]
+    assert api.last_received_at == start.replace(minute=5)
+    assert api.types[0].last_received_at == start
+
+
+def test_a_body_refused_by_its_mapping_is_replayed_once_the_source_is_fixed(
+    make_ops: OpsFactory, database_url: str
+) -> None:
+    before = make_ops(database_url, playbooks=[lead_playbook()])
+    with pytest.raises(InvalidInput, match="subject"):
+        before.ingest_hook("typeform", FORM, {})
+    [item] = before.quarantine_items()
+    assert (item["status"], item["refused_as"], item["cannot_replay"]) == ("held", "invalid", None)
+    before.close()
+
+    # The owner adds the mapping and restarts OpsLoop; then replays the item.
+    fixed = make_ops(database_url, sources=MAPPING)
+    done = fixed.replay_quarantined(item["id"], actor="olga@example.com")
+
+    assert (done.ok, done.created) == (True, 1)
+    event = fixed.get_event(done.event_ids[0])
+    assert (event["source"], event["type"], event["subject"]) == (
+        "typeform",
+        "form.submitted",
+        "lead:ana@example.com",
+    )
+    assert event["payload"] == json.loads(FORM)
+    assert event["received_at"] == item["received_at"]  # when it arrived, not when replayed
+    assert event["idempotency_key"] == f"quarantine:{item['id']}:0"
+    [again] = fixed.quarantine_items()
+    assert again["status"] == "replayed"
+    assert again["body"] == FORM.decode()  # kept, not deleted
+    [replay] = again["replays"]
+    assert (replay["ok"], replay["actor"], replay["event_ids"]) == (
+        True,
+        "olga@example.com",
+        done.event_ids,
+    )
+    with pytest.raises(Conflict, match="already replayed"):
+        fixed.replay_quarantined(item["id"], actor="olga@example.com")
+    assert fixed.quarantine_counts() == {"replayed": 1}
+
+
+def test_a_body_still_wrong_is_refused_again_and_stays_held(
+    make_ops: OpsFactory, database_url: str
+) -> None:
+    ops = make_ops(database_url)
+    body = b'{"type": "lead.created", "subject": "lead 7", "traits": {"email": "a@b.co"}}'
+    with pytest.raises(InvalidInput):
+        ops.ingest(body)
+    [item] = ops.quarantine_items()
+    # Still wrong: refused again, with the reason kept and nothing new quarantined.
+    failed = ops.replay_quarantined(item["id"], actor="olga@example.com")
+    assert not failed.ok
+    assert failed.reason == item["reason"]
+    [still] = ops.quarantine_items()
+    assert (still["status"], len(still["replays"])) == ("held", 1)
+    assert still["replays"][0]["reason"] == item["reason"]
+    assert not still["replays"][0]["ok"]
+    with ops.db.read() as conn:
+        verbs = conn.execute(sa.select(audit.c.verb).where(audit.c.object_type == "quarantine"))
+        assert sorted(verbs.scalars()) == ["input.quarantined.invalid", "input.replay_failed"]
+        assert conn.execute(sa.select(sa.func.count()).select_from(quarantine)).scalar() == 1
+
+
+def test_a_replayed_event_is_decided_on_like_any_other(
+    make_ops: OpsFactory, database_url: str
+) -> None:
+    ops = make_ops(database_url, playbooks=[lead_playbook()])
+    with ops.db.transaction() as tx:
+        # As if an older version had refused a body this one accepts (the API path: `api`).
+        item_id = quarantine_store.hold(
+            tx.conn,
+            source="api",
+            received_at=ops.ctx.clock(),
+            reason="an older rule",
+            errors=[],
+            body=b'{"type": "lead.created", "subject": "lead:8", "traits": {"email": "c@d.co"}}',
+        )
+    done = ops.replay_quarantined(item_id, actor="olga@example.com")
+    assert done.ok
+    [decision] = ops.list_decisions(subject="lead:8")
+    assert decision["event_id"] == done.event_ids[0]
+
+
+def test_what_cannot_be_checked_again_is_not_replayed(
+    make_ops: OpsFactory, database_url: str
+) -> None:
+    ops = make_ops(database_url, sources={"shop": {"secret": "s3cret"}}, max_body_bytes=1024)
+    with pytest.raises(Unauthorized):
+        ops.ingest_hook("shop", b'{"type": "order.paid", "subject": "customer:1"}', {})
+    ops.refuse_oversized("api", b'{"type": "x"' + b" " * 1000, 5000, "application/json")
+    ops.quarantine(
+        source="import", body=b"x,y", error=InvalidInput.single("", "bad"), file="a.csv", line=3
+    )
+
+    reasons = {item["source"]: item["cannot_replay"] for item in ops.quarantine_items()}
+    assert "signature" in reasons["shop"]
+    assert "deliver it again" in reasons["shop"]
+    assert "5,000-byte body" in reasons["api"]
+    assert "line 3 of the file a.csv" in reasons["import"]
+    for item in ops.quarantine_items():
+        with pytest.raises(Conflict, match="cannot be replayed"):
+            ops.replay_quarantined(item["id"], actor="olga@example.com")
+    with pytest.raises(NotFound):
+        ops.replay_quarantined(999, actor="olga@example.com")
+    assert ops.quarantine_counts() == {"held": 3}

@@ -1,0 +1,340 @@
+"""The Settings page over real HTTP, owners only: every setting with the variable that changes
+it and no secret shown, the mail server and language model tests against real local servers,
+the model's usage, and people and API tokens managed in the page."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from opsloop.service import OpsLoop
+from tests.conftest import LiveServer, OpsFactory
+from tests.fake_llm import COMPLETION_TOKENS, PROMPT_TOKENS, SERVED_MODEL, FakeOpenAI
+from tests.people import OWNER, REVIEWER, VIEWER, Person, add_people, sign_in
+from tests.sinks import SmtpSink, free_port
+
+Serve = Callable[[OpsLoop], LiveServer]
+SignIn = Callable[[str, Person], tuple[httpx.Client, str]]
+Site = Callable[..., LiveServer]
+SECRETS = {
+    "smtp_password": "smtp-pass-7c1e",
+    "notify_url": "https://hooks.slack.com/services/T00/B00/chat-secret-91af",
+    "notify_channels": {"sales": "https://chat.example.com/hooks/sales-secret-5d2b"},
+    "webhook_endpoints": {
+        "crm": {
+            "url": "https://crm.example.com/in?token=query-secret-33",
+            "secret": "whsec_b3duc2VjcmV0",
+        }
+    },
+}
+
+
+@pytest.fixture
+def signed() -> Iterator[SignIn]:
+    """Sign a person in at a server's URL: (client, CSRF token); the clients close at the end."""
+    clients: list[httpx.Client] = []
+
+    def open_session(url: str, person: Person) -> tuple[httpx.Client, str]:
+        client, csrf = sign_in(url, person)
+        clients.append(client)
+        return client, csrf
+
+    yield open_session
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def site(make_ops: OpsFactory, sqlite_url: str, serve: Serve) -> Site:
+    """An OpsLoop with the three people, served, with these settings."""
+
+    def start(**settings: Any) -> LiveServer:
+        ops = make_ops(sqlite_url, use_clock=False, **settings)
+        add_people(ops)
+        return serve(ops)
+
+    return start
+
+
+@pytest.fixture
+def fake_llm() -> Iterator[FakeOpenAI]:
+    fake = FakeOpenAI()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+def htmx(csrf: str) -> dict[str, str]:
+    return {"HX-Request": "true", "X-CSRF-Token": csrf}
+
+
+def test_every_setting_is_shown_with_its_variable_and_no_secret(site: Site, signed: SignIn) -> None:
+    server = site(
+        smtp_host="mail.example.com",
+        smtp_port=587,
+        smtp_security="starttls",
+        smtp_username="opsloop@example.com",
+        llm={"url": "https://llm.example.com/v1", "model": "tiny", "api_key": "sk-llm-secret-8e"},
+        **SECRETS,
+    )
+    owner, _ = signed(server.url, OWNER)
+    page = owner.get("/settings")
+
+    assert page.status_code == 200
+    text = page.text
+    for value, variable in [
+        ("mail.example.com", "OPSLOOP_SMTP_HOST"),
+        ("587", "OPSLOOP_SMTP_PORT"),
+        ("starttls", "OPSLOOP_SMTP_SECURITY"),
+        ("opsloop@example.com", "OPSLOOP_SMTP_USERNAME"),
+        ("https://llm.example.com/v1", "OPSLOOP_LLM__URL"),
+        ("tiny", "OPSLOOP_LLM__MODEL"),
+    ]:
+        assert re.search(
+            f'<code>{re.escape(value)}</code></td>\\s*<td><code class="adm-var">{variable}</code>',
+            text,
+        ), variable
+    for variable in ("OPSLOOP_SMTP_PASSWORD", "OPSLOOP_LLM__API_KEY", "OPSLOOP_WEBHOOK_SECRET"):
+        assert re.search(
+            f'adm-ok">set</span> <span class="muted">\\(hidden\\)</span></td>\\s*<td><code class="adm-var">{variable}<',
+            text,
+        ), variable
+    assert "https://hooks.slack.com/…" in text
+    assert "https://chat.example.com/…" in text
+    assert "OPSLOOP_NOTIFY_CHANNELS__SALES" in text
+    assert "https://crm.example.com/in?…" in text
+    assert "OPSLOOP_WEBHOOK_ENDPOINTS__CRM__URL" in text
+    for secret in (
+        "smtp-pass-7c1e",
+        "chat-secret-91af",
+        "sales-secret-5d2b",
+        "query-secret-33",
+        "whsec_b3duc2VjcmV0",
+        "sk-llm-secret-8e",
+        "/services/T00",
+    ):
+        assert secret not in text, secret
+    assert "then\n  restart OpsLoop" in text  # it says how settings change, not a form
+    assert "No calls to a language model yet." in text
+
+
+def test_a_reviewer_or_viewer_cannot_open_settings_or_manage_people(
+    site: Site, signed: SignIn
+) -> None:
+    server = site()
+    for person in (REVIEWER, VIEWER):
+        client, csrf = signed(server.url, person)
+        assert 'href="/settings"' not in client.get("/sources").text
+        for method, url, data in [
+            ("GET", "/settings", None),
+            (
+                "POST",
+                "/settings/users",
+                {"email": "eve@example.com", "role": "owner", "password": "long enough"},
+            ),
+            ("POST", "/settings/users/disable", {"email": OWNER.email}),
+            ("POST", "/settings/tokens", {"name": "mine", "scope": "admin"}),
+            ("POST", "/settings/tokens/1/revoke", {}),
+            ("POST", "/settings/smtp/test", {}),
+            ("POST", "/settings/llm/test", {}),
+        ]:
+            answer = client.request(
+                method, url, data=None if data is None else {**data, "csrf_token": csrf}
+            )
+            assert answer.status_code == 403, (person.role, url)
+            assert "needs the owner role" in answer.text
+    assert [
+        u["email"] for u in server.ops.accounts.list_users() if u["email"] == "eve@example.com"
+    ] == []
+    assert server.ops.accounts.list_tokens() == []
+    assert server.ops.accounts.list_users()[0]["status"] == "active"
+
+
+def test_the_language_model_test_shows_the_model_its_latency_and_then_the_usage(
+    site: Site, signed: SignIn, fake_llm: FakeOpenAI
+) -> None:
+    llm = {
+        "url": fake_llm.url,
+        "model": "tiny",
+        "input_price_per_million": 1.0,
+        "output_price_per_million": 2.0,
+    }
+    server = site(llm=llm)
+    owner, csrf = signed(server.url, OWNER)
+
+    answer = owner.post("/settings/llm/test", headers=htmx(csrf))
+
+    assert answer.status_code == 200
+    assert answer.text.strip().startswith('<div id="llm-check"')
+    assert f"<code>{SERVED_MODEL}</code> at <code>{fake_llm.url}</code>" in answer.text
+    assert re.search(r"The model answered in \d+ ms", answer.text)
+    assert len(fake_llm.requests) == 1
+    usage = re.search(r'data-testid="llm-usage">.*?</table>', owner.get("/settings").text, re.S)
+    assert usage
+    cost = (PROMPT_TOKENS * 1.0 + COMPLETION_TOKENS * 2.0) / 1e6
+    cells = re.findall(r"<td>(.*?)</td>", usage.group(0))
+    assert cells == [
+        "tiny",
+        "1",
+        "0",
+        "0",
+        str(PROMPT_TOKENS),
+        str(COMPLETION_TOKENS),
+        f"{cost:.4f}",
+    ]
+
+
+def test_an_unreachable_language_model_is_reported_with_what_to_check(
+    site: Site, signed: SignIn
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    server = site(llm={"url": url, "model": "tiny", "max_retries": 0})
+    owner, csrf = signed(server.url, OWNER)
+
+    page = owner.post("/settings/llm/test", data={"csrf_token": csrf})  # without htmx: the page
+
+    assert page.status_code == 200
+    assert "<h1>Settings</h1>" in page.text
+    check = re.search(r'<div id="llm-check".*?</div>', page.text, re.S)
+    assert check
+    assert "The language model test failed: cannot reach" in check.group(0)
+    assert "is the server running" in check.group(0)
+
+
+def test_without_a_language_model_the_page_says_what_to_set(site: Site, signed: SignIn) -> None:
+    server = site()
+    owner, csrf = signed(server.url, OWNER)
+    page = owner.get("/settings").text
+    assert "No language model is configured: set <code>OPSLOOP_LLM__URL</code>" in page
+    assert "No API tokens yet." in page
+    assert "No named chat channels." in page
+    assert "No named webhook endpoints." in page
+    answer = owner.post("/settings/llm/test", headers=htmx(csrf))
+    assert "The language model test failed:" in answer.text
+    assert "OPSLOOP_LLM__URL" in answer.text
+
+
+def test_the_mail_server_test_connects_without_sending_or_sends_one_email(
+    site: Site, signed: SignIn, smtp_sink: SmtpSink
+) -> None:
+    server = site(smtp_host="127.0.0.1", smtp_port=smtp_sink.port, smtp_from="ops@example.com")
+    owner, csrf = signed(server.url, OWNER)
+
+    connected = owner.post("/settings/smtp/test", headers=htmx(csrf))
+    assert connected.text.strip().startswith('<div id="smtp-check"')
+    assert f"Connected to <code>127.0.0.1:{smtp_sink.port}</code> (none)" in connected.text
+    assert "No email was sent." in connected.text
+    assert smtp_sink.messages == []
+
+    sent = owner.post("/settings/smtp/test", headers=htmx(csrf), data={"to": "olga@example.com"})
+    assert "A test email went to olga@example.com" in sent.text
+    [mail] = smtp_sink.messages
+    assert (mail.rcpt_tos, mail.message["From"], mail.message["Subject"]) == (
+        ["olga@example.com"],
+        "ops@example.com",
+        "OpsLoop test email",
+    )
+    bad = owner.post("/settings/smtp/test", headers=htmx(csrf), data={"to": "not an address"})
+    assert "&#39;not an address&#39; is not an email address." in bad.text
+    assert len(smtp_sink.messages) == 1
+
+
+def test_an_unreachable_mail_server_is_reported_with_what_to_check(
+    site: Site, signed: SignIn
+) -> None:
+    port = free_port()
+    server = site(smtp_host="127.0.0.1", smtp_port=port)
+    owner, csrf = signed(server.url, OWNER)
+    answer = owner.post("/settings/smtp/test", headers=htmx(csrf))
+    assert (
+        f"The mail server test failed: cannot reach the SMTP server 127.0.0.1:{port}" in answer.text
+    )
+    assert "check OPSLOOP_SMTP_HOST, OPSLOOP_SMTP_PORT and OPSLOOP_SMTP_SECURITY" in answer.text
+
+
+def test_an_owner_adds_a_reviewer_who_can_then_sign_in(site: Site, signed: SignIn) -> None:
+    server = site()
+    owner, csrf = signed(server.url, OWNER)
+    new = {"email": "Sam@Example.com", "role": "reviewer", "password": "sam's password"}
+
+    added = owner.post("/settings/users", data={**new, "csrf_token": csrf})
+
+    assert added.status_code == 200
+    assert "sam@example.com can now sign in as reviewer." in added.text
+    assert 'data-email="sam@example.com"' in added.text
+    sam, _ = signed(server.url, Person("sam@example.com", "sam's password", "reviewer"))
+    assert sam.get("/api/me").json()["role"] == "reviewer"
+    assert 'data-email="sam@example.com"' in owner.get("/settings").text
+
+    again = owner.post("/settings/users", data={**new, "csrf_token": csrf})
+    assert again.status_code == 409
+    assert "sam@example.com already has an account." in again.text
+    assert 'value="Sam@Example.com"' in again.text  # the form keeps what was typed
+    short = owner.post(
+        "/settings/users",
+        headers=htmx(csrf),
+        data={**new, "email": "kim@example.com", "password": "short"},
+    )
+    assert short.status_code == 200  # from htmx: the section with the error, swapped in
+    assert short.text.strip().startswith("{#") is False
+    assert 'id="users"' in short.text
+    assert "Must be at least 8 characters." in short.text
+    assert 'value="kim@example.com"' in short.text
+    assert [u["email"] for u in server.ops.accounts.list_users()].count("kim@example.com") == 0
+
+
+def test_an_owner_disables_a_person_whose_session_ends_at_once(site: Site, signed: SignIn) -> None:
+    server = site()
+    viewer, _ = signed(server.url, VIEWER)
+    owner, csrf = signed(server.url, OWNER)
+    page = owner.get("/settings").text
+    own_row = re.search(rf'data-email="{OWNER.email}".*?</tr>', page, re.S)
+    assert own_row
+    assert "Disable</button>" not in own_row.group(0)  # not yourself
+
+    done = owner.post("/settings/users/disable", headers=htmx(csrf), data={"email": VIEWER.email})
+
+    assert f"{VIEWER.email} is disabled and signed out everywhere." in done.text
+    assert re.search(rf'data-email="{VIEWER.email}".*?adm-disabled', done.text, re.S)
+    assert viewer.get("/api/me").status_code == 401
+    only = owner.post("/settings/users/disable", data={"email": OWNER.email, "csrf_token": csrf})
+    assert only.status_code == 409
+    assert "is the only active owner; create another owner first." in only.text
+
+
+def test_an_api_token_is_shown_once_works_and_can_be_revoked(site: Site, signed: SignIn) -> None:
+    server = site()
+    owner, csrf = signed(server.url, OWNER)
+
+    made = owner.post(
+        "/settings/tokens", data={"name": "zapier", "scope": "review", "csrf_token": csrf}
+    )
+
+    assert made.status_code == 200
+    found = re.search(r'data-testid="new-token">(olt_[\w-]+)<', made.text)
+    assert found
+    token = found.group(1)
+    assert "Copy this token now: it is shown only once." in made.text
+    assert token not in owner.get("/settings").text
+    bearer = {"Authorization": f"Bearer {token}"}
+    me = httpx.get(f"{server.url}/api/me", headers=bearer, timeout=10).json()
+    assert (me["name"], me["scope"]) == ("zapier", "review")
+    [row] = server.ops.accounts.list_tokens()
+
+    revoked = owner.post(f"/settings/tokens/{row['id']}/revoke", headers=htmx(csrf))
+
+    assert "The token zapier is revoked" in revoked.text
+    assert 'id="tokens"' in revoked.text
+    assert httpx.get(f"{server.url}/api/me", headers=bearer, timeout=10).status_code == 401
+    again = owner.post(f"/settings/tokens/{row['id']}/revoke", data={"csrf_token": csrf})
+    assert again.status_code == 409
+    assert "is already revoked." in again.text
+    nameless = owner.post(
+        "/settings/tokens", data={"name": " ", "scope": "read", "csrf_token": csrf}
+    )
+    assert nameless.status_code == 422
+    assert "Give the token a name of 1 to 100 characters." in nameless.text
