@@ -919,6 +919,16 @@ def retry(action_id: Annotated[int, typer.Argument(help="A dead-lettered action.
 
 
 @app.command()
+def cancel(
+    action_id: Annotated[int, typer.Argument(help="A pending or retrying action.")],
+) -> None:
+    """Stop an action that has not been delivered yet, for good (pending or retrying only)."""
+    with service() as ops:
+        action = ops.cancel_action(action_id, actor=_who())
+    console.print(f"Action {action_id} ({action['kind']}) cancelled: it will not be delivered.")
+
+
+@app.command()
 def quarantine(limit: Annotated[int, typer.Option(help="How many to list.")] = 20) -> None:
     """Input that was refused, with the reason for each."""
     with service() as ops:
@@ -934,6 +944,29 @@ def quarantine(limit: Annotated[int, typer.Option(help="How many to list.")] = 2
             escape(row["reason"][:100]),
         )
     console.print(table if rows else "Quarantine is empty.")
+
+
+@app.command()
+def replay(
+    item_id: Annotated[int, typer.Argument(help="A held item of `opsloop quarantine`.")],
+) -> None:
+    """Run a quarantined item's body through its ingest path again, once its source or
+    mapping is fixed. Decisions on the events it becomes are made by a running server or
+    worker."""
+    with service() as ops:
+        done = ops.replay_quarantined(item_id, actor=_who())
+    if not done.ok:
+        err.print(
+            f"[red]Quarantined item {item_id} was refused again:[/red] {escape(done.reason or '')}"
+            "\nIt stays held; fix its source or mapping and replay it again."
+        )
+        raise typer.Exit(1)
+    ids = ", ".join(str(event_id) for event_id in done.event_ids)
+    repeats = len(done.event_ids) - done.created
+    console.print(
+        f"Quarantined item {item_id} replayed: stored as event ids {ids} "
+        f"({done.created} new, {repeats} already stored)."
+    )
 
 
 # --- models ----------------------------------------------------------------------------------

@@ -120,6 +120,17 @@ async def retry_action(action_id: int, request: Request, service: Service, who: 
     )
 
 
+@router.post(
+    "/api/actions/{action_id}/cancel",
+    summary="Stop a pending or retrying action for good",
+    tags=["actions"],
+)
+async def cancel_action(action_id: int, request: Request, service: Service, who: Reviewer) -> Json:
+    body = await json_body(request, ActorIn, optional=True)
+    actor = body.actor or who.actor
+    return Json(await run_in_threadpool(service.cancel_action, action_id, actor=actor))
+
+
 @router.get(
     "/api/tasks",
     summary="Follow-up tasks created by actions",

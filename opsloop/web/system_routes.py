@@ -1,7 +1,9 @@
-"""Reading the ledger (events, entities, quarantine), metrics, health and Prometheus."""
+"""Reading the ledger (events, entities, quarantine), replaying a quarantined item, metrics,
+health and Prometheus."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -13,10 +15,12 @@ from opsloop.core.errors import InvalidInput
 from opsloop.core.periods import DEFAULT_BASELINE, parse_baseline
 from opsloop.service import OpsLoop
 from opsloop.service.metrics import CSAT_EVENT, CSAT_FIELD
-from opsloop.web.auth import PUBLIC, READ
+from opsloop.web.auth import PUBLIC, READ, Owner
+from opsloop.web.bodies import json_body
 from opsloop.web.deps import ops
 from opsloop.web.prometheus import render_prometheus
 from opsloop.web.responses import Json
+from opsloop.web.schemas import ActorIn
 
 router = APIRouter()
 Service = Annotated[OpsLoop, Depends(ops)]
@@ -85,6 +89,21 @@ def list_quarantine(
 )
 def get_quarantined(item_id: int, service: Service) -> Json:
     return Json(service.get_quarantined(item_id))
+
+
+@router.post(
+    "/api/quarantine/{item_id}/replay",
+    summary="Run a held item's body through its ingest path again",
+    description="200 when the replay ran: `ok` true with the `event_ids` it became, or `ok` "
+    "false with the `reason` it was refused again (the item stays held). 409 when the item was "
+    "already replayed or cannot be replayed (the message says why); 404 when there is none.",
+    tags=["events"],
+)
+async def replay_quarantined(item_id: int, request: Request, service: Service, who: Owner) -> Json:
+    body = await json_body(request, ActorIn, optional=True)
+    actor = body.actor or who.actor
+    done = await run_in_threadpool(service.replay_quarantined, item_id, actor=actor)
+    return Json({**asdict(done), "status": "replayed" if done.ok else "held"})
 
 
 @router.get(

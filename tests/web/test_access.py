@@ -105,6 +105,8 @@ def test_every_route_declares_its_rule_and_the_public_ones_are_these(tmp_path: P
     assert public == PUBLIC_ROUTES
     assert rules["POST /api/decisions/{decision_id}/review"].needed == "review"
     assert rules["POST /api/events"].needed == "review"
+    assert rules["POST /api/actions/{action_id}/cancel"].needed == "review"
+    assert rules["POST /api/quarantine/{item_id}/replay"].needed == "admin"  # as on /sources
     for changes_playbooks_or_settings in (
         "POST /api/playbooks",
         "POST /api/playbooks/{name}/mode",

@@ -1,0 +1,96 @@
+"""`opsloop replay` and `opsloop cancel` on SQLite and PostgreSQL, as a person uses them: each
+says what happened, and exits 1 when the item is refused again or the action cannot be
+cancelled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from opsloop.cli import app
+from opsloop.core.errors import InvalidInput
+from tests.conftest import OpsFactory, lead_playbook
+from tests.leads import settle
+from tests.sinks import SmtpSink
+
+runner = CliRunner()
+FORM = b'{"email": "Ana@Example.com", "answers": [1, 2]}'
+
+
+@pytest.fixture
+def cli_database(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The database the `opsloop` command runs on (the same as the test's `make_ops`)."""
+    monkeypatch.setenv("OPSLOOP_DATA_DIR", str(tmp_path / "cli-data"))
+    monkeypatch.setenv("OPSLOOP_DATABASE_URL", database_url)
+    monkeypatch.setenv("COLUMNS", "200")
+    return database_url
+
+
+def run(*args: str) -> tuple[int, str]:
+    """Exit code and output, with line wrapping undone (Rich wraps at the terminal width)."""
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output.replace("\n", " ")
+
+
+def test_replay_says_why_an_item_is_refused_again_and_replays_it_once_fixed(
+    make_ops: OpsFactory, cli_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ops = make_ops(cli_database)
+    with pytest.raises(InvalidInput):
+        ops.ingest_hook("typeform", FORM, {})
+    [item] = ops.quarantine_items()
+
+    code, output = run("replay", str(item["id"]))
+    assert code == 1
+    assert f"Quarantined item {item['id']} was refused again: type: is required" in output
+    assert "It stays held" in output
+
+    # The owner maps the source (here in the environment) and replays it again.
+    monkeypatch.setenv("OPSLOOP_SOURCES__TYPEFORM__TYPE", "form.submitted")
+    monkeypatch.setenv("OPSLOOP_SOURCES__TYPEFORM__SUBJECT", "'lead:' + lower(email)")
+    code, output = run("replay", str(item["id"]))
+    assert code == 0, output
+    [event] = ops.list_events(type="form.submitted")
+    assert (
+        f"Quarantined item {item['id']} replayed: stored as event ids {event['id']} "
+        "(1 new, 0 already stored)." in output
+    )
+    assert ops.quarantine_item(item["id"])["status"] == "replayed"
+
+    code, output = run("replay", str(item["id"]))
+    assert code == 1
+    assert f"Error: quarantined item {item['id']} is already replayed" in output
+    code, output = run("replay", "999999")
+    assert (code, output.strip()) == (1, "Error: no quarantined item 999999")
+
+
+def test_cancel_stops_a_pending_action_and_refuses_a_delivered_one(
+    make_ops: OpsFactory, cli_database: str, smtp_sink: SmtpSink
+) -> None:
+    ops = make_ops(
+        cli_database,
+        playbooks=[lead_playbook()],
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_sink.port,
+    )
+    [waiting] = settle(ops, 1)
+
+    code, output = run("cancel", str(waiting["id"]))
+    assert code == 0, output
+    assert f"Action {waiting['id']} (email) cancelled: it will not be delivered." in output
+    [sent] = settle(ops, 2)
+    ops.run_jobs()
+    assert ops.get_action(waiting["id"])["status"] == "cancelled"
+    assert ops.get_action(sent["id"])["status"] == "delivered"
+    assert [m.rcpt_tos for m in smtp_sink.messages] == [["lead2@example.com"]]
+
+    code, output = run("cancel", str(sent["id"]))
+    assert code == 1
+    assert (
+        f"Error: action {sent['id']} is delivered; only pending or retrying actions can be "
+        "cancelled" in output
+    )
+    code, output = run("cancel", "999999")
+    assert (code, output.strip()) == (1, "Error: no action 999999")
