@@ -23,8 +23,9 @@ from opsloop.learning.text_dataset import (
     text_model_name,
 )
 from opsloop.service.context import ActivePlaybook, Context
-from opsloop.store import audit, training_data
+from opsloop.service.model_versions import NewVersion, latest_serving, store_version
 from opsloop.store import models as model_store
+from opsloop.store import training_data
 
 Step = Callable[[str], None] | None
 
@@ -63,9 +64,7 @@ def train_text_model(
     dataset = read_dataset(ctx, active, now)
     _check_enough(dataset, spec, playbook)
     with ctx.db.read() as conn:
-        latest = next(
-            (v for v in model_store.list_versions(conn, name) if v["status"] != "retired"), None
-        )
+        latest = latest_serving(conn, name)
     if latest is not None and latest["labels_hash"] == dataset.labels_hash and not force:
         return {
             "playbook": active.name,
@@ -132,64 +131,26 @@ def train_text_model(
         "test": len(test_rows),
         "seconds": seconds,
     }
-    status: model_store.ModelStatus = "champion" if verdict["promoted"] else "challenger"
-    with ctx.db.transaction() as tx:
-        conn = tx.conn
-        current = model_store.get_champion(conn, name)
-        if verdict["promoted"] and (current or {}).get("id") != (champion or {}).get("id"):
-            status = "challenger"
-            verdict.update(promoted=False, why="another version became champion meanwhile")
-        version_id, number = model_store.insert_version(
-            conn,
-            playbook_id=active.id,
-            name=name,
-            status=status,
-            kind="text",
-            algorithm=spec.method,
-            features=[f"payload.{playbook.text.field}" if playbook.text else "text"],
-            metrics=report,
-            training=training,
-            labels_hash=dataset.labels_hash,
-            artifact=artifact.data,
-            artifact_sha256=artifact.sha256,
-            library_versions=artifact.library_versions,
-            created_by=actor,
-            now=now,
-        )
-        retired = model_store.retire_others(conn, name, "challenger", keep=version_id)
-        if status == "champion":
-            retired += model_store.retire_others(conn, name, "champion", keep=version_id)
-        audit.record(
-            conn,
-            at=now,
-            actor=actor,
-            verb="model.trained",
-            object_type="model",
-            object_id=name,
-            detail={"version": number, "rows": len(dataset.rows), "accuracy": report["accuracy"]},
-        )
-        audit.record(
-            conn,
-            at=now,
-            actor=actor,
-            verb="model.promoted" if status == "champion" else "model.kept_as_challenger",
-            object_type="model",
-            object_id=name,
-            detail={"version": number, **verdict, "retired": retired},
-        )
-    ctx.models.invalidate()
-    message = (
-        f"{name} version {number} is the new champion: {verdict['why']}"
-        if status == "champion"
-        else f"{name} version {number} is kept as challenger (shadow): {verdict['why']}"
+    new = NewVersion(
+        playbook_id=active.id,
+        name=name,
+        kind="text",
+        algorithm=spec.method,
+        features=[f"payload.{playbook.text.field}" if playbook.text else "text"],
+        metrics=report,
+        training=training,
+        labels_hash=dataset.labels_hash,
+        artifact=artifact,
+        trained_detail={"rows": len(dataset.rows), "accuracy": report["accuracy"]},
     )
+    stored = store_version(ctx, new, verdict, compared_with=champion, actor=actor, now=now)
     return {
         "playbook": active.name,
         "model": name,
         "kind": "text",
-        "status": "promoted" if status == "champion" else "challenger",
-        "version": number,
-        "message": message,
+        "status": "promoted" if stored.promoted else "challenger",
+        "version": stored.number,
+        "message": stored.message,
         "report": report,
         "verdict": verdict,
         "training": training,

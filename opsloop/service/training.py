@@ -25,8 +25,8 @@ from opsloop.core.playbooks import ModelSpec
 from opsloop.learning import predictors
 from opsloop.learning.datasets import Dataset, Row, build_dataset, model_name
 from opsloop.service.context import ActivePlaybook, Context
+from opsloop.service.model_versions import NewVersion, latest_serving, store_version
 from opsloop.service.text_training import list_text_versions, text_classifier, train_text_model
-from opsloop.store import audit
 from opsloop.store import models as model_store
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def _train_tabular(
     say("Reading labelled rows from the ledger")
     with ctx.db.read() as conn:
         dataset = build_dataset(conn, active.compiled, active.id, now=now)
-        latest = _latest_serving(conn, name)
+        latest = latest_serving(conn, name)
     _check_enough(dataset, spec)
     if latest is not None and latest["labels_hash"] == dataset.labels_hash and not force:
         return {
@@ -109,71 +109,30 @@ def _train_tabular(
 
     training = _training(dataset, report)
     training["seconds"] = seconds
-    status: model_store.ModelStatus = "champion" if verdict["promoted"] else "challenger"
-    with ctx.db.transaction() as tx:
-        conn = tx.conn
-        current = model_store.get_champion(conn, name)
-        if verdict["promoted"] and _id(current) != _id(champion):
-            # Another process promoted a model meanwhile: this one was not compared with it.
-            status = "challenger"
-            verdict.update(promoted=False, why="another version became champion meanwhile")
-        version_id, number = model_store.insert_version(
-            conn,
-            playbook_id=active.id,
-            name=name,
-            status=status,
-            kind="tabular",
-            algorithm=trained.model.algorithm,
-            features=list(dataset.features),
-            metrics=report,
-            training=training,
-            labels_hash=dataset.labels_hash,
-            artifact=artifact.data,
-            artifact_sha256=artifact.sha256,
-            library_versions=artifact.library_versions,
-            created_by=actor,
-            now=now,
-        )
-        retired = model_store.retire_others(conn, name, "challenger", keep=version_id)
-        if status == "champion":
-            retired += model_store.retire_others(conn, name, "champion", keep=version_id)
-        audit.record(
-            conn,
-            at=now,
-            actor=actor,
-            verb="model.trained",
-            object_type="model",
-            object_id=name,
-            detail={
-                "version": number,
-                "rows": len(dataset.rows),
-                "roc_auc": report["roc_auc"],
-                "brier": report["brier"],
-                "labels_hash": dataset.labels_hash,
-            },
-        )
-        audit.record(
-            conn,
-            at=now,
-            actor=actor,
-            verb="model.promoted" if status == "champion" else "model.kept_as_challenger",
-            object_type="model",
-            object_id=name,
-            detail={"version": number, **verdict, "retired": retired},
-        )
-    ctx.models.invalidate()
-    message = (
-        f"{name} version {number} is the new champion: {verdict['why']}"
-        if status == "champion"
-        else f"{name} version {number} is kept as challenger (shadow): {verdict['why']}"
+    new = NewVersion(
+        playbook_id=active.id,
+        name=name,
+        kind="tabular",
+        algorithm=trained.model.algorithm,
+        features=list(dataset.features),
+        metrics=report,
+        training=training,
+        labels_hash=dataset.labels_hash,
+        artifact=artifact,
+        trained_detail={
+            "rows": len(dataset.rows),
+            "roc_auc": report["roc_auc"],
+            "brier": report["brier"],
+            "labels_hash": dataset.labels_hash,
+        },
     )
-    log.info(message, extra={"playbook": playbook, "model": name})
+    stored = store_version(ctx, new, verdict, compared_with=champion, actor=actor, now=now)
     return {
         "playbook": playbook,
         "model": name,
-        "status": "promoted" if status == "champion" else "challenger",
-        "version": number,
-        "message": message,
+        "status": "promoted" if stored.promoted else "challenger",
+        "version": stored.number,
+        "message": stored.message,
         "features": list(dataset.features),
         "report": report,
         "verdict": verdict,
@@ -274,15 +233,6 @@ def _with_model(ctx: Context, playbook: str) -> tuple[ActivePlaybook, ModelSpec]
             "docs/playbooks.md#models)"
         )
     return active, spec
-
-
-def _latest_serving(conn: Any, name: str) -> dict[str, Any] | None:
-    """The newest version that is not retired: a retired one (rejected, or replaced) says
-    nothing about whether training again would help."""
-    for version in model_store.list_versions(conn, name):
-        if version["status"] != "retired":
-            return version
-    return None
 
 
 def _check_enough(dataset: Dataset, spec: ModelSpec) -> None:
@@ -394,7 +344,3 @@ def _comparison_rows(dataset: Dataset, champion: dict[str, Any]) -> tuple[list[R
             else None
         )
     return held_out, "the champion's training period overlaps the held-out rows"
-
-
-def _id(row: dict[str, Any] | None) -> int | None:
-    return None if row is None else int(row["id"])
