@@ -279,8 +279,12 @@ class LiveServer:
         return httpx.Client(base_url=self.url, headers=self.headers, timeout=timeout)
 
 
+Serve = Callable[[OpsLoop], LiveServer]
+"""The `serve` fixture: start a live server for a service."""
+
+
 @pytest.fixture
-def serve() -> Iterator[Callable[[OpsLoop], LiveServer]]:
+def serve() -> Iterator[Serve]:
     servers: list[LiveServer] = []
 
     def start(ops: OpsLoop) -> LiveServer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -32,6 +33,10 @@ def form_csrf(html: str) -> str:
     found = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert found, "the page has no csrf_token field"
     return found.group(1)
+
+
+SignIn = Callable[[str, "Person"], tuple[httpx.Client, str]]
+"""The `signed` fixture (tests/web/conftest.py): sign a person in at a server's URL."""
 
 
 def sign_in(url: str, person: Person, **headers: str) -> tuple[httpx.Client, str]:

@@ -5,34 +5,14 @@ never delivered, and viewers may only look."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
-import httpx
 import pytest
 
-from opsloop.service import OpsLoop
-from tests.conftest import LiveServer, OpsFactory, lead_playbook
+from tests.conftest import LiveServer, OpsFactory, Serve, lead_playbook
 from tests.leads import settle
-from tests.people import OWNER, REVIEWER, VIEWER, Person, add_people, sign_in
+from tests.people import OWNER, REVIEWER, VIEWER, SignIn, add_people
 from tests.sinks import SmtpSink, free_port
-
-Serve = Callable[[OpsLoop], LiveServer]
-SignIn = Callable[[str, Person], tuple[httpx.Client, str]]
-
-
-@pytest.fixture
-def signed() -> Iterator[SignIn]:
-    """Sign a person in at a server's URL: (client, CSRF token); the clients close at the end."""
-    clients: list[httpx.Client] = []
-
-    def open_session(url: str, person: Person) -> tuple[httpx.Client, str]:
-        client, csrf = sign_in(url, person)
-        clients.append(client)
-        return client, csrf
-
-    yield open_session
-    for client in clients:
-        client.close()
 
 
 class Mail(SmtpSink):

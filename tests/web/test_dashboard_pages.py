@@ -13,12 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from opsloop.service import OpsLoop
-from tests.conftest import Clock, LiveServer, OpsFactory
+from tests.conftest import Clock, LiveServer, OpsFactory, Serve
 from tests.people import VIEWER, Person, add_people, sign_in
 from tests.web.dashboard_story import CSAT, WEEKS, build_history
 
-Serve = Callable[[OpsLoop], LiveServer]
 CHARTS = ("success-rate", "override-rate", "time-to-action", "csat")
 
 

@@ -14,13 +14,12 @@ import httpx
 import pytest
 
 from opsloop.service import OpsLoop
-from tests.conftest import LiveServer, OpsFactory, lead_playbook
+from tests.conftest import LiveServer, OpsFactory, Serve, lead_playbook
 from tests.fake_llm import Answer, FakeOpenAI
 from tests.people import OWNER, REVIEWER, VIEWER, Person, add_people, sign_in
 from tests.service.test_text_triage import EXAMPLE, label_answer, ticket
 from tests.sinks import SmtpSink, free_port
 
-Serve = Callable[[OpsLoop], LiveServer]
 HOT = "Hot lead — hand to sales"
 NURTURE = "Nurture by email"
 

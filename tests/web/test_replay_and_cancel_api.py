@@ -4,18 +4,15 @@ admin token replays, a review token cancels, and a cancelled action is never del
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import httpx
 import pytest
 
 from opsloop.core.errors import InvalidInput, Unauthorized
 from opsloop.service import OpsLoop
-from tests.conftest import LiveServer, OpsFactory, lead_playbook
+from tests.conftest import OpsFactory, Serve, lead_playbook
 from tests.leads import settle
 from tests.sinks import SmtpSink
 
-Serve = Callable[[OpsLoop], LiveServer]
 MAPPING = {"typeform": {"type": "form.submitted", "subject": "'lead:' + lower(email)"}}
 FORM = b'{"email": "Ana@Example.com", "answers": [1, 2]}'
 

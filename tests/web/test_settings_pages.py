@@ -11,14 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
-from opsloop.service import OpsLoop
-from tests.conftest import LiveServer, OpsFactory
+from tests.conftest import LiveServer, OpsFactory, Serve
 from tests.fake_llm import COMPLETION_TOKENS, PROMPT_TOKENS, SERVED_MODEL, FakeOpenAI
-from tests.people import OWNER, REVIEWER, VIEWER, Person, add_people, sign_in
+from tests.people import OWNER, REVIEWER, VIEWER, Person, SignIn, add_people
 from tests.sinks import SmtpSink, free_port
 
-Serve = Callable[[OpsLoop], LiveServer]
-SignIn = Callable[[str, Person], tuple[httpx.Client, str]]
 Site = Callable[..., LiveServer]
 SECRETS = {
     "smtp_password": "smtp-pass-7c1e",
@@ -31,21 +28,6 @@ SECRETS = {
         }
     },
 }
-
-
-@pytest.fixture
-def signed() -> Iterator[SignIn]:
-    """Sign a person in at a server's URL: (client, CSRF token); the clients close at the end."""
-    clients: list[httpx.Client] = []
-
-    def open_session(url: str, person: Person) -> tuple[httpx.Client, str]:
-        client, csrf = sign_in(url, person)
-        clients.append(client)
-        return client, csrf
-
-    yield open_session
-    for client in clients:
-        client.close()
 
 
 @pytest.fixture
