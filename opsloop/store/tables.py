@@ -353,6 +353,88 @@ backtests = Table(
     Column("created_by", String(200), nullable=False),
 )
 
+# --- perception: sources, their runs, contracts, identities ----------------------------------
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("spec", Json, nullable=False),  # the definition as applied, without its secret
+    Column("secret", Text, nullable=True),  # never shown, never logged
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("updated_by", String(200), nullable=False),
+    # Pulled sources: the cursor after the last committed batch, and when to sync next.
+    Column("checkpoint", Json, nullable=True),
+    Column("checkpoint_at", UtcDateTime, nullable=True),
+    Column("next_sync_at", UtcDateTime, nullable=True),
+)
+
+source_runs = Table(
+    "source_runs",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("source", String(100), nullable=False),
+    Column("mode", String(16), nullable=False),  # sync | backfill
+    Column("status", String(16), nullable=False),  # running | ok | failed
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=True),
+    Column("heartbeat_at", UtcDateTime, nullable=False),
+    Column("rows_in", Integer, nullable=False),
+    Column("events_stored", Integer, nullable=False),
+    Column("duplicates", Integer, nullable=False),
+    Column("rejected", Integer, nullable=False),
+    Column("ignored", Integer, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("checkpoint_before", Json, nullable=True),
+    Column("checkpoint_after", Json, nullable=True),
+    Index(None, "source", "id"),
+)
+
+source_stats = Table(
+    # Daily counters per source for the quality report, added to in the ingest transaction.
+    "source_stats",
+    metadata,
+    Column("source", String(100), primary_key=True),
+    Column("day", String(10), primary_key=True),  # YYYY-MM-DD, UTC
+    Column("received", Integer, nullable=False),
+    Column("stored", Integer, nullable=False),
+    Column("duplicates", Integer, nullable=False),
+    Column("rejected", Integer, nullable=False),
+    Column("ignored", Integer, nullable=False),
+    Column("late", Integer, nullable=False),
+)
+
+contracts = Table(
+    "contracts",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("event_type", String(100), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("spec", Json, nullable=False),
+    Column("yaml", Text, nullable=False),
+    Column("applied_at", UtcDateTime, nullable=False),
+    Column("applied_by", String(200), nullable=False),
+    Column("active", Boolean, nullable=False),
+    UniqueConstraint("event_type", "version"),
+    Index(None, "active"),
+)
+
+identities = Table(
+    # Identity stitching: an anonymous visitor's subject joins the subject they became.
+    "identities",
+    metadata,
+    Column("alias", String(300), primary_key=True),  # visitor:3f2a...
+    Column("subject", String(300), nullable=False),  # lead:42
+    Column("source", String(100), nullable=False),
+    Column("linked_at", UtcDateTime, nullable=False),
+    Index(None, "subject"),
+)
+
+
 # --- in-process runtime --------------------------------------------------------------------
 
 jobs = Table(

@@ -1,0 +1,249 @@
+"""Source definitions: where signals come from and what they mean, declared in YAML.
+
+```yaml
+name: stripe
+kind: webhook            # webhook | segment | http | folder | sql | imap
+verify: stripe           # webhooks: none | hmac | stripe | standard
+mapping: stripe          # a built-in mapping, or rules (docs/sources.md#mappings)
+timezone: Europe/Lisbon  # for timestamps written without a zone
+```
+
+Secrets (a webhook's signing secret, a write key, an API token, a mailbox password) are not
+part of the definition: they are given apart (`opsloop source add --secret-file`, or
+`secret_env: NAME` to read an environment variable) and never shown again.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from opsloop.core.durations import parse_duration
+
+SOURCE_NAME = r"^[a-z0-9][a-z0-9_\-.]{0,99}$"
+SourceKind = Literal["webhook", "segment", "http", "folder", "sql", "imap"]
+PUSH_KINDS: tuple[str, ...] = ("webhook", "segment")
+PULL_KINDS: tuple[str, ...] = ("http", "folder", "sql", "imap")
+RESERVED_NAMES = frozenset({"api", "import"})
+"""Names events already use: `api` for POST /api/events, `import` for `opsloop import`."""
+
+DEFAULT_INTERVAL = timedelta(minutes=10)
+MIN_INTERVAL = timedelta(minutes=1)
+
+
+def _duration(value: Any) -> Any:
+    if isinstance(value, str):
+        return parse_duration(value)
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HttpAuth(_Strict):
+    type: Literal["none", "bearer", "basic", "header"] = "none"
+    """bearer: `Authorization: Bearer <secret>`; basic: `username` and the secret as password;
+    header: the secret in the header named by `header`."""
+    username: str | None = None
+    header: str | None = None
+
+
+class HttpPagination(_Strict):
+    type: Literal["none", "page", "offset", "cursor", "link"] = "none"
+    """page: `?page=1,2,...`; offset: `?offset=0,100,...`; cursor: the next cursor read from
+    the response at `cursor_path` and sent as `cursor_param`; link: the `Link: <...>;
+    rel="next"` header."""
+    param: str | None = None
+    """Query parameter of the page number, offset or cursor (default page/offset/cursor)."""
+    size_param: str | None = None
+    """Query parameter of the page size, e.g. `per_page` or `limit`."""
+    size: int = Field(default=100, ge=1, le=10_000)
+    start: int = 1
+    """First page number (page pagination)."""
+    cursor_path: str | None = None
+    """Dotted path to the next cursor in the response, e.g. `meta.next_cursor`."""
+
+
+class HttpIncremental(_Strict):
+    field: str
+    """Dotted path in each item to its updated-at value, e.g. `updated_at`."""
+    param: str
+    """Query parameter that asks for items updated since a value, e.g. `updated_since`."""
+
+
+class HttpConfig(_Strict):
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    params: dict[str, str] = Field(default_factory=dict)
+    auth: HttpAuth = Field(default_factory=HttpAuth)
+    items: str = ""
+    """Dotted path to the list of items in a response; empty when the response is the list."""
+    pagination: HttpPagination = Field(default_factory=HttpPagination)
+    incremental: HttpIncremental | None = None
+    key: str = "id"
+    """Dotted path to each item's id: an item is stored once per source."""
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value
+
+
+class FolderConfig(_Strict):
+    path: str
+    pattern: str = "*"
+    """Files to pick up (glob); `.csv`, `.jsonl` and `.ndjson` files are read."""
+    done: str | None = None
+    """Where finished files are moved; default `<path>/processed`."""
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    key: str | None = None
+    """Column or field holding each row's id; default: the file's content hash and line."""
+
+
+class SqlConfig(_Strict):
+    url: str
+    """SQLAlchemy URL; a password can be left out and given as the source's secret."""
+    query: str
+    """A SELECT; with `cursor`, it must compare against `:cursor`, e.g.
+    `SELECT * FROM orders WHERE updated_at > :cursor ORDER BY updated_at`."""
+    cursor: str | None = None
+    """The column whose largest value so far is the next run's `:cursor`."""
+    cursor_start: Any = None
+    """`:cursor` on the first run (and on a backfill), e.g. `1970-01-01`."""
+    key: str = "id"
+    """Column holding each row's id."""
+    batch_size: int = Field(default=500, ge=1, le=100_000)
+
+
+class ImapConfig(_Strict):
+    host: str
+    port: int | None = None
+    """Default 993 with `security: ssl`, else 143."""
+    security: Literal["ssl", "starttls", "none"] = "ssl"
+    username: str
+    mailbox: str = "INBOX"
+    subject_kind: str = "ticket"
+    """Each thread becomes a subject `<kind>:<id of the thread's first message>`."""
+    batch_size: int = Field(default=200, ge=1, le=10_000)
+
+
+class SegmentConfig(_Strict):
+    subject_kind: str = "lead"
+    """`userId` X becomes the subject `<kind>:X`."""
+    visitor_kind: str = "visitor"
+    """An anonymous visitor `anonymousId` A is `<visitor_kind>:A` until identified."""
+    group_kind: str = "account"
+
+
+class SourceSpec(_Strict):
+    name: str = Field(pattern=SOURCE_NAME)
+    kind: SourceKind
+    description: str = ""
+    enabled: bool = True
+
+    verify: Literal["none", "hmac", "stripe", "standard"] = "none"
+    """How a webhook proves its sender: generic HMAC-SHA256, Stripe-Signature or Standard
+    Webhooks. `none` accepts anyone who knows the URL."""
+    signature_header: str = "X-OpsLoop-Signature"
+    """hmac: the header holding the hex HMAC-SHA256 of the body (optionally `sha256=`)."""
+    tolerance: timedelta = Field(default=timedelta(minutes=5))
+    """stripe, standard: how old a signed timestamp may be."""
+    secret_env: str | None = None
+    """Read the secret from this environment variable instead of the stored one."""
+
+    mapping: str | list[dict[str, Any]] | dict[str, Any] | None = None
+    """A built-in mapping's name, or mapping rules; none: records are OpsLoop events."""
+    timezone: str = "UTC"
+    region: str | None = None
+    """Country (ISO 3166 alpha-2, e.g. `PT`) for phone numbers written without `+`."""
+    dedupe_window: timedelta | None = None
+    """Also store once the same type, subject and payload seen again within this window."""
+    late_after: timedelta | None = None
+    """An event received this long after it occurred counts as late in the quality report
+    (default 5 minutes for pushed sources, twice the interval for pulled ones)."""
+
+    interval: timedelta = Field(default=DEFAULT_INTERVAL)
+    """Pulled sources: how often to sync (minimum 1 minute)."""
+    http: HttpConfig | None = None
+    folder: FolderConfig | None = None
+    sql: SqlConfig | None = None
+    imap: ImapConfig | None = None
+    segment: SegmentConfig | None = None
+
+    _parse_durations = field_validator(
+        "tolerance", "dedupe_window", "late_after", "interval", mode="before"
+    )(_duration)
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in RESERVED_NAMES:
+            raise ValueError(f"{value!r} is used by OpsLoop itself; choose another name")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone; write e.g. Europe/Lisbon") from None
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z]{2}", value):
+            raise ValueError(f"{value!r} is not a two-letter country code such as PT or US")
+        return value.upper() if value else None
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: timedelta) -> timedelta:
+        if value < MIN_INTERVAL:
+            raise ValueError("the shortest interval is 1m")
+        return value
+
+    @model_validator(mode="after")
+    def _kind_config(self) -> SourceSpec:
+        configs = {"http": self.http, "folder": self.folder, "sql": self.sql, "imap": self.imap}
+        if self.kind in configs and configs[self.kind] is None:
+            raise ValueError(f"a {self.kind} source needs a `{self.kind}:` block")
+        extra = [
+            name for name, config in configs.items() if config is not None and name != self.kind
+        ]
+        if self.segment is not None and self.kind != "segment":
+            extra.append("segment")
+        if extra:
+            raise ValueError(f"a {self.kind} source takes no `{extra[0]}:` block")
+        if self.kind != "webhook" and self.verify != "none":
+            raise ValueError("`verify` is for webhook sources")
+        return self
+
+    @property
+    def pulled(self) -> bool:
+        return self.kind in PULL_KINDS
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def late_threshold(self) -> timedelta:
+        if self.late_after is not None:
+            return self.late_after
+        return self.interval * 2 if self.pulled else timedelta(minutes=5)
+
+    @property
+    def needs_secret(self) -> bool:
+        """The source cannot work without a secret (a signature check, a write key)."""
+        return self.verify != "none" or self.kind == "segment"
