@@ -22,6 +22,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from opsloop.cli_accounts import token_app, user_app
+from opsloop.cli_contracts import contract_app
+from opsloop.cli_sources import source_app
 from opsloop.core.decisions import ReviewRequest, Verdict
 from opsloop.core.durations import parse_duration
 from opsloop.core.errors import FieldError, InvalidInput, OpsLoopError, PlaybookInvalid
@@ -41,6 +43,8 @@ playbook_app = typer.Typer(
 app.add_typer(playbook_app, name="playbook")
 app.add_typer(user_app, name="user")  # opsloop/cli_accounts.py
 app.add_typer(token_app, name="token")
+app.add_typer(source_app, name="source")  # opsloop/cli_sources.py
+app.add_typer(contract_app, name="contract")  # opsloop/cli_contracts.py
 
 console = Console()
 err = Console(stderr=True)

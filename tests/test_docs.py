@@ -11,7 +11,7 @@ import shutil
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 import typer
@@ -33,6 +33,8 @@ from opsloop.core.errors import (
     Unauthorized,
 )
 from opsloop.core.playbooks import ACTION_KINDS, FEATURE_KINDS, GUARDED_KINDS, MODES
+from opsloop.core.sources import SourceKind, parse_source
+from opsloop.perception.mapping import Mapping
 from opsloop.service.playbooks import load_playbook
 from opsloop.settings import ENV_PREFIX, Settings, SourceSettings, WebhookEndpoint
 from opsloop.web.app import create_app
@@ -159,15 +161,42 @@ def test_every_mode_is_documented(mode: str) -> None:
     assert f"| `{mode}` |" in doc("playbooks.md")
 
 
-def documented_playbooks() -> list[tuple[str, str]]:
-    """(where, YAML text) of every ```yaml block in docs/ that is a playbook (has `name:`)."""
+def documented_yaml(*, sources: bool) -> list[tuple[str, str]]:
+    """(where, YAML text) of every ```yaml block in docs/ that is a playbook (has `name:`), or
+    with `sources`, a source definition (has `name:` and a source `kind:`)."""
     found = []
     for path in sorted(DOCS.glob("*.md")):
         for index, block in enumerate(fenced_blocks(path.read_text(encoding="utf-8"), ("yaml",))):
             data = yaml.safe_load(block)
-            if isinstance(data, dict) and "name" in data:
+            if not (isinstance(data, dict) and "name" in data):
+                continue
+            if (data.get("kind") in get_args(SourceKind)) == sources:
                 found.append((f"docs/{path.name}#yaml{index + 1}", block))
     return found
+
+
+def documented_playbooks() -> list[tuple[str, str]]:
+    return documented_yaml(sources=False)
+
+
+@pytest.mark.parametrize(
+    ("where", "text"),
+    [pytest.param(where, text, id=where) for where, text in documented_yaml(sources=True)],
+)
+def test_every_source_in_the_docs_validates(where: str, text: str) -> None:
+    try:
+        spec, _ = parse_source(text, where)
+    except PlaybookInvalid as exc:
+        pytest.fail(f"{where} is not a valid source:\n{exc}")
+    if spec.mapping is not None:
+        Mapping.load(spec.mapping, origin=where)
+
+
+def test_the_sources_docs_show_every_kind_of_source() -> None:
+    kinds = {yaml.safe_load(text)["kind"] for _, text in documented_yaml(sources=True)}
+    assert kinds == set(get_args(SourceKind)), (
+        f"docs/ show no {set(get_args(SourceKind)) - kinds} source"
+    )
 
 
 def test_playbooks_md_holds_a_complete_example() -> None:

@@ -20,9 +20,20 @@ from datetime import timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
-from opsloop.core.durations import parse_duration
+from opsloop.core.durations import format_duration, parse_duration
+from opsloop.core.errors import PlaybookInvalid
+from opsloop.core.events import SUBJECT_KIND_PATTERN, did_you_mean
+from opsloop.core.yaml_source import parse_yaml
 
 SOURCE_NAME = r"^[a-z0-9][a-z0-9_\-.]{0,99}$"
 SourceKind = Literal["webhook", "segment", "http", "folder", "sql", "imap"]
@@ -52,6 +63,14 @@ class HttpAuth(_Strict):
     username: str | None = None
     header: str | None = None
 
+    @model_validator(mode="after")
+    def _complete(self) -> HttpAuth:
+        if self.type == "basic" and not self.username:
+            raise ValueError("basic auth needs `username` (the secret is the password)")
+        if self.type == "header" and not self.header:
+            raise ValueError("header auth needs `header`, the header's name, e.g. X-Api-Key")
+        return self
+
 
 class HttpPagination(_Strict):
     type: Literal["none", "page", "offset", "cursor", "link"] = "none"
@@ -67,6 +86,12 @@ class HttpPagination(_Strict):
     """First page number (page pagination)."""
     cursor_path: str | None = None
     """Dotted path to the next cursor in the response, e.g. `meta.next_cursor`."""
+
+    @model_validator(mode="after")
+    def _cursor_path(self) -> HttpPagination:
+        if self.type == "cursor" and not self.cursor_path:
+            raise ValueError("cursor pagination needs `cursor_path`, e.g. meta.next_cursor")
+        return self
 
 
 class HttpIncremental(_Strict):
@@ -123,6 +148,15 @@ class SqlConfig(_Strict):
     """Column holding each row's id."""
     batch_size: int = Field(default=500, ge=1, le=100_000)
 
+    @model_validator(mode="after")
+    def _cursor_in_query(self) -> SqlConfig:
+        if self.cursor is not None:
+            if ":cursor" not in self.query:
+                raise ValueError("with `cursor`, the query must compare it with :cursor")
+            if self.cursor_start is None:
+                raise ValueError("with `cursor`, give `cursor_start`, e.g. 1970-01-01 or 0")
+        return self
+
 
 class ImapConfig(_Strict):
     host: str
@@ -131,7 +165,7 @@ class ImapConfig(_Strict):
     security: Literal["ssl", "starttls", "none"] = "ssl"
     username: str
     mailbox: str = "INBOX"
-    subject_kind: str = "ticket"
+    subject_kind: str = Field(default="ticket", pattern=r"^[a-z][a-z0-9_]*$")
     """Each thread becomes a subject `<kind>:<id of the thread's first message>`."""
     batch_size: int = Field(default=200, ge=1, le=10_000)
 
@@ -142,6 +176,13 @@ class SegmentConfig(_Strict):
     visitor_kind: str = "visitor"
     """An anonymous visitor `anonymousId` A is `<visitor_kind>:A` until identified."""
     group_kind: str = "account"
+
+    @field_validator("subject_kind", "visitor_kind", "group_kind")
+    @classmethod
+    def _kind(cls, value: str) -> str:
+        if not SUBJECT_KIND_PATTERN.match(value):
+            raise ValueError(f"{value!r} is not a subject kind: lowercase letters, digits and _")
+        return value
 
 
 class SourceSpec(_Strict):
@@ -182,6 +223,11 @@ class SourceSpec(_Strict):
     _parse_durations = field_validator(
         "tolerance", "dedupe_window", "late_after", "interval", mode="before"
     )(_duration)
+
+    @field_serializer("tolerance", "dedupe_window", "late_after", "interval")
+    def _written(self, value: timedelta | None) -> str | None:
+        # Stored and shown as written (`10m`), not as ISO 8601 (`PT10M`).
+        return None if value is None else format_duration(value)
 
     @field_validator("name")
     @classmethod
@@ -245,5 +291,59 @@ class SourceSpec(_Strict):
 
     @property
     def needs_secret(self) -> bool:
-        """The source cannot work without a secret (a signature check, a write key)."""
-        return self.verify != "none" or self.kind == "segment"
+        """The source cannot work without a secret: a signature check, a write key, an API
+        token or password, a mailbox password."""
+        if self.http is not None:
+            return self.http.auth.type != "none"
+        return self.verify != "none" or self.kind in ("segment", "imap")
+
+    @property
+    def secret_name(self) -> str:
+        """What the secret is, in words, for messages."""
+        if self.kind == "segment":
+            return "write key"
+        if self.kind == "imap":
+            return "mailbox password"
+        if self.http is not None:
+            return "API token" if self.http.auth.type != "basic" else "API password"
+        return "signing secret"
+
+
+def parse_source(text: str, file: str = "<source>") -> tuple[SourceSpec, str | None]:
+    """A source file as (definition, secret). A `secret:` key is taken out of the definition so
+    it is stored apart and never shown; every problem is reported with its line."""
+    document = parse_yaml(text, file)
+    if not isinstance(document.data, dict):
+        raise PlaybookInvalid([document.problem((), "a source is a mapping of keys to values")])
+    data = dict(document.data)
+    secret = data.pop("secret", None)
+    if secret is not None and not isinstance(secret, str | int):
+        raise PlaybookInvalid([document.problem(("secret",), "must be text")])
+    try:
+        spec = SourceSpec.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            loc = tuple(error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "unknown field" + did_you_mean(str(loc[-1]), _fields_at(loc))
+            elif error["type"] == "missing":
+                message = "is required"
+            problems.append(document.problem(loc, message))
+        raise PlaybookInvalid(sorted(problems, key=lambda p: p.line or 0)) from None
+    return spec, None if secret is None else str(secret)
+
+
+def _fields_at(loc: tuple[int | str, ...]) -> list[str]:
+    model: type[BaseModel] = SourceSpec
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        inner = getattr(field, "annotation", None) if field else None
+        for candidate in getattr(inner, "__args__", (inner,)):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                model = candidate
+                break
+        else:
+            return []
+    return list(model.model_fields)

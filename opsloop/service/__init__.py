@@ -26,10 +26,15 @@ from opsloop.service import (
     importing,
     ingesting,
     playbooks,
+    quality,
     reading,
     reviewing,
+    source_registry,
+    syncing,
+    tracking,
     training,
     triage,
+    webhooks,
 )
 from opsloop.service import dashboard as dashboard_service
 from opsloop.service import inbox as inbox_service
@@ -104,6 +109,12 @@ class OpsLoop:
         self.runtime.register(TRAIN_MODEL, self._train_job, max_attempts=2)
         self.runtime.register(RETRAIN_DUE, lambda jobs: self._retrain_due_job())
         self.runtime.every(RETRAIN_DUE, RETRAIN_DUE, timedelta(minutes=10))
+        # Pulled sources: every minute, one sync job per source that is due (its `interval`).
+        self.runtime.register(syncing.SYNC_DUE, lambda jobs: self._sync_due_job())
+        self.runtime.every(syncing.SYNC_DUE, syncing.SYNC_DUE, timedelta(minutes=1))
+        self.runtime.register(
+            syncing.SYNC_SOURCE, lambda jobs: syncing.sync_jobs(self.ctx, jobs), max_attempts=2
+        )
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -159,6 +170,18 @@ class OpsLoop:
     ) -> Ingested:
         return ingesting.ingest_hook(self.ctx, source, body, headers, content_type=content_type)
 
+    def receive_hook(
+        self,
+        source: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        content_type: str | None = None,
+    ) -> webhooks.Received:
+        """`POST /hooks/{source}`: a declared webhook source (verify, map, check, store once),
+        or one configured in settings (`ingest_hook`)."""
+        return webhooks.receive(self.ctx, source, body, headers, content_type=content_type)
+
     def store_events(self, events: list[NewEvent], *, decide: bool = True) -> list[Accepted]:
         """Store validated events. `decide=False` stores history: no playbook runs on these
         events (nothing is decided or sent), but features, training and backtests see them."""
@@ -210,6 +233,64 @@ class OpsLoop:
         return ingesting.quarantine(
             self.ctx, source=source, body=body, error=error, file=file, line=line
         )
+
+    # --- sources (declared in YAML: opsloop/core/sources.py) ------------------------------------
+
+    def add_source(
+        self,
+        text: str,
+        file: str,
+        *,
+        secret: str | None = None,
+        actor: str,
+        replace: bool = False,
+        name: str | None = None,
+    ) -> source_registry.Added:
+        """Add (or with `replace`, change) a source from its YAML definition."""
+        return source_registry.add_text(
+            self.ctx, text, file, secret=secret, actor=actor, replace=replace, name=name
+        )
+
+    def list_sources(self) -> list[source_registry.StoredSource]:
+        return source_registry.list_sources(self.ctx)
+
+    def get_source(self, name: str) -> source_registry.StoredSource:
+        return source_registry.get(self.ctx, name)
+
+    def remove_source(self, name: str, *, actor: str) -> None:
+        source_registry.remove(self.ctx, name, actor=actor)
+
+    def set_source_enabled(self, name: str, enabled: bool, *, actor: str) -> None:
+        source_registry.set_enabled(self.ctx, name, enabled, actor=actor)
+
+    def tracking_snippet(self, name: str, base_url: str) -> str:
+        """The tag a segment source's website pastes into its pages (write key as placeholder)."""
+        return tracking.snippet_for(self.ctx, name, base_url)
+
+    def source_quality(self, name: str, *, days: int = 7) -> quality.Quality:
+        """Valid share, late events, duplicates and top violations over the last `days`."""
+        return quality.report(self.ctx, name, days=days)
+
+    def sync_source(
+        self,
+        name: str,
+        *,
+        mode: syncing.Mode = "sync",
+        actor: str,
+        progress: syncing.Progress | None = None,
+    ) -> syncing.Run:
+        """Sync a pulled source now (or `backfill` it from the beginning, as history) and
+        return the finished run; Conflict while another run of it is under way."""
+        return syncing.sync(self.ctx, name, mode=mode, actor=actor, progress=progress)
+
+    def source_runs(self, name: str, *, limit: int = 20) -> list[syncing.Run]:
+        """The source's latest sync and backfill runs, newest first."""
+        return syncing.runs(self.ctx, name, limit=limit)
+
+    def _sync_due_job(self) -> None:
+        queued = syncing.enqueue_due(self.ctx)
+        if queued:
+            log.info("syncs queued: %s", ", ".join(queued))
 
     # --- reasoning, review, execution --------------------------------------------------------
 

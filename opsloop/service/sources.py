@@ -26,7 +26,7 @@ from typing import Any
 from opsloop.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from opsloop.core.events import NewEvent
 from opsloop.perception.bodies import events_from_body
-from opsloop.service import ingesting
+from opsloop.service import ingesting, signals, source_registry, tracking
 from opsloop.service.context import Context
 from opsloop.store import audit
 from opsloop.store import quarantine as quarantine_store
@@ -123,7 +123,7 @@ def replay(ctx: Context, item_id: int, *, actor: str) -> Replayed:
         raise Conflict(f"quarantined item {item_id} cannot be replayed: {item['cannot_replay']}")
     raw: bytes = item["raw"]
     try:
-        new = _parse(ctx, item["source"], raw, item["received_at"])
+        new = _parse(ctx, item["source"], raw, item["received_at"], item_id)
     except (InvalidInput, Unauthorized) as exc:
         errors = (
             [{"field": e.field, "message": e.message} for e in exc.errors]
@@ -163,8 +163,28 @@ def replay(ctx: Context, item_id: int, *, actor: str) -> Replayed:
     return Replayed(item_id, ok=True, event_ids=ids, created=created)
 
 
-def _parse(ctx: Context, source: str, body: bytes, received_at: datetime) -> list[NewEvent]:
+def _parse(
+    ctx: Context, source: str, body: bytes, received_at: datetime, item_id: int
+) -> list[NewEvent]:
     # The original arrival time stands in for "now": a mapped body occurred when it arrived.
+    declared = source_registry.find(ctx, source)
+    if declared is not None:
+        # Through the source's current mapping and the current contracts: the fix applies.
+        spec = declared.spec
+        # A tracking call is read by the Segment parser; everything else by the mapping.
+        mapper = (
+            tracking.mapper_for(ctx, spec, received_at=received_at)
+            if spec.kind == "segment"
+            else None
+        )
+        return signals.events_of_body(
+            ctx,
+            spec,
+            body,
+            received_at=received_at,
+            where=f"quarantined item {item_id}",
+            mapper=mapper,
+        )
     if source == "api" and source not in ctx.settings.sources:
         new, _ = events_from_body(
             body, source=source, received_at=received_at, max_batch=ctx.settings.max_batch_events

@@ -19,6 +19,7 @@ from opsloop.web import (
     action_pages,
     auth,
     backtest_routes,
+    contract_routes,
     dashboard_pages,
     decision_routes,
     errors,
@@ -29,7 +30,10 @@ from opsloop.web import (
     playbook_routes,
     settings_pages,
     source_pages,
+    source_routes,
+    sync_routes,
     system_routes,
+    tracking_routes,
     ui,
 )
 from opsloop.web.responses import Json
@@ -97,6 +101,10 @@ def create_app(
         app.include_router(module.router)
     app.include_router(backtest_routes.router)
     app.include_router(account_routes.router)
+    app.include_router(contract_routes.router)
+    app.include_router(source_routes.router)
+    app.include_router(sync_routes.router)
+    app.include_router(tracking_routes.router)
     for router in PAGE_ROUTERS:
         app.include_router(router)
     auth.check_routes(app)

@@ -45,10 +45,13 @@ async def post_events(request: Request, service: Annotated[OpsLoop, Depends(ops)
 @router.post(
     "/hooks/{source}",
     summary="Receive a webhook",
-    description="Generic JSON webhook. When the source is configured with a secret, the "
-    "HMAC-SHA256 of the raw body must be in its signature header (hex, optionally `sha256=`). "
-    "The body is an OpsLoop event (or batch), or any JSON the source maps with `type` and "
-    "`subject` settings.",
+    description="A webhook from a declared source (`opsloop source add`): the delivery must "
+    "carry the signature the source's `verify` names (Stripe-Signature, Standard Webhooks, or a "
+    "generic HMAC-SHA256 header), and the source's mapping turns the body into events; a body "
+    "no mapping rule wants is acknowledged as `ignored`. A redelivery (same delivery id) is "
+    "stored once. Sources configured in settings (`OPSLOOP_SOURCES`) work as before: an HMAC of "
+    "the raw body when they have a secret, and the body is an OpsLoop event (or batch), or any "
+    "JSON the source maps with `type` and `subject` settings.",
     status_code=201,
     # Public: each source proves itself with its own signature secret (OPSLOOP_SOURCES).
     dependencies=[Depends(PUBLIC)],
@@ -60,10 +63,17 @@ async def post_hook(
 ) -> Json:
     body = await _body(request, service, source)
     headers = dict(request.headers)
-    accepted = await run_in_threadpool(
-        service.ingest_hook, source, body, headers, content_type=request.headers.get("content-type")
+    received = await run_in_threadpool(
+        service.receive_hook,
+        source,
+        body,
+        headers,
+        content_type=request.headers.get("content-type"),
     )
-    return _answer(accepted)
+    if received.ignored is not None:
+        # Acknowledged so the sender stops retrying; nothing in it is wanted (docs/sources.md).
+        return Json({"status": "ignored", "reason": received.ignored}, status_code=200)
+    return _answer(received.ingested)
 
 
 async def _body(request: Request, service: OpsLoop, source: str) -> bytes:

@@ -8,13 +8,16 @@ redirected to the page, where the item shows the same outcome (it is in the audi
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from opsloop.core.durations import format_duration
 from opsloop.core.errors import Conflict, NotFound
 from opsloop.service import OpsLoop
+from opsloop.service.source_registry import StoredSource
 from opsloop.web.admin_common import TIME_HELPERS, is_htmx, sentence
 from opsloop.web.deps import ops
 from opsloop.web.source_kinds import SOURCE_KINDS
@@ -73,7 +76,16 @@ def _page(
         if endpoint.source
     }
     items = service.quarantine_items(status=None if shown == "all" else shown, limit=50)
+    declared = [
+        {
+            "source": source,
+            "where": _where(source, base),
+            "quality": service.source_quality(source.name),
+        }
+        for source in service.list_sources()
+    ]
     context: dict[str, Any] = {
+        "declared": declared,
         "kinds": kinds,
         "anchors": anchors,
         "activity": service.source_activity(),
@@ -86,6 +98,62 @@ def _page(
         **TIME_HELPERS,
     }
     return render(request, "sources.html", context, status_code=status_code, active=SOURCES)
+
+
+@router.get("/sources/{name}", summary="One declared source: quality, runs, how to connect")
+def source_page(request: Request, service: Service, who: PageReader, name: str) -> HTMLResponse:
+    return _source_page(request, service, name, may_sync=who.may("admin"))
+
+
+@router.post("/sources/{name}/sync", summary="Sync a pulled source now")
+def sync_now(request: Request, service: Service, who: PageOwner, name: str) -> Response:
+    message: str | None = None
+    try:
+        run = service.sync_source(name, mode="sync", actor=who.actor)
+        message = f"Run {run.id} {run.status}: {run.rows_in} rows in, {run.events_stored} stored."
+    except (Conflict, NotFound) as exc:
+        message = sentence(str(exc))
+    return _source_page(request, service, name, may_sync=True, message=message)
+
+
+def _source_page(
+    request: Request,
+    service: OpsLoop,
+    name: str,
+    *,
+    may_sync: bool,
+    message: str | None = None,
+) -> HTMLResponse:
+    try:
+        source = service.get_source(name)
+    except NotFound:
+        return render(
+            request, "source_not_found.html", {"name": name}, status_code=404, active=SOURCES
+        )
+    base = str(request.base_url).rstrip("/")
+    context: dict[str, Any] = {
+        "source": source,
+        "where": _where(source, base),
+        "definition": json.dumps(
+            source.spec.model_dump(mode="json", exclude_defaults=True), indent=2
+        ),
+        "quality": service.source_quality(name),
+        "runs": service.source_runs(name, limit=20) if source.spec.pulled else [],
+        "snippet": service.tracking_snippet(name, base) if source.spec.kind == "segment" else None,
+        "may_sync": may_sync and source.spec.pulled,
+        "message": message,
+        **TIME_HELPERS,
+    }
+    return render(request, "source.html", context, active=SOURCES)
+
+
+def _where(source: StoredSource, base: str) -> str:
+    spec = source.spec
+    if spec.kind == "webhook":
+        return f"{base}/hooks/{spec.name}"
+    if spec.kind == "segment":
+        return f"{base}/v1/… (write key)"
+    return f"{spec.kind}, every {format_duration(spec.interval)}"
 
 
 def _shown(item: dict[str, Any]) -> dict[str, Any]:

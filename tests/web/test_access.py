@@ -41,6 +41,10 @@ PUBLIC_ROUTES = {
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("POST", "/hooks/{source}"),
+    # Tracking: each call proves its source with a write key; browsers preflight it.
+    ("POST", "/v1/{call}"),
+    ("OPTIONS", "/v1/{call}"),
+    ("GET", "/t.js"),
     ("GET", "/login"),
     ("POST", "/login"),
     ("POST", "/logout"),

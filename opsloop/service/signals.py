@@ -1,0 +1,295 @@
+"""The one way in for a declared source's signals: records → mapped → checked → stored once.
+
+Webhooks, tracking calls, synced rows and mails all pass through `take_records`:
+
+1. the source's mapping (or, for a segment source, the tracking parser) makes events of each
+   record; a record no rule matches is *ignored* and counted, not stored;
+2. each event is checked against its type's contract and normalized (opsloop/perception/
+   normalize.py);
+3. the record's key (delivery id, row id, Message-ID) is the idempotency key of events that have
+   none, and with `dedupe_window` the same content seen again within the window is a duplicate;
+4. the events are stored in one transaction (decided on, unless it is history), and the day's
+   counters for the quality report are added to.
+
+A record that fails 1 or 2 is quarantined with its `where` and reason, and the rest of the
+batch goes on; for a push (`whole=True`) the call is refused as a whole instead, as a sender
+retries a refused delivery.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+import orjson
+
+from opsloop.core.errors import FieldError, InvalidInput
+from opsloop.core.events import NewEvent, validate_events
+from opsloop.core.sources import SourceSpec
+from opsloop.perception.bodies import parse_json
+from opsloop.perception.mapping import Mapping
+from opsloop.perception.normalize import conform
+from opsloop.perception.records import Record, Rejected
+from opsloop.service import ingesting
+from opsloop.service.context import Context
+from opsloop.service.contracts import contract_for
+from opsloop.service.ingesting import Accepted
+from opsloop.store import events as event_store
+from opsloop.store import source_stats
+
+Mapper = Callable[[Record], list[NewEvent]]
+"""Turns one record into events, raising InvalidInput; for sources that map in code."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordError:
+    where: str
+    reason: str
+    quarantine_id: int | None
+
+
+@dataclass
+class Taken:
+    """What a batch of records became."""
+
+    accepted: list[Accepted] = field(default_factory=list)
+    stored: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    ignored: int = 0
+    late: int = 0
+    errors: list[RecordError] = field(default_factory=list)
+    ignored_why: list[str] = field(default_factory=list)
+
+
+def take_records(
+    ctx: Context,
+    spec: SourceSpec,
+    records: list[Record],
+    *,
+    mapper: Mapper | None = None,
+    received_at: datetime | None = None,
+    decide: bool = True,
+    whole: bool = False,
+) -> Taken:
+    """Map, check, store once and count a source's records (see the module's text)."""
+    now = received_at or ctx.clock()
+    taken = Taken()
+    ready: list[NewEvent] = []
+    for record in records:
+        try:
+            events, ignored = events_for(ctx, spec, record, received_at=now, mapper=mapper)
+            events = checked(ctx, spec, events)
+        except InvalidInput as exc:
+            if whole:
+                _count(ctx, spec, now, received=len(records), rejected=1)
+                body = record.raw if record.raw is not None else orjson.dumps(record.data)
+                ingesting.quarantine(ctx, source=spec.name, body=body, error=exc)
+                raise
+            taken.rejected += 1
+            taken.errors.append(_hold(ctx, spec, record, exc))
+            continue
+        if ignored is not None:
+            taken.ignored += 1
+            taken.ignored_why.append(ignored)
+        ready.extend(events)
+    ready, repeats = _without_repeated_content(ctx, spec, ready)
+    accepted = ingesting.store_events(ctx, ready, decide=decide) if ready else []
+    taken.accepted = [*accepted, *repeats]
+    taken.stored = sum(1 for a in accepted if a.status == "created")
+    taken.duplicates = len(taken.accepted) - taken.stored
+    if decide:
+        threshold = spec.late_threshold
+        taken.late = sum(
+            1
+            for event, answer in zip(ready, accepted, strict=True)
+            if answer.status == "created" and event.received_at - event.occurred_at > threshold
+        )
+    _count(
+        ctx,
+        spec,
+        now,
+        received=len(records),
+        stored=taken.stored,
+        duplicates=taken.duplicates,
+        rejected=taken.rejected,
+        ignored=taken.ignored,
+        late=taken.late,
+    )
+    return taken
+
+
+def events_for(
+    ctx: Context,
+    spec: SourceSpec,
+    record: Record,
+    *,
+    received_at: datetime,
+    mapper: Mapper | None = None,
+) -> tuple[list[NewEvent], str | None]:
+    """One record's events before contracts: (events, why it was ignored or None). Raises
+    InvalidInput naming the record's `where`."""
+    if mapper is not None:
+        events = mapper(record)
+        ignored = None
+    elif spec.mapping is not None:
+        mapped = _mapping(ctx, spec).apply(
+            record, source=spec.name, received_at=received_at, zone=spec.zone
+        )
+        events, ignored = mapped.events, mapped.ignored
+    else:
+        events, ignored = _opsloop_events(spec, record, received_at), None
+    if record.key is not None:
+        # The sender's id stores the record once; several events from one record each get
+        # their own key derived from it.
+        events = [
+            e
+            if e.idempotency_key
+            else replace(e, idempotency_key=record.key if len(events) == 1 else f"{record.key}:{n}")
+            for n, e in enumerate(events)
+        ]
+    return events, ignored
+
+
+def events_of_body(
+    ctx: Context,
+    spec: SourceSpec,
+    body: bytes,
+    *,
+    received_at: datetime,
+    where: str,
+    mapper: Mapper | None = None,
+) -> list[NewEvent]:
+    """A kept body's events, mapped and checked as if it arrived now (quarantine replay).
+    Raises InvalidInput when it is still refused."""
+    record = Record(parse_json(body), where=where, raw=body)
+    events, _ = events_for(ctx, spec, record, received_at=received_at, mapper=mapper)
+    return checked(ctx, spec, events)
+
+
+def checked(ctx: Context, spec: SourceSpec, events: list[NewEvent]) -> list[NewEvent]:
+    """Events checked against their type's contract and normalized; raises InvalidInput with
+    every violation. Built-in contracts check what built-in mappings make (see
+    opsloop/service/contracts.py)."""
+    builtin = isinstance(spec.mapping, str)
+    return [
+        conform(
+            event,
+            contract_for(ctx, event.type, builtin_mapping=builtin),
+            zone=spec.zone,
+            region=spec.region,
+        )
+        for event in events
+    ]
+
+
+def hold_rejected(ctx: Context, source: str, rejected: list[Rejected]) -> list[int]:
+    """Quarantine input a connector could not read as records (a malformed CSV line)."""
+    ids = []
+    for item in rejected:
+        error = InvalidInput([FieldError(item.where, item.reason)])
+        ids.append(
+            ingesting.quarantine(
+                ctx,
+                source=source,
+                body=item.raw,
+                error=error,
+                file=item.file,
+                line=item.line,
+                quiet=True,
+            )
+        )
+    if rejected:
+        _count(
+            ctx, None, ctx.clock(), source=source, received=len(rejected), rejected=len(rejected)
+        )
+    return ids
+
+
+def _hold(ctx: Context, spec: SourceSpec, record: Record, exc: InvalidInput) -> RecordError:
+    body = record.raw if record.raw is not None else orjson.dumps(record.data)
+    located = InvalidInput(
+        [
+            FieldError(f"{record.where}: {e.field}" if e.field else record.where, e.message)
+            for e in exc.errors
+        ]
+    )
+    item = ingesting.quarantine(ctx, source=spec.name, body=body, error=located, quiet=True)
+    return RecordError(record.where, str(located), item)
+
+
+def _opsloop_events(spec: SourceSpec, record: Record, received_at: datetime) -> list[NewEvent]:
+    """A source with no mapping sends OpsLoop events: one, a list, or `{"events": [...]}`."""
+    data = record.data
+    if isinstance(data, dict) and isinstance(data.get("events"), list):
+        items, prefix = data["events"], "events"
+    elif isinstance(data, list):
+        items, prefix = data, "events"
+    else:
+        items, prefix = [data], ""
+    if not items:
+        raise InvalidInput.single(prefix or "body", "holds no events")
+    events = validate_events(items, source=spec.name, received_at=received_at, prefix=prefix)
+    # The source is the one the record came through; a body cannot claim another.
+    return [replace(e, source=spec.name) for e in events]
+
+
+_MAPPINGS: dict[bytes, Mapping] = {}
+
+
+def _mapping(ctx: Context, spec: SourceSpec) -> Mapping:
+    """The source's mapping, compiled once per distinct definition."""
+    key = orjson.dumps(spec.mapping, option=orjson.OPT_SORT_KEYS)
+    mapping = _MAPPINGS.get(key)
+    if mapping is None:
+        assert spec.mapping is not None
+        mapping = Mapping.load(spec.mapping, origin=f"source {spec.name}: mapping")
+        if len(_MAPPINGS) > 256:  # definitions change rarely; keep the cache bounded anyway
+            _MAPPINGS.clear()
+        _MAPPINGS[key] = mapping
+    return mapping
+
+
+def _without_repeated_content(
+    ctx: Context, spec: SourceSpec, events: list[NewEvent]
+) -> tuple[list[NewEvent], list[Accepted]]:
+    """With `dedupe_window`, an event without a sender id is keyed by its content and the
+    window it falls in; one stored in this window or the one before is a repeat. (So a repeat
+    is caught when it comes within one window, and may be caught up to two windows apart.)"""
+    window = spec.dedupe_window
+    if window is None:
+        return events, []
+    size = window.total_seconds()
+    keyed: list[tuple[NewEvent, str | None, str | None]] = []
+    for event in events:
+        if event.idempotency_key:
+            keyed.append((event, None, None))
+            continue
+        digest = hashlib.sha256(
+            orjson.dumps([event.type, event.subject, event.payload], option=orjson.OPT_SORT_KEYS)
+        ).hexdigest()[:32]
+        bucket = int(event.occurred_at.timestamp() // size)
+        keyed.append((event, f"content:{digest}:{bucket}", f"content:{digest}:{bucket - 1}"))
+    earlier = [(spec.name, prev) for _, _, prev in keyed if prev]
+    if not earlier:
+        return events, []
+    with ctx.db.read() as conn:
+        found = event_store.find_by_idempotency(conn, earlier)
+    kept: list[NewEvent] = []
+    repeats: list[Accepted] = []
+    for event, key, prev in keyed:
+        if prev and (spec.name, prev) in found:
+            repeats.append(Accepted(found[(spec.name, prev)], "duplicate"))
+        else:
+            kept.append(replace(event, idempotency_key=key) if key else event)
+    return kept, repeats
+
+
+def _count(
+    ctx: Context, spec: SourceSpec | None, at: datetime, *, source: str | None = None, **counts: int
+) -> None:
+    name = source or (spec.name if spec else "")
+    with ctx.db.transaction() as tx:
+        source_stats.add(tx.conn, name, at.date().isoformat(), **counts)

@@ -1,0 +1,68 @@
+"""Data contracts: list, read, and apply YAML."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from opsloop.service import OpsLoop
+from opsloop.service import contracts as contract_service
+from opsloop.web.auth import READ, Owner
+from opsloop.web.deps import ops
+from opsloop.web.responses import Json
+
+router = APIRouter(tags=["contracts"])
+Service = Annotated[OpsLoop, Depends(ops)]
+
+_YAML_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/yaml": {"schema": {"type": "string"}}},
+        "description": "A contracts file: `contracts:` with one key per event type.",
+    }
+}
+
+
+@router.get(
+    "/api/contracts",
+    summary="Contracts in force: applied ones and built-in ones",
+    dependencies=[Depends(READ)],
+)
+def list_contracts(service: Service) -> Json:
+    return Json({"contracts": contract_service.list_contracts(service.ctx)})
+
+
+@router.get(
+    "/api/contracts/{name}",
+    summary="One event type's contract (`name` is the event type): its YAML, rules and versions",
+    dependencies=[Depends(READ)],
+)
+def get_contract(name: str, service: Service) -> Json:
+    return Json(contract_service.get_contract(service.ctx, name))
+
+
+@router.put(
+    "/api/contracts",
+    summary="Apply a contracts file: a new version for each event type whose rules changed",
+    openapi_extra=_YAML_BODY,
+)
+async def apply_contracts(
+    request: Request,
+    service: Service,
+    who: Owner,
+    file: Annotated[str, Query(description="A name for the file, shown in errors.")] = "api",
+) -> Json:
+    text = (await request.body()).decode("utf-8", errors="replace")
+    applied = await run_in_threadpool(
+        contract_service.apply_contracts, service.ctx, text, file, actor=who.actor
+    )
+    body = {
+        "contracts": [
+            {"event_type": item.event_type, "version": item.version, "status": item.status}
+            for item in applied
+        ]
+    }
+    changed = any(item.status != "unchanged" for item in applied)
+    return Json(body, status_code=201 if changed else 200)
