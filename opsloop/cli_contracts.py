@@ -1,4 +1,4 @@
-"""`opsloop contract ...`: check, apply, list and show data contracts (docs/sources.md#contracts).
+"""`opsloop contract ...`: check, apply, remove, list and show data contracts (docs/sources.md#contracts).
 Registered in opsloop/cli.py."""
 
 from __future__ import annotations
@@ -90,6 +90,21 @@ def contract_apply(file: ContractFile) -> None:
         console.print(f"{escape(item.event_type)}: {state[item.status]} version {item.version}")
 
 
+@contract_app.command("remove")
+def contract_remove(
+    event_type: Annotated[str, typer.Argument(help="The event type, e.g. order.completed.")],
+) -> None:
+    """Stop checking events against the type's applied contract (its versions stay in the
+    history). A built-in contract for the type, if any, applies again."""
+    from opsloop.service.contracts import builtin_contracts, remove_contract
+
+    with _service() as ops:
+        version = remove_contract(ops.ctx, event_type, actor=_actor())
+    console.print(f"{escape(event_type)}: removed version {version}")
+    if event_type in builtin_contracts():
+        console.print("The built-in contract checks events built-in mappings make again.")
+
+
 @contract_app.command("list")
 def contract_list() -> None:
     """The contracts in force: applied ones with their version, and built-in ones."""
@@ -129,11 +144,12 @@ def contract_show(
     if json_out:
         console.print_json(json.dumps(found, default=str))
         return
-    origin = (f"version {found['version']}" if found["origin"] == "applied" else "built-in") + (
-        " (replaces the built-in one)"
-        if found["origin"] == "applied" and found["has_builtin"]
-        else ""
-    )
+    origin = {
+        "applied": f"version {found['version']}"
+        + (" (replaces the built-in one)" if found["has_builtin"] else ""),
+        "built-in": "built-in",
+        "removed": "removed, no contract in force; the newest version was",
+    }[found["origin"]]
     console.print(f"[bold]{escape(event_type)}[/bold]: {origin}")
     console.print(Syntax(found["yaml"], "yaml", background_color="default"))
     if found["versions"]:

@@ -18,6 +18,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from opsloop.core.durations import format_duration
+
 if TYPE_CHECKING:
     from opsloop.service import OpsLoop
 
@@ -85,7 +87,8 @@ def source_add(
         console.print("Tracking calls go to POST /v1/... with the write key as basic-auth user.")
     else:
         console.print(
-            f"It syncs every {source.spec.interval}; `opsloop source sync {escape(added.name)}`"
+            f"It syncs every {format_duration(source.spec.interval)}; "
+            f"`opsloop source sync {escape(added.name)}`"
             " runs it now."
         )
 

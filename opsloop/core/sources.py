@@ -42,6 +42,7 @@ PULL_KINDS: tuple[str, ...] = ("http", "folder", "sql", "imap")
 RESERVED_NAMES = frozenset({"api", "import"})
 """Names events already use: `api` for POST /api/events, `import` for `opsloop import`."""
 
+DURATION_FIELDS = ("tolerance", "dedupe_window", "late_after", "interval")
 DEFAULT_INTERVAL = timedelta(minutes=10)
 MIN_INTERVAL = timedelta(minutes=1)
 
@@ -191,11 +192,14 @@ class SourceSpec(_Strict):
     description: str = ""
     enabled: bool = True
 
-    verify: Literal["none", "hmac", "stripe", "standard"] = "none"
-    """How a webhook proves its sender: generic HMAC-SHA256, Stripe-Signature or Standard
-    Webhooks. `none` accepts anyone who knows the URL."""
+    verify: Literal["none", "hmac", "stripe", "standard", "shopify", "calendly"] = "none"
+    """How a webhook proves its sender: generic HMAC-SHA256 of the body, Stripe-Signature,
+    Standard Webhooks, Shopify's X-Shopify-Hmac-Sha256 or Calendly-Webhook-Signature. `none`
+    accepts anyone who knows the URL."""
     signature_header: str = "X-OpsLoop-Signature"
-    """hmac: the header holding the hex HMAC-SHA256 of the body (optionally `sha256=`)."""
+    """hmac: the header holding the HMAC-SHA256 of the body (optionally `sha256=`)."""
+    signature_encoding: Literal["hex", "base64"] = "hex"
+    """hmac: how the signature is written: hex (GitHub) or base64 (Typeform)."""
     tolerance: timedelta = Field(default=timedelta(minutes=5))
     """stripe, standard: how old a signed timestamp may be."""
     secret_env: str | None = None
@@ -220,11 +224,9 @@ class SourceSpec(_Strict):
     imap: ImapConfig | None = None
     segment: SegmentConfig | None = None
 
-    _parse_durations = field_validator(
-        "tolerance", "dedupe_window", "late_after", "interval", mode="before"
-    )(_duration)
+    _parse_durations = field_validator(*DURATION_FIELDS, mode="before")(_duration)
 
-    @field_serializer("tolerance", "dedupe_window", "late_after", "interval")
+    @field_serializer(*DURATION_FIELDS)
     def _written(self, value: timedelta | None) -> str | None:
         # Stored and shown as written (`10m`), not as ISO 8601 (`PT10M`).
         return None if value is None else format_duration(value)
@@ -274,6 +276,15 @@ class SourceSpec(_Strict):
         if self.kind != "webhook" and self.verify != "none":
             raise ValueError("`verify` is for webhook sources")
         return self
+
+    def written(self) -> dict[str, Any]:
+        """The definition as a person writes it: JSON values, defaults left out. (Pydantic's
+        `exclude_defaults` keeps fields that have a serializer, the durations here.)"""
+        data = self.model_dump(mode="json", exclude_defaults=True)
+        for name in DURATION_FIELDS:
+            if getattr(self, name) == type(self).model_fields[name].default:
+                data.pop(name, None)
+        return data
 
     @property
     def pulled(self) -> bool:

@@ -10,6 +10,7 @@ What each call becomes (the reference is docs/sources.md#tracking-segment-compat
 | screen | `screen.viewed` | the user | properties, `name`, `category` |
 | identify | `identify` | the user | traits merged into the profile |
 | group | `group.joined` | the user | `group_id`, `group` (`account:<id>`), `traits` |
+| group, with traits | + `group.updated` | `account:<id>` | traits merged into its profile |
 | alias | `alias` | the user | `previous_id` |
 
 The user is `<subject_kind>:<userId>`, or `<visitor_kind>:<anonymousId>` before they are known.
@@ -51,6 +52,8 @@ MAX_BATCH_CALLS = 2500
 MAX_ID_CHARS = 200
 """userId, anonymousId, groupId, previousId, messageId: longer ones are refused."""
 MAX_TYPE_CHARS = 100
+MAX_KEY_CHARS = 200
+"""An event's idempotency key is at most this long (the ledger's column)."""
 
 PAGE_FIELDS = ("url", "path", "title", "referrer", "search")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
@@ -244,8 +247,10 @@ def events_of(
     received_at: datetime,
     resolve: Callable[[str], str] | None = None,
 ) -> list[NewEvent]:
-    """The OpsLoop event a call becomes. `resolve` maps a visitor's subject to the user it is
-    known to be (identity stitching); a call carrying its userId is filed under that user."""
+    """The OpsLoop events a call becomes: one, and for a group call with traits a second,
+    `group.updated` about the group, whose traits merge into the group's profile as identify's
+    do into the user's. `resolve` maps a visitor's subject to the user it is known to be
+    (identity stitching); a call carrying its userId is filed under that user."""
     subject = subject_of(call, config)
     if call.user_id is None and resolve is not None:
         subject = resolve(subject)
@@ -264,6 +269,7 @@ def events_of(
         envelope["context"] = call.context
     payload: dict[str, Any] = dict(call.properties)
     traits: dict[str, Any] = {}
+    group = f"{config.group_kind}:{call.group_id}"
     if call.type == "track":
         assert call.event is not None
         kind = event_type(call.event)
@@ -282,14 +288,15 @@ def events_of(
         kind = "group.joined"
         payload.update(
             group_id=call.group_id,
-            group=f"{config.group_kind}:{call.group_id}",
+            group=group,
             traits=call.traits,
         )
     else:
         kind = "alias"
         payload["previous_id"] = call.previous_id
     payload["call"] = envelope
-    return [
+    message_key = call.message_id or _content_key(call)
+    events = [
         NewEvent(
             source=source,
             type=kind,
@@ -298,9 +305,25 @@ def events_of(
             received_at=received_at,
             payload=payload,
             traits=traits,
-            idempotency_key=call.message_id or _content_key(call),
+            idempotency_key=message_key,
         )
     ]
+    if call.type == "group" and call.traits:
+        # The account's profile, as identify keeps the user's. A group call without traits
+        # says nothing about the account, so it makes no event about it.
+        events.append(
+            NewEvent(
+                source=source,
+                type="group.updated",
+                subject=group,
+                occurred_at=call.occurred_at,
+                received_at=received_at,
+                payload={"group_id": call.group_id, "member": subject, "call": envelope},
+                traits=dict(call.traits),
+                idempotency_key=_derived_key(message_key, "group"),
+            )
+        )
+    return events
 
 
 def _content_key(call: Call) -> str:
@@ -308,6 +331,15 @@ def _content_key(call: Call) -> str:
     twice stores it once. Segment's libraries always send a messageId."""
     digest = hashlib.sha256(orjson.dumps(call.data, option=orjson.OPT_SORT_KEYS)).hexdigest()
     return f"content:{digest[:32]}"
+
+
+def _derived_key(key: str, suffix: str) -> str:
+    """The key of a second event from one call: `<key>:<suffix>`, so a retried call stores it
+    once too; hashed when that would not fit, since a messageId may itself take 200 chars."""
+    derived = f"{key}:{suffix}"
+    if len(derived) <= MAX_KEY_CHARS:
+        return derived
+    return f"{suffix}:{hashlib.sha256(key.encode()).hexdigest()[:32]}"
 
 
 def _id(item: Mapping[str, Any], key: str, bad: Callable[[str, str], None]) -> str | None:

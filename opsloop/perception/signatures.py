@@ -14,6 +14,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
@@ -27,16 +28,28 @@ def sign_hmac_sha256(body: bytes, secret: str) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def verify_hmac_sha256(body: bytes, header_value: str | None, secret: str, header: str) -> None:
-    """Raise Unauthorized unless `header_value` is the body's HMAC-SHA256 under `secret`."""
+def verify_hmac_sha256(
+    body: bytes,
+    header_value: str | None,
+    secret: str,
+    header: str,
+    *,
+    encoding: Literal["hex", "base64"] = "hex",
+) -> None:
+    """Raise Unauthorized unless `header_value` is the body's HMAC-SHA256 under `secret`, hex
+    (GitHub) or base64 (Shopify, Typeform), optionally prefixed `sha256=`."""
     if not header_value:
         raise Unauthorized(f"missing signature header {header}")
     given = header_value.strip()
     if given.lower().startswith("sha256="):
         given = given[len("sha256=") :]
-    expected = sign_hmac_sha256(body, secret)
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    if encoding == "base64":
+        expected, given_bytes = base64.b64encode(digest), given.encode()
+    else:
+        expected, given_bytes = digest.hex().encode(), given.lower().encode()
     # compare_digest takes the same time wherever the strings differ.
-    if not hmac.compare_digest(expected.encode(), given.lower().encode()):
+    if not hmac.compare_digest(expected, given_bytes):
         raise Unauthorized(f"signature in {header} does not match the body")
 
 
@@ -47,16 +60,18 @@ def verify_stripe(
     *,
     tolerance: timedelta,
     now: datetime,
+    header: str = STRIPE_HEADER,
 ) -> None:
     """Check a `Stripe-Signature: t=<unix seconds>,v1=<hex>[,v1=<hex>...]` header.
 
     v1 is the HMAC-SHA256 of `<t>.<body>`; while a secret is being rolled Stripe sends one v1
-    per secret, and any one may match. Other schemes (`v0`, test mode) are ignored.
+    per secret, and any one may match. Other schemes (`v0`, test mode) are ignored. Calendly
+    signs the same way in `Calendly-Webhook-Signature` (`header`).
     """
     if not secret:
-        raise Unauthorized("this source has no signing secret to check Stripe-Signature with")
+        raise Unauthorized(f"this source has no signing secret to check {header} with")
     if not header_value or not header_value.strip():
-        raise Unauthorized(f"missing signature header {STRIPE_HEADER}")
+        raise Unauthorized(f"missing signature header {header}")
     timestamp: int | None = None
     signatures: list[str] = []
     for part in header_value.split(","):
@@ -64,22 +79,20 @@ def verify_stripe(
         if not sep:
             continue
         if name == "t":
-            timestamp = _unix_time(value, f"malformed {STRIPE_HEADER} header: t={value!r}")
+            timestamp = _unix_time(value, f"malformed {header} header: t={value!r}")
         elif name == "v1":
             signatures.append(value.strip().lower())
     if timestamp is None:
-        raise Unauthorized(f"malformed {STRIPE_HEADER} header: no t=<timestamp>")
+        raise Unauthorized(f"malformed {header} header: no t=<timestamp>")
     if not signatures:
-        raise Unauthorized(f"malformed {STRIPE_HEADER} header: no v1=<signature>")
+        raise Unauthorized(f"malformed {header} header: no v1=<signature>")
     signed = f"{timestamp}.".encode() + body
     expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest().encode()
     # Look at every signature so the time taken does not tell which one came close.
     matches = [hmac.compare_digest(expected, given.encode()) for given in signatures]
     if not any(matches):
-        raise Unauthorized(
-            f"no signature in {STRIPE_HEADER} matches the body under this source's secret"
-        )
-    _check_age(timestamp, tolerance=tolerance, now=now, header=STRIPE_HEADER)
+        raise Unauthorized(f"no signature in {header} matches the body under this source's secret")
+    _check_age(timestamp, tolerance=tolerance, now=now, header=header)
 
 
 def verify_standard(

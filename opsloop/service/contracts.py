@@ -1,5 +1,5 @@
-"""Data contracts: apply a file (a new version per changed event type), list, show, and the
-contracts the ingest pipeline checks events against.
+"""Data contracts: apply a file (a new version per changed event type), remove one, list, show,
+and the contracts the ingest pipeline checks events against.
 
 Which contract checks an event (`contract_for`):
 - a contract someone applied for the event's type checks every event of that type, from any
@@ -10,7 +10,7 @@ Which contract checks an event (`contract_for`):
   not held to rules nobody wrote for them.
 
 `active_contracts(ctx)` is called for every ingested batch, so it is cached per database: the
-cache is dropped at once by an apply in this process, and otherwise re-read when the stamp
+cache is dropped at once by an apply or remove in this process, and otherwise re-read when the stamp
 (largest active row id, number of active rows) has changed, checked at most once a second:
 another process's apply (the CLI, a second server) is seen within a second.
 """
@@ -79,7 +79,8 @@ def apply_contracts(ctx: Context, text: str, file: str, *, actor: str) -> list[A
                 applied_at=now,
                 applied_by=actor,
             )
-            status: Status = "created" if version == 1 else "updated"
+            # created also after a remove: the type had no contract in force.
+            status: Status = "created" if current is None else "updated"
             audit.record(
                 tx.conn,
                 at=now,
@@ -101,6 +102,45 @@ def apply_contracts(ctx: Context, text: str, file: str, *, actor: str) -> list[A
                 extra={"action": f"contract.{item.status}", "event_type": item.event_type},
             )
     return applied
+
+
+def remove_contract(ctx: Context, event_type: str, *, actor: str) -> int:
+    """Stop checking events against the type's applied contract; return the version taken out
+    of force. Its versions stay in the history, and applying the type again makes the next
+    version. A built-in contract for the type, if any, then applies again to the events
+    built-in mappings make (see `contract_for`)."""
+    now = ctx.clock()
+    with ctx.db.transaction() as tx:
+        version = contract_store.deactivate(tx.conn, event_type)
+        if version is None:
+            applied = [row["event_type"] for row in contract_store.active_contracts(tx.conn)]
+            # A built-in contract is part of OpsLoop, not something one can remove.
+            builtin = (
+                " (its built-in contract cannot be removed)"
+                if event_type in builtin_contracts()
+                else ""
+            )
+            raise NotFound(
+                f"no applied contract for {event_type!r}{builtin}"
+                f"{did_you_mean(event_type, applied)}"
+            )
+        audit.record(
+            tx.conn,
+            at=now,
+            actor=actor,
+            verb="contract.removed",
+            object_type="contract",
+            object_id=event_type,
+            detail={"version": version},
+        )
+    _cache(ctx.db).invalidate()
+    log.info(
+        "contract %s version %d removed",
+        event_type,
+        version,
+        extra={"action": "contract.removed", "event_type": event_type},
+    )
+    return version
 
 
 def active_contracts(ctx: Context) -> dict[str, Contract]:
@@ -155,19 +195,23 @@ def list_contracts(ctx: Context) -> list[dict[str, Any]]:
 
 
 def get_contract(ctx: Context, event_type: str) -> dict[str, Any]:
-    """One event type's contract in force, its YAML and rules, and every applied version."""
+    """One event type's contract in force, its YAML and rules, and every applied version.
+    A type whose applied contract was removed and has no built-in one is still shown, so its
+    history stays in reach: origin `removed`, the newest version's rules, version None."""
     with ctx.db.read() as conn:
         versions = contract_store.list_versions(conn, event_type)
     active = next((row for row in versions if row["active"]), None)
     builtin = builtin_contracts().get(event_type)
-    if active is None and builtin is None:
+    if active is None and builtin is None and not versions:
         known = sorted({*builtin_contracts(), *active_contracts(ctx)})
         raise NotFound(f"no contract for {event_type!r}{did_you_mean(event_type, known)}")
     if active is not None:
         origin, version, spec, source = "applied", active["version"], active["spec"], active["yaml"]
-    else:
-        assert builtin is not None
+    elif builtin is not None:
         origin, version, spec, source = "built-in", None, builtin.spec(), builtin.source
+    else:
+        newest = versions[0]
+        origin, version, spec, source = "removed", None, newest["spec"], newest["yaml"]
     return {
         "event_type": event_type,
         "origin": origin,

@@ -21,6 +21,8 @@ from opsloop.service.source_registry import get
 from opsloop.store import quarantine as quarantine_store
 from opsloop.store import source_stats
 
+UNREADABLE = "(unreadable line)"
+
 # Quarantine rows read to rank violations: enough for a week of a small business's mistakes.
 VIOLATION_SAMPLE = 2000
 
@@ -90,7 +92,8 @@ def report(ctx: Context, name: str, *, days: int = 7, top: int = 5) -> Quality:
         if item["received_at"] < since:
             continue
         for error in item["errors"] or [{"field": "", "message": item["reason"]}]:
-            key = _general(str(error.get("field", "")))
+            # A line a connector could not read names its file and line as the field.
+            key = UNREADABLE if item["file"] else _general(str(error.get("field", "")))
             counts[key] += 1
             examples.setdefault(key, (str(error.get("message", "")), int(item["id"])))
     received = totals["received"]

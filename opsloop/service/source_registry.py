@@ -52,7 +52,7 @@ class StoredSource:
             "name": self.name,
             "kind": self.spec.kind,
             "enabled": self.enabled,
-            "spec": self.spec.model_dump(mode="json", exclude_defaults=True),
+            "spec": self.spec.written(),
             "has_secret": self.has_secret,
             "secret_env": self.spec.secret_env,
             "created_at": self.created_at,

@@ -3,8 +3,9 @@
 A call proves its source with the source's write key (HTTP basic-auth user, or `writeKey` in
 the body as browsers send it); Segment's libraries work unchanged against `/v1/...`. Each call
 is checked (opsloop/perception/segment.py), its anonymous visitor is stitched to the user it
-turned out to be (opsloop/store/identities.py), and its event goes through the source pipeline
-(`signals.take_records`): contracts, stored once per messageId, counted, decided on.
+turned out to be (opsloop/store/identities.py), and its events (a group call with traits also
+updates the group's profile) go through the source pipeline (`signals.take_records`):
+contracts, stored once per messageId, counted, decided on.
 
 A single call that is refused is refused as a whole (400, kept in quarantine). In a batch, a
 bad call is kept in quarantine and the rest are stored: refusing the batch would lose the good

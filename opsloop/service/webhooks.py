@@ -1,7 +1,7 @@
 """`POST /hooks/{source}` for a declared webhook source: verify, read, map, check, store once.
 
 The source's `verify` says how a delivery proves its sender (Stripe-Signature, Standard
-Webhooks, a generic HMAC header). A delivery's id — Standard Webhooks' `webhook-id`, the
+Webhooks, Shopify's and Calendly's headers, a generic HMAC header). A delivery's id — Standard Webhooks' `webhook-id`, the
 provider's delivery header, or what the mapping reads from the body (Stripe's `evt_…`) — makes
 a redelivery a duplicate. Sources only configured in settings (`OPSLOOP_SOURCES`) keep the
 older path in opsloop/service/ingesting.py.
@@ -15,7 +15,12 @@ from dataclasses import dataclass
 from opsloop.core.errors import InvalidInput, NotFound, Unauthorized
 from opsloop.perception.bodies import parse_json
 from opsloop.perception.records import Record
-from opsloop.perception.signatures import verify_hmac_sha256, verify_standard, verify_stripe
+from opsloop.perception.signatures import (
+    STRIPE_HEADER,
+    verify_hmac_sha256,
+    verify_standard,
+    verify_stripe,
+)
 from opsloop.service import ingesting, signals
 from opsloop.service.context import Context
 from opsloop.service.ingesting import Ingested
@@ -88,13 +93,31 @@ def _verify(ctx: Context, source: StoredSource, body: bytes, headers: dict[str, 
             + (f" (set {spec.secret_env})" if spec.secret_env else "")
         )
     now = ctx.clock()
-    if spec.verify == "stripe":
+    if spec.verify in ("stripe", "calendly"):
+        # Calendly signs as Stripe does (t=…,v1=… over `t.body`), in a header of its own.
+        header = "Calendly-Webhook-Signature" if spec.verify == "calendly" else STRIPE_HEADER
         verify_stripe(
-            body, headers.get("stripe-signature"), source.secret, tolerance=spec.tolerance, now=now
+            body,
+            headers.get(header.lower()),
+            source.secret,
+            tolerance=spec.tolerance,
+            now=now,
+            header=header,
+        )
+    elif spec.verify == "shopify":
+        header = "X-Shopify-Hmac-Sha256"
+        verify_hmac_sha256(
+            body, headers.get(header.lower()), source.secret, header, encoding="base64"
         )
     elif spec.verify == "standard":
         delivery = verify_standard(body, headers, source.secret, tolerance=spec.tolerance, now=now)
     else:
         header = spec.signature_header
-        verify_hmac_sha256(body, headers.get(header.lower()), source.secret, header)
+        verify_hmac_sha256(
+            body,
+            headers.get(header.lower()),
+            source.secret,
+            header,
+            encoding=spec.signature_encoding,
+        )
     return delivery

@@ -67,8 +67,23 @@ def add_version(
     return number
 
 
+def deactivate(conn: Connection, event_type: str) -> int | None:
+    """Make a type's active version inactive (the row stays, for history); return its version
+    number, or None when the type had no active version (including a concurrent remove)."""
+    current = active_contract(conn, event_type)
+    if current is None:
+        return None
+    done = conn.execute(
+        update(contracts)
+        .where(contracts.c.id == current["id"], contracts.c.active)
+        .values(active=False)
+    )
+    return int(current["version"]) if done.rowcount == 1 else None
+
+
 def contracts_stamp(conn: Connection) -> tuple[Any, ...]:
-    """Changes whenever a version is added or one stops being active: cheap cache check."""
+    """Changes whenever a version is added or one stops being active (a newer version, or a
+    remove: the count drops): cheap cache check."""
     row = conn.execute(
         select(func.max(contracts.c.id), func.count()).where(contracts.c.active)
     ).one()

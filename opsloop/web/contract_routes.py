@@ -1,4 +1,4 @@
-"""Data contracts: list, read, and apply YAML."""
+"""Data contracts: list, read, apply YAML, and remove."""
 
 from __future__ import annotations
 
@@ -66,3 +66,13 @@ async def apply_contracts(
     }
     changed = any(item.status != "unchanged" for item in applied)
     return Json(body, status_code=201 if changed else 200)
+
+
+@router.delete(
+    "/api/contracts/{name}",
+    summary="Remove an event type's applied contract (`name`): its versions stay in the history",
+    status_code=200,
+)
+def remove_contract(name: str, service: Service, who: Owner) -> Json:
+    version = contract_service.remove_contract(service.ctx, name, actor=who.actor)
+    return Json({"event_type": name, "version": version, "removed": True})

@@ -222,9 +222,11 @@ SOURCE_KINDS: list[SourceKind] = [
     SourceKind(
         key="webhooks",
         title="Webhooks",
-        summary="Other systems post to /hooks/<name>; each name is a source with its own "
-        "settings (OPSLOOP_SOURCES): a signature secret, and how to turn the tool's JSON into "
-        "an event.",
+        summary="Other systems post to /hooks/<name>. Declare each as a source "
+        "(opsloop source add, docs/sources.md): Stripe, Standard Webhooks or HMAC signatures "
+        "and built-in mappings for Stripe, Shopify, HubSpot, Calendly and helpdesks; it is "
+        "listed under Your sources. Names configured the older way, in settings "
+        "(OPSLOOP_SOURCES), are listed here.",
         endpoints=webhooks,
     ),
 ]

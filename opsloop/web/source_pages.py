@@ -8,9 +8,9 @@ redirected to the page, where the item shows the same outcome (it is in the audi
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
+import yaml
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -134,14 +134,13 @@ def _source_page(
     context: dict[str, Any] = {
         "source": source,
         "where": _where(source, base),
-        "definition": json.dumps(
-            source.spec.model_dump(mode="json", exclude_defaults=True), indent=2
-        ),
+        "definition": yaml.safe_dump(source.spec.written(), sort_keys=False, allow_unicode=True),
         "quality": service.source_quality(name),
         "runs": service.source_runs(name, limit=20) if source.spec.pulled else [],
         "snippet": service.tracking_snippet(name, base) if source.spec.kind == "segment" else None,
         "may_sync": may_sync and source.spec.pulled,
         "message": message,
+        "duration": format_duration,
         **TIME_HELPERS,
     }
     return render(request, "source.html", context, active=SOURCES)

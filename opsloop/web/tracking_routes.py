@@ -46,8 +46,10 @@ The write key of a `segment` source is the HTTP basic-auth user (password empty)
 `writeKey` in the body. Limits: 32 KB a call, 500 KB and 2,500 calls a batch. A body may be
 gzipped (`Content-Encoding: gzip`).
 
-200 `{"success": true, ...}`: stored (a repeated `messageId` is stored once); in a batch, a
-refused call is kept in quarantine and listed under `errors`. 400: refused and kept in
+200 `{"success": true, "stored", "duplicates", "rejected"}`: stored (a repeated `messageId` is
+stored once); `stored` and `duplicates` count events, and a `group` call with traits makes two
+(the member's `group.joined`, the account's `group.updated`). In a batch, a refused call is
+kept in quarantine and listed under `errors`. 400: refused and kept in
 quarantine (`code`, `message` name the field). 401: unknown write key."""
 
 

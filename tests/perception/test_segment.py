@@ -96,30 +96,71 @@ def test_an_anonymous_page_view_is_about_the_visitor_and_reads_the_page_from_con
     assert event.payload["name"] == "Pricing"
 
 
-def test_identify_merges_traits_and_group_names_the_account() -> None:
+def test_identify_merges_traits_into_the_users_profile() -> None:
     identify = event_of({"type": "identify", "userId": "42", "traits": {"email": "ana@x.co"}})
     assert (identify.type, identify.subject, identify.traits) == (
         "identify",
         "lead:42",
         {"email": "ana@x.co"},
     )
-    group = event_of({"type": "group", "userId": "42", "groupId": 7, "traits": {"plan": "pro"}})
-    assert (group.type, group.subject) == ("group.joined", "lead:42")
-    assert group.payload["group"] == "account:7"
-    assert group.payload["traits"] == {"plan": "pro"}
     screen = event_of({"type": "screen", "userId": "42", "name": "Home"})
     assert (screen.type, screen.payload["name"]) == ("screen.viewed", "Home")
 
 
+def test_a_group_call_with_traits_also_updates_the_accounts_profile() -> None:
+    call = one(
+        {
+            "type": "group",
+            "userId": "42",
+            "groupId": 7,
+            "messageId": "m-7",
+            "traits": {"plan": "pro", "employees": 40},
+        }
+    )
+    joined, updated = segment.events_of(call, source="site", config=CONFIG, received_at=NOW)
+    assert (joined.type, joined.subject, joined.traits) == ("group.joined", "lead:42", {})
+    assert joined.payload["group"] == "account:7"
+    assert joined.payload["traits"] == {"plan": "pro", "employees": 40}
+    assert (updated.type, updated.subject) == ("group.updated", "account:7")
+    assert updated.traits == {"plan": "pro", "employees": 40}
+    assert (updated.payload["group_id"], updated.payload["member"]) == ("7", "lead:42")
+    # Each event is stored once per messageId, and the two keys differ.
+    assert (joined.idempotency_key, updated.idempotency_key) == ("m-7", "m-7:group")
+
+
+def test_a_group_call_without_traits_says_nothing_about_the_account() -> None:
+    [joined] = segment.events_of(
+        one({"type": "group", "userId": "42", "groupId": "acme", "traits": {}}),
+        source="site",
+        config=CONFIG,
+        received_at=NOW,
+    )
+    assert (joined.type, joined.payload["group"]) == ("group.joined", "account:acme")
+
+
+def test_the_account_events_key_fits_the_ledger_for_the_longest_message_id() -> None:
+    call = {"type": "group", "userId": "1", "groupId": "g", "traits": {"plan": "pro"}}
+    keys = set()
+    for message_id in ("m" * 200, "n" * 200):
+        _, updated = segment.events_of(
+            one({**call, "messageId": message_id}), source="s", config=CONFIG, received_at=NOW
+        )
+        assert updated.idempotency_key is not None
+        assert len(updated.idempotency_key) <= 200
+        keys.add(updated.idempotency_key)
+    assert len(keys) == 2
+
+
 def test_configured_kinds_name_the_subjects() -> None:
     config = SegmentConfig(subject_kind="customer", visitor_kind="browser", group_kind="company")
-    [event] = segment.events_of(
-        one({"type": "group", "anonymousId": "a-9", "groupId": "g"}),
+    joined, updated = segment.events_of(
+        one({"type": "group", "anonymousId": "a-9", "groupId": "g", "traits": {"plan": "pro"}}),
         source="site",
         config=config,
         received_at=NOW,
     )
-    assert (event.subject, event.payload["group"]) == ("browser:a-9", "company:g")
+    assert (joined.subject, joined.payload["group"]) == ("browser:a-9", "company:g")
+    assert (updated.subject, updated.payload["member"]) == ("company:g", "browser:a-9")
 
 
 def test_a_known_visitor_is_filed_under_the_user_it_became() -> None:

@@ -1,6 +1,6 @@
 """Applying contracts on SQLite and PostgreSQL (a version per changed event type, unchanged
-ones left alone, each change audited), which contract checks which event, and the same from
-the command line and the JSON API."""
+ones left alone, each change audited), removing them, which contract checks which event, and
+the same from the command line and the JSON API."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from opsloop.cli import app
 from opsloop.core.errors import NotFound, PlaybookInvalid
+from opsloop.perception.records import Record
 from opsloop.service import OpsLoop
 from opsloop.service.contracts import (
     active_contracts,
@@ -20,7 +21,9 @@ from opsloop.service.contracts import (
     contract_for,
     get_contract,
     list_contracts,
+    remove_contract,
 )
+from opsloop.service.signals import take_records
 from opsloop.store.tables import audit
 from tests.conftest import OpsFactory, Serve, eventually
 
@@ -146,6 +149,86 @@ def test_built_in_contracts_check_what_built_in_mappings_make(
         get_contract(ops.ctx, "meeting.boked")
 
 
+LEADS_SOURCE = """\
+name: crm-db
+kind: sql
+sql:
+  url: sqlite://
+  query: SELECT * FROM leads
+mapping:
+  type: lead.created
+  subject: "'lead:' + id"
+  payload:
+    email: email
+"""
+
+
+def lead(key: str, email: str) -> Record:
+    return Record(data={"id": key, "email": email}, where=f"row {key}", key=key)
+
+
+def test_a_removed_contract_no_longer_refuses_events_and_reapplying_makes_the_next_version(
+    make_ops: OpsFactory, database_url: str
+) -> None:
+    ops = make_ops(database_url)
+    ops.add_source(LEADS_SOURCE, "crm-db.yaml", actor="test")
+    spec = ops.get_source("crm-db").spec
+    statuses(ops, ORDERS)
+    refused = take_records(ops.ctx, spec, [lead("l-1", "not-an-email")])
+    assert (refused.stored, refused.rejected) == (0, 1)
+
+    assert remove_contract(ops.ctx, "lead.created", actor="bo") == 1
+    taken = take_records(ops.ctx, spec, [lead("l-2", "not-an-email")])
+    assert (taken.stored, taken.rejected) == (1, 0)
+    assert "lead.created" not in active_contracts(ops.ctx)
+    assert "lead.created" not in {row["event_type"] for row in list_contracts(ops.ctx)}
+    # The history stays readable; nothing is in force.
+    shown = get_contract(ops.ctx, "lead.created")
+    assert (shown["origin"], shown["version"]) == ("removed", None)
+    assert [(v["version"], v["active"]) for v in shown["versions"]] == [(1, False)]
+    with pytest.raises(NotFound, match=r"no applied contract for 'lead\.created'"):
+        remove_contract(ops.ctx, "lead.created", actor="bo")
+
+    # The same rules again are a new version in force, not a clash with the removed one.
+    assert statuses(ops, ORDERS) == [
+        ("order.completed", 1, "unchanged"),
+        ("lead.created", 2, "created"),
+    ]
+    again = take_records(ops.ctx, spec, [lead("l-3", "not-an-email")])
+    assert (again.stored, again.rejected) == (0, 1)
+
+    with ops.db.read() as conn:
+        trail = conn.execute(
+            sa.select(audit.c.verb, audit.c.actor, audit.c.detail)
+            .where(audit.c.object_type == "contract", audit.c.object_id == "lead.created")
+            .order_by(audit.c.id)
+        ).all()
+    assert [tuple(row) for row in trail] == [
+        ("contract.created", "ana", {"version": 1, "file": "shop.yaml"}),
+        ("contract.removed", "bo", {"version": 1}),
+        ("contract.created", "ana", {"version": 2, "file": "shop.yaml"}),
+    ]
+
+
+def test_removing_brings_back_the_built_in_contract_and_unknown_types_are_not_found(
+    make_ops: OpsFactory, database_url: str
+) -> None:
+    ops = make_ops(database_url)
+    statuses(ops, ORDERS)
+    remove_contract(ops.ctx, "order.completed", actor="bo")
+    builtin = builtin_contracts()["order.completed"]
+    assert contract_for(ops.ctx, "order.completed", builtin_mapping=True) is builtin
+    assert contract_for(ops.ctx, "order.completed", builtin_mapping=False) is None
+    assert get_contract(ops.ctx, "order.completed")["origin"] == "built-in"
+
+    with pytest.raises(
+        NotFound, match=r"no applied contract for 'lead\.create'; did you mean 'lead\.created'"
+    ):
+        remove_contract(ops.ctx, "lead.create", actor="bo")
+    with pytest.raises(NotFound, match="its built-in contract cannot be removed"):
+        remove_contract(ops.ctx, "meeting.booked", actor="bo")
+
+
 # --- the command line ----------------------------------------------------------------------
 
 
@@ -185,6 +268,33 @@ def test_the_cli_validates_applies_lists_and_shows(data_dir: Path, tmp_path: Pat
     missing = runner.invoke(app, ["contract", "show", "nothing.here"])
     assert missing.exit_code == 1
     assert "no contract for 'nothing.here'" in missing.output
+
+
+def test_the_cli_removes_a_contract(data_dir: Path, tmp_path: Path) -> None:
+    file = tmp_path / "shop.yaml"
+    file.write_text(ORDERS)
+    assert runner.invoke(app, ["contract", "apply", str(file)]).exit_code == 0
+
+    removed = runner.invoke(app, ["contract", "remove", "order.completed"])
+    assert removed.exit_code == 0, removed.output
+    assert "order.completed: removed version 1" in removed.output
+    assert "The built-in contract checks events built-in mappings make again." in removed.output
+    listing = runner.invoke(app, ["contract", "list"])
+    assert "lead.created" in listing.output
+    shown = runner.invoke(app, ["contract", "show", "order.completed"])
+    assert "order.completed: built-in" in shown.output
+
+    lead_removed = runner.invoke(app, ["contract", "remove", "lead.created"])
+    assert lead_removed.output.strip() == "lead.created: removed version 1"
+    history = runner.invoke(app, ["contract", "show", "lead.created"])
+    assert history.exit_code == 0, history.output
+    assert "removed, no contract in force" in history.output
+
+    again = runner.invoke(app, ["contract", "remove", "lead.created"])
+    assert again.exit_code == 1
+    assert "no applied contract for 'lead.created'" in again.output
+    reapplied = runner.invoke(app, ["contract", "apply", str(file)])
+    assert "lead.created: created, version 2" in reapplied.output
 
 
 def test_the_cli_names_the_file_and_line_of_a_mistake(data_dir: Path, tmp_path: Path) -> None:
@@ -247,3 +357,31 @@ def test_the_api_applies_with_admin_and_reads_with_read(
         assert one.json()["versions"][0]["version"] == 1
         assert admin.get("/api/contracts/nothing.here").status_code == 404
         assert admin.get("/api/contracts", headers={"Authorization": ""}).status_code == 401
+
+
+def test_the_api_removes_with_admin(make_ops: OpsFactory, database_url: str, serve: Serve) -> None:
+    ops = make_ops(database_url)
+    statuses(ops, ORDERS)
+    server = serve(ops)
+    admin = {"Authorization": f"Bearer {ops.accounts.create_token('a', 'admin', actor='t').token}"}
+    reader = {"Authorization": f"Bearer {ops.accounts.create_token('r', 'read', actor='t').token}"}
+    with server.client() as client:
+        assert client.delete("/api/contracts/lead.created", headers=reader).status_code == 403
+        removed = client.delete("/api/contracts/lead.created", headers=admin)
+        assert removed.status_code == 200, removed.text
+        assert removed.json() == {"event_type": "lead.created", "version": 1, "removed": True}
+        listed = client.get("/api/contracts", headers=reader).json()["contracts"]
+        assert "lead.created" not in {row["event_type"] for row in listed}
+        shown = client.get("/api/contracts/lead.created", headers=reader).json()
+        assert (shown["origin"], shown["versions"][0]["active"]) == ("removed", False)
+
+        missing = client.delete("/api/contracts/lead.created", headers=admin)
+        assert missing.status_code == 404
+        assert "no applied contract for 'lead.created'" in missing.json()["message"]
+        unknown = client.delete("/api/contracts/nothing.here", headers=admin)
+        assert unknown.status_code == 404
+
+        reapplied = client.put("/api/contracts", content=ORDERS, headers=admin)
+        assert {"event_type": "lead.created", "version": 2, "status": "created"} in (
+            reapplied.json()["contracts"]
+        )

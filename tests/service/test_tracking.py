@@ -15,6 +15,7 @@ import pytest
 from segment.analytics.client import Client
 from segment.analytics.request import APIError
 
+from opsloop.core.errors import NotFound
 from opsloop.service import OpsLoop, tracking
 from opsloop.service.contracts import apply_contracts
 from tests.conftest import LiveServer, OpsFactory, Serve, lead_playbook
@@ -70,6 +71,7 @@ def test_every_call_from_segments_client_becomes_an_event(
         ("track.order_completed", "lead:42", "website"),
         ("identify", "lead:42", "website"),
         ("group.joined", "lead:42", "website"),
+        ("group.updated", "account:acme", "website"),
         ("screen.viewed", "lead:42", "website"),
         ("alias", "lead:42", "website"),
     ]
@@ -106,6 +108,54 @@ def test_a_repeated_message_id_is_stored_once(site: tuple[OpsLoop, LiveServer]) 
         again = http.post("/v1/track", json=call, headers=basic())
     assert again.status_code == 200
     assert again.json() == {"success": True, "stored": 0, "duplicates": 1, "rejected": 0}
+
+
+def test_a_group_call_keeps_a_profile_of_the_account(site: tuple[OpsLoop, LiveServer]) -> None:
+    ops, server = site
+    analytics = segment_client(server)
+    analytics.group(user_id="42", group_id="acme", traits={"plan": "pro", "employees": 40})
+    assert ops.get_entity("account:acme")["traits"] == {"plan": "pro", "employees": 40}
+    [joined] = events(ops, type="group.joined")
+    assert (joined["subject"], joined["payload"]["group"]) == ("lead:42", "account:acme")
+
+    # A later call from another member merges into the same profile, as identify does.
+    analytics.group(user_id="43", group_id="acme", traits={"employees": 41})
+    assert ops.get_entity("account:acme")["traits"] == {"plan": "pro", "employees": 41}
+    updates = events(ops, subject="account:acme")
+    assert [(e["type"], e["payload"]["member"]) for e in updates] == [
+        ("group.updated", "lead:42"),
+        ("group.updated", "lead:43"),
+    ]
+
+    # Without traits the call only says the user joined: nothing about the account.
+    analytics.group(user_id="44", group_id="solo")
+    assert events(ops, subject="lead:44")[0]["payload"]["group"] == "account:solo"
+    assert events(ops, subject="account:solo") == []
+    with pytest.raises(NotFound):
+        ops.get_entity("account:solo")
+
+
+def test_a_repeated_group_call_stores_both_its_events_once(
+    site: tuple[OpsLoop, LiveServer],
+) -> None:
+    ops, server = site
+    analytics = segment_client(server)
+    for _ in range(2):
+        analytics.group(user_id="42", group_id="acme", traits={"plan": "pro"}, message_id="g-1")
+    assert [e["type"] for e in events(ops)] == ["group.joined", "group.updated"]
+
+    call = {
+        "type": "group",
+        "userId": "42",
+        "groupId": "acme",
+        "traits": {"plan": "pro"},
+        "messageId": "g-1",
+    }
+    with httpx.Client(base_url=server.url) as http:
+        again = http.post("/v1/group", json=call, headers=basic())
+    assert again.status_code == 200
+    assert again.json() == {"success": True, "stored": 0, "duplicates": 2, "rejected": 0}
+    assert len(events(ops)) == 2
 
 
 def test_an_unknown_or_disabled_write_key_is_refused(site: tuple[OpsLoop, LiveServer]) -> None:

@@ -154,6 +154,12 @@ folder:
     assert "<td>sync</td><td>ok</td>" in runs
     assert len(ops.list_events(type="order.completed")) == 2
     assert (drop / "processed" / "orders.csv").exists()
+    quality = done.text.split('data-testid="quality"')[1]
+    assert "(unreadable line)" in quality
+    assert "has 2 cells but the header has 3" in quality
+    definition = done.text.split("<h2>Definition</h2>")[1]
+    assert "key: receipt" in definition
+    assert "tolerance" not in definition  # defaults are left out, as in the file
 
     refused = viewer.post("/sources/pos/sync", data={"csrf_token": csrf})
     assert refused.status_code == 403

@@ -5,9 +5,13 @@ acknowledged as ignored; a fixed mapping lets a held delivery be replayed."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -199,9 +203,6 @@ mapping:
     ops.add_source(definition, "forms.yaml", secret="s3cret", actor="test")
     server = serve(ops)
     body = b'{"email": "Bo@Example.com", "answers": [1, 2]}'
-    import hashlib
-    import hmac
-
     signature = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
     with httpx.Client(base_url=server.url) as client:
         refused = client.post("/hooks/forms", content=body, headers={"X-Form-Signature": signature})
@@ -216,3 +217,93 @@ mapping:
     assert replayed.ok, replayed.reason
     [lead] = ops.list_events(type="form.submitted")
     assert lead["subject"] == "lead:bo@example.com"
+
+
+PAYLOADS = Path(__file__).parent.parent / "perception" / "payloads"
+
+
+def test_shopify_and_calendly_sign_their_own_ways_and_both_are_checked(
+    make_ops: OpsFactory, sqlite_url: str, serve: Serve
+) -> None:
+    ops = make_ops(sqlite_url, use_clock=False)
+    ops.add_source(
+        "name: shopify\nkind: webhook\nverify: shopify\nmapping: shopify\n",
+        "shopify.yaml",
+        secret="shpss_secret",
+        actor="test",
+    )
+    ops.add_source(
+        "name: calendly\nkind: webhook\nverify: calendly\nmapping: calendly\n",
+        "calendly.yaml",
+        secret="calendly-key",
+        actor="test",
+    )
+    server = serve(ops)
+    order = (PAYLOADS / "shopify_order.json").read_bytes()
+    # As Shopify documents it: base64 of the HMAC-SHA256 of the raw body.
+    shopify_sig = base64.b64encode(hmac.new(b"shpss_secret", order, hashlib.sha256).digest())
+    shop_headers = {
+        "X-Shopify-Topic": "orders/paid",
+        "X-Shopify-Webhook-Id": "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
+        "Content-Type": "application/json",
+    }
+    booking = (PAYLOADS / "calendly_invitee_created.json").read_bytes()
+    # Calendly: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">, as Stripe signs.
+    at = int(time.time())
+    v1 = hmac.new(b"calendly-key", f"{at}.".encode() + booking, hashlib.sha256).hexdigest()
+    with httpx.Client(base_url=server.url) as client:
+        paid = client.post(
+            "/hooks/shopify",
+            content=order,
+            headers={**shop_headers, "X-Shopify-Hmac-Sha256": shopify_sig.decode()},
+        )
+        forged = client.post(
+            "/hooks/shopify",
+            content=order,
+            headers={**shop_headers, "X-Shopify-Hmac-Sha256": "bm9wZQ=="},
+        )
+        booked = client.post(
+            "/hooks/calendly",
+            content=booking,
+            headers={"Calendly-Webhook-Signature": f"t={at},v1={v1}"},
+        )
+        unsigned = client.post("/hooks/calendly", content=booking)
+    assert (paid.status_code, booked.status_code) == (201, 201), (paid.text, booked.text)
+    assert forged.status_code == 401
+    assert "X-Shopify-Hmac-Sha256" in forged.json()["message"]
+    assert unsigned.status_code == 401
+    assert "Calendly-Webhook-Signature" in unsigned.json()["message"]
+    assert len(ops.list_events(type="order.paid")) == 1
+    assert len(ops.list_events(type="meeting.booked")) == 1
+
+
+def test_a_base64_hmac_signature_is_read_when_the_source_says_so(
+    make_ops: OpsFactory, sqlite_url: str, serve: Serve
+) -> None:
+    ops = make_ops(sqlite_url, use_clock=False)
+    ops.add_source(
+        """\
+name: typeform
+kind: webhook
+verify: hmac
+signature_header: Typeform-Signature
+signature_encoding: base64
+mapping:
+  type: form.submitted
+  subject: "'lead:' + lower(form_response.hidden.email)"
+  id: event_id
+""",
+        "typeform.yaml",
+        secret="tf-secret",
+        actor="test",
+    )
+    server = serve(ops)
+    body = b'{"event_id": "01HX9", "form_response": {"hidden": {"email": "Ana@Example.com"}}}'
+    digest = hmac.new(b"tf-secret", body, hashlib.sha256).digest()
+    signature = "sha256=" + base64.b64encode(digest).decode()
+    answer = httpx.post(
+        f"{server.url}/hooks/typeform", content=body, headers={"Typeform-Signature": signature}
+    )
+    assert answer.status_code == 201, answer.text
+    [form] = ops.list_events(type="form.submitted")
+    assert form["subject"] == "lead:ana@example.com"
