@@ -192,10 +192,13 @@ class SourceSpec(_Strict):
     description: str = ""
     enabled: bool = True
 
-    verify: Literal["none", "hmac", "stripe", "standard", "shopify", "calendly"] = "none"
+    verify: Literal["none", "hmac", "stripe", "standard", "shopify", "calendly", "hubspot"] = "none"
     """How a webhook proves its sender: generic HMAC-SHA256 of the body, Stripe-Signature,
-    Standard Webhooks, Shopify's X-Shopify-Hmac-Sha256 or Calendly-Webhook-Signature. `none`
-    accepts anyone who knows the URL."""
+    Standard Webhooks, Shopify's X-Shopify-Hmac-Sha256, Calendly-Webhook-Signature or
+    HubSpot's X-HubSpot-Signature-v3. `none` accepts anyone who knows the URL."""
+    public_url: str | None = None
+    """hubspot: the address the sender calls, when a proxy in front of OpsLoop changes it
+    (HubSpot signs the URL); default: the address as OpsLoop received it."""
     signature_header: str = "X-OpsLoop-Signature"
     """hmac: the header holding the HMAC-SHA256 of the body (optionally `sha256=`)."""
     signature_encoding: Literal["hex", "base64"] = "hex"

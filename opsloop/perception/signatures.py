@@ -1,6 +1,6 @@
-"""Webhook signature checks: generic HMAC-SHA256 of the raw body (hex, optionally `sha256=`),
-Stripe's `Stripe-Signature` and Standard Webhooks (`webhook-id`, `webhook-timestamp`,
-`webhook-signature`).
+"""Webhook signature checks: generic HMAC-SHA256 of the raw body (hex or base64, optionally
+`sha256=`; Shopify's is base64), Stripe's `Stripe-Signature` (Calendly signs the same way),
+Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`) and HubSpot's v3.
 
 Each check raises Unauthorized with a message that says what was wrong, never the secret or
 the expected signature.
@@ -143,6 +143,51 @@ def verify_standard(
         )
     _check_age(timestamp, tolerance=tolerance, now=now, header="webhook-timestamp")
     return msg_id
+
+
+HUBSPOT_HEADER = "X-HubSpot-Signature-v3"
+HUBSPOT_TIMESTAMP = "X-HubSpot-Request-Timestamp"
+# HubSpot signs the URI with these characters decoded (its "validating requests" guide).
+_HUBSPOT_DECODED = {
+    "%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$",
+    "%27": "'", "%28": "(", "%29": ")", "%2A": "*", "%2C": ",", "%3B": ";",
+}  # fmt: skip
+
+
+def verify_hubspot(
+    body: bytes,
+    headers: Mapping[str, str],
+    secret: str,
+    *,
+    method: str,
+    url: str,
+    tolerance: timedelta,
+    now: datetime,
+) -> None:
+    """Check HubSpot's v3 signature: base64 of the HMAC-SHA256, under the app's client secret,
+    of method + URI + body + the `X-HubSpot-Request-Timestamp` (milliseconds)."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    given = lowered.get(HUBSPOT_HEADER.lower(), "").strip()
+    stamp = lowered.get(HUBSPOT_TIMESTAMP.lower(), "").strip()
+    if not given or not stamp:
+        missing = [h for h, v in ((HUBSPOT_HEADER, given), (HUBSPOT_TIMESTAMP, stamp)) if not v]
+        raise Unauthorized(f"missing signature header {', '.join(missing)}")
+    try:
+        millis = int(stamp)
+    except ValueError:
+        raise Unauthorized(f"malformed {HUBSPOT_TIMESTAMP} {stamp!r}: not milliseconds") from None
+    uri = url
+    for encoded, plain in _HUBSPOT_DECODED.items():
+        uri = uri.replace(encoded, plain).replace(encoded.lower(), plain)
+    signed = method.upper().encode() + uri.encode() + body + stamp.encode()
+    expected = base64.b64encode(hmac.new(secret.encode(), signed, hashlib.sha256).digest())
+    if not hmac.compare_digest(expected, given.encode()):
+        raise Unauthorized(
+            f"{HUBSPOT_HEADER} does not match this request under the source's secret "
+            f"(signed for {method.upper()} {uri}; behind a proxy, set public_url to the "
+            "address HubSpot calls)"
+        )
+    _check_age(millis // 1000, tolerance=tolerance, now=now, header=HUBSPOT_TIMESTAMP)
 
 
 def _standard_signatures(header_value: str) -> list[bytes]:

@@ -177,10 +177,11 @@ class OpsLoop:
         headers: Mapping[str, str],
         *,
         content_type: str | None = None,
+        url: str | None = None,
     ) -> webhooks.Received:
         """`POST /hooks/{source}`: a declared webhook source (verify, map, check, store once),
-        or one configured in settings (`ingest_hook`)."""
-        return webhooks.receive(self.ctx, source, body, headers, content_type=content_type)
+        or one configured in settings (`ingest_hook`). `url` is the address as received."""
+        return webhooks.receive(self.ctx, source, body, headers, content_type=content_type, url=url)
 
     def store_events(self, events: list[NewEvent], *, decide: bool = True) -> list[Accepted]:
         """Store validated events. `decide=False` stores history: no playbook runs on these

@@ -18,6 +18,7 @@ from opsloop.perception.records import Record
 from opsloop.perception.signatures import (
     STRIPE_HEADER,
     verify_hmac_sha256,
+    verify_hubspot,
     verify_standard,
     verify_stripe,
 )
@@ -50,7 +51,10 @@ def receive(
     headers: Mapping[str, str],
     *,
     content_type: str | None = None,
+    method: str = "POST",
+    url: str | None = None,
 ) -> Received:
+    """`url`: the address as received, which HubSpot's signature covers."""
     name = name.lower()
     source = find(ctx, name)
     if source is None or source.spec.kind != "webhook":
@@ -61,7 +65,7 @@ def receive(
         raise NotFound(f"source {name!r} is disabled")
     lowered = {key.lower(): value for key, value in headers.items()}
     try:
-        delivery = _verify(ctx, source, body, lowered)
+        delivery = _verify(ctx, source, body, lowered, method=method, url=url)
         data = parse_json(body)
     except (InvalidInput, Unauthorized) as exc:
         ingesting.quarantine(ctx, source=name, body=body, error=exc, content_type=content_type)
@@ -79,7 +83,15 @@ def receive(
     return Received(Ingested(taken.accepted, batch), ignored)
 
 
-def _verify(ctx: Context, source: StoredSource, body: bytes, headers: dict[str, str]) -> str | None:
+def _verify(
+    ctx: Context,
+    source: StoredSource,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    method: str,
+    url: str | None,
+) -> str | None:
     """Check the signature the source's `verify` asks for; return the delivery id, if any."""
     spec = source.spec
     delivery = next((headers[h] for h in DELIVERY_HEADERS if headers.get(h)), None)
@@ -108,6 +120,16 @@ def _verify(ctx: Context, source: StoredSource, body: bytes, headers: dict[str, 
         header = "X-Shopify-Hmac-Sha256"
         verify_hmac_sha256(
             body, headers.get(header.lower()), source.secret, header, encoding="base64"
+        )
+    elif spec.verify == "hubspot":
+        verify_hubspot(
+            body,
+            headers,
+            source.secret,
+            method=method,
+            url=spec.public_url or url or "",
+            tolerance=spec.tolerance,
+            now=now,
         )
     elif spec.verify == "standard":
         delivery = verify_standard(body, headers, source.secret, tolerance=spec.tolerance, now=now)

@@ -69,6 +69,7 @@ async def post_hook(
         body,
         headers,
         content_type=request.headers.get("content-type"),
+        url=str(request.url),
     )
     if received.ignored is not None:
         # Acknowledged so the sender stops retrying; nothing in it is wanted (docs/sources.md).

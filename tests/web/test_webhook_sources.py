@@ -307,3 +307,65 @@ mapping:
     assert answer.status_code == 201, answer.text
     [form] = ops.list_events(type="form.submitted")
     assert form["subject"] == "lead:ana@example.com"
+
+
+def hubspot_headers(body: bytes, url: str, secret: str, at_ms: int) -> dict[str, str]:
+    """HubSpot's v3 signature, as its guide describes it."""
+    signed = b"POST" + url.encode() + body + str(at_ms).encode()
+    digest = hmac.new(secret.encode(), signed, hashlib.sha256).digest()
+    return {
+        "X-HubSpot-Signature-v3": base64.b64encode(digest).decode(),
+        "X-HubSpot-Request-Timestamp": str(at_ms),
+        "Content-Type": "application/json",
+    }
+
+
+def test_hubspot_signs_the_url_too_and_a_proxy_address_can_be_declared(
+    make_ops: OpsFactory, sqlite_url: str, serve: Serve
+) -> None:
+    ops = make_ops(sqlite_url, use_clock=False)
+    ops.add_source(
+        "name: hubspot\nkind: webhook\nverify: hubspot\nmapping: hubspot\n",
+        "hubspot.yaml",
+        secret="hs-client-secret",
+        actor="test",
+    )
+    server = serve(ops)
+    body = (PAYLOADS / "hubspot_batch.json").read_bytes()
+    url = f"{server.url}/hooks/hubspot"
+    now_ms = int(time.time() * 1000)
+    with httpx.Client(base_url=server.url) as client:
+        ok = client.post(
+            "/hooks/hubspot",
+            content=body,
+            headers=hubspot_headers(body, url, "hs-client-secret", now_ms),
+        )
+        stale = client.post(
+            "/hooks/hubspot",
+            content=body,
+            headers=hubspot_headers(body, url, "hs-client-secret", now_ms - 3_600_000),
+        )
+        # Signed for the address HubSpot called: a proxy's public https address.
+        public = "https://ops.example.com/hooks/hubspot"
+        behind_proxy = client.post(
+            "/hooks/hubspot",
+            content=body,
+            headers=hubspot_headers(body, public, "hs-client-secret", now_ms),
+        )
+    assert ok.status_code == 201, ok.text
+    assert stale.status_code == 401
+    assert behind_proxy.status_code == 401
+    assert "set public_url" in behind_proxy.json()["message"]
+    stored = len(ops.list_events(limit=100))
+    assert stored >= 2  # a HubSpot delivery is a list of events
+
+    ops.add_source(
+        f"name: hubspot\nkind: webhook\nverify: hubspot\nmapping: hubspot\npublic_url: {public}\n",
+        "hubspot.yaml",
+        actor="test",
+        replace=True,
+    )
+    again = httpx.post(
+        url, content=body, headers=hubspot_headers(body, public, "hs-client-secret", now_ms)
+    )
+    assert again.status_code == 200  # accepted: the same deliveries, stored once already
