@@ -44,6 +44,8 @@ RESERVED_NAMES = frozenset({"api", "import"})
 
 DURATION_FIELDS = ("tolerance", "dedupe_window", "late_after", "interval")
 DEFAULT_INTERVAL = timedelta(minutes=10)
+DEFAULT_LATE = timedelta(minutes=5)
+"""When an event of a pushed source (or one nobody declared) counts as late."""
 MIN_INTERVAL = timedelta(minutes=1)
 
 
@@ -301,7 +303,7 @@ class SourceSpec(_Strict):
     def late_threshold(self) -> timedelta:
         if self.late_after is not None:
             return self.late_after
-        return self.interval * 2 if self.pulled else timedelta(minutes=5)
+        return self.interval * 2 if self.pulled else DEFAULT_LATE
 
     @property
     def needs_secret(self) -> bool:

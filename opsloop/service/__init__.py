@@ -268,9 +268,9 @@ class OpsLoop:
         """The tag a segment source's website pastes into its pages (write key as placeholder)."""
         return tracking.snippet_for(self.ctx, name, base_url)
 
-    def source_quality(self, name: str, *, days: int = 7) -> quality.Quality:
-        """Valid share, late events, duplicates and top violations over the last `days`."""
-        return quality.report(self.ctx, name, days=days)
+    def source_quality(self, name: str, *, days: int = 7, top: int = 5) -> quality.Quality:
+        """Valid share, late events, duplicates and the `top` violations over the last `days`."""
+        return quality.report(self.ctx, name, days=days, top=top)
 
     def sync_source(
         self,

@@ -7,12 +7,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
 from opsloop.core.playbooks import Mode, parse_playbook
+from opsloop.core.sources import DEFAULT_LATE, SourceSpec
 from opsloop.execution.channels import Channel
 from opsloop.execution.channels.email import EmailChannel
 from opsloop.execution.channels.notify import NotifyChannel
@@ -24,6 +25,7 @@ from opsloop.service.group_commit import GroupCommitter
 from opsloop.service.served_models import TRAIN_MODEL, ServedModels
 from opsloop.settings import Settings
 from opsloop.store import playbooks as playbook_store
+from opsloop.store import source_registry as source_registry_store
 from opsloop.store.database import Database, Tx
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,33 @@ class Catalog:
         )
 
 
+class LateThresholds:
+    """How long after it occurred an event of each source counts as late (the quality
+    report), read from the declared sources at most once per `ttl` seconds: ingest asks on
+    every commit."""
+
+    def __init__(self, db: Database, ttl: float = 5.0) -> None:
+        self.db = db
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._checked = -ttl
+        self._by_source: dict[str, timedelta] = {}
+
+    def __call__(self, source: str) -> timedelta:
+        if time.monotonic() - self._checked >= self.ttl:
+            with self._lock, self.db.read() as conn:
+                rows = source_registry_store.list_all(conn)
+                self._by_source = {
+                    row["name"]: SourceSpec.model_validate(row["spec"]).late_threshold
+                    for row in rows
+                }
+                self._checked = time.monotonic()
+        return self._by_source.get(source, DEFAULT_LATE)
+
+    def invalidate(self) -> None:
+        self._checked = -self.ttl
+
+
 @dataclass
 class Context:
     settings: Settings
@@ -104,9 +133,11 @@ class Context:
     http: httpx.Client = field(init=False)
     channels: dict[str, Channel] = field(init=False)
     models: ServedModels = field(init=False)
+    late_after: LateThresholds = field(init=False)
 
     def __post_init__(self) -> None:
         self.catalog = Catalog(self.db)
+        self.late_after = LateThresholds(self.db)
         self.models = ServedModels(
             load_predictor, queue_retrain=self.queue_retrain, clock=lambda: self.clock()
         )

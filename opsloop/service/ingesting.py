@@ -22,7 +22,7 @@ from opsloop.perception.bodies import events_from_body, map_hook_body
 from opsloop.perception.signatures import verify_hmac_sha256
 from opsloop.service import deciding
 from opsloop.service.context import Context
-from opsloop.store import audit
+from opsloop.store import audit, source_stats
 from opsloop.store import events as event_store
 from opsloop.store import outcomes as outcome_store
 from opsloop.store import quarantine as quarantine_store
@@ -188,6 +188,7 @@ def _store(ctx: Context, new: list[NewEvent], *, decide: bool) -> list[Accepted]
         ids = event_store.insert_events(conn, fresh)
         if fresh:
             _after_insert(ctx, tx, fresh, ids, now, decide=decide)
+        _count(ctx, conn, new, slots, now, live=decide)
     results = []
     for kind, value in slots:
         if kind == "stored":
@@ -197,6 +198,32 @@ def _store(ctx: Context, new: list[NewEvent], *, decide: bool) -> list[Accepted]
         else:
             results.append(Accepted(ids[value], "created"))
     return results
+
+
+def _count(
+    ctx: Context,
+    conn: Any,
+    new: list[NewEvent],
+    slots: list[tuple[str, Any]],
+    now: datetime,
+    *,
+    live: bool,
+) -> None:
+    """Add to each source's daily counters for the quality report, in the same transaction as
+    the events. Only live events can be late: history (an import, a backfill) is old by design."""
+    counts: dict[str, dict[str, int]] = {}
+    for event, (kind, _) in zip(new, slots, strict=True):
+        tally = counts.setdefault(event.source, {"stored": 0, "duplicates": 0, "late": 0})
+        if kind != "new":
+            tally["duplicates"] += 1
+            continue
+        tally["stored"] += 1
+        if live and event.received_at - event.occurred_at > ctx.late_after(event.source):
+            tally["late"] += 1
+    day = now.date().isoformat()
+    for source, tally in counts.items():
+        received = tally["stored"] + tally["duplicates"]
+        source_stats.add(conn, source, day, received=received, **tally)
 
 
 def _after_insert(
@@ -288,6 +315,7 @@ def quarantine(
     else:
         kind = "invalid"
     with ctx.db.transaction() as tx:
+        source_stats.add(tx.conn, source, now.date().isoformat(), received=1, rejected=1)
         item_id = quarantine_store.hold(
             tx.conn,
             source=source,

@@ -1,7 +1,9 @@
 """The data-quality report of one source: how much of what it sent was usable, on time, new.
 
-Figures come from the daily counters the pipeline adds to (opsloop/service/signals.py) and the
-quarantine: `valid_share` is the share of records received that were not refused, `late` the
+Figures come from the daily counters written with the events and the quarantine items
+themselves (opsloop/service/ingesting.py, signals.py): `received` counts the events stored or
+found to be repeats, the records refused and the records ignored; `valid_share` is the share of
+them that were not refused, `late` the
 events that arrived later than the source's `late_after` after they occurred (live signals
 only: a backfill is late by design), `duplicates` repeats stored once, `ignored` records no
 mapping rule wanted. `top_violations` groups the refused records' reasons, the record-specific
@@ -77,6 +79,8 @@ class Quality:
 
 
 def report(ctx: Context, name: str, *, days: int = 7, top: int = 5) -> Quality:
+    """The report; `top=0` leaves out the violations (a listing that does not show them need
+    not read the quarantine)."""
     get(ctx, name)  # NotFound for an unknown source
     now = ctx.clock()
     since = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -84,7 +88,7 @@ def report(ctx: Context, name: str, *, days: int = 7, top: int = 5) -> Quality:
     with ctx.db.read() as conn:
         totals = source_stats.totals(conn, name, first_day)
         daily = source_stats.by_day(conn, name, first_day)
-        held = quarantine_store.list_held(conn, source=name, limit=VIOLATION_SAMPLE)
+        held = quarantine_store.list_held(conn, source=name, limit=VIOLATION_SAMPLE) if top else []
     # By field: the messages name the bad value, which differs from record to record.
     counts: Counter[str] = Counter()
     examples: dict[str, tuple[str, int]] = {}

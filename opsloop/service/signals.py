@@ -8,8 +8,9 @@ Webhooks, tracking calls, synced rows and mails all pass through `take_records`:
    normalize.py);
 3. the record's key (delivery id, row id, Message-ID) is the idempotency key of events that have
    none, and with `dedupe_window` the same content seen again within the window is a duplicate;
-4. the events are stored in one transaction (decided on, unless it is history), and the day's
-   counters for the quality report are added to.
+4. the events are stored in one transaction (decided on, unless it is history) with the day's
+   counters for the quality report (opsloop/service/ingesting.py counts what it stores and
+   what it quarantines; only ignored records and content repeats are counted here).
 
 A record that fails 1 or 2 is quarantined with its `where` and reason, and the rest of the
 batch goes on; for a push (`whole=True`) the call is refused as a whole instead, as a sender
@@ -59,7 +60,6 @@ class Taken:
     duplicates: int = 0
     rejected: int = 0
     ignored: int = 0
-    late: int = 0
     errors: list[RecordError] = field(default_factory=list)
     ignored_why: list[str] = field(default_factory=list)
 
@@ -84,7 +84,6 @@ def take_records(
             events = checked(ctx, spec, events)
         except InvalidInput as exc:
             if whole:
-                _count(ctx, spec, now, received=len(records), rejected=1)
                 body = record.raw if record.raw is not None else orjson.dumps(record.data)
                 ingesting.quarantine(ctx, source=spec.name, body=body, error=exc)
                 raise
@@ -100,24 +99,15 @@ def take_records(
     taken.accepted = [*accepted, *repeats]
     taken.stored = sum(1 for a in accepted if a.status == "created")
     taken.duplicates = len(taken.accepted) - taken.stored
-    if decide:
-        threshold = spec.late_threshold
-        taken.late = sum(
-            1
-            for event, answer in zip(ready, accepted, strict=True)
-            if answer.status == "created" and event.received_at - event.occurred_at > threshold
-        )
-    _count(
-        ctx,
-        spec,
-        now,
-        received=len(records),
-        stored=taken.stored,
-        duplicates=taken.duplicates,
-        rejected=taken.rejected,
-        ignored=taken.ignored,
-        late=taken.late,
-    )
+    if taken.ignored or repeats:
+        # Stored events, duplicates among them and refused records were counted in their own
+        # transactions (opsloop/service/ingesting.py); these never reach one.
+        with ctx.db.transaction() as tx:
+            counts = {"ignored": taken.ignored, "duplicates": len(repeats)}
+            received = taken.ignored + len(repeats)
+            source_stats.add(
+                tx.conn, spec.name, now.date().isoformat(), received=received, **counts
+            )
     return taken
 
 
@@ -201,10 +191,6 @@ def hold_rejected(ctx: Context, source: str, rejected: list[Rejected]) -> list[i
                 quiet=True,
             )
         )
-    if rejected:
-        _count(
-            ctx, None, ctx.clock(), source=source, received=len(rejected), rejected=len(rejected)
-        )
     return ids
 
 
@@ -285,11 +271,3 @@ def _without_repeated_content(
         else:
             kept.append(replace(event, idempotency_key=key) if key else event)
     return kept, repeats
-
-
-def _count(
-    ctx: Context, spec: SourceSpec | None, at: datetime, *, source: str | None = None, **counts: int
-) -> None:
-    name = source or (spec.name if spec else "")
-    with ctx.db.transaction() as tx:
-        source_stats.add(tx.conn, name, at.date().isoformat(), **counts)

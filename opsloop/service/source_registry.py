@@ -151,6 +151,7 @@ def add(
             object_id=spec.name,
             detail={"kind": spec.kind, "secret_changed": secret is not None},
         )
+    ctx.late_after.invalidate()  # its `late_after` may have changed
     return Added(spec.name, created=current is None)
 
 

@@ -80,7 +80,7 @@ def _page(
         {
             "source": source,
             "where": _where(source, base),
-            "quality": service.source_quality(source.name),
+            "quality": service.source_quality(source.name, top=0),
         }
         for source in service.list_sources()
     ]
