@@ -3,6 +3,7 @@ webhook JSON to an event when a source is configured to."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,20 @@ from opsloop.reasoning.expressions import ExpressionError, compile_expression
 from opsloop.settings import SourceSettings
 
 NUL_ESCAPE = b"\\u0000"
+
+# Headers senders put their delivery id in, first found wins: a redelivery is stored once.
+DELIVERY_HEADERS = (
+    "webhook-id",  # Standard Webhooks (Svix, Resend, ...)
+    "idempotency-key",
+    "x-shopify-webhook-id",
+    "x-github-delivery",
+    "x-request-id",
+)
+
+
+def delivery_id(headers: Mapping[str, str]) -> str | None:
+    """The sender's id for this delivery, from `headers` with lowercased names."""
+    return next((headers[name] for name in DELIVERY_HEADERS if headers.get(name)), None)
 
 
 def parse_json(body: bytes) -> Any:
@@ -45,7 +60,16 @@ def events_from_body(
 ) -> tuple[list[NewEvent], bool]:
     """Validate an ingest body; return (events, whether it was a batch). Raise InvalidInput
     naming each bad field (`events[3].subject`)."""
-    data = parse_json(body)
+    return events_from_data(
+        parse_json(body), source=source, received_at=received_at, max_batch=max_batch
+    )
+
+
+def events_from_data(
+    data: Any, *, source: str, received_at: datetime, max_batch: int
+) -> tuple[list[NewEvent], bool]:
+    """`events_from_body` for a body already parsed: one event, a list, or
+    `{"events": [...]}`."""
     if isinstance(data, dict) and "events" in data:
         extra = sorted(set(data) - {"events"})
         if extra:

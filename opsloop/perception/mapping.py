@@ -190,6 +190,7 @@ class Mapping:
         return validate_events([raw], source=source, received_at=received_at)[0]
 
 
+@cache
 def builtin_names() -> list[str]:
     """The mappings OpsLoop ships: `mapping: stripe` in a source file."""
     folder = resources.files("opsloop.perception") / "mappings"
@@ -198,6 +199,22 @@ def builtin_names() -> list[str]:
         for entry in folder.iterdir()
         if entry.name.endswith(".yaml")
     )
+
+
+_COMPILED: dict[bytes, Mapping] = {}
+
+
+def compiled(spec: str | list[Any] | dict[str, Any], *, origin: str = "mapping") -> Mapping:
+    """`Mapping.load`, compiled once per distinct definition: each delivery of a source uses its
+    mapping, and compiling rules costs milliseconds."""
+    key = orjson.dumps(spec, option=orjson.OPT_SORT_KEYS)
+    found = _COMPILED.get(key)
+    if found is None:
+        found = Mapping.load(spec, origin=origin)
+        if len(_COMPILED) > 256:  # definitions change rarely; keep the cache bounded anyway
+            _COMPILED.clear()
+        _COMPILED[key] = found
+    return found
 
 
 @cache

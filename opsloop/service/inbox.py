@@ -14,7 +14,7 @@ from opsloop.service.context import ActivePlaybook, Context
 from opsloop.store import decisions as decision_store
 from opsloop.store import inbox as inbox_store
 from opsloop.store import playbooks as playbook_store
-from opsloop.store.inbox import InboxOrder
+from opsloop.store.inbox import InboxOrder as InboxOrder  # re-exported for the pages
 
 ORDERS: tuple[InboxOrder, ...] = ("newest", "urgent")
 

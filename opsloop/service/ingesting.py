@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from opsloop.core.errors import InvalidInput, TooLarge, Unauthorized
 from opsloop.core.events import Event, NewEvent, subject_kind
-from opsloop.perception.bodies import events_from_body, map_hook_body
+from opsloop.perception.bodies import delivery_id, events_from_body, map_hook_body
 from opsloop.perception.signatures import verify_hmac_sha256
 from opsloop.service import deciding
 from opsloop.service.context import Context
@@ -124,10 +124,10 @@ def hook_events(
         verify_hmac_sha256(
             body, lowered.get(header.lower()), config.secret.get_secret_value(), header
         )
-    delivery_id = lowered.get("idempotency-key") or lowered.get("webhook-id")
+    delivery = delivery_id(lowered)
     if config is not None and config.maps_body:
         new = map_hook_body(
-            body, source=source, config=config, received_at=received_at, delivery_id=delivery_id
+            body, source=source, config=config, received_at=received_at, delivery_id=delivery
         )
         return new, False
     new, batch = events_from_body(
@@ -135,7 +135,7 @@ def hook_events(
     )
     # The URL names the source; a body cannot claim to be another one.
     new = [
-        _with(e, source=source, key=e.idempotency_key or (delivery_id if len(new) == 1 else None))
+        _with(e, source=source, key=e.idempotency_key or (delivery if len(new) == 1 else None))
         for e in new
     ]
     return new, batch

@@ -27,10 +27,10 @@ from datetime import datetime
 import orjson
 
 from opsloop.core.errors import FieldError, InvalidInput
-from opsloop.core.events import NewEvent, validate_events
+from opsloop.core.events import NewEvent
 from opsloop.core.sources import SourceSpec
-from opsloop.perception.bodies import parse_json
-from opsloop.perception.mapping import Mapping
+from opsloop.perception.bodies import events_from_data, parse_json
+from opsloop.perception.mapping import compiled
 from opsloop.perception.normalize import conform
 from opsloop.perception.records import Record, Rejected
 from opsloop.service import ingesting
@@ -125,12 +125,11 @@ def events_for(
         events = mapper(record)
         ignored = None
     elif spec.mapping is not None:
-        mapped = _mapping(ctx, spec).apply(
-            record, source=spec.name, received_at=received_at, zone=spec.zone
-        )
+        mapping = compiled(spec.mapping, origin=f"source {spec.name}: mapping")
+        mapped = mapping.apply(record, source=spec.name, received_at=received_at, zone=spec.zone)
         events, ignored = mapped.events, mapped.ignored
     else:
-        events, ignored = _opsloop_events(spec, record, received_at), None
+        events, ignored = _opsloop_events(ctx, spec, record, received_at), None
     if record.key is not None:
         # The sender's id stores the record once; several events from one record each get
         # their own key derived from it.
@@ -206,36 +205,18 @@ def _hold(ctx: Context, spec: SourceSpec, record: Record, exc: InvalidInput) -> 
     return RecordError(record.where, str(located), item)
 
 
-def _opsloop_events(spec: SourceSpec, record: Record, received_at: datetime) -> list[NewEvent]:
+def _opsloop_events(
+    ctx: Context, spec: SourceSpec, record: Record, received_at: datetime
+) -> list[NewEvent]:
     """A source with no mapping sends OpsLoop events: one, a list, or `{"events": [...]}`."""
-    data = record.data
-    if isinstance(data, dict) and isinstance(data.get("events"), list):
-        items, prefix = data["events"], "events"
-    elif isinstance(data, list):
-        items, prefix = data, "events"
-    else:
-        items, prefix = [data], ""
-    if not items:
-        raise InvalidInput.single(prefix or "body", "holds no events")
-    events = validate_events(items, source=spec.name, received_at=received_at, prefix=prefix)
+    events, _ = events_from_data(
+        record.data,
+        source=spec.name,
+        received_at=received_at,
+        max_batch=ctx.settings.max_batch_events,
+    )
     # The source is the one the record came through; a body cannot claim another.
     return [replace(e, source=spec.name) for e in events]
-
-
-_MAPPINGS: dict[bytes, Mapping] = {}
-
-
-def _mapping(ctx: Context, spec: SourceSpec) -> Mapping:
-    """The source's mapping, compiled once per distinct definition."""
-    key = orjson.dumps(spec.mapping, option=orjson.OPT_SORT_KEYS)
-    mapping = _MAPPINGS.get(key)
-    if mapping is None:
-        assert spec.mapping is not None
-        mapping = Mapping.load(spec.mapping, origin=f"source {spec.name}: mapping")
-        if len(_MAPPINGS) > 256:  # definitions change rarely; keep the cache bounded anyway
-            _MAPPINGS.clear()
-        _MAPPINGS[key] = mapping
-    return mapping
 
 
 def _without_repeated_content(

@@ -35,6 +35,9 @@ from opsloop.service.signals import Mapper
 from opsloop.service.source_registry import StoredSource, by_write_key, get
 from opsloop.store import identities
 
+MAX_BATCH_BYTES = segment.MAX_BATCH_BYTES
+"""The largest request body a tracking call may have (unzipped)."""
+
 SNIPPET_PATH = "/t.js"
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from opsloop.core.errors import InvalidInput, NotFound, Unauthorized
-from opsloop.perception.bodies import parse_json
+from opsloop.perception.bodies import delivery_id, parse_json
 from opsloop.perception.records import Record
 from opsloop.perception.signatures import (
     STRIPE_HEADER,
@@ -26,15 +26,6 @@ from opsloop.service import ingesting, signals
 from opsloop.service.context import Context
 from opsloop.service.ingesting import Ingested
 from opsloop.service.source_registry import StoredSource, find
-
-# Headers senders put their delivery id in, first found wins.
-DELIVERY_HEADERS = (
-    "webhook-id",  # Standard Webhooks (Svix, Resend, ...)
-    "idempotency-key",
-    "x-shopify-webhook-id",
-    "x-github-delivery",
-    "x-request-id",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +85,7 @@ def _verify(
 ) -> str | None:
     """Check the signature the source's `verify` asks for; return the delivery id, if any."""
     spec = source.spec
-    delivery = next((headers[h] for h in DELIVERY_HEADERS if headers.get(h)), None)
+    delivery = delivery_id(headers)
     if spec.verify == "none":
         return delivery
     if not source.secret:

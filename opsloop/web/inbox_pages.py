@@ -20,8 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from opsloop.core.decisions import VERDICTS, ReviewRequest
 from opsloop.core.errors import Conflict, InvalidInput, NotFound
 from opsloop.service import OpsLoop
-from opsloop.service.inbox import ORDERS
-from opsloop.store.inbox import InboxOrder
+from opsloop.service.inbox import ORDERS, InboxOrder
 from opsloop.web.deps import ops
 from opsloop.web.ui import PageReader, PageReviewer, page_router, render
 

@@ -17,7 +17,6 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from opsloop.core.errors import InvalidInput, OpsLoopError, TooLarge
-from opsloop.perception.segment import MAX_BATCH_BYTES
 from opsloop.service import OpsLoop, tracking
 from opsloop.web.auth import PUBLIC
 from opsloop.web.bodies import Oversized, read_limited
@@ -122,7 +121,7 @@ def _snippet() -> bytes:
 
 async def _body(request: Request, service: OpsLoop, call: str, authorization: str | None) -> bytes:
     try:
-        raw = await read_limited(request, MAX_BATCH_BYTES)
+        raw = await read_limited(request, tracking.MAX_BATCH_BYTES)
     except Oversized as big:
         raise await run_in_threadpool(
             tracking.refuse_oversized,
@@ -141,12 +140,12 @@ def _gunzip(raw: bytes) -> bytes:
     """Segment's libraries may gzip a batch; the limits apply to it unzipped."""
     inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
     try:
-        body = inflate.decompress(raw, MAX_BATCH_BYTES + 1)
+        body = inflate.decompress(raw, tracking.MAX_BATCH_BYTES + 1)
     except zlib.error:
         raise InvalidInput.single("body", "says Content-Encoding: gzip but is not gzip") from None
-    if len(body) > MAX_BATCH_BYTES or inflate.unconsumed_tail:
+    if len(body) > tracking.MAX_BATCH_BYTES or inflate.unconsumed_tail:
         raise TooLarge.single(
-            "body", f"is more than {MAX_BATCH_BYTES} bytes unzipped; the limit is 500 KB"
+            "body", f"is more than {tracking.MAX_BATCH_BYTES} bytes unzipped; the limit is 500 KB"
         )
     return body
 

@@ -57,15 +57,16 @@ def stripe_headers(body: bytes, *, at: float | None = None, secret: str = STRIPE
     return {"Stripe-Signature": header, "Content-Type": "application/json"}
 
 
+def declare(ops: OpsLoop, name: str, *, verify: str, secret: str) -> None:
+    """A webhook source using the built-in mapping of the same name."""
+    definition = f"name: {name}\nkind: webhook\nverify: {verify}\nmapping: {name}\n"
+    ops.add_source(definition, f"{name}.yaml", secret=secret, actor="test")
+
+
 @pytest.fixture
 def site(make_ops: OpsFactory, database_url: str, serve: Serve) -> tuple[OpsLoop, LiveServer]:
     ops = make_ops(database_url, use_clock=False)
-    ops.add_source(
-        "name: stripe\nkind: webhook\nverify: stripe\nmapping: stripe\n",
-        "stripe.yaml",
-        secret=STRIPE_SECRET,
-        actor="test",
-    )
+    declare(ops, "stripe", verify="stripe", secret=STRIPE_SECRET)
     return ops, serve(ops)
 
 
@@ -226,18 +227,8 @@ def test_shopify_and_calendly_sign_their_own_ways_and_both_are_checked(
     make_ops: OpsFactory, sqlite_url: str, serve: Serve
 ) -> None:
     ops = make_ops(sqlite_url, use_clock=False)
-    ops.add_source(
-        "name: shopify\nkind: webhook\nverify: shopify\nmapping: shopify\n",
-        "shopify.yaml",
-        secret="shpss_secret",
-        actor="test",
-    )
-    ops.add_source(
-        "name: calendly\nkind: webhook\nverify: calendly\nmapping: calendly\n",
-        "calendly.yaml",
-        secret="calendly-key",
-        actor="test",
-    )
+    declare(ops, "shopify", verify="shopify", secret="shpss_secret")
+    declare(ops, "calendly", verify="calendly", secret="calendly-key")
     server = serve(ops)
     order = (PAYLOADS / "shopify_order.json").read_bytes()
     # As Shopify documents it: base64 of the HMAC-SHA256 of the raw body.
@@ -324,12 +315,7 @@ def test_hubspot_signs_the_url_too_and_a_proxy_address_can_be_declared(
     make_ops: OpsFactory, sqlite_url: str, serve: Serve
 ) -> None:
     ops = make_ops(sqlite_url, use_clock=False)
-    ops.add_source(
-        "name: hubspot\nkind: webhook\nverify: hubspot\nmapping: hubspot\n",
-        "hubspot.yaml",
-        secret="hs-client-secret",
-        actor="test",
-    )
+    declare(ops, "hubspot", verify="hubspot", secret="hs-client-secret")
     server = serve(ops)
     body = (PAYLOADS / "hubspot_batch.json").read_bytes()
     url = f"{server.url}/hooks/hubspot"
