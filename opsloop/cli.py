@@ -23,10 +23,13 @@ from rich.table import Table
 
 from opsloop.cli_accounts import token_app, user_app
 from opsloop.cli_contracts import contract_app
+from opsloop.cli_ledger import audit_app, db_app
 from opsloop.cli_sources import source_app
 from opsloop.core.decisions import ReviewRequest, Verdict
 from opsloop.core.durations import parse_duration
 from opsloop.core.errors import FieldError, InvalidInput, OpsLoopError, PlaybookInvalid
+from opsloop.core.ids import FIRST_ID, LAST_ID
+from opsloop.core.yaml_source import read_text
 from opsloop.gc_tuning import tune_for_serving
 from opsloop.settings import Settings
 
@@ -45,6 +48,8 @@ app.add_typer(user_app, name="user")  # opsloop/cli_accounts.py
 app.add_typer(token_app, name="token")
 app.add_typer(source_app, name="source")  # opsloop/cli_sources.py
 app.add_typer(contract_app, name="contract")  # opsloop/cli_contracts.py
+app.add_typer(audit_app, name="audit")  # opsloop/cli_ledger.py
+app.add_typer(db_app, name="db")
 
 console = Console()
 err = Console(stderr=True)
@@ -270,11 +275,13 @@ def playbook_validate(
     try:
         llm = settings().llm
         configured = bool(llm.url and llm.model)
-        playbook, _ = load_playbook(file.read_text(), str(file), llm_configured=configured)
+        playbook, _ = load_playbook(read_text(file), str(file), llm_configured=configured)
     except PlaybookInvalid as exc:
         for problem in exc.problems:
             err.print(f"[red]{escape(str(problem))}[/red]")
         raise typer.Exit(1) from None
+    except InvalidInput as exc:
+        _fail(exc)
     console.print(
         f"[green]OK[/green] {playbook.name}: {len(playbook.features)} features, "
         f"{len(playbook.scorecard)} scorecard lines, {len(playbook.rules)} rules, "
@@ -600,7 +607,10 @@ def import_history(
 
 @app.command()
 def decisions(
-    decision_id: Annotated[int | None, typer.Argument(help="Show this decision in full.")] = None,
+    decision_id: Annotated[
+        int | None,
+        typer.Argument(help="Show this decision in full.", min=FIRST_ID, max=LAST_ID),
+    ] = None,
     status: Annotated[
         str | None,
         typer.Option(
@@ -662,7 +672,9 @@ def decisions(
 
 @app.command()
 def review(
-    decision_id: Annotated[int, typer.Argument(help="The decision to review.")],
+    decision_id: Annotated[
+        int, typer.Argument(help="The decision to review.", min=FIRST_ID, max=LAST_ID)
+    ],
     approve: Annotated[
         bool, typer.Option("--approve", help="Run what the playbook chose.")
     ] = False,
@@ -915,7 +927,11 @@ def actions(
 
 
 @app.command()
-def retry(action_id: Annotated[int, typer.Argument(help="A dead-lettered action.")]) -> None:
+def retry(
+    action_id: Annotated[
+        int, typer.Argument(help="A dead-lettered action.", min=FIRST_ID, max=LAST_ID)
+    ],
+) -> None:
     """Give a dead-lettered action one more delivery attempt."""
     with service() as ops:
         ops.retry_action(action_id, actor=_who())
@@ -924,7 +940,9 @@ def retry(action_id: Annotated[int, typer.Argument(help="A dead-lettered action.
 
 @app.command()
 def cancel(
-    action_id: Annotated[int, typer.Argument(help="A pending or retrying action.")],
+    action_id: Annotated[
+        int, typer.Argument(help="A pending or retrying action.", min=FIRST_ID, max=LAST_ID)
+    ],
 ) -> None:
     """Stop an action that has not been delivered yet, for good (pending or retrying only)."""
     with service() as ops:
@@ -937,7 +955,9 @@ def quarantine(limit: Annotated[int, typer.Option(help="How many to list.")] = 2
     """Input that was refused, with the reason for each."""
     with service() as ops:
         rows = ops.list_quarantine(limit=limit)
-    table = Table("id", "received", "source", "where", "reason")
+    table = Table("id", "received", "source")
+    table.add_column("where", no_wrap=True)  # file:line, to be copied whole
+    table.add_column("reason")
     for row in rows:
         where = f"{row['file']}:{row['line']}" if row["file"] else ""
         table.add_row(
@@ -952,7 +972,10 @@ def quarantine(limit: Annotated[int, typer.Option(help="How many to list.")] = 2
 
 @app.command()
 def replay(
-    item_id: Annotated[int, typer.Argument(help="A held item of `opsloop quarantine`.")],
+    item_id: Annotated[
+        int,
+        typer.Argument(help="A held item of `opsloop quarantine`.", min=FIRST_ID, max=LAST_ID),
+    ],
 ) -> None:
     """Run a quarantined item's body through its ingest path again, once its source or
     mapping is fixed. Decisions on the events it becomes are made by a running server or
@@ -1278,7 +1301,7 @@ def backtest(
         try:
             report = ops.backtest(
                 playbook=None if is_file else target,
-                source=path.read_text() if is_file else None,
+                source=read_text(path) if is_file else None,
                 file=str(path),
                 version=version,
                 since=since,

@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from opsloop.core.access import ROLE_SUMMARY, ROLES, SCOPES
+from opsloop.core.ids import FIRST_ID, LAST_ID
 
 if TYPE_CHECKING:
     from opsloop.service import OpsLoop
@@ -178,7 +179,9 @@ def token_list() -> None:
 
 @token_app.command("revoke")
 def token_revoke(
-    token_id: Annotated[int, typer.Argument(help="The token's id (token list).")],
+    token_id: Annotated[
+        int, typer.Argument(help="The token's id (token list).", min=FIRST_ID, max=LAST_ID)
+    ],
 ) -> None:
     """Revoke an API token: requests that send it are refused from now on."""
     with _service() as ops:

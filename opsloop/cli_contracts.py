@@ -16,7 +16,8 @@ from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
-from opsloop.core.errors import PlaybookInvalid
+from opsloop.core.errors import InvalidInput, PlaybookInvalid
+from opsloop.core.yaml_source import read_text
 
 if TYPE_CHECKING:
     from opsloop.service import OpsLoop
@@ -64,9 +65,12 @@ def contract_validate(file: ContractFile) -> None:
     from opsloop.service.contracts import validate_contracts
 
     try:
-        found = validate_contracts(file.read_text(), str(file))
+        found = validate_contracts(read_text(file), str(file))
     except PlaybookInvalid as exc:
         _problems(exc)
+    except InvalidInput as exc:
+        err.print(f"[red]Error:[/red] {escape(str(exc))}")
+        raise typer.Exit(1) from None
     for contract in found:
         console.print(
             f"[green]OK[/green] {escape(contract.event_type)}: {len(contract.fields)} fields, "
@@ -82,7 +86,7 @@ def contract_apply(file: ContractFile) -> None:
 
     with _service() as ops:
         try:
-            applied = apply_contracts(ops.ctx, file.read_text(), str(file), actor=_actor())
+            applied = apply_contracts(ops.ctx, read_text(file), str(file), actor=_actor())
         except PlaybookInvalid as exc:
             _problems(exc)
     for item in applied:

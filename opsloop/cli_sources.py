@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from opsloop.core.durations import format_duration
+from opsloop.core.yaml_source import read_text
 
 if TYPE_CHECKING:
     from opsloop.service import OpsLoop
@@ -69,10 +70,10 @@ def source_add(
     ] = False,
 ) -> None:
     """Add a source from its YAML file; pulled sources start syncing on their interval."""
-    secret = secret_file.read_text(encoding="utf-8").strip() if secret_file else None
     with _service() as ops:
+        secret = read_text(secret_file).strip() if secret_file else None
         added = ops.add_source(
-            file.read_text(encoding="utf-8"),
+            read_text(file),
             str(file),
             secret=secret,
             actor=_actor(),

@@ -11,6 +11,7 @@ secrets are usually handed over.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,22 +23,42 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from opsloop.core.durations import parse_duration
+from opsloop.core.sources import RESERVED_NAMES
+
 ENV_PREFIX = "OPSLOOP_"
 
 
+def _duration(value: Any) -> Any:
+    # Written as people write durations (`10m`, `24h`); a number is seconds.
+    return parse_duration(value) if isinstance(value, str) else value
+
+
 class SourceSettings(BaseModel):
-    """How `/hooks/{source}` accepts one sender's webhooks."""
+    """How `/hooks/{source}` accepts one sender's webhooks (docs/configuration.md)."""
 
     secret: SecretStr | None = None
-    """When set, every delivery must carry a valid HMAC-SHA256 signature of the raw body."""
+    """When set, every delivery must carry a valid HMAC-SHA256 signature (see `signed`)."""
     signature_header: str = "X-OpsLoop-Signature"
     """Header holding the hex signature, optionally prefixed `sha256=` (GitHub style)."""
+    signed: Literal["timestamp", "body"] = "body"
+    """What the signature covers: the raw body (the default here, as before), or
+    `"{timestamp}.{body}"` with the Unix time in `timestamp_header`, within `tolerance`."""
+    timestamp_header: str = "X-OpsLoop-Timestamp"
+    tolerance: timedelta = timedelta(minutes=5)
+    allow_unsigned: bool = False
+    """Without a secret, accept deliveries nobody signed (otherwise every one gets 401)."""
+    dedupe_window: timedelta = timedelta(hours=24)
+    """Events without an id of their own are stored once by their content within this
+    window; `0s` turns it off."""
     type: str | None = None
     """Event type for bodies that are not OpsLoop events, e.g. `form.submitted`."""
     subject: str | None = None
     """Expression over the body giving the subject, e.g. `'lead:' + data.email`."""
     idempotency_key: str | None = None
     """Expression over the body giving a delivery id, e.g. `event_id`."""
+
+    _durations = field_validator("tolerance", "dedupe_window", mode="before")(_duration)
 
     @property
     def maps_body(self) -> bool:
@@ -100,8 +121,14 @@ class Settings(BaseSettings):
     port: int = 8000
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Largest body of any other request (playbooks, contracts, sources, forms): larger ones
+    get 413 before they are read. The ingest routes keep `max_body_bytes`."""
     max_batch_events: int = Field(default=1000, ge=1)
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
+    protected_traits: list[str] = Field(default_factory=lambda: ["email", "phone"])
+    """Traits that say where actions are sent: once a trusted source set one, a public source
+    (a tracking write key, an `allow_unsigned` webhook) cannot change or remove it."""
 
     smtp_host: str = "localhost"
     smtp_port: int = 25
@@ -140,11 +167,45 @@ class Settings(BaseSettings):
     """After `login_max_failures` failed sign-ins for one email from one address within this
     window, further attempts get 429 until the oldest failure leaves the window."""
 
+    # Retention (opsloop/service/retention.py, docs/ledger.md). Decisions, their explanations,
+    # reviews, actions and the audit trail are kept forever. `forever` (or empty) keeps.
+    retain_events_days: int | None = Field(default=None, ge=1)
+    """Delete events older than this that no decision or outcome refers to (never those an
+    active playbook's features still read)."""
+    retain_signal_bodies_days: int | None = Field(default=None, ge=0)
+    """Empty the raw bodies of quarantined items that were replayed or discarded and arrived
+    more than this long ago (the item, its reason and its size stay)."""
+    retain_failed_jobs_days: int | None = Field(default=30, ge=0)
+    """Delete background jobs that gave up this long ago (finished jobs are deleted at once)."""
+    retain_llm_cache_days: int | None = Field(default=None, ge=0)
+    """Drop cached language-model answers older than this."""
+    retention_interval_minutes: int = Field(default=60, ge=1)
+    """How often the retention job runs (purge, incremental vacuum, WAL checkpoint)."""
+    retention_batch_rows: int = Field(default=500, ge=1)
+    """Rows deleted per transaction, so a purge never holds the write lock for long."""
+
+    @field_validator(
+        "retain_events_days",
+        "retain_signal_bodies_days",
+        "retain_failed_jobs_days",
+        "retain_llm_cache_days",
+        mode="before",
+    )
+    @classmethod
+    def _forever(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in ("", "forever", "none"):
+            return None
+        return value
+
     @field_validator("sources")
     @classmethod
     def _lowercase_sources(cls, value: dict[str, SourceSettings]) -> dict[str, SourceSettings]:
         # Environment variable names are case-insensitive, so source names are too.
-        return {name.lower(): config for name, config in value.items()}
+        lowered = {name.lower(): config for name, config in value.items()}
+        taken = sorted(RESERVED_NAMES & set(lowered))
+        if taken:
+            raise ValueError(f"the source name {taken[0]!r} is used by OpsLoop itself")
+        return lowered
 
     @field_validator("secret_key")
     @classmethod

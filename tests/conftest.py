@@ -5,6 +5,7 @@ served by uvicorn on a free port."""
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import time
 import uuid
@@ -34,6 +35,10 @@ PG_URL = os.environ.get(
 REQUIRE_PG = os.environ.get("CI") or os.environ.get("OPSLOOP_REQUIRE_POSTGRES") == "1"
 
 SHARED_DATA = ROOT.parent / "shared" / "data"
+
+# The CLI's Rich consoles read COLUMNS once, when opsloop.cli is first imported; whichever test
+# imports it first (on whichever xdist worker) must not decide how wide every table is.
+os.environ["COLUMNS"] = "200"
 
 
 @pytest.fixture
@@ -127,17 +132,34 @@ def pg_url(pg_template: str) -> Iterator[str]:
     admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per test process; each test starts from a copy of it, as
+    PostgreSQL tests start from a clone of `pg_template`."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "opsloop.db"
+    db = Database(f"sqlite:///{path}")
+    db.migrate()
+    db.dispose()  # the last connection closing checkpoints the WAL into the file
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
     """Run the test once on SQLite and once on PostgreSQL."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'opsloop.db'}"
+        return _sqlite_copy(sqlite_template, tmp_path)
     return request.getfixturevalue("pg_url")  # type: ignore[no-any-return]
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'opsloop.db'}"
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    return _sqlite_copy(sqlite_template, tmp_path)
+
+
+def _sqlite_copy(template: Path, folder: Path) -> str:
+    path = folder / "opsloop.db"
+    shutil.copyfile(template, path)
+    return f"sqlite:///{path}"
 
 
 # --- the service -----------------------------------------------------------------------------

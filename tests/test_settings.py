@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,12 @@ def test_the_default_database_is_a_sqlite_file_in_the_data_dir(tmp_path: Path) -
     )
     assert settings.resolved_playbooks_dir == tmp_path / "d" / "playbooks"
     assert Settings(log_level="info").log_level == "INFO"
+
+
+def test_a_settings_source_cannot_take_a_reserved_name_and_reads_durations() -> None:
+    with pytest.raises(ValidationError, match="the source name 'api' is used by OpsLoop itself"):
+        Settings(sources={"API": {"secret": "s3cret"}})
+    shop = Settings(sources={"shop": {"tolerance": "2m", "dedupe_window": "0s"}}).sources["shop"]
+    assert (shop.tolerance, shop.dedupe_window) == (timedelta(minutes=2), timedelta(0))
+    assert (shop.signed, shop.allow_unsigned) == ("body", False)  # as settings sources were
+    assert Settings().protected_traits == ["email", "phone"]

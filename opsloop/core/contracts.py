@@ -352,9 +352,10 @@ def _sources(document: YamlDocument, text: str, contracts: list[Contract]) -> It
         snippet = "contracts:\n" + "\n".join(own) + "\n"
         found: list[tuple[Path, str]] = []
         try:
-            body = yaml.safe_load(snippet)["contracts"][contract.event_type]
+            # Cut from a file parse_yaml accepted, yet read through it again all the same.
+            body = parse_yaml(snippet, "snippet").data["contracts"][contract.event_type]
             again = _contract(contract.event_type, body, (), found)
-        except (yaml.YAMLError, KeyError, TypeError):
+        except (PlaybookInvalid, KeyError, TypeError):
             again = None
         same = again is not None and not found and again.same_as(contract)
         yield snippet if same else fallback

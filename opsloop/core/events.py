@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from opsloop.core.errors import FieldError, InvalidInput
+from opsloop.core.times import event_time
 
 EVENT_TYPE_PATTERN = r"^[A-Za-z][A-Za-z0-9_\-]*(\.[A-Za-z0-9_\-]+)*$"
 SUBJECT_KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -66,7 +67,7 @@ class EventIn(BaseModel):
         if value is None:
             return None
         # A time without a zone is taken as UTC: it is what most exporters mean.
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return event_time(value, zone=UTC)
 
 
 EVENT_FIELDS = tuple(EventIn.model_fields)
@@ -111,11 +112,18 @@ class HistoryEvent:
 
 
 def validate_events(
-    items: list[Any], *, source: str, received_at: datetime, prefix: str = ""
+    items: list[Any],
+    *,
+    source: str,
+    received_at: datetime,
+    prefix: str = "",
+    own_source_only: bool = False,
 ) -> list[NewEvent]:
     """Validate raw JSON values as events; raise InvalidInput listing every bad field.
 
     `prefix` names the position in the request (`events[3]`) so the message points at it.
+    An event may name its `source`; with `own_source_only` (what a sender posts: the
+    credential that delivered it decides the source) only `source` itself is accepted.
     """
     errors: list[FieldError] = []
     events: list[NewEvent] = []
@@ -124,14 +132,21 @@ def validate_events(
         if not isinstance(item, dict):
             errors.append(FieldError(where or "body", "must be a JSON object"))
             continue
+        claimed = item.get("source") if own_source_only else None
+        foreign = isinstance(claimed, str) and claimed.strip().lower() != source
+        if foreign:
+            named = f"{where}.source" if where else "source"
+            errors.append(FieldError(named, _foreign_source(str(claimed), source)))
         try:
             parsed = EventIn.model_validate(item)
         except ValidationError as exc:
             errors.extend(field_errors(exc, where))
             continue
+        if foreign:
+            continue
         events.append(
             NewEvent(
-                source=parsed.source or source,
+                source=source if own_source_only else parsed.source or source,
                 type=parsed.type,
                 subject=parsed.subject,
                 occurred_at=parsed.occurred_at or received_at,
@@ -144,6 +159,15 @@ def validate_events(
     if errors:
         raise InvalidInput(errors)
     return events
+
+
+def _foreign_source(claimed: str, source: str) -> str:
+    name = claimed.strip()[:100]
+    return (
+        f"is {name!r}, but events sent here are stored in the source {source!r}; to send "
+        f"events into {name!r}, post them to /hooks/{name} signed with that source's secret "
+        "(docs/sources.md#webhooks)"
+    )
 
 
 def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from opsloop.core.durations import parse_duration
+from opsloop.core.times import event_time
 
 _RANGE = re.compile(r"^\s*(\S+)\s*\.\.\s*(\S+)\s*$")
 
@@ -82,13 +83,15 @@ def _moment(text: str, *, end: bool) -> datetime:
     except ValueError:
         pass
     else:
-        start = datetime.combine(day, time(), UTC)
+        # In the range events are kept in (a ValueError naming it otherwise): the day after
+        # 9999-12-31 would overflow.
+        start = event_time(datetime.combine(day, time(), UTC))
         return start + timedelta(days=1) if end else start
     try:
         at = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"{text!r} is not a date; write 2026-01-31 or 2026-01-31T12:00") from None
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    return event_time(at)  # a time without a zone is UTC
 
 
 def iso_week(at: datetime) -> str:

@@ -46,6 +46,8 @@ DURATION_FIELDS = ("tolerance", "dedupe_window", "late_after", "interval")
 DEFAULT_INTERVAL = timedelta(minutes=10)
 DEFAULT_LATE = timedelta(minutes=5)
 """When an event of a pushed source (or one nobody declared) counts as late."""
+DEFAULT_DEDUPE = timedelta(hours=24)
+"""The content window of a webhook source whose deliveries carry no id their signature covers."""
 MIN_INTERVAL = timedelta(minutes=1)
 
 
@@ -195,18 +197,29 @@ class SourceSpec(_Strict):
     enabled: bool = True
 
     verify: Literal["none", "hmac", "stripe", "standard", "shopify", "calendly", "hubspot"] = "none"
-    """How a webhook proves its sender: generic HMAC-SHA256 of the body, Stripe-Signature,
+    """How a webhook proves its sender: generic HMAC-SHA256 (see `signed`), Stripe-Signature,
     Standard Webhooks, Shopify's X-Shopify-Hmac-Sha256, Calendly-Webhook-Signature or
-    HubSpot's X-HubSpot-Signature-v3. `none` accepts anyone who knows the URL."""
+    HubSpot's X-HubSpot-Signature-v3. `none` refuses every delivery unless `allow_unsigned`."""
+    allow_unsigned: bool = False
+    """verify none: accept deliveries nobody signed. Anyone who knows the URL can then send
+    events as this source, so it is a *public* source: it may not change the protected traits
+    (email, phone) a trusted source set."""
     public_url: str | None = None
     """hubspot: the address the sender calls, when a proxy in front of OpsLoop changes it
     (HubSpot signs the URL); default: the address as OpsLoop received it."""
     signature_header: str = "X-OpsLoop-Signature"
-    """hmac: the header holding the HMAC-SHA256 of the body (optionally `sha256=`)."""
+    """hmac: the header holding the HMAC-SHA256 (optionally `sha256=`)."""
     signature_encoding: Literal["hex", "base64"] = "hex"
     """hmac: how the signature is written: hex (GitHub) or base64 (Typeform)."""
+    signed: Literal["timestamp", "body"] = "timestamp"
+    """hmac: what the signature covers. `timestamp`: `"{timestamp}.{body}"`, the Unix time (in
+    seconds) sent in `timestamp_header`, which must be within `tolerance`, so a captured
+    delivery cannot be replayed later. `body`: the raw body alone (GitHub, Typeform)."""
+    timestamp_header: str = "X-OpsLoop-Timestamp"
+    """hmac with `signed: timestamp`: the header holding the signed Unix time."""
     tolerance: timedelta = Field(default=timedelta(minutes=5))
-    """stripe, standard: how old a signed timestamp may be."""
+    """stripe, standard, calendly, hubspot, and hmac with `signed: timestamp`: how far a
+    signed timestamp may be from this server's clock."""
     secret_env: str | None = None
     """Read the secret from this environment variable instead of the stored one."""
 
@@ -216,7 +229,10 @@ class SourceSpec(_Strict):
     region: str | None = None
     """Country (ISO 3166 alpha-2, e.g. `PT`) for phone numbers written without `+`."""
     dedupe_window: timedelta | None = None
-    """Also store once the same type, subject and payload seen again within this window."""
+    """Also store once the same type, subject, payload and traits seen again within this
+    window (events without an id of their own). Default: 24h for a webhook source whose
+    deliveries carry no id their signature covers (every `verify` but `standard`); `0s` turns
+    it off."""
     late_after: timedelta | None = None
     """An event received this long after it occurred counts as late in the quality report
     (default 5 minutes for pushed sources, twice the interval for pulled ones)."""
@@ -280,6 +296,11 @@ class SourceSpec(_Strict):
             raise ValueError(f"a {self.kind} source takes no `{extra[0]}:` block")
         if self.kind != "webhook" and self.verify != "none":
             raise ValueError("`verify` is for webhook sources")
+        if self.allow_unsigned and (self.kind != "webhook" or self.verify != "none"):
+            raise ValueError(
+                "`allow_unsigned` is for webhook sources with `verify: none`; a source that "
+                "checks signatures refuses unsigned deliveries"
+            )
         return self
 
     def written(self) -> dict[str, Any]:
@@ -304,6 +325,25 @@ class SourceSpec(_Strict):
         if self.late_after is not None:
             return self.late_after
         return self.interval * 2 if self.pulled else DEFAULT_LATE
+
+    @property
+    def content_window(self) -> timedelta | None:
+        """The dedupe window in force: the one written (`0s`: none), else 24h for a webhook
+        source whose deliveries carry no id its signature covers. Only Standard Webhooks signs
+        its `webhook-id`; any other delivery header can be changed by whoever replays a
+        captured delivery, so those sources are kept from repeats by content."""
+        if self.dedupe_window is not None:
+            return self.dedupe_window or None
+        if self.kind == "webhook" and self.verify != "standard":
+            return DEFAULT_DEDUPE
+        return None
+
+    @property
+    def public(self) -> bool:
+        """Its credential is public, so anyone may send as it: a segment source (its write key
+        ships in web pages) or a webhook with `allow_unsigned`. Every other source is
+        trusted (docs/sources.md#how-identity-merging-is-protected)."""
+        return self.kind == "segment" or (self.kind == "webhook" and self.allow_unsigned)
 
     @property
     def needs_secret(self) -> bool:

@@ -1,15 +1,55 @@
-"""YAML parsed with the line of every key kept, so validation errors can point at a line."""
+"""YAML parsed with the line of every key kept, so validation errors can point at a line.
+
+Every YAML text OpsLoop reads (playbooks, sources, contracts, built-in mappings) goes through
+`parse_yaml`, which refuses what a hostile file uses to exhaust the server, before any node is
+built: anchors and aliases (`&a`, `*a`: nine levels of them make a 300-byte file stand for a
+billion nodes), merge keys (`<<`), nesting deeper than `MAX_DEPTH`, more than `MAX_NODES`
+values, and control characters. No playbook, source or contract needs any of them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path as FilePath
 from typing import Any
 
 import yaml
 
-from opsloop.core.errors import PlaybookInvalid, PlaybookProblem
+from opsloop.core.errors import InvalidInput, PlaybookInvalid, PlaybookProblem
 
 Path = tuple[str | int, ...]
+
+MAX_DEPTH = 64
+"""Lists and mappings nested deeper than this are refused. Real files nest a dozen levels at
+most, and composing, constructing and `_record` each recurse once per level."""
+
+MAX_NODES = 20_000
+"""Values (and keys, lists, mappings) one file may hold. The largest file OpsLoop ships holds
+about 200; PyYAML reads some 20,000 a second, each kept in memory, so a 1 MiB list of short
+items would otherwise cost 15 seconds and 300 MB."""
+
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+ALIASES_REFUSED = "YAML aliases and anchors are not allowed: write the value out"
+MERGE_REFUSED = "YAML merge keys (<<) are not allowed: write the keys out"
+DEPTH_REFUSED = f"lists and mappings are nested more than {MAX_DEPTH} levels deep"
+NODES_REFUSED = (
+    f"the file holds more than {MAX_NODES} values; no playbook, source or contract needs that many"
+)
+
+
+def read_text(path: FilePath) -> str:
+    """A YAML file's text, or InvalidInput naming the file and the first byte that is not
+    UTF-8 (a file saved as Latin-1 or a binary picked by mistake), never a traceback."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InvalidInput.single(
+            str(path),
+            f"line {line}: byte 0x{data[exc.start]:02x} is not UTF-8 text; save the file as UTF-8",
+        ) from None
 
 
 @dataclass
@@ -38,13 +78,27 @@ class YamlDocument:
 
 
 def parse_yaml(text: str, file: str) -> YamlDocument:
-    """Parse `text`; raise PlaybookInvalid with the line on a syntax error or duplicate key."""
-    loader = yaml.SafeLoader(text)
+    """Parse `text`; raise PlaybookInvalid with the line on a syntax error, a duplicate key, an
+    anchor, alias or merge key, too deep a nesting, a control character or a value that cannot
+    be read (`2024-13-45`)."""
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:
+        raise PlaybookInvalid([_unreadable_character(text, file, exc)]) from None
     try:
         node = loader.get_single_node()
         if node is None:
             raise PlaybookInvalid([PlaybookProblem(file, 1, "", "the file is empty")])
-        data = loader.construct_document(node)
+        # Lines are recorded before constructing, so a refused file costs no construction.
+        document = YamlDocument(file, None)
+        problems: list[PlaybookProblem] = []
+        _record(node, (), document, problems)
+        if problems:
+            raise PlaybookInvalid(problems)
+        document.data = loader.construct_document(node)
+    except Refused as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise PlaybookInvalid([PlaybookProblem(file, line, "", exc.problem or "")]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -52,14 +106,104 @@ def parse_yaml(text: str, file: str) -> YamlDocument:
         raise PlaybookInvalid(
             [PlaybookProblem(file, line, "", f"YAML syntax: {message}")]
         ) from None
+    except yaml.YAMLError as exc:  # any other PyYAML error: still the author's, never a crash
+        raise PlaybookInvalid([PlaybookProblem(file, None, "", f"YAML: {exc}")]) from None
     finally:
         loader.dispose()
-    document = YamlDocument(file, data)
-    problems: list[PlaybookProblem] = []
-    _record(node, (), document, problems)
-    if problems:
-        raise PlaybookInvalid(problems)
     return document
+
+
+class Refused(yaml.MarkedYAMLError):
+    """Something `parse_yaml` refuses on purpose, at `problem_mark`."""
+
+    def __init__(self, message: str, mark: Any) -> None:
+        # `mark` is a yaml.error.Mark; the stubs type event marks as a union with libyaml's.
+        super().__init__(problem=message, problem_mark=mark)
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing anchors, aliases, merge keys, deep nesting and too many
+    values as the events arrive: no alias is ever resolved, so a "billion laughs" file costs
+    the few events up to its first anchor."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._nodes = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event: Any = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise Refused(ALIASES_REFUSED, event.start_mark)
+        self._nodes += 1
+        if self._nodes > MAX_NODES:
+            raise Refused(NODES_REFUSED, event.start_mark)
+        if not isinstance(event, yaml.CollectionStartEvent):
+            return super().compose_node(parent, index)
+        if self._depth >= MAX_DEPTH:
+            raise Refused(DEPTH_REFUSED, event.start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def compose_mapping_node(self, anchor: Any) -> yaml.MappingNode:
+        node: yaml.MappingNode = super().compose_mapping_node(anchor)
+        for key, _ in node.value:
+            if key.tag == MERGE_TAG:
+                raise Refused(MERGE_REFUSED, key.start_mark)
+        return node
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            value = super().construct_object(node, deep)
+        except yaml.YAMLError:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            # PyYAML's own constructors fail this way on `2024-13-45`, `!!bool maybe`, a
+            # 5000-digit number: the value is wrong, so say which one and what it should be.
+            raise Refused(_unreadable_value(node, exc), node.start_mark) from None
+        if isinstance(value, str) and "\x00" in value:
+            # `"\0"` in a quoted string: PostgreSQL cannot store a NUL in text.
+            raise Refused("a NUL character (\\0) is not allowed in a value", node.start_mark)
+        return value
+
+
+KINDS = {
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true or false",
+    "timestamp": "a date or time",
+    "binary": "base64 data",
+}
+
+
+def _unreadable_value(node: yaml.Node, exc: Exception) -> str:
+    kind = str(node.tag).rsplit(":", 1)[-1]
+    wanted = KINDS.get(kind, f"a {kind}")
+    if not isinstance(node, yaml.ScalarNode):
+        return f"cannot read this value as {wanted}"
+    text = str(node.value)
+    shown = repr(text if len(text) <= 40 else text[:40] + "…")
+    # A ValueError says what is wrong (`month must be in 1..12`); the others are PyYAML's
+    # internals and would only confuse.
+    reason = f": {str(exc).split(';')[0]}" if isinstance(exc, ValueError) and str(exc) else ""
+    return f"cannot read {shown} as {wanted}{reason}"
+
+
+def _unreadable_character(text: str, file: str, exc: yaml.reader.ReaderError) -> PlaybookProblem:
+    position = exc.position if isinstance(exc.position, int) else 0
+    line = text.count("\n", 0, position) + 1
+    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    character = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1])
+    return PlaybookProblem(
+        file,
+        line,
+        "",
+        f"the control character U+{character:04X} (column {column}) is not allowed in YAML; "
+        "remove it",
+    )
 
 
 def _record(

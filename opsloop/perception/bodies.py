@@ -11,10 +11,12 @@ import orjson
 
 from opsloop.core.errors import FieldError, InvalidInput
 from opsloop.core.events import NewEvent, validate_events
+from opsloop.perception.big_integers import keep_beyond_range, refuse_beyond_range
 from opsloop.reasoning.expressions import ExpressionError, compile_expression
 from opsloop.settings import SourceSettings
 
 NUL_ESCAPE = b"\\u0000"
+NUL_REFUSED = "contains \\u0000 (a NUL character), which cannot be stored; remove it"
 
 # Headers senders put their delivery id in, first found wins: a redelivery is stored once.
 DELIVERY_HEADERS = (
@@ -31,20 +33,19 @@ def delivery_id(headers: Mapping[str, str]) -> str | None:
     return next((headers[name] for name in DELIVERY_HEADERS if headers.get(name)), None)
 
 
-def parse_json(body: bytes) -> Any:
+def parse_json(body: bytes, *, exact: bool = True) -> Any:
+    """The JSON value of an ingest body, or InvalidInput saying what is wrong with it: malformed,
+    empty, a NUL character, or an integer beyond 64 bits (named by its path, see
+    opsloop/perception/big_integers.py). `exact=False` lets such an integer through as an
+    `orjson.Fragment` (dumped back unchanged): only for a caller that reads one field (a write
+    key) and checks the body with `refuse_beyond_range` before it uses the rest."""
     if NUL_ESCAPE in body:
         # PostgreSQL cannot store a NUL character in text or JSON; refuse it clearly here.
-        raise InvalidInput(
-            [
-                FieldError(
-                    "body", "contains \\u0000 (a NUL character), which cannot be stored; remove it"
-                )
-            ]
-        )
+        raise InvalidInput([FieldError("body", NUL_REFUSED)])
     if not body.strip():
         raise InvalidInput([FieldError("body", 'is empty; send a JSON event or {"events": [...]}')])
     try:
-        return orjson.loads(body)
+        data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InvalidInput(
             [
@@ -53,6 +54,28 @@ def parse_json(body: bytes) -> Any:
                 )
             ]
         ) from None
+    if not exact:
+        return keep_beyond_range(body, data)
+    refuse_beyond_range(body, data=data)
+    return data
+
+
+def refuse_nul(data: Any, path: str = "") -> None:
+    """InvalidInput naming the first place in a pulled record (a key or a string value) that
+    holds a NUL character: PostgreSQL stores none in text or JSON, and a row from a database,
+    a mailbox or an API can carry one where no JSON escape gave it away."""
+    if isinstance(data, str):
+        if "\x00" in data:
+            raise InvalidInput([FieldError(path or "value", NUL_REFUSED)])
+    elif isinstance(data, Mapping):
+        for key, value in data.items():
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and "\x00" in key:
+                raise InvalidInput([FieldError(where.replace("\x00", ""), NUL_REFUSED)])
+            refuse_nul(value, where)
+    elif isinstance(data, list | tuple):
+        for index, value in enumerate(data):
+            refuse_nul(value, f"{path}[{index}]")
 
 
 def events_from_body(
@@ -91,9 +114,11 @@ def events_from_data(
                 )
             ]
         )
-    return validate_events(items, source=source, received_at=received_at, prefix=prefix), bool(
-        prefix
+    # What a sender posts is stored in the source its credential names, never one it claims.
+    events = validate_events(
+        items, source=source, received_at=received_at, prefix=prefix, own_source_only=True
     )
+    return events, bool(prefix)
 
 
 def map_hook_body(

@@ -4,13 +4,15 @@ CSV columns: `type`, `subject`, `occurred_at`, `idempotency_key` and `source` ar
 `traits.<name>` columns become traits; every other column goes into the payload (a leading
 `payload.` is dropped). Empty cells are left out. Cells that look like numbers or booleans are
 read as numbers and booleans, since CSV has no types and features add and compare numbers —
-except numbers with a leading zero (`01234`: zip codes, account numbers), which stay text.
+except numbers with a leading zero (`01234`: zip codes, account numbers) and whole numbers
+beyond 64 bits, which stay text.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from opsloop.perception.big_integers import beyond_range, whole_number
 
 EVENT_COLUMNS = ("type", "subject", "occurred_at", "idempotency_key", "source")
 _INT = re.compile(r"^-?(0|[1-9]\d*)$")
@@ -64,9 +68,17 @@ def _jsonl(path: Path) -> Iterator[Row]:
                 )
                 continue
             try:
-                yield Row(number, line.rstrip(b"\r\n"), orjson.loads(line))
+                value = orjson.loads(line)
             except orjson.JSONDecodeError as exc:
                 yield Row(number, line.rstrip(b"\r\n"), None, f"malformed JSON: {exc.msg}")
+                continue
+            # orjson would give such an integer as a rounded float: the row is refused.
+            too_big = beyond_range(line, data=value)
+            if too_big:
+                reason = "; ".join(str(problem) for problem in too_big)
+                yield Row(number, line.rstrip(b"\r\n"), None, reason)
+            else:
+                yield Row(number, line.rstrip(b"\r\n"), value)
 
 
 def _csv(path: Path) -> Iterator[Row]:
@@ -111,9 +123,13 @@ def _item(header: list[str], row: list[str]) -> dict[str, Any]:
 def _typed(cell: str) -> Any:
     text = cell.strip()
     if _INT.match(text):
-        return int(text)
+        # A whole number beyond 64 bits (a long account number) stays text: it could not be
+        # stored as a number without rounding.
+        whole = whole_number(text)
+        return cell if whole is None else whole
     if _FLOAT.match(text):
-        return float(text)
+        number = float(text)
+        return number if math.isfinite(number) else cell  # 1e999 is no number JSON can hold
     if text.lower() in ("true", "false"):
         return text.lower() == "true"
     return cell

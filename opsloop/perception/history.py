@@ -34,6 +34,8 @@ from opsloop.core.events import (
     did_you_mean,
     validate_events,
 )
+from opsloop.core.times import event_time
+from opsloop.perception.big_integers import whole_number
 
 # The outcome comes one second after the row: as-of features at the row's time never see it.
 AFTER_ROW = timedelta(seconds=1)
@@ -185,12 +187,14 @@ def count_data_rows(path: Path) -> int:
 
 def cell_value(cell: str) -> Any:
     """A CSV cell with a sensible type: numbers, true/false and yes/no as booleans, empty as
-    missing (None). Numbers with a leading zero (`01234`: zip codes, account numbers) stay text."""
+    missing (None). Numbers with a leading zero (`01234`: zip codes, account numbers) and whole
+    numbers beyond 64 bits, which no stored number holds exactly, stay text."""
     text = cell.strip()
     if not text:
         return None
     if _INT.match(text):
-        return int(text)
+        whole = whole_number(text)
+        return text if whole is None else whole
     if _FLOAT.match(text):
         return float(text)
     lowered = text.lower()
@@ -239,7 +243,7 @@ class TimeReader:
         if not text:
             raise ValueError("is empty")
         at = self._parse(text) if self.fmt else self._guess(text)
-        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+        at = event_time(at)  # a time without a zone is UTC
         if self._needs_order:
             month = (at.year, at.month)
             position = self._rows_in.get(month, 0)

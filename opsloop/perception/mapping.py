@@ -24,17 +24,18 @@ import hashlib
 import re
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from importlib import resources
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import orjson
-import yaml
 
 from opsloop.core.errors import FieldError, InvalidInput
 from opsloop.core.events import EVENT_TYPE_PATTERN, NewEvent, did_you_mean, validate_events
+from opsloop.core.times import event_time, unix_time
+from opsloop.core.yaml_source import parse_yaml
 from opsloop.perception.records import Record
 from opsloop.reasoning.expressions import (
     CompiledExpression,
@@ -220,8 +221,10 @@ def compiled(spec: str | list[Any] | dict[str, Any], *, origin: str = "mapping")
 @cache
 def _builtin(name: str) -> Mapping:
     # Compiling a built-in takes milliseconds; a webhook delivery should not pay it each time.
+    # Only packaged files are read here (`name` is one of builtin_names()); they go through
+    # parse_yaml anyway, like every YAML OpsLoop reads.
     text = (resources.files("opsloop.perception") / "mappings" / f"{name}.yaml").read_text()
-    return Mapping.load(yaml.safe_load(text)["mapping"], origin=name)
+    return Mapping.load(parse_yaml(text, f"{name}.yaml").data["mapping"], origin=name)
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -474,13 +477,12 @@ def instant(value: Any, zone: ZoneInfo) -> datetime:
                 raise ValueError(
                     "not a time: write ISO 8601 (2026-03-02T09:00:00Z) or unix seconds"
                 ) from None
-            zoned = parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
-            return zoned.astimezone(UTC)
+            return event_time(parsed, zone=zone)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError("not a time: write ISO 8601 text or unix seconds")
     if abs(value) > MILLISECONDS:
         raise ValueError("looks like milliseconds; divide by 1000 to give unix seconds")
-    return datetime.fromtimestamp(value, tz=UTC)
+    return unix_time(value)
 
 
 def _describe(item: Any, headers: MappingABC[str, str]) -> str | None:

@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +24,8 @@ from email_validator import EmailNotValidError, validate_email
 from opsloop.core.contracts import CURRENCIES, NUMERIC_TYPES, Contract, FieldRule
 from opsloop.core.errors import FieldError, InvalidInput
 from opsloop.core.events import NewEvent, did_you_mean
+from opsloop.core.times import TimeOutOfRange, event_time, unix_time
+from opsloop.perception.big_integers import LARGEST, SMALLEST
 
 MILLISECONDS_FROM = 100_000_000_000
 """Unix times above this are milliseconds: as seconds they would be after the year 5000."""
@@ -222,13 +224,21 @@ def _decimal(value: Any, what: str) -> Decimal:
 
 
 def _plain(number: Decimal) -> int | float:
-    return int(number) if number == number.to_integral_value() else float(number)
+    # A whole number beyond 64 bits is kept as a float: stored JSON cannot hold it as an int.
+    if number == number.to_integral_value() and SMALLEST <= number <= LARGEST:
+        return int(number)
+    value = float(number)
+    if not math.isfinite(value):
+        raise Refused(f"{_shown(number)} is beyond the range of a number")
+    return value
 
 
 def _integer(value: Any, where: Where) -> int:
     number = _decimal(value, "a whole number")
     if number != number.to_integral_value():
         raise Refused(f"{_shown(value)} is not a whole number")
+    if not SMALLEST <= number <= LARGEST:
+        raise Refused(f"{_shown(value)} is beyond the 64-bit integer range")
     return int(number)
 
 
@@ -281,20 +291,21 @@ def _timestamp(value: Any, where: Where) -> str:
                     f"{value!r} is not a date and time: write ISO 8601 such as "
                     "2024-05-01T09:30:00 (with or without a zone) or unix seconds"
                 ) from None
-    if moment is None:
-        seconds = float(value)
-        if not math.isfinite(seconds):
-            raise Refused(f"{_shown(value)} is not a date and time")
-        if abs(seconds) >= MILLISECONDS_FROM:
-            seconds /= 1000
-        try:
-            moment = datetime.fromtimestamp(seconds, UTC)
-        except (OverflowError, OSError, ValueError):
-            raise Refused(f"{_shown(value)} is out of range for a date and time") from None
-    if moment.tzinfo is None:
+    try:
+        if moment is None:
+            try:
+                seconds = float(value)
+            except OverflowError:  # an int with hundreds of digits
+                seconds = math.inf
+            if not math.isfinite(seconds):
+                raise Refused(f"{_shown(value)} is not a date and time")
+            if abs(seconds) >= MILLISECONDS_FROM:
+                seconds /= 1000
+            return unix_time(seconds).isoformat()
         # Written without a zone: it is the source's local time (its `timezone`).
-        moment = moment.replace(tzinfo=where.zone)
-    return moment.astimezone(UTC).isoformat()
+        return event_time(moment, zone=where.zone).isoformat()
+    except TimeOutOfRange as exc:
+        raise Refused(str(exc)) from None
 
 
 def _url(value: Any, where: Where) -> str:

@@ -33,6 +33,7 @@ import orjson
 from opsloop.core.errors import FieldError, InvalidInput, TooLarge
 from opsloop.core.events import NewEvent, Subject
 from opsloop.core.sources import SegmentConfig
+from opsloop.core.times import RANGE, TimeOutOfRange, event_time
 
 CallType = Literal["track", "identify", "page", "screen", "group", "alias"]
 CALL_TYPES: tuple[CallType, ...] = ("track", "identify", "page", "screen", "group", "alias")
@@ -391,7 +392,21 @@ def _occurred_at(
     if original is None:
         return received_at
     sent = _time(item, "sentAt", bad)
-    return original if sent is None else received_at - (sent - original)
+    if sent is None:
+        return original
+    # Both are in range, so this cannot overflow; but a device clock centuries off can still
+    # carry the corrected time out of the range.
+    corrected = received_at - (sent - original)
+    try:
+        return event_time(corrected)
+    except TimeOutOfRange:
+        bad(
+            "originalTimestamp",
+            f"corrected for the device's clock (sentAt {sent.isoformat()}, received at "
+            f"{received_at.isoformat()}) it would be {corrected.isoformat()}, outside the times "
+            f"OpsLoop accepts, {RANGE}",
+        )
+        return received_at
 
 
 def _time(item: Mapping[str, Any], key: str, bad: Callable[[str, str], None]) -> datetime | None:
@@ -404,7 +419,11 @@ def _time(item: Mapping[str, Any], key: str, bad: Callable[[str, str], None]) ->
         except ValueError:
             bad(key, f"{value!r} is not an ISO 8601 time such as 2026-03-02T09:00:00Z")
             return None
-        # Without a zone it is UTC, as everywhere in OpsLoop.
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        try:
+            # Without a zone it is UTC, as everywhere in OpsLoop.
+            return event_time(moment, zone=UTC)
+        except TimeOutOfRange as exc:
+            bad(key, str(exc))
+            return None
     bad(key, "must be an ISO 8601 time in text, such as 2026-03-02T09:00:00Z")
     return None

@@ -1,6 +1,7 @@
 """Webhook signature checks: generic HMAC-SHA256 of the raw body (hex or base64, optionally
-`sha256=`; Shopify's is base64), Stripe's `Stripe-Signature` (Calendly signs the same way),
-Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`) and HubSpot's v3.
+`sha256=`; Shopify's is base64) or of `"{timestamp}.{body}"` with the timestamp in a header of
+its own, Stripe's `Stripe-Signature` (Calendly signs the same way), Standard Webhooks
+(`webhook-id`, `webhook-timestamp`, `webhook-signature`) and HubSpot's v3.
 
 Each check raises Unauthorized with a message that says what was wrong, never the secret or
 the expected signature.
@@ -40,17 +41,63 @@ def verify_hmac_sha256(
     (GitHub) or base64 (Shopify, Typeform), optionally prefixed `sha256=`."""
     if not header_value:
         raise Unauthorized(f"missing signature header {header}")
+    if not _hmac_matches(body, header_value, secret, encoding):
+        raise Unauthorized(f"signature in {header} does not match the body")
+
+
+def sign_hmac_timestamped(body: bytes, secret: str, timestamp: int) -> str:
+    """The hex signature a sender puts beside `timestamp` for `verify: hmac`, `signed:
+    timestamp`: the HMAC-SHA256 of `"{timestamp}.{body}"`."""
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def verify_hmac_timestamped(
+    body: bytes,
+    headers: Mapping[str, str],
+    secret: str,
+    *,
+    signature_header: str,
+    timestamp_header: str,
+    tolerance: timedelta,
+    now: datetime,
+    encoding: Literal["hex", "base64"] = "hex",
+) -> None:
+    """Raise Unauthorized unless the signature header holds the HMAC-SHA256 of
+    `"{timestamp}.{body}"`, the timestamp being the Unix time (seconds) in `timestamp_header`
+    within `tolerance` of `now`: a captured delivery replayed later is refused, as Stripe and
+    Standard Webhooks do. `headers` have lowercased names."""
+    given = headers.get(signature_header.lower(), "").strip()
+    stamp = headers.get(timestamp_header.lower(), "").strip()
+    pairs = ((signature_header, given), (timestamp_header, stamp))
+    missing = [name for name, value in pairs if not value]
+    if missing:
+        raise Unauthorized(f"missing signature header {', '.join(missing)}")
+    problem = f"malformed {timestamp_header} {stamp[:40]!r}"
+    if not (stamp.isascii() and stamp.isdigit()):
+        raise Unauthorized(f"{problem} is not a unix time in seconds")
+    timestamp = _unix_time(stamp, problem)
+    # Signed as sent: the digits in the header, not a number re-written from them.
+    if not _hmac_matches(f"{stamp}.".encode() + body, given, secret, encoding):
+        raise Unauthorized(
+            f"signature in {signature_header} does not match {timestamp_header} and the body "
+            "(sign the timestamp, a dot, then the exact body bytes)"
+        )
+    _check_age(timestamp, tolerance=tolerance, now=now, header=timestamp_header)
+
+
+def _hmac_matches(
+    message: bytes, header_value: str, secret: str, encoding: Literal["hex", "base64"]
+) -> bool:
     given = header_value.strip()
     if given.lower().startswith("sha256="):
         given = given[len("sha256=") :]
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
     if encoding == "base64":
         expected, given_bytes = base64.b64encode(digest), given.encode()
     else:
         expected, given_bytes = digest.hex().encode(), given.lower().encode()
     # compare_digest takes the same time wherever the strings differ.
-    if not hmac.compare_digest(expected, given_bytes):
-        raise Unauthorized(f"signature in {header} does not match the body")
+    return hmac.compare_digest(expected, given_bytes)
 
 
 def verify_stripe(

@@ -16,6 +16,7 @@ from opsloop.core.errors import TooLarge
 from opsloop.core.events import NewEvent
 from opsloop.core.periods import Baseline
 from opsloop.core.playbooks import Playbook
+from opsloop.core.yaml_source import read_text
 from opsloop.perception.history import HistorySpec
 from opsloop.runtime.base import Job, Runtime
 from opsloop.runtime.inprocess import InProcessRuntime
@@ -25,9 +26,11 @@ from opsloop.service import (
     delivering,
     importing,
     ingesting,
+    ledger,
     playbooks,
     quality,
     reading,
+    retention,
     reviewing,
     source_registry,
     syncing,
@@ -114,6 +117,13 @@ class OpsLoop:
         self.runtime.every(syncing.SYNC_DUE, syncing.SYNC_DUE, timedelta(minutes=1))
         self.runtime.register(
             syncing.SYNC_SOURCE, lambda jobs: syncing.sync_jobs(self.ctx, jobs), max_attempts=2
+        )
+        # Retention: purge what the settings let go, give SQLite's free pages back, empty the WAL.
+        self.runtime.register(retention.RETENTION, lambda jobs: self._retention_job())
+        self.runtime.every(
+            retention.RETENTION,
+            retention.RETENTION,
+            timedelta(minutes=settings.retention_interval_minutes),
         )
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -222,6 +232,15 @@ class OpsLoop:
         )
         return error
 
+    def refuse_oversized_hook(
+        self, source: str, head: bytes, size: int | None, content_type: str | None
+    ) -> Exception:
+        """`refuse_oversized` for `/hooks/{source}`: a name no source receives webhooks under
+        is a 404 and nothing is kept (opsloop/service/webhooks.py)."""
+        if not webhooks.receives(self.ctx, source):
+            return ingesting.unknown_hook(source.lower())
+        return self.refuse_oversized(source.lower(), head, size, content_type)
+
     def quarantine(
         self,
         *,
@@ -321,7 +340,7 @@ class OpsLoop:
         return playbooks.apply_playbook(self.ctx, text, file, actor=actor)
 
     def apply_playbook_file(self, path: Path, *, actor: str) -> Applied:
-        return playbooks.apply_playbook(self.ctx, path.read_text(), str(path), actor=actor)
+        return playbooks.apply_playbook(self.ctx, read_text(path), str(path), actor=actor)
 
     def list_playbooks(self) -> list[dict[str, Any]]:
         return playbooks.list_playbooks(self.ctx)
@@ -421,6 +440,37 @@ class OpsLoop:
 
     def complete_task(self, task_id: int, *, by: str) -> dict[str, Any]:
         return reading.complete_task(self.ctx, task_id, by=by)
+
+    # --- the ledger: verification, retention, sizes ---------------------------------------------
+
+    def verify_ledger(
+        self,
+        *,
+        expect: tuple[int, str] | None = None,
+        progress: ledger.Progress | None = None,
+    ) -> ledger.Verification:
+        """Walk the audit hash chain and check every decision and action against its latest
+        audit row; name the first problem. `expect`: an (audit row id, hash) noted earlier
+        that the chain must still hold (opsloop/service/ledger.py)."""
+        return ledger.verify(self.ctx, expect=expect, progress=progress)
+
+    def purge(self, *, actor: str) -> retention.Purged:
+        """Run retention now: delete what the retention settings let go (audited, as counts),
+        give SQLite's free pages back and empty its WAL (opsloop/service/retention.py)."""
+        return retention.purge(self.ctx, actor=actor)
+
+    def db_stats(self) -> retention.DbStats:
+        """Rows and bytes per table, file and WAL size, and the retention settings in force."""
+        return retention.stats(self.ctx)
+
+    def vacuum_db(self) -> retention.DbStats:
+        """Rebuild the database (SQLite: switches an existing file to incremental vacuum)."""
+        return retention.vacuum(self.ctx)
+
+    def _retention_job(self) -> None:
+        purged = retention.purge(self.ctx)
+        if purged.deleted or purged.vacuumed_pages:
+            log.info("retention: %s", purged)
 
     # --- learning ----------------------------------------------------------------------------
 

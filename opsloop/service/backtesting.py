@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 from opsloop.core.durations import parse_duration
 from opsloop.core.errors import FieldError, InvalidInput, NotFound
 from opsloop.core.playbooks import content_hash, parse_playbook
+from opsloop.core.times import TimeOutOfRange, event_time
 from opsloop.learning import backtest as backtests
 from opsloop.learning.backtest import Evidence, Progress, Version
 from opsloop.learning.datasets import model_name
@@ -169,8 +170,11 @@ def _moment(value: Bound, now: datetime, field: str) -> datetime:
                 )
             ]
         ) from None
-    # A time without a zone is taken as UTC, as for events.
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    try:
+        # A time without a zone is taken as UTC, and the range is the one events are kept in.
+        return event_time(parsed)
+    except TimeOutOfRange as exc:
+        raise InvalidInput([FieldError(field, str(exc))]) from None
 
 
 def _pick(

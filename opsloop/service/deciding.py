@@ -145,9 +145,10 @@ def record_decisions(
     """Store the decisions with their audit entries and early outcomes, and queue the actions
     of the `auto` ones, in the caller's transaction."""
     conn = tx.conn
-    ids = decision_store.insert_decisions(
+    stored = decision_store.store_decisions(
         conn, [(draft, p.id, p.version_id) for draft, p in drafts], now
     )
+    ids = [decision.id for decision in stored]
     audit.record_many(
         conn,
         [
@@ -156,10 +157,12 @@ def record_decisions(
                 "actor": f"playbook:{p.name}",
                 "verb": f"decision.{draft.status}",
                 "object_type": "decision",
-                "object_id": str(decision_id),
+                "object_id": str(decision.id),
                 "detail": {"choice": draft.choice, "score": draft.score, "version": p.version},
+                # Known from the write: the ledger need not read the decisions back.
+                "digest": decision.digest,
             }
-            for decision_id, (draft, p) in zip(ids, drafts, strict=True)
+            for decision, (draft, p) in zip(stored, drafts, strict=True)
         ],
     )
     _link_earlier_outcomes(conn, ids, drafts, events, history, now)

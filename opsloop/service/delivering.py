@@ -58,6 +58,23 @@ def queue_actions(
     ctx.runtime.enqueue(
         tx, DELIVER, [({"action_id": action_id}, f"action:{action_id}") for action_id in ready]
     )
+    # Every action enters the audit trail as it is created, so the ledger can tell later
+    # whether its request was changed.
+    audit.record_many(
+        tx.conn,
+        [
+            {
+                "at": now,
+                "actor": "outbox",
+                "verb": "action.queued",
+                "object_type": "action",
+                "object_id": action_id,
+                "detail": {"decision": decision.id, "kind": row["kind"]},
+            }
+            for action_id, row in zip(ids, rows, strict=True)
+            if row["status"] != "dead"
+        ],
+    )
     for action_id, row in zip(ids, rows, strict=True):
         if row["status"] == "dead":
             audit.record(
@@ -132,6 +149,17 @@ def deliver(ctx: Context, action_id: int) -> str:
             receipt = _run_local(conn, claimed, decision, now)
             _succeeded(conn, claimed, receipt, now)
             return "delivered"
+        # The claim changes the action (status, attempts) before anything is sent: audited,
+        # like every change of an action's state.
+        audit.record(
+            conn,
+            at=now,
+            actor="outbox",
+            verb="action.sending",
+            object_type="action",
+            object_id=action_id,
+            detail={"attempt": claimed["attempts"]},
+        )
     request, key = claimed["request"], claimed["idempotency_key"]
     try:
         receipt = ctx.channels[claimed["kind"]].send(request, idempotency_key=key)

@@ -8,20 +8,23 @@ problem named, and its raw body is kept in quarantine.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
+import orjson
 from sqlalchemy.exc import IntegrityError
 
-from opsloop.core.errors import InvalidInput, TooLarge, Unauthorized
+from opsloop.core.errors import InvalidInput, NotFound, TooLarge, Unauthorized
 from opsloop.core.events import Event, NewEvent, subject_kind
 from opsloop.perception.bodies import delivery_id, events_from_body, map_hook_body
-from opsloop.perception.signatures import verify_hmac_sha256
-from opsloop.service import deciding
+from opsloop.perception.signatures import verify_hmac_sha256, verify_hmac_timestamped
+from opsloop.service import deciding, source_registry
 from opsloop.service.context import Context
+from opsloop.settings import SourceSettings
 from opsloop.store import audit, source_stats
 from opsloop.store import events as event_store
 from opsloop.store import outcomes as outcome_store
@@ -86,6 +89,15 @@ async def ingest_body_async(
     return Ingested(accepted, batch)
 
 
+def unknown_hook(name: str) -> NotFound:
+    """The answer for `/hooks/{name}` when no source of that name receives webhooks. Nothing
+    is kept: the body belongs to no source, and anybody can reach the URL."""
+    return NotFound(
+        f"no webhook source {name!r}: declare it with `opsloop source add` "
+        "(docs/sources.md#webhooks)"
+    )
+
+
 def ingest_hook(
     ctx: Context,
     source: str,
@@ -94,14 +106,18 @@ def ingest_hook(
     *,
     content_type: str | None = None,
 ) -> Ingested:
-    """`POST /hooks/{source}`: check the signature when the source has a secret, then ingest."""
+    """`POST /hooks/{source}` for a source configured in settings (`OPSLOOP_SOURCES`): check
+    its signature (or that it takes unsigned deliveries), read the body, store it once."""
     source = source.lower()
+    config = ctx.settings.sources.get(source)
+    if config is None:
+        raise unknown_hook(source)
     try:
         new, batch = hook_events(ctx, source, body, headers, received_at=ctx.clock())
     except (InvalidInput, Unauthorized) as exc:
         quarantine(ctx, source=source, body=body, error=exc, content_type=content_type)
         raise
-    return Ingested(store_events(ctx, new), batch)
+    return Ingested(store_once(ctx, source, config.dedupe_window or None, new), batch)
 
 
 def hook_events(
@@ -114,18 +130,21 @@ def hook_events(
     verify: bool = True,
 ) -> tuple[list[NewEvent], bool]:
     """A webhook body as events (and whether it was a batch), as the source's settings say.
-    Raises Unauthorized for a bad signature, InvalidInput for a bad body; quarantines nothing.
-    `verify=False` skips the signature: only for a body whose signature was already checked
-    (a quarantined body replayed, opsloop/service/sources.py)."""
+    Raises NotFound for a source not configured, Unauthorized for a bad signature, InvalidInput
+    for a bad body; quarantines nothing. `verify=False` skips the signature: only for a body
+    whose signature was already checked (a quarantined body replayed, opsloop/service/
+    sources.py)."""
     config = ctx.settings.sources.get(source)
+    if config is None:
+        raise unknown_hook(source)
     lowered = {key.lower(): value for key, value in headers.items()}
-    if verify and config is not None and config.secret is not None:
-        header = config.signature_header
-        verify_hmac_sha256(
-            body, lowered.get(header.lower()), config.secret.get_secret_value(), header
-        )
-    delivery = delivery_id(lowered)
-    if config is not None and config.maps_body:
+    if verify:
+        _check_signature(ctx, source, config, body, lowered)
+    # No delivery header is signed here: one can be changed by whoever replays a captured
+    # delivery. While the content window is on, the body's own id or its content keeps
+    # repeats out instead.
+    delivery = None if config.dedupe_window else delivery_id(lowered)
+    if config.maps_body:
         new = map_hook_body(
             body, source=source, config=config, received_at=received_at, delivery_id=delivery
         )
@@ -139,6 +158,89 @@ def hook_events(
         for e in new
     ]
     return new, batch
+
+
+def unsigned_refused(source: str, fix: str) -> Unauthorized:
+    return Unauthorized(
+        f"source {source!r} takes signed deliveries only and has no secret to check them "
+        f"with: {fix}, or allow_unsigned to accept anyone's (docs/sources.md#webhooks)"
+    )
+
+
+def _check_signature(
+    ctx: Context, source: str, config: SourceSettings, body: bytes, headers: dict[str, str]
+) -> None:
+    if config.secret is None:
+        if config.allow_unsigned:
+            return
+        raise unsigned_refused(source, f"set OPSLOOP_SOURCES__{source.upper()}__SECRET")
+    secret = config.secret.get_secret_value()
+    header = config.signature_header
+    if config.signed == "timestamp":
+        verify_hmac_timestamped(
+            body,
+            headers,
+            secret,
+            signature_header=header,
+            timestamp_header=config.timestamp_header,
+            tolerance=config.tolerance,
+            now=ctx.clock(),
+        )
+    else:
+        verify_hmac_sha256(body, headers.get(header.lower()), secret, header)
+
+
+def store_once(
+    ctx: Context,
+    source: str,
+    window: timedelta | None,
+    new: list[NewEvent],
+    *,
+    decide: bool = True,
+    now: datetime | None = None,
+) -> list[Accepted]:
+    """`store_events` for one source's events, in order; with a content `window`, an event
+    without an id of its own is keyed by its content (type, subject, payload, traits) and the
+    window it falls in, and one stored in this window or the one before is a repeat. (So a
+    repeat is caught when it comes within one window, and may be caught up to two windows
+    apart.) Repeats never reach a store transaction, so they are counted for the quality
+    report here."""
+    if window is None or not new:
+        return store_events(ctx, new, decide=decide) if new else []
+    size = window.total_seconds()
+    keyed: list[tuple[NewEvent, str | None, str | None]] = []
+    for event in new:
+        if event.idempotency_key:
+            keyed.append((event, None, None))
+            continue
+        # Traits count as content too: two posts about one subject that differ only in what
+        # they say about it are two events. (Left out when empty, so keys stay as they were.)
+        content = [event.type, event.subject, event.payload]
+        if event.traits:
+            content.append(event.traits)
+        digest = hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+        bucket = int(event.occurred_at.timestamp() // size)
+        keyed.append((event, f"content:{digest}:{bucket}", f"content:{digest}:{bucket - 1}"))
+    earlier = [(source, prev) for _, _, prev in keyed if prev]
+    found: dict[tuple[str, str], int] = {}
+    if earlier:
+        with ctx.db.read() as conn:
+            found = event_store.find_by_idempotency(conn, earlier)
+    answers: list[Accepted | None] = []
+    fresh: list[NewEvent] = []
+    for event, key, prev in keyed:
+        if prev and (source, prev) in found:
+            answers.append(Accepted(found[(source, prev)], "duplicate"))
+        else:
+            answers.append(None)
+            fresh.append(replace(event, idempotency_key=key) if key else event)
+    stored = iter(store_events(ctx, fresh, decide=decide) if fresh else [])
+    repeats = len(new) - len(fresh)
+    if repeats:
+        day = (now or ctx.clock()).date().isoformat()
+        with ctx.db.transaction() as tx:
+            source_stats.add(tx.conn, source, day, received=repeats, duplicates=repeats)
+    return [answer if answer is not None else next(stored) for answer in answers]
 
 
 def store_events(ctx: Context, new: list[NewEvent], *, decide: bool = True) -> list[Accepted]:
@@ -231,16 +333,35 @@ def _after_insert(
 ) -> None:
     conn = tx.conn
     seen: dict[str, tuple[datetime, datetime]] = {}
-    patches: dict[str, list[dict[str, Any]]] = {}
+    senders = {event.source for event in fresh if event.traits}
+    public = source_registry.public_sources(ctx, conn, senders) if senders else set()
+    patches: dict[str, list[event_store.TraitPatch]] = {}
     for event in fresh:
         at = event.occurred_at
         first, last = seen.get(event.subject, (at, at))
         seen[event.subject] = (min(first, at), max(last, at))
         if event.traits:
-            patches.setdefault(event.subject, []).append(event.traits)
+            patch = event_store.TraitPatch(
+                event.traits, event.source, trusted=event.source not in public
+            )
+            patches.setdefault(event.subject, []).append(patch)
     # The subjects' traits, read once, serve the merge and the decisions below.
-    traits = event_store.touch_entities(conn, seen, now)
-    event_store.apply_patches(conn, traits, patches, now)
+    profiles = event_store.touch_entities(conn, seen, now)
+    kept = event_store.apply_patches(
+        conn, profiles, patches, now, protected=ctx.settings.protected_traits
+    )
+    for trait in kept:
+        # The event keeps the traits as sent (the ledger holds what arrived); only the profile
+        # keeps the value a trusted source gave.
+        log.warning(
+            "kept %s of %s as %s set it: %s is a public source",
+            trait.trait,
+            trait.subject,
+            trait.set_by,
+            trait.source,
+            extra={"subject": trait.subject, "source": trait.source, "trait": trait.trait},
+        )
+    traits = profiles.traits
 
     active = ctx.catalog.active()
     for event, event_id in zip(fresh, ids, strict=True):

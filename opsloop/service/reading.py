@@ -14,6 +14,14 @@ from opsloop.store import events as event_store
 from opsloop.store import outcomes as outcome_store
 from opsloop.store import quarantine as quarantine_store
 
+LEDGER_BOOKKEEPING = frozenset(
+    {"action.queued", "action.sending", "action.sealed", "decision.sealed"}
+)
+"""Audit rows written so the ledger can check every state of an action (created, an attempt
+started) and rows the upgrade that sealed an older ledger added. They are in the trail
+`opsloop audit verify` walks; a decision's story shows what people and deliveries did:
+reviews, deliveries, retries, cancellations."""
+
 
 def list_decisions(
     ctx: Context,
@@ -52,8 +60,12 @@ def decision_detail(ctx: Context, decision_id: int) -> dict[str, Any]:
             "reviews": decision_store.reviews_of(conn, decision_id),
             "actions": [{**_action(a), "attempt_log": attempts[a["id"]]} for a in actions],
             "outcome": outcome_store.outcome_of(conn, decision_id),
-            "audit": audit.trail(conn, "decision", decision_id)
-            + [row for a in actions for row in audit.trail(conn, "action", a["id"])],
+            "audit": [
+                row
+                for row in audit.trail(conn, "decision", decision_id)
+                + [row for a in actions for row in audit.trail(conn, "action", a["id"])]
+                if row["verb"] not in LEDGER_BOOKKEEPING
+            ],
         }
     detail["audit"].sort(key=lambda row: row["id"])
     return detail

@@ -7,10 +7,11 @@ Webhooks, tracking calls, synced rows and mails all pass through `take_records`:
 2. each event is checked against its type's contract and normalized (opsloop/perception/
    normalize.py);
 3. the record's key (delivery id, row id, Message-ID) is the idempotency key of events that have
-   none, and with `dedupe_window` the same content seen again within the window is a duplicate;
+   none, and within the source's content window (`dedupe_window`; for webhooks 24h unless set,
+   `SourceSpec.content_window`) the same content seen again is a duplicate;
 4. the events are stored in one transaction (decided on, unless it is history) with the day's
-   counters for the quality report (opsloop/service/ingesting.py counts what it stores and
-   what it quarantines; only ignored records and content repeats are counted here).
+   counters for the quality report (opsloop/service/ingesting.py counts what it stores, what it
+   quarantines and content repeats; only ignored records are counted here).
 
 A record that fails 1 or 2 is quarantined with its `where` and reason, and the rest of the
 batch goes on; for a push (`whole=True`) the call is refused as a whole instead, as a sender
@@ -19,7 +20,6 @@ retries a refused delivery.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -29,7 +29,7 @@ import orjson
 from opsloop.core.errors import FieldError, InvalidInput
 from opsloop.core.events import NewEvent
 from opsloop.core.sources import SourceSpec
-from opsloop.perception.bodies import events_from_data, parse_json
+from opsloop.perception.bodies import events_from_data, parse_json, refuse_nul
 from opsloop.perception.mapping import compiled
 from opsloop.perception.normalize import conform
 from opsloop.perception.records import Record, Rejected
@@ -37,7 +37,6 @@ from opsloop.service import ingesting
 from opsloop.service.context import Context
 from opsloop.service.contracts import contract_for
 from opsloop.service.ingesting import Accepted
-from opsloop.store import events as event_store
 from opsloop.store import source_stats
 
 Mapper = Callable[[Record], list[NewEvent]]
@@ -80,6 +79,7 @@ def take_records(
     ready: list[NewEvent] = []
     for record in records:
         try:
+            refuse_nul(record.data)
             events, ignored = events_for(ctx, spec, record, received_at=now, mapper=mapper)
             events = checked(ctx, spec, events)
         except InvalidInput as exc:
@@ -94,19 +94,21 @@ def take_records(
             taken.ignored += 1
             taken.ignored_why.append(ignored)
         ready.extend(events)
-    ready, repeats = _without_repeated_content(ctx, spec, ready)
-    accepted = ingesting.store_events(ctx, ready, decide=decide) if ready else []
-    taken.accepted = [*accepted, *repeats]
-    taken.stored = sum(1 for a in accepted if a.status == "created")
+    taken.accepted = ingesting.store_once(
+        ctx, spec.name, spec.content_window, ready, decide=decide, now=now
+    )
+    taken.stored = sum(1 for a in taken.accepted if a.status == "created")
     taken.duplicates = len(taken.accepted) - taken.stored
-    if taken.ignored or repeats:
-        # Stored events, duplicates among them and refused records were counted in their own
-        # transactions (opsloop/service/ingesting.py); these never reach one.
+    if taken.ignored:
+        # Stored events, duplicates and refused records were counted in their own transactions
+        # (opsloop/service/ingesting.py); ignored records never reach one.
         with ctx.db.transaction() as tx:
-            counts = {"ignored": taken.ignored, "duplicates": len(repeats)}
-            received = taken.ignored + len(repeats)
             source_stats.add(
-                tx.conn, spec.name, now.date().isoformat(), received=received, **counts
+                tx.conn,
+                spec.name,
+                now.date().isoformat(),
+                received=taken.ignored,
+                ignored=taken.ignored,
             )
     return taken
 
@@ -217,38 +219,3 @@ def _opsloop_events(
     )
     # The source is the one the record came through; a body cannot claim another.
     return [replace(e, source=spec.name) for e in events]
-
-
-def _without_repeated_content(
-    ctx: Context, spec: SourceSpec, events: list[NewEvent]
-) -> tuple[list[NewEvent], list[Accepted]]:
-    """With `dedupe_window`, an event without a sender id is keyed by its content and the
-    window it falls in; one stored in this window or the one before is a repeat. (So a repeat
-    is caught when it comes within one window, and may be caught up to two windows apart.)"""
-    window = spec.dedupe_window
-    if window is None:
-        return events, []
-    size = window.total_seconds()
-    keyed: list[tuple[NewEvent, str | None, str | None]] = []
-    for event in events:
-        if event.idempotency_key:
-            keyed.append((event, None, None))
-            continue
-        digest = hashlib.sha256(
-            orjson.dumps([event.type, event.subject, event.payload], option=orjson.OPT_SORT_KEYS)
-        ).hexdigest()[:32]
-        bucket = int(event.occurred_at.timestamp() // size)
-        keyed.append((event, f"content:{digest}:{bucket}", f"content:{digest}:{bucket - 1}"))
-    earlier = [(spec.name, prev) for _, _, prev in keyed if prev]
-    if not earlier:
-        return events, []
-    with ctx.db.read() as conn:
-        found = event_store.find_by_idempotency(conn, earlier)
-    kept: list[NewEvent] = []
-    repeats: list[Accepted] = []
-    for event, key, prev in keyed:
-        if prev and (spec.name, prev) in found:
-            repeats.append(Accepted(found[(spec.name, prev)], "duplicate"))
-        else:
-            kept.append(replace(event, idempotency_key=key) if key else event)
-    return kept, repeats

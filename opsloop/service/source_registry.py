@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection
+
 from opsloop.core.errors import Conflict, InvalidInput, NotFound
-from opsloop.core.sources import SourceSpec, parse_source
+from opsloop.core.sources import RESERVED_NAMES, SourceSpec, parse_source
 from opsloop.perception.mapping import Mapping
 from opsloop.service.context import Context
 from opsloop.store import audit
@@ -189,6 +191,25 @@ def by_write_key(ctx: Context, write_key: str) -> StoredSource | None:
     return None
 
 
+def public_sources(ctx: Context, conn: Connection, names: set[str]) -> set[str]:
+    """The sources among `names` whose credential is public (`SourceSpec.public`): a segment
+    source, a webhook with `allow_unsigned` (declared, or configured in settings). Read in the
+    caller's transaction, so a source changed a moment ago is judged as it is now. `api` and
+    `import` (tokens, operators) and sources nobody declares (pulled history, old names) are
+    trusted."""
+    public = set()
+    for name in names - RESERVED_NAMES:
+        row = store.get(conn, name)
+        config = ctx.settings.sources.get(name)
+        # Either way in makes it public: a name both declared and in settings reaches /hooks
+        # through the settings when the declared source is not a webhook.
+        if (row is not None and SourceSpec.model_validate(row["spec"]).public) or (
+            config is not None and config.secret is None and config.allow_unsigned
+        ):
+            public.add(name)
+    return public
+
+
 def set_enabled(ctx: Context, name: str, enabled: bool, *, actor: str) -> None:
     source = get(ctx, name)
     now = ctx.clock()
@@ -265,7 +286,11 @@ def _secret_hint(spec: SourceSpec) -> str:
 
 
 def _stored(row: dict[str, Any]) -> StoredSource:
-    spec = SourceSpec.model_validate(row["spec"])
+    data = row["spec"]
+    if data.get("verify") == "hmac" and "signed" not in data:
+        # Stored before timestamped signatures existed: its sender signs the body alone.
+        data = {**data, "signed": "body"}
+    spec = SourceSpec.model_validate(data)
     secret = os.environ.get(spec.secret_env) if spec.secret_env else row["secret"]
     return StoredSource(
         id=int(row["id"]),

@@ -13,8 +13,11 @@ What cannot be replayed, and why:
   checked again (the sender must deliver it again);
 - an oversized body: only its first bytes were kept;
 - a row of a file (`opsloop ingest`): fix the file and import it again.
-Replay does not check signatures: only bodies whose signature passed (or whose source had no
-secret) were kept for a reason other than the signature.
+Replay does not check signatures: only bodies whose signature passed (or whose source takes
+unsigned deliveries) were kept for a reason other than the signature. So a body is refused
+again when its source now refuses unsigned deliveries (it was never checked), or when no
+source of its name receives webhooks any more; and a body's `source` field must name the
+source it was sent to, as on arrival.
 """
 
 from __future__ import annotations
@@ -124,7 +127,7 @@ def replay(ctx: Context, item_id: int, *, actor: str) -> Replayed:
     raw: bytes = item["raw"]
     try:
         new = _parse(ctx, item["source"], raw, item["received_at"], item_id)
-    except (InvalidInput, Unauthorized) as exc:
+    except (InvalidInput, Unauthorized, NotFound) as exc:
         errors = (
             [{"field": e.field, "message": e.message} for e in exc.errors]
             if isinstance(exc, InvalidInput)
@@ -171,6 +174,10 @@ def _parse(
     if declared is not None:
         # Through the source's current mapping and the current contracts: the fix applies.
         spec = declared.spec
+        if spec.kind == "webhook" and spec.verify == "none" and not spec.allow_unsigned:
+            raise ingesting.unsigned_refused(
+                source, "its body was never checked; set `verify` and a secret"
+            )
         # A tracking call is read by the Segment parser; everything else by the mapping.
         mapper = (
             tracking.mapper_for(ctx, spec, received_at=received_at)
@@ -185,11 +192,14 @@ def _parse(
             where=f"quarantined item {item_id}",
             mapper=mapper,
         )
-    if source == "api" and source not in ctx.settings.sources:
+    if source == "api":
         new, _ = events_from_body(
             body, source=source, received_at=received_at, max_batch=ctx.settings.max_batch_events
         )
         return new
+    config = ctx.settings.sources.get(source)
+    if config is not None and config.secret is None and not config.allow_unsigned:
+        raise ingesting.unsigned_refused(source, "its body was never checked; set its secret")
     new, _ = ingesting.hook_events(ctx, source, body, {}, received_at=received_at, verify=False)
     return new
 

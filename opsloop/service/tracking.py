@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import html
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,13 +28,17 @@ from opsloop.core.errors import InvalidInput, TooLarge, Unauthorized
 from opsloop.core.events import NewEvent
 from opsloop.core.sources import SegmentConfig, SourceSpec
 from opsloop.perception import segment
+from opsloop.perception.big_integers import refuse_beyond_range
 from opsloop.perception.bodies import parse_json
 from opsloop.perception.records import Record, Rejected
 from opsloop.service import signals
 from opsloop.service.context import Context
 from opsloop.service.signals import Mapper
 from opsloop.service.source_registry import StoredSource, by_write_key, get
+from opsloop.store import events as event_store
 from opsloop.store import identities
+
+log = logging.getLogger(__name__)
 
 MAX_BATCH_BYTES = segment.MAX_BATCH_BYTES
 """The largest request body a tracking call may have (unzipped)."""
@@ -70,13 +75,17 @@ def receive(
     key = basic_user(authorization)
     data: Any = None
     if key is None:
-        data = parse_json(body)  # the key is in the body; malformed JSON cannot name a source
+        # The key is in the body; malformed JSON cannot name a source. An integer beyond 64 bits
+        # is refused below, once the key has named the source that keeps the refused body.
+        data = parse_json(body, exact=False)
         key = data.get("writeKey") if isinstance(data, dict) else None
     source = _source(ctx, key)
     spec = source.spec
     try:
         if data is None:
             data = parse_json(body)
+        else:
+            refuse_beyond_range(body, data=data)
         items = segment.request_items(data, path)
     except InvalidInput as exc:
         _hold_request(ctx, spec, body, data, exc)
@@ -133,12 +142,35 @@ def stitch(
     not made before).
 
     Links are committed before the calls' events are stored, so a playbook deciding on an
-    identify call already sees the visitor's earlier page views as the user's."""
+    identify call already sees the visitor's earlier page views as the user's.
+
+    A tracking source is public (its write key ships in web pages), so it may not make a
+    subject a trusted source gave traits to (a customer from Stripe, a lead from the CRM) into
+    an alias of another: an alias call naming someone else's id would otherwise move that
+    person's visitors, and what they do next, to the sender's profile
+    (docs/sources.md#how-identity-merging-is-protected)."""
     proposed = [pair for call in calls for pair in segment.links_of(call, config)]
     visitors = [segment.subject_of(call, config) for call in calls if call.user_id is None]
     with ctx.db.read() as conn:
         known = identities.resolve(conn, [*visitors, *(alias for alias, _ in proposed)])
-    new = [(alias, subject) for alias, subject in proposed if alias not in known]
+        fresh = [alias for alias, _ in proposed if alias not in known]
+        guarded = event_store.trusted_traits(conn, fresh) if spec.public and fresh else {}
+    new = []
+    for alias, subject in proposed:
+        if alias in known:
+            continue
+        if alias in guarded:
+            log.warning(
+                "did not link %s to %s: %s is public and a trusted source (%s) knows %s",
+                alias,
+                subject,
+                spec.name,
+                ", ".join(sorted(set(guarded[alias].values()))),
+                alias,
+                extra={"subject": alias, "source": spec.name, "linked_to": subject},
+            )
+            continue
+        new.append((alias, subject))
     if new:
         with ctx.db.transaction() as tx:
             for alias, subject in new:

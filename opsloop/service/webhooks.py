@@ -1,10 +1,17 @@
 """`POST /hooks/{source}` for a declared webhook source: verify, read, map, check, store once.
 
 The source's `verify` says how a delivery proves its sender (Stripe-Signature, Standard
-Webhooks, Shopify's and Calendly's headers, a generic HMAC header). A delivery's id — Standard Webhooks' `webhook-id`, the
-provider's delivery header, or what the mapping reads from the body (Stripe's `evt_…`) — makes
-a redelivery a duplicate. Sources only configured in settings (`OPSLOOP_SOURCES`) keep the
-older path in opsloop/service/ingesting.py.
+Webhooks, Shopify's, Calendly's and HubSpot's headers, a generic HMAC header, timestamped by
+default). `verify: none` refuses everything unless the source says `allow_unsigned: true`.
+
+A delivery's id makes a redelivery a duplicate when the signature covers it: Standard Webhooks'
+`webhook-id`, or what the mapping reads from the body (Stripe's `evt_…`). Any other delivery
+header can be changed by whoever replays a captured delivery, so for the other schemes the
+content window (`SourceSpec.content_window`, 24h unless set) keeps repeats out instead, and a
+signed timestamp refuses a replay once it is older than the tolerance.
+
+Sources only configured in settings (`OPSLOOP_SOURCES`) take the path in
+opsloop/service/ingesting.py; any other name answers 404 and nothing is kept.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from opsloop.perception.records import Record
 from opsloop.perception.signatures import (
     STRIPE_HEADER,
     verify_hmac_sha256,
+    verify_hmac_timestamped,
     verify_hubspot,
     verify_standard,
     verify_stripe,
@@ -45,26 +53,30 @@ def receive(
     method: str = "POST",
     url: str | None = None,
 ) -> Received:
-    """`url`: the address as received, which HubSpot's signature covers."""
+    """`url`: the address as received, which HubSpot's signature covers. Raises NotFound for a
+    name no webhook source has (nothing is kept) or a disabled source."""
     name = name.lower()
-    source = find(ctx, name)
-    if source is None or source.spec.kind != "webhook":
+    source = _declared(ctx, name)
+    if source is None:
         return Received(
             ingesting.ingest_hook(ctx, name, body, headers, content_type=content_type), None
         )
-    if not source.enabled:
-        raise NotFound(f"source {name!r} is disabled")
     lowered = {key.lower(): value for key, value in headers.items()}
     try:
-        delivery = _verify(ctx, source, body, lowered, method=method, url=url)
+        signed_id = _verify(ctx, source, body, lowered, method=method, url=url)
         data = parse_json(body)
     except (InvalidInput, Unauthorized) as exc:
         ingesting.quarantine(ctx, source=name, body=body, error=exc, content_type=content_type)
         raise
+    header_id = delivery_id(lowered)
+    # A delivery header the signature does not cover is only trusted as the key when the
+    # source has turned its content window off (`dedupe_window: 0s`).
+    key = signed_id or (header_id if source.spec.content_window is None else None)
+    shown = signed_id or header_id
     record = Record(
         data=data,
-        where=f"delivery {delivery}" if delivery else "the delivery",
-        key=delivery,
+        where=f"delivery {shown}" if shown else "the delivery",
+        key=key,
         headers=lowered,
         raw=body,
     )
@@ -72,6 +84,24 @@ def receive(
     ignored = taken.ignored_why[0] if taken.ignored and not taken.accepted else None
     batch = len(taken.accepted) != 1
     return Received(Ingested(taken.accepted, batch), ignored)
+
+
+def receives(ctx: Context, name: str) -> bool:
+    """Whether `/hooks/{name}` belongs to a source: an enabled declared webhook source, or one
+    configured in settings. Raises NotFound for a disabled one."""
+    name = name.lower()
+    return _declared(ctx, name) is not None or name in ctx.settings.sources
+
+
+def _declared(ctx: Context, name: str) -> StoredSource | None:
+    """The enabled declared webhook source of this name; None when there is none (the name may
+    be configured in settings); NotFound when it is disabled."""
+    source = find(ctx, name)
+    if source is None or source.spec.kind != "webhook":
+        return None
+    if not source.enabled:
+        raise NotFound(f"source {name!r} is disabled")
+    return source
 
 
 def _verify(
@@ -83,11 +113,13 @@ def _verify(
     method: str,
     url: str | None,
 ) -> str | None:
-    """Check the signature the source's `verify` asks for; return the delivery id, if any."""
+    """Check the signature the source's `verify` asks for; return the delivery id when the
+    signature covers one (Standard Webhooks' `webhook-id`)."""
     spec = source.spec
-    delivery = delivery_id(headers)
     if spec.verify == "none":
-        return delivery
+        if spec.allow_unsigned:
+            return None
+        raise ingesting.unsigned_refused(spec.name, "set `verify` and the sender's signing secret")
     if not source.secret:
         # A source that must verify but has lost its secret (an unset secret_env) refuses
         # everything rather than accepting anyone.
@@ -96,6 +128,7 @@ def _verify(
             + (f" (set {spec.secret_env})" if spec.secret_env else "")
         )
     now = ctx.clock()
+    delivery: str | None = None
     if spec.verify in ("stripe", "calendly"):
         # Calendly signs as Stripe does (t=…,v1=… over `t.body`), in a header of its own.
         header = "Calendly-Webhook-Signature" if spec.verify == "calendly" else STRIPE_HEADER
@@ -124,6 +157,17 @@ def _verify(
         )
     elif spec.verify == "standard":
         delivery = verify_standard(body, headers, source.secret, tolerance=spec.tolerance, now=now)
+    elif spec.signed == "timestamp":
+        verify_hmac_timestamped(
+            body,
+            headers,
+            source.secret,
+            signature_header=spec.signature_header,
+            timestamp_header=spec.timestamp_header,
+            tolerance=spec.tolerance,
+            now=now,
+            encoding=spec.signature_encoding,
+        )
     else:
         header = spec.signature_header
         verify_hmac_sha256(

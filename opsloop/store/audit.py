@@ -1,16 +1,26 @@
-"""The append-only audit trail: who did what, when. Triggers refuse UPDATE and DELETE."""
+"""The append-only audit trail: who did what, when. Triggers refuse UPDATE and DELETE, and a
+hash chain (opsloop/store/ledger.py) shows any change made with the triggers off."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
-from opsloop.store.bulk import run_many
+from opsloop.store import ledger
 from opsloop.store.tables import audit
 
-_INSERT = insert(audit)
+COLUMNS = (
+    audit.c.id,
+    audit.c.at,
+    audit.c.actor,
+    audit.c.verb,
+    audit.c.object_type,
+    audit.c.object_id,
+    audit.c.detail,
+)
+"""What readers show of an audit row (the chain's hashes are for `opsloop audit verify`)."""
 
 
 def record(
@@ -23,26 +33,32 @@ def record(
     object_id: str | int,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    conn.execute(
-        insert(audit),
-        {
-            "at": at,
-            "actor": actor,
-            "verb": verb,
-            "object_type": object_type,
-            "object_id": str(object_id),
-            "detail": detail or {},
-        },
+    """Add one entry. In a `Database.transaction()` it is appended as the transaction's last
+    write, with a digest of the decision or action it is about as the transaction leaves it."""
+    ledger.append(
+        conn,
+        [
+            {
+                "at": at,
+                "actor": actor,
+                "verb": verb,
+                "object_type": object_type,
+                "object_id": str(object_id),
+                "detail": detail or {},
+            }
+        ],
     )
 
 
 def record_many(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    run_many(conn, _INSERT, rows)
+    """Add entries given as dicts of `record`'s arguments; a row may bring the `digest` of the
+    row it describes when the caller has just written it (the hot path: no read-back)."""
+    ledger.append(conn, rows)
 
 
 def trail(conn: Connection, object_type: str, object_id: str | int) -> list[dict[str, Any]]:
     query = (
-        select(audit)
+        select(*COLUMNS)
         .where(audit.c.object_type == object_type, audit.c.object_id == str(object_id))
         .order_by(audit.c.id)
     )
@@ -50,5 +66,5 @@ def trail(conn: Connection, object_type: str, object_id: str | int) -> list[dict
 
 
 def recent(conn: Connection, limit: int = 100) -> list[dict[str, Any]]:
-    query = select(audit).order_by(audit.c.id.desc()).limit(limit)
+    query = select(*COLUMNS).order_by(audit.c.id.desc()).limit(limit)
     return [dict(row._mapping) for row in conn.execute(query)]

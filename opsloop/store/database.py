@@ -28,18 +28,36 @@ from opsloop.store.types import json_dumps, json_loads
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+_TX = "opsloop.tx"  # key of the open Tx in its connection's `info`
 
 
 @dataclass
 class Tx:
-    """An open write transaction and the callbacks to run once it has committed."""
+    """An open write transaction, the writes to make last in it (before it commits) and the
+    callbacks to run once it has committed."""
 
     conn: Connection
     _after_commit: list[Callable[[], None]] = field(default_factory=list)
+    _before_commit: list[Callable[[], None]] = field(default_factory=list)
+    scratch: dict[str, Any] = field(default_factory=dict)
+    """Per-transaction state of store modules (the audit rows waiting to be appended)."""
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         if callback not in self._after_commit:
             self._after_commit.append(callback)
+
+    def before_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` as the transaction's last work, inside it: the audit trail is
+        appended there, so the lock on its head is held only from then until the commit."""
+        if callback not in self._before_commit:
+            self._before_commit.append(callback)
+
+
+def current_tx(conn: Connection) -> Tx | None:
+    """The `Database.transaction()` this connection is running, if any."""
+    tx: Tx | None = conn.info.get(_TX)
+    return tx
 
 
 class Database:
@@ -78,7 +96,13 @@ class Database:
                     conn = conn.execution_options(sqlite_begin="IMMEDIATE")
                 tx = Tx(conn)
                 with conn.begin():
-                    yield tx
+                    conn.info[_TX] = tx
+                    try:
+                        yield tx
+                        for callback in tx._before_commit:
+                            callback()
+                    finally:
+                        conn.info.pop(_TX, None)
         finally:
             if self._write_lock is not None:
                 self._write_lock.release()
@@ -90,6 +114,26 @@ class Database:
         """A read-only snapshot."""
         with self.engine.connect() as conn, conn.begin():
             yield conn
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """One consistent view over many statements, for long reads (`audit verify`): SQLite's
+        read transactions are that already; PostgreSQL needs REPEATABLE READ."""
+        with self.engine.connect() as conn:
+            if not self.is_sqlite:
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def raw(self) -> Iterator[Any]:
+        """The driver's connection outside any transaction: SQLite's checkpoints and VACUUM
+        refuse to run inside one."""
+        connection = self.engine.raw_connection()
+        try:
+            yield connection.driver_connection
+        finally:
+            connection.close()
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration (safe to call on every start)."""
@@ -106,6 +150,63 @@ class Database:
                 if not self.is_sqlite:
                     conn.execute(text("SELECT pg_advisory_unlock(724201)"))
                     conn.commit()
+
+    # --- upkeep (the retention job, `opsloop db ...`) ------------------------------------------
+
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file (None on PostgreSQL or in memory)."""
+        database = self.url.database or ""
+        if not self.is_sqlite or not database or database == ":memory:":
+            return None
+        return Path(database)
+
+    def incremental_vacuum(self, pages: int) -> int:
+        """SQLite in `auto_vacuum=INCREMENTAL` mode: give up to `pages` free pages back to the
+        file system, in one short write transaction; return how many went."""
+        if not self.is_sqlite:
+            return 0
+        assert self._write_lock is not None
+        with self._write_lock, self.raw() as connection:
+            before = int(connection.execute("PRAGMA freelist_count").fetchone()[0])
+            # Python's execute() steps the pragma once, which frees a single page; a script
+            # runs it to the end, as its own transaction.
+            connection.executescript(f"PRAGMA incremental_vacuum({int(pages)});")
+            after = int(connection.execute("PRAGMA freelist_count").fetchone()[0])
+        return before - after
+
+    def checkpoint(self, *, wait_seconds: float = 1.0) -> tuple[int, int, int] | None:
+        """SQLite: copy the WAL into the database file and reset the WAL to empty, waiting at
+        most `wait_seconds` for readers; (busy, WAL frames, frames copied). None elsewhere."""
+        if not self.is_sqlite:
+            return None
+        with self.raw() as connection:
+            connection.execute(f"PRAGMA busy_timeout={int(wait_seconds * 1000)}")
+            try:
+                busy, frames, copied = connection.execute(
+                    "PRAGMA wal_checkpoint(TRUNCATE)"
+                ).fetchone()
+            finally:
+                connection.execute("PRAGMA busy_timeout=30000")
+        return int(busy), int(frames), int(copied)
+
+    def vacuum(self) -> None:
+        """Rebuild the database: on SQLite, in `auto_vacuum=INCREMENTAL` mode from now on (an
+        existing file needs this once), its free pages given back; on PostgreSQL, `VACUUM
+        (ANALYZE)`. SQLite writers wait while it runs (it rewrites the whole file)."""
+        if self.is_sqlite:
+            assert self._write_lock is not None
+            with self._write_lock, self.raw() as connection:
+                connection.execute("PRAGMA auto_vacuum=INCREMENTAL")
+                connection.execute("VACUUM")
+            return
+        with self.raw() as connection:
+            connection.rollback()
+            connection.autocommit = True
+            try:
+                connection.execute("VACUUM (ANALYZE)")
+            finally:
+                connection.autocommit = False
 
     def schema_is_current(self) -> bool:
         head = ScriptDirectory.from_config(alembic_config()).get_current_head()
@@ -133,7 +234,15 @@ def _configure_sqlite(engine: Engine) -> None:
         # We issue BEGIN ourselves (below); the driver's implicit transactions would get in the way.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        # A new file gives space back a little at a time (`PRAGMA incremental_vacuum`, run by
+        # the retention job); the mode can only be chosen before anything is written (an
+        # existing file changes mode with `opsloop db vacuum`). Setting it on a file that has
+        # pages would take the write lock, so only an empty one gets it.
+        if cursor.execute("PRAGMA page_count").fetchone()[0] == 0:
+            cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
         cursor.execute("PRAGMA journal_mode=WAL")
+        # A WAL that grew under a burst is cut back to this size when a checkpoint resets it.
+        cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         # FULL: a commit survives power loss, which is what a 2xx to an ingest call promises.
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")

@@ -1,7 +1,9 @@
-"""Decisions and reviews."""
+"""Decisions and reviews. A decision's inputs and explanation are one compact blob
+(opsloop/store/explanations.py), decoded here for every reader."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -9,7 +11,10 @@ from sqlalchemy import Connection, String, bindparam, func, insert, or_, select,
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from opsloop.core.decisions import Decision, DecisionDraft
+from opsloop.store import explanations
 from opsloop.store.bulk import insert_returning_ids
+from opsloop.store.explanations import DICTIONARIES
+from opsloop.store.ledger import decision_digest
 from opsloop.store.tables import decisions, events, playbook_versions, playbooks, reviews
 
 _CHUNK = 400
@@ -18,14 +23,38 @@ _CHUNK = 400
 TO_REVIEW = "to_review"
 
 
+@dataclass(frozen=True, slots=True)
+class Stored:
+    id: int
+    digest: bytes
+    """The ledger's digest of the decision as stored (opsloop/store/ledger.py)."""
+
+
 def insert_decisions(
     conn: Connection,
     drafts: list[tuple[DecisionDraft, int, int]],
     now: datetime,
 ) -> list[int]:
     """Store drafts given as (draft, playbook id, version id); return ids in order."""
+    return [stored.id for stored in store_decisions(conn, drafts, now)]
+
+
+def store_decisions(
+    conn: Connection,
+    drafts: list[tuple[DecisionDraft, int, int]],
+    now: datetime,
+) -> list[Stored]:
+    """`insert_decisions`, with each decision's ledger digest for its audit row."""
     if not drafts:
         return []
+    plains = [explanations.document(d.inputs, d.explanation) for d, _, _ in drafts]
+    # A version's dictionary is made from its first batch: the longest document, which is a
+    # full explanation rather than an error's short one.
+    samples: dict[int, bytes] = {}
+    for (_, _, version_id), plain in zip(drafts, plains, strict=True):
+        if len(plain) > len(samples.get(version_id, b"")):
+            samples[version_id] = plain
+    compressors = DICTIONARIES.compressors(conn, samples, now)
     rows = [
         {
             "playbook_id": playbook_id,
@@ -38,16 +67,18 @@ def insert_decisions(
             "final_choice": d.choice if d.status == "auto" else None,
             "score": d.score,
             "needs_approval": d.needs_approval,
-            "why": d.explanation.get("why", ""),
-            "inputs": d.inputs,
-            "explanation": d.explanation,
             "created_at": now,
             "decided_at": now if d.status in ("auto", "logged", "error") else None,
             "sampled": d.sampled,
+            "detail": compressors[version_id].compress(plain),
         }
-        for d, playbook_id, version_id in drafts
+        for (d, playbook_id, version_id), plain in zip(drafts, plains, strict=True)
     ]
-    return insert_returning_ids(conn, decisions, rows)
+    ids = insert_returning_ids(conn, decisions, rows)
+    return [
+        Stored(new_id, decision_digest({**row, "id": new_id}, plain, ()))
+        for new_id, row, plain in zip(ids, rows, plains, strict=True)
+    ]
 
 
 _LAST_TRIGGERS = (
@@ -123,7 +154,7 @@ def get_decision(conn: Connection, decision_id: int, *, lock: bool = False) -> D
     if lock and conn.dialect.name != "sqlite":
         query = query.with_for_update(of=decisions)
     row = conn.execute(query).first()
-    return _decision(row) if row else None
+    return _decision(conn, row) if row else None
 
 
 def list_decisions(
@@ -149,7 +180,7 @@ def list_decisions(
         query = query.where(decisions.c.subject == subject)
     if before_id:
         query = query.where(decisions.c.id < before_id)
-    return [_decision(row) for row in conn.execute(query)]
+    return [_decision(conn, row) for row in conn.execute(query)]
 
 
 def settle(
@@ -207,7 +238,8 @@ def reviews_of(conn: Connection, decision_id: int) -> list[dict[str, Any]]:
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
-def _decision(row: Any) -> Decision:
+def _decision(conn: Connection, row: Any) -> Decision:
+    inputs, explanation = DICTIONARIES.decode(conn, row.playbook_version_id, bytes(row.detail))
     return Decision(
         id=row.id,
         playbook=row.playbook_name,
@@ -222,8 +254,8 @@ def _decision(row: Any) -> Decision:
         needs_approval=row.needs_approval,
         created_at=row.created_at,
         decided_at=row.decided_at,
-        why=row.why,
-        explanation=row.explanation,
-        inputs=row.inputs,
+        why=explanation.get("why", ""),
+        explanation=explanation,
+        inputs=inputs,
         sampled=row.sampled,
     )

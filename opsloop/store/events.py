@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +31,10 @@ _BY_KEYS = select(events.c.idempotency_key, events.c.id).where(
 _TRAITS = select(entities.c.subject, entities.c.traits).where(
     entities.c.subject.in_(bindparam("subjects", expanding=True))
 )
-_TRAITS_LOCKED = _TRAITS.with_for_update()
+_PROFILES = select(entities.c.subject, entities.c.traits, entities.c.trusted_traits).where(
+    entities.c.subject.in_(bindparam("subjects", expanding=True))
+)
+_PROFILES_LOCKED = _PROFILES.with_for_update()
 _HISTORY_ALL = (
     select(
         events.c.subject,
@@ -57,8 +61,14 @@ _HISTORY = {
 _SET_TRAITS = (
     update(entities)
     .where(entities.c.subject == bindparam("key"))
-    .values(traits=bindparam("traits"), updated_at=bindparam("now"))
+    .values(
+        traits=bindparam("traits"),
+        trusted_traits=bindparam("trusted"),
+        updated_at=bindparam("now"),
+    )
 )
+ACTION_SOURCE = "action"
+"""Who set a trait an `update_traits` action wrote: the business's own playbook, trusted."""
 
 
 def find_by_idempotency(
@@ -194,15 +204,45 @@ def as_event(row: Any) -> Event:
 # --- entities ------------------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class Profiles:
+    """Subjects' traits as merged so far, and which of them a trusted source set."""
+
+    traits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    trusted: dict[str, dict[str, str]] = field(default_factory=dict)
+    """subject → trait → the trusted source that set it."""
+
+
+@dataclass(frozen=True, slots=True)
+class TraitPatch:
+    """One event's traits, to merge into its subject's profile."""
+
+    traits: dict[str, Any]
+    source: str
+    trusted: bool
+    """False for a public source (a tracking write key, an `allow_unsigned` webhook)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeptTrait:
+    """A protected trait a public source tried to change and the merge kept as it was."""
+
+    subject: str
+    source: str
+    trait: str
+    set_by: str
+    """The trusted source whose value was kept."""
+
+
 def touch_entities(
     conn: Connection, seen: dict[str, tuple[datetime, datetime]], now: datetime
-) -> dict[str, dict[str, Any]]:
+) -> Profiles:
     """Make sure each subject has an entity row, widen its first/last seen times to cover `seen`
     (subject → (earliest, latest) event time; a late event can move `first_seen_at` back), and
-    return each subject's current traits. The rows stay locked until the transaction ends, so
-    the caller can merge trait patches safely."""
+    return each subject's current traits and their provenance. The rows stay locked until the
+    transaction ends, so the caller can merge trait patches safely."""
     if not seen:
-        return {}
+        return Profiles()
     rows = [
         {
             "subject": subject,
@@ -218,10 +258,12 @@ def touch_entities(
     if conn.dialect.name == "sqlite" or len(rows) > 20:
         # Many rows: a plain executemany and one read beat a multi-row upsert … RETURNING.
         run_many(conn, statement, rows)
-        return get_traits(conn, seen, lock=True)
+        return get_profiles(conn, seen, lock=True)
     # PostgreSQL, a few rows: the upsert locks each row and returns its traits in one round trip.
-    returning = statement.returning(entities.c.subject, entities.c.traits)
-    return dict(conn.execute(returning, rows).all())
+    returning = statement.returning(
+        entities.c.subject, entities.c.traits, entities.c.trusted_traits
+    )
+    return _profiles(conn.execute(returning, rows))
 
 
 @functools.cache
@@ -263,7 +305,8 @@ def ensure_entity(conn: Connection, subject: str, now: datetime) -> None:
 
 
 def merge_traits(conn: Connection, patches: dict[str, dict[str, Any]], now: datetime) -> None:
-    """Apply trait patches to existing entity rows (call `touch_entities` first).
+    """Apply trait patches to existing entity rows (call `touch_entities` first), as an
+    `update_traits` action does: the business's own playbook, so a trusted write.
 
     A patch works like JSON Merge Patch (RFC 7396): keys replace, nested objects merge, and a
     key set to null is removed. The rows are locked first so concurrent writers cannot lose
@@ -271,41 +314,95 @@ def merge_traits(conn: Connection, patches: dict[str, dict[str, Any]], now: date
     """
     if not patches:
         return
-    current = get_traits(conn, patches, lock=True)
-    apply_patches(conn, current, {subject: [patch] for subject, patch in patches.items()}, now)
+    current = get_profiles(conn, patches, lock=True)
+    in_order = {
+        subject: [TraitPatch(patch, ACTION_SOURCE, trusted=True)]
+        for subject, patch in patches.items()
+    }
+    apply_patches(conn, current, in_order, now, protected=())
 
 
 def apply_patches(
     conn: Connection,
-    current: dict[str, dict[str, Any]],
-    patches: dict[str, list[dict[str, Any]]],
+    current: Profiles,
+    patches: dict[str, list[TraitPatch]],
     now: datetime,
-) -> None:
-    """Merge each subject's patches, in order, into `current` (traits read with `lock=True`)
-    and write them back; `current` is updated in place so callers can use the merged traits."""
+    *,
+    protected: Collection[str],
+) -> list[KeptTrait]:
+    """Merge each subject's patches, in order, into `current` (read with `lock=True`) and write
+    them back; `current` is updated in place so callers can use the merged traits.
+
+    A trusted patch records itself as the setter of each trait it sets (and forgets the ones it
+    removes). A public patch may not change or remove a `protected` trait a trusted source set:
+    that key is skipped and returned as a `KeptTrait`; its other keys merge as usual, and a
+    trait it sets is no longer counted as set by a trusted source."""
     if not patches:
-        return
+        return []
+    kept: list[KeptTrait] = []
     updates = []
     for subject, in_order in patches.items():
-        merged = current.get(subject, {})
+        merged = current.traits.get(subject, {})
+        trusted = dict(current.trusted.get(subject, {}))
         for patch in in_order:
-            merged = merge_patch(merged, patch)
-        current[subject] = merged
-        updates.append({"key": subject, "traits": merged, "now": now})
+            changes = patch.traits
+            if not patch.trusted:
+                guarded = [
+                    key
+                    for key, value in changes.items()
+                    if key in protected and key in trusted and merged.get(key) != value
+                ]
+                kept.extend(KeptTrait(subject, patch.source, key, trusted[key]) for key in guarded)
+                changes = {key: value for key, value in changes.items() if key not in guarded}
+            before, merged = merged, merge_patch(merged, changes)
+            for key, value in changes.items():
+                if patch.trusted and value is not None:
+                    trusted[key] = patch.source
+                elif value is not None and before.get(key) == value:
+                    continue  # a public source said the same again: still the trusted value
+                else:
+                    trusted.pop(key, None)
+        current.traits[subject] = merged
+        current.trusted[subject] = trusted
+        updates.append({"key": subject, "traits": merged, "trusted": trusted or None, "now": now})
     run_many(conn, _SET_TRAITS, updates)
+    return kept
 
 
-def get_traits(
-    conn: Connection, subjects: Iterable[str], *, lock: bool = False
-) -> dict[str, dict[str, Any]]:
-    """Current traits of these subjects; with `lock`, the rows stay locked until the
-    transaction ends (PostgreSQL; SQLite's writer already holds the database)."""
+def get_traits(conn: Connection, subjects: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Current traits of these subjects."""
     wanted = list(subjects)
     found: dict[str, dict[str, Any]] = {}
-    query = _TRAITS_LOCKED if lock and conn.dialect.name != "sqlite" else _TRAITS
     for start in range(0, len(wanted), _CHUNK):
-        for subject, traits in conn.execute(query, {"subjects": wanted[start : start + _CHUNK]}):
+        for subject, traits in conn.execute(_TRAITS, {"subjects": wanted[start : start + _CHUNK]}):
             found[subject] = traits
+    return found
+
+
+def get_profiles(conn: Connection, subjects: Iterable[str], *, lock: bool = False) -> Profiles:
+    """Current traits of these subjects and who set them; with `lock`, the rows stay locked
+    until the transaction ends (PostgreSQL; SQLite's writer already holds the database)."""
+    wanted = list(subjects)
+    found = Profiles()
+    query = _PROFILES_LOCKED if lock and conn.dialect.name != "sqlite" else _PROFILES
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = _profiles(conn.execute(query, {"subjects": wanted[start : start + _CHUNK]}))
+        found.traits.update(chunk.traits)
+        found.trusted.update(chunk.trusted)
+    return found
+
+
+def trusted_traits(conn: Connection, subjects: Iterable[str]) -> dict[str, dict[str, str]]:
+    """trait → the trusted source that set it, for the subjects that have any."""
+    profiles = get_profiles(conn, subjects)
+    return {subject: traits for subject, traits in profiles.trusted.items() if traits}
+
+
+def _profiles(rows: Iterable[Any]) -> Profiles:
+    found = Profiles()
+    for subject, traits, trusted in rows:
+        found.traits[subject] = traits
+        found.trusted[subject] = trusted or {}
     return found
 
 

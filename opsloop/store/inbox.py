@@ -45,7 +45,7 @@ def fetch_waiting(
         )
     else:
         query = query.order_by(decisions.c.id.desc())
-    return [decision_store._decision(row) for row in conn.execute(query)]
+    return [decision_store._decision(conn, row) for row in conn.execute(query)]
 
 
 def count_waiting(conn: Connection) -> dict[str, int]:

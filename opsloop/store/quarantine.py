@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from opsloop.store.audit import COLUMNS as AUDIT_COLUMNS
 from opsloop.store.tables import audit, quarantine
 
 # What we keep of a body that was refused for its size: enough to recognize the sender.
@@ -94,7 +95,7 @@ def trails(conn: Connection, item_ids: list[int]) -> dict[int, list[dict[str, An
     if not item_ids:
         return found
     query = (
-        select(audit)
+        select(*AUDIT_COLUMNS)
         .where(
             audit.c.object_type == "quarantine", audit.c.object_id.in_([str(i) for i in item_ids])
         )

@@ -82,6 +82,8 @@ entities = Table(
     Column("first_seen_at", UtcDateTime, nullable=False),
     Column("last_seen_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # Trait → the trusted source that set it: public sources may not change the protected ones.
+    Column("trusted_traits", Json, nullable=True),
     Index(None, "kind"),
 )
 
@@ -99,13 +101,13 @@ decisions = Table(
     Column("final_choice", String(100), nullable=True),
     Column("score", Float, nullable=True),
     Column("needs_approval", Boolean, nullable=False),
-    Column("why", Text, nullable=False),
-    Column("inputs", Json, nullable=False),
-    Column("explanation", Json, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("decided_at", UtcDateTime, nullable=True),
     # An `auto` decision picked for a person to review anyway, so agreement keeps being measured.
     Column("sampled", Boolean, nullable=False, server_default=false()),
+    # Inputs and explanation (with the `why` sentence), deflated against the playbook version's
+    # dictionary: opsloop/store/explanations.py.
+    Column("detail", LargeBinary, nullable=False),
     UniqueConstraint("event_id", "playbook_id"),
     Index(None, "playbook_id", "status", "id"),
     Index(None, "subject", "playbook_id", "created_at"),
@@ -219,7 +221,32 @@ audit = Table(
     Column("object_type", String(32), nullable=False),
     Column("object_id", String(300), nullable=False),
     Column("detail", Json, nullable=False),
+    # The hash chain (opsloop/store/ledger.py): SHA-256 of this row's fields and the previous
+    # row's hash; and, for a row about a decision or an action, the digest of that row's
+    # content as of this entry.
+    Column("digest", LargeBinary(32), nullable=True),
+    Column("prev_hash", LargeBinary(32), nullable=False),
+    Column("hash", LargeBinary(32), nullable=False),
     Index(None, "object_type", "object_id"),
+)
+
+# One row: the end of the audit hash chain. Appenders lock it (PostgreSQL) to take the next ids
+# in order, so the chain's order is the id order even with many writers.
+ledger_head = Table(
+    "ledger_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("last_id", Id, nullable=False),
+    Column("last_hash", LargeBinary(32), nullable=False),
+)
+
+# Per playbook version, the document its decisions' details are deflated against.
+decision_dictionaries = Table(
+    "decision_dictionaries",
+    metadata,
+    Column("playbook_version_id", Id, ForeignKey("playbook_versions.id"), primary_key=True),
+    Column("sample", LargeBinary, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
 )
 
 # --- accounts ------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, bindparam, func, select
 
 from opsloop.core.events import Event
 from opsloop.store.events import as_event
+from opsloop.store.explanations import DICTIONARIES
 from opsloop.store.tables import decisions, events, reviews
 
 _CHUNK = 400
@@ -26,7 +27,8 @@ _REVIEWED = (
         decisions.c.id,
         decisions.c.subject,
         decisions.c.choice,
-        decisions.c.inputs,
+        decisions.c.playbook_version_id,
+        decisions.c.detail,
         decisions.c.created_at,
         reviews.c.verdict,
         reviews.c.option,
@@ -47,7 +49,13 @@ _TRAIT_PATCHES = (
 def reviewed_decisions(conn: Connection, playbook_id: int) -> list[dict[str, Any]]:
     """Every decision of the playbook that a person reviewed, oldest first, with its verdict
     and (for an override) the option the person chose. Unreviewed decisions are not here."""
-    return [dict(row._mapping) for row in conn.execute(_REVIEWED, {"playbook_id": playbook_id})]
+    found = []
+    for row in conn.execute(_REVIEWED, {"playbook_id": playbook_id}):
+        decision = dict(row._mapping)
+        version, detail = decision.pop("playbook_version_id"), decision.pop("detail")
+        decision["inputs"] = DICTIONARIES.decode(conn, version, bytes(detail))[0]
+        found.append(decision)
+    return found
 
 
 def trigger_events(

@@ -47,7 +47,9 @@ class UtcDateTime(TypeDecorator[datetime]):
 @functools.lru_cache(maxsize=256)
 def to_sqlite_text(value: datetime) -> str:
     """`2026-03-02T09:00:00.000000+00:00`: always UTC, always microseconds, so that text order
-    is time order. (Years before 1000 would break the fixed width; none occur.)"""
+    is time order. (isoformat pads every year to four digits, `0999-…`, so the width is fixed
+    for all of datetime's years; times read from outside are kept to 1900-2999 anyway, by
+    opsloop/core/times.py, far from the ends where converting to UTC overflows.)"""
     utc = value if value.tzinfo is UTC else value.astimezone(UTC)
     return utc.isoformat(timespec="microseconds")
 

@@ -13,6 +13,7 @@ from opsloop.service import OpsLoop
 from opsloop.web.auth import ADMIN, Owner, Reader
 from opsloop.web.bodies import body_schema, json_body
 from opsloop.web.deps import ops
+from opsloop.web.ids import DbId
 from opsloop.web.responses import Json
 
 router = APIRouter(tags=["accounts"])
@@ -68,7 +69,7 @@ async def create_token(request: Request, service: Service, who: Owner) -> Json:
 
 
 @router.delete("/api/tokens/{token_id}", summary="Revoke an API token")
-def revoke_token(token_id: int, service: Service, who: Owner) -> Json:
+def revoke_token(token_id: DbId, service: Service, who: Owner) -> Json:
     return Json(service.accounts.revoke_token(token_id, actor=who.actor))
 
 

@@ -19,6 +19,7 @@ from opsloop.core.errors import Conflict, NotFound
 from opsloop.service import OpsLoop
 from opsloop.web.admin_common import TIME_HELPERS, is_htmx, sentence, without_secrets
 from opsloop.web.deps import ops
+from opsloop.web.ids import page_id
 from opsloop.web.ui import PageReader, PageReviewer, page_router, render
 
 router = page_router()
@@ -61,7 +62,14 @@ def actions(
     status: str = "pending",
     before_id: int | None = None,
 ) -> HTMLResponse:
-    return _page(request, service, who.may("review"), status, before_id)
+    try:
+        before = None if before_id is None else page_id(before_id, "action")
+    except NotFound as exc:
+        error = sentence(str(exc))
+        return _page(
+            request, service, who.may("review"), status, None, error=error, status_code=404
+        )
+    return _page(request, service, who.may("review"), status, before)
 
 
 @router.post("/actions/{action_id}/retry", summary="One more attempt at a dead-lettered action")
@@ -80,7 +88,7 @@ async def _change(
     tab = _tab(str((await request.form()).get("status", "pending")))
     error: str | None = None
     try:
-        await run_in_threadpool(change, action_id, actor=actor)
+        await run_in_threadpool(change, page_id(action_id, "action"), actor=actor)
     except NotFound as exc:
         return await run_in_threadpool(
             _page, request, service, True, tab, None, error=sentence(str(exc)), status_code=404

@@ -26,6 +26,7 @@ from opsloop.web import (
     inbox_pages,
     ingest_routes,
     model_routes,
+    openapi_errors,
     playbook_pages,
     playbook_routes,
     settings_pages,
@@ -36,6 +37,7 @@ from opsloop.web import (
     tracking_routes,
     ui,
 )
+from opsloop.web.middleware import BodyLimit, NoNul, SecurityHeaders
 from opsloop.web.responses import Json
 
 DESCRIPTION = """OpsLoop watches a business's signals, decides what deserves attention, asks a
@@ -96,6 +98,7 @@ def create_app(
     if service is not None:
         app.state.ops = service
     errors.install(app)
+    openapi_errors.install(app)
     ui.install(app)
     for module in (ingest_routes, decision_routes, playbook_routes, model_routes, system_routes):
         app.include_router(module.router)
@@ -107,5 +110,9 @@ def create_app(
     app.include_router(tracking_routes.router)
     for router in PAGE_ROUTERS:
         app.include_router(router)
+    # The last added runs first: headers go on every answer, the 413s of BodyLimit included.
+    app.add_middleware(NoNul)
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    app.add_middleware(SecurityHeaders)
     auth.check_routes(app)
     return app

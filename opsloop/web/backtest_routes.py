@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from opsloop.service import OpsLoop
 from opsloop.web.auth import READ, Reviewer
+from opsloop.web.bodies import body_schema, json_body
 from opsloop.web.deps import ops
+from opsloop.web.ids import DbId
 from opsloop.web.responses import Json
 
 router = APIRouter(tags=["backtests"])
@@ -43,8 +45,10 @@ class BacktestIn(BaseModel):
     "/api/playbooks/backtest",
     summary="Replay a playbook over past events, with no side effects; the report is kept",
     status_code=201,
+    openapi_extra=body_schema(BacktestIn),
 )
-async def run_backtest(body: BacktestIn, service: Service, who: Reviewer) -> Json:
+async def run_backtest(request: Request, service: Service, who: Reviewer) -> Json:
+    body = await json_body(request, BacktestIn)
     report = await run_in_threadpool(
         service.backtest,
         playbook=body.playbook,
@@ -63,5 +67,5 @@ async def run_backtest(body: BacktestIn, service: Service, who: Reviewer) -> Jso
     summary="A kept backtest report",
     dependencies=[Depends(READ)],
 )
-def get_backtest(backtest_id: int, service: Service) -> Json:
+def get_backtest(backtest_id: DbId, service: Service) -> Json:
     return Json(service.get_backtest(backtest_id))

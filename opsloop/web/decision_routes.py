@@ -13,6 +13,7 @@ from opsloop.service import OpsLoop
 from opsloop.web.auth import READ, Reviewer
 from opsloop.web.bodies import body_schema, json_body
 from opsloop.web.deps import ops
+from opsloop.web.ids import BeforeId, DbId
 from opsloop.web.responses import Json
 from opsloop.web.schemas import ActorIn, ReviewIn
 
@@ -35,9 +36,7 @@ def list_decisions(
     playbook: str | None = None,
     subject: str | None = None,
     limit: Limit = 50,
-    before_id: Annotated[
-        int | None, Query(description="Page: decisions older than this id")
-    ] = None,
+    before_id: BeforeId = None,
 ) -> Json:
     if status is not None and status not in (*DECISION_STATUSES, "to_review"):
         raise InvalidInput.single(
@@ -55,7 +54,7 @@ def list_decisions(
     summary="One decision with its full explanation",
     dependencies=[Depends(READ)],
 )
-def get_decision(decision_id: int, service: Service) -> Json:
+def get_decision(decision_id: DbId, service: Service) -> Json:
     return Json(service.decision_detail(decision_id))
 
 
@@ -65,7 +64,7 @@ def get_decision(decision_id: int, service: Service) -> Json:
     openapi_extra=body_schema(ReviewIn),
 )
 async def review_decision(
-    decision_id: int, request: Request, service: Service, who: Reviewer
+    decision_id: DbId, request: Request, service: Service, who: Reviewer
 ) -> Json:
     review = await json_body(request, ReviewIn)
     verdict = ReviewRequest(
@@ -89,7 +88,7 @@ def list_actions(
     service: Service,
     status: Annotated[str | None, Query(description=f"One of {', '.join(ACTION_STATUSES)}")] = None,
     limit: Limit = 50,
-    before_id: int | None = None,
+    before_id: BeforeId = None,
 ) -> Json:
     found = service.list_actions(status=status, limit=limit, before_id=before_id)
     return Json(
@@ -103,7 +102,7 @@ def list_actions(
     tags=["actions"],
     dependencies=[Depends(READ)],
 )
-def get_action(action_id: int, service: Service) -> Json:
+def get_action(action_id: DbId, service: Service) -> Json:
     return Json(service.get_action(action_id))
 
 
@@ -112,7 +111,7 @@ def get_action(action_id: int, service: Service) -> Json:
     summary="One more attempt at a dead-lettered action",
     tags=["actions"],
 )
-async def retry_action(action_id: int, request: Request, service: Service, who: Reviewer) -> Json:
+async def retry_action(action_id: DbId, request: Request, service: Service, who: Reviewer) -> Json:
     body = await json_body(request, ActorIn, optional=True)
     actor = body.actor or who.actor
     return Json(
@@ -125,7 +124,7 @@ async def retry_action(action_id: int, request: Request, service: Service, who: 
     summary="Stop a pending or retrying action for good",
     tags=["actions"],
 )
-async def cancel_action(action_id: int, request: Request, service: Service, who: Reviewer) -> Json:
+async def cancel_action(action_id: DbId, request: Request, service: Service, who: Reviewer) -> Json:
     body = await json_body(request, ActorIn, optional=True)
     actor = body.actor or who.actor
     return Json(await run_in_threadpool(service.cancel_action, action_id, actor=actor))
@@ -146,7 +145,7 @@ def list_tasks(
 
 
 @router.post("/api/tasks/{task_id}/complete", summary="Mark a task done", tags=["actions"])
-async def complete_task(task_id: int, request: Request, service: Service, who: Reviewer) -> Json:
+async def complete_task(task_id: DbId, request: Request, service: Service, who: Reviewer) -> Json:
     body = await json_body(request, ActorIn, optional=True)
     by = body.actor or who.actor
     return Json(await run_in_threadpool(service.complete_task, task_id, by=by))

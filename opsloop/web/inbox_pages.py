@@ -262,7 +262,8 @@ def _order(sort: str) -> InboxOrder:
 
 
 def _id(text: str) -> int | None:
-    return int(text) if text.isdigit() and len(text) < 19 else None
+    # isascii: `²` is a digit to isdigit() but not to int(); 18 digits always fit in an id.
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
 
 
 def _text(value: Any) -> str | None:

@@ -19,8 +19,10 @@ INGEST_DOC = """Send one event, a list of events, or `{"events": [...]}` (up to 
 
 An event: `type` (e.g. `lead.created`), `subject` (`kind:key`, e.g. `lead:42`), optional
 `occurred_at` (ISO 8601; without a zone it is UTC; default now), `payload` (object), `traits`
-(object merged into the subject's profile; null removes a trait), `idempotency_key` (the same key
-from the same source is stored once) and `source` (default `api`).
+(object merged into the subject's profile; null removes a trait) and `idempotency_key` (the same
+key from the same source is stored once). Events sent here are stored in the source `api`; a
+`source` field other than `api` is refused (send into another source at `/hooks/<name>` with
+its signature).
 
 201: stored (`status: created`); 200: every event was already stored (`status: duplicate`, with
 the first event's id). 422: invalid, nothing stored, the body is kept in quarantine. 413: too big.
@@ -46,14 +48,15 @@ async def post_events(request: Request, service: Annotated[OpsLoop, Depends(ops)
     "/hooks/{source}",
     summary="Receive a webhook",
     description="A webhook from a declared source (`opsloop source add`): the delivery must "
-    "carry the signature the source's `verify` names (Stripe-Signature, Standard Webhooks, or a "
-    "generic HMAC-SHA256 header), and the source's mapping turns the body into events; a body "
-    "no mapping rule wants is acknowledged as `ignored`. A redelivery (same delivery id) is "
-    "stored once. Sources configured in settings (`OPSLOOP_SOURCES`) work as before: an HMAC of "
-    "the raw body when they have a secret, and the body is an OpsLoop event (or batch), or any "
-    "JSON the source maps with `type` and `subject` settings.",
+    "carry the signature the source's `verify` names (Stripe-Signature, Standard Webhooks, "
+    "Shopify, Calendly, HubSpot, or a generic HMAC-SHA256 header, over `timestamp.body` by "
+    "default), and the source's mapping turns the body into events; a body no mapping rule "
+    "wants is acknowledged as `ignored`. A redelivery is stored once. A source with `verify: "
+    "none` refuses every delivery (401) unless it says `allow_unsigned: true`. Sources "
+    "configured in settings (`OPSLOOP_SOURCES`) follow the same rules (docs/configuration.md). "
+    "Any other name answers 404 and nothing is kept.",
     status_code=201,
-    # Public: each source proves itself with its own signature secret (OPSLOOP_SOURCES).
+    # Public: each source proves itself with its own signature secret; an unknown name is 404.
     dependencies=[Depends(PUBLIC)],
 )
 async def post_hook(
@@ -61,7 +64,7 @@ async def post_hook(
     service: Annotated[OpsLoop, Depends(ops)],
     source: Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-.]{1,100}$")],
 ) -> Json:
-    body = await _body(request, service, source)
+    body = await _body(request, service, source, hook=True)
     headers = dict(request.headers)
     received = await run_in_threadpool(
         service.receive_hook,
@@ -77,12 +80,12 @@ async def post_hook(
     return _answer(received.ingested)
 
 
-async def _body(request: Request, service: OpsLoop, source: str) -> bytes:
+async def _body(request: Request, service: OpsLoop, source: str, *, hook: bool = False) -> bytes:
     try:
         return await read_limited(request, service.settings.max_body_bytes)
     except Oversized as big:
         raise await run_in_threadpool(
-            service.refuse_oversized,
+            service.refuse_oversized_hook if hook else service.refuse_oversized,
             source,
             big.head,
             big.size,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -151,8 +152,10 @@ def playbook_diff_fragment(
     view: str = "unified",
 ) -> Response:
     if not request.headers.get("hx-request"):
-        # Without htmx the comparison is part of the playbook's page.
-        query = f"from={old or ''}&to={new or ''}&view={view}"
+        # Without htmx the comparison is part of the playbook's page. A version not given is
+        # left out: an empty `to=` is no number, and the page would refuse it.
+        given = {"from": old, "to": new, "view": view}
+        query = urlencode({key: value for key, value in given.items() if value is not None})
         return RedirectResponse(f"/playbooks/{name}?{query}#compare", status_code=303)
     try:
         record = service.get_playbook(name)
@@ -187,7 +190,9 @@ async def validate(request: Request, service: Service, who: PageOwner) -> HTMLRe
         context["playbook"] = playbook
         context["editing"] = str(form.get("editing") or "") or None
         context["notice"] = await run_in_threadpool(_mode_notice, service, playbook)
-    return render(request, "playbook_problems.html", context)
+    # 422 with the problems listed: htmx swaps it in (templates/base.html, responseHandling).
+    status = 422 if context["problems"] else 200
+    return render(request, "playbook_problems.html", context, status_code=status)
 
 
 @router.post("/playbooks/save", summary="Apply the editor's YAML as a new version")
@@ -219,7 +224,8 @@ async def backtest(request: Request, service: Service, who: PageReviewer) -> HTM
     form = await request.form()
     source = _source(form).strip() or None
     name = str(form.get("playbook") or "").strip() or None
-    version = str(form.get("version") or "").strip()
+    # ASCII only: `²` is a digit to isdigit() but not to int().
+    version = str(form.get("version") or "").strip().encode("ascii", "replace").decode()
     since = str(form.get("since") or DEFAULT_PERIOD)
     context: dict[str, Any] = {"report": None, "error": None, "problems": [], "name": name}
 
@@ -245,9 +251,12 @@ async def backtest(request: Request, service: Service, who: PageReviewer) -> HTM
         context["report"] = report
         context["chart"] = chart
         context["period_words"] = dict(PERIODS).get(since, f"since {since}")
+    status = 200 if context["error"] is None else 422
     if request.headers.get("hx-request"):
-        return render(request, "playbook_backtest.html", context)
-    return render(request, "playbook_backtest_page.html", context, active=ACTIVE)
+        return render(request, "playbook_backtest.html", context, status_code=status)
+    return render(
+        request, "playbook_backtest_page.html", context, status_code=status, active=ACTIVE
+    )
 
 
 # --- promotion and demotion ----------------------------------------------------------------

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from opsloop.service import OpsLoop
 from opsloop.web.auth import READ, Owner
+from opsloop.web.bodies import body_schema, json_body
 from opsloop.web.deps import ops
 from opsloop.web.responses import Json
 
@@ -49,7 +50,8 @@ async def validate_playbook(
     request: Request, service: Service, file: Annotated[str, Query()] = "playbook.yaml"
 ) -> Json:
     text = (await request.body()).decode("utf-8", errors="replace")
-    playbook = service.validate_playbook(text, file)
+    # Off the event loop: a large file takes PyYAML seconds to read (docs/performance.md).
+    playbook = await run_in_threadpool(service.validate_playbook, text, file)
     return Json({"valid": True, "name": playbook.name, "mode": playbook.mode})
 
 
@@ -98,7 +100,12 @@ class ModeChange(BaseModel):
 @router.post(
     "/api/playbooks/{name}/mode",
     summary="Promote to auto (refused with 409 unless ready) or move to shadow/recommend",
+    openapi_extra=body_schema(ModeChange),
 )
-def change_mode(name: str, change: ModeChange, service: Service, who: Owner) -> Json:
+async def change_mode(name: str, request: Request, service: Service, who: Owner) -> Json:
+    change = await json_body(request, ModeChange)
     actor = change.actor or who.actor
-    return Json(service.change_mode(name, change.mode, actor=actor, reason=change.reason))
+    moved = await run_in_threadpool(
+        service.change_mode, name, change.mode, actor=actor, reason=change.reason
+    )
+    return Json(moved)

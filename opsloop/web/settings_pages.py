@@ -25,6 +25,7 @@ from opsloop.service import OpsLoop
 from opsloop.settings import Settings
 from opsloop.web.admin_common import TIME_HELPERS, is_htmx, sentence, without_secrets
 from opsloop.web.deps import ops
+from opsloop.web.ids import page_id
 from opsloop.web.ui import PageOwner, page_router, render
 
 router = page_router()
@@ -131,7 +132,9 @@ async def revoke_token(
     request: Request, service: Service, who: PageOwner, token_id: int
 ) -> Response:
     try:
-        done = await run_in_threadpool(service.accounts.revoke_token, token_id, actor=who.actor)
+        done = await run_in_threadpool(
+            service.accounts.revoke_token, page_id(token_id, "API token"), actor=who.actor
+        )
     except (NotFound, Conflict) as exc:
         status = 404 if isinstance(exc, NotFound) else 409
         return await _part(

@@ -15,6 +15,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from opsloop.core.durations import format_duration
 from opsloop.settings import Settings, SourceSettings
 
 
@@ -73,7 +74,9 @@ def events_api(settings: Settings, base: str) -> list[Endpoint]:
             notes=[
                 'One event, a list, or {"events": [...]} (up to '
                 f"{settings.max_batch_events:,}); each needs a type and a subject (kind:key).",
-                "Events are stored under the source api, unless an event names another source.",
+                "Events are stored under the source api. To send into another source, post "
+                "to /hooks/<name> with that source's signature: an event naming another "
+                "source here is refused.",
                 "The same idempotency_key from the same source is stored once.",
                 "Owners make tokens under Settings → API tokens, or with "
                 "opsloop token create NAME --scope review.",
@@ -88,24 +91,20 @@ def events_api(settings: Settings, base: str) -> list[Endpoint]:
 
 def webhooks(settings: Settings, base: str) -> list[Endpoint]:
     found = [_hook(name, config, base) for name, config in sorted(settings.sources.items())]
-    example = "my-tool"
-    body = {"type": "order.paid", "subject": "customer:bo@example.com", "payload": {"id": "B-7"}}
     found.append(
         Endpoint(
-            name="Any other name",
+            name="Your webhook sources",
             method="POST",
             url=f"{base}/hooks/<name>",
-            auth="none: a name with no settings accepts OpsLoop events without a signature",
+            auth="the signature the source's verify names (Stripe, Standard Webhooks, Shopify, "
+            "Calendly, HubSpot, or an HMAC-SHA256 of the timestamp and body)",
             notes=[
-                "The name in the URL becomes the events' source (letters, digits, _, - and .).",
-                "Send an Idempotency-Key or webhook-id header so a repeated delivery is stored "
-                "once.",
+                "Each sender is a source you declare (opsloop source add, docs/sources.md): "
+                "its page here shows its address and how it is checked.",
+                "A name nobody declared answers 404 and nothing is kept.",
+                "A source with verify: none refuses every delivery unless its definition says "
+                "allow_unsigned: true.",
             ],
-            examples=[
-                Example(f"Send an event as {example}", _curl_plain(f"{base}/hooks/{example}", body))
-            ],
-            warning="Give every source that others can reach a secret: "
-            "OPSLOOP_SOURCES__<NAME>__SECRET (docs/configuration.md).",
         )
     )
     return found
@@ -129,34 +128,64 @@ def _hook(name: str, config: SourceSettings, base: str) -> Endpoint:
     else:
         notes.append('Takes OpsLoop events: one, a list, or {"events": [...]}.')
     body = {"type": "order.paid", "subject": "customer:bo@example.com", "payload": {"id": "B-7"}}
+    if config.secret is None and config.allow_unsigned:
+        return Endpoint(
+            name=name,
+            method="POST",
+            url=url,
+            source=name,
+            auth="none: allow_unsigned",
+            notes=notes,
+            examples=[Example("Send", _curl_plain(url, body, mapped=config.maps_body))],
+            warning="Accepts unsigned deliveries: anyone who knows the URL can send events as "
+            f"{name}. Set {variable} to make senders sign.",
+        )
     if config.secret is None:
         return Endpoint(
             name=name,
             method="POST",
             url=url,
             source=name,
-            auth="none: this source has no secret",
+            auth="none set: every delivery is refused (401)",
             notes=notes,
-            examples=[Example("Send", _curl_plain(url, body, mapped=config.maps_body))],
-            warning=f"Anyone who can reach this URL can send events as {name}: set {variable}.",
+            warning=f"Refuses every delivery: set {variable}, or allow_unsigned to accept "
+            "anyone's.",
         )
     header = config.signature_header
-    notes.append(
-        f"Sign each delivery: the HMAC-SHA256 of the exact raw body with the source's secret "
-        f"({variable}), hex-encoded, in the {header} header, optionally prefixed sha256=. "
-        "A missing or wrong signature gets 401 and the body is quarantined."
-    )
+    if config.signed == "timestamp":
+        stamp = config.timestamp_header
+        notes.append(
+            f"Sign each delivery: the HMAC-SHA256, with the source's secret ({variable}), of "
+            f"the Unix time, a dot and the exact raw body, hex-encoded in the {header} header, "
+            f"the Unix time in {stamp}. A missing, wrong or stale signature (more than "
+            f"{format_duration(config.tolerance)} off) gets 401 and the body is quarantined."
+        )
+        auth = f"an HMAC-SHA256 signature of {stamp} and the body in {header}"
+    else:
+        notes.append(
+            f"Sign each delivery: the HMAC-SHA256 of the exact raw body with the source's "
+            f"secret ({variable}), hex-encoded, in the {header} header, optionally prefixed "
+            "sha256=. A missing or wrong signature gets 401 and the body is quarantined."
+        )
+        auth = f"an HMAC-SHA256 signature of the body in {header}"
     return Endpoint(
         name=name,
         method="POST",
         url=url,
         source=name,
-        auth=f"an HMAC-SHA256 signature of the body in {header}",
+        auth=auth,
         notes=notes,
         examples=[
             Example(
                 "Sign and send (bash, openssl, curl)",
-                _curl_signed(url, header, variable, body, mapped=config.maps_body),
+                _curl_signed(
+                    url,
+                    header,
+                    variable,
+                    body,
+                    mapped=config.maps_body,
+                    timestamp_header=stamp if config.signed == "timestamp" else None,
+                ),
             )
         ],
     )
@@ -184,31 +213,37 @@ def _curl_plain(url: str, body: object, *, mapped: bool = False) -> str:
     return "\n".join(lines)
 
 
-def _curl_signed(url: str, header: str, variable: str, body: object, *, mapped: bool) -> str:
-    secret = f"SECRET='the secret'   # the value of {variable}"
+def _curl_signed(
+    url: str,
+    header: str,
+    variable: str,
+    body: object,
+    *,
+    mapped: bool,
+    timestamp_header: str | None = None,
+) -> str:
+    lines = [f"SECRET='the secret'   # the value of {variable}"]
     if mapped:
-        return "\n".join(
-            [
-                secret,
-                "# payload.json: the JSON your tool sends; sign exactly the bytes you send",
-                "SIG=$(openssl dgst -sha256 -hmac \"$SECRET\" < payload.json | sed 's/^.*= //')",
-                f"curl -s {shlex.quote(url)} \\",
-                f'  -H "{header}: sha256=$SIG" \\',
-                "  -H 'Content-Type: application/json' \\",
-                "  --data-binary @payload.json",
-            ]
-        )
-    return "\n".join(
-        [
-            secret,
-            f"BODY={shlex.quote(_json(body))}",
-            "SIG=$(printf '%s' \"$BODY\" | openssl dgst -sha256 -hmac \"$SECRET\" | sed 's/^.*= //')",
-            f"curl -s {shlex.quote(url)} \\",
-            f'  -H "{header}: sha256=$SIG" \\',
-            "  -H 'Content-Type: application/json' \\",
-            '  --data-binary "$BODY"',
-        ]
-    )
+        lines.append("# payload.json: the JSON your tool sends; sign exactly the bytes you send")
+        source, data = "cat payload.json", "@payload.json"
+    else:
+        lines.append(f"BODY={shlex.quote(_json(body))}")
+        source, data = "printf '%s' \"$BODY\"", '"$BODY"'
+    signed = source
+    if timestamp_header:
+        # The timestamp, a dot, then the body: a captured delivery cannot be replayed later.
+        lines.append("TS=$(date +%s)")
+        signed = f"{{ printf '%s.' \"$TS\"; {source}; }}"
+    lines.append(f"SIG=$({signed} | openssl dgst -sha256 -hmac \"$SECRET\" | sed 's/^.*= //')")
+    lines.append(f"curl -s {shlex.quote(url)} \\")
+    if timestamp_header:
+        lines.append(f'  -H "{timestamp_header}: $TS" \\')
+    lines += [
+        f'  -H "{header}: sha256=$SIG" \\',
+        "  -H 'Content-Type: application/json' \\",
+        f"  --data-binary {data}",
+    ]
+    return "\n".join(lines)
 
 
 SOURCE_KINDS: list[SourceKind] = [

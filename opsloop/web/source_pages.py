@@ -20,6 +20,7 @@ from opsloop.service import OpsLoop
 from opsloop.service.source_registry import StoredSource
 from opsloop.web.admin_common import TIME_HELPERS, is_htmx, sentence
 from opsloop.web.deps import ops
+from opsloop.web.ids import page_id
 from opsloop.web.source_kinds import SOURCE_KINDS
 from opsloop.web.ui import PageOwner, PageReader, page_router, render
 
@@ -43,7 +44,7 @@ def sources(
 def replay(request: Request, service: Service, who: PageOwner, item_id: int) -> Response:
     error: str | None = None
     try:
-        service.replay_quarantined(item_id, actor=who.actor)
+        service.replay_quarantined(page_id(item_id, "quarantined item"), actor=who.actor)
     except NotFound as exc:
         return _page(request, service, True, "all", error=sentence(str(exc)), status_code=404)
     except Conflict as exc:
@@ -139,6 +140,7 @@ def _source_page(
         "runs": service.source_runs(name, limit=20) if source.spec.pulled else [],
         "snippet": service.tracking_snippet(name, base) if source.spec.kind == "segment" else None,
         "may_sync": may_sync and source.spec.pulled,
+        "protected": service.settings.protected_traits,
         "message": message,
         "duration": format_duration,
         **TIME_HELPERS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from opsloop.service import OpsLoop
@@ -15,11 +15,14 @@ from opsloop.web.responses import Json
 router = APIRouter(tags=["sources"])
 Service = Annotated[OpsLoop, Depends(ops)]
 
-SOURCE_YAML = Body(
-    media_type="application/yaml",
-    description="The source's YAML definition (docs/sources.md). A `secret:` key in it is "
-    "stored apart and never shown again.",
-)
+_YAML_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/yaml": {"schema": {"type": "string"}}},
+        "description": "The source's YAML definition (docs/sources.md). A `secret:` key in it "
+        "is stored apart and never shown again.",
+    }
+}
 
 
 @router.get(
@@ -45,13 +48,12 @@ def get_source(name: str, service: Service) -> Json:
     summary="Add or replace a source from its YAML definition",
     description="201 when added, 200 when replaced (its checkpoint, and its secret unless the "
     "YAML gives a new one, are kept). 422 names the line and field of every problem.",
+    openapi_extra=_YAML_BODY,
 )
-async def put_source(
-    name: str,
-    service: Service,
-    who: Owner,
-    text: Annotated[str, SOURCE_YAML],
-) -> Json:
+async def put_source(name: str, request: Request, service: Service, who: Owner) -> Json:
+    # Read as text whatever the content type: `curl -d @stripe.yaml` sends a form type, and
+    # FastAPI's own parsing would read a JSON-typed body as JSON.
+    text = (await request.body()).decode("utf-8", errors="replace")
     added = await run_in_threadpool(
         service.add_source, text, f"{name}.yaml", actor=who.actor, replace=True, name=name
     )

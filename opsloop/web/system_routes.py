@@ -18,6 +18,7 @@ from opsloop.service.metrics import CSAT_EVENT, CSAT_FIELD
 from opsloop.web.auth import PUBLIC, READ, Owner
 from opsloop.web.bodies import json_body
 from opsloop.web.deps import ops
+from opsloop.web.ids import BeforeId, DbId
 from opsloop.web.prometheus import render_prometheus
 from opsloop.web.responses import Json
 from opsloop.web.schemas import ActorIn
@@ -38,7 +39,7 @@ def list_events(
     subject: str | None = None,
     type: str | None = None,
     limit: Limit = 50,
-    before_id: int | None = None,
+    before_id: BeforeId = None,
 ) -> Json:
     found = service.list_events(subject=subject, type=type, limit=limit, before_id=before_id)
     return Json(
@@ -52,7 +53,7 @@ def list_events(
     tags=["events"],
     dependencies=[Depends(READ)],
 )
-def get_event(event_id: int, service: Service) -> Json:
+def get_event(event_id: DbId, service: Service) -> Json:
     return Json(service.get_event(event_id))
 
 
@@ -73,7 +74,7 @@ def get_entity(subject: str, service: Service) -> Json:
     dependencies=[Depends(READ)],
 )
 def list_quarantine(
-    service: Service, source: str | None = None, limit: Limit = 50, before_id: int | None = None
+    service: Service, source: str | None = None, limit: Limit = 50, before_id: BeforeId = None
 ) -> Json:
     found = service.list_quarantine(source=source, limit=limit, before_id=before_id)
     return Json(
@@ -87,7 +88,7 @@ def list_quarantine(
     tags=["events"],
     dependencies=[Depends(READ)],
 )
-def get_quarantined(item_id: int, service: Service) -> Json:
+def get_quarantined(item_id: DbId, service: Service) -> Json:
     return Json(service.get_quarantined(item_id))
 
 
@@ -99,7 +100,7 @@ def get_quarantined(item_id: int, service: Service) -> Json:
     "already replayed or cannot be replayed (the message says why); 404 when there is none.",
     tags=["events"],
 )
-async def replay_quarantined(item_id: int, request: Request, service: Service, who: Owner) -> Json:
+async def replay_quarantined(item_id: DbId, request: Request, service: Service, who: Owner) -> Json:
     body = await json_body(request, ActorIn, optional=True)
     actor = body.actor or who.actor
     done = await run_in_threadpool(service.replay_quarantined, item_id, actor=actor)

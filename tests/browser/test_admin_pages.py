@@ -36,7 +36,8 @@ def business(app: LiveServer) -> dict[str, int]:
     ops.accounts.create_user(OWNER.email, OWNER.password, "owner", actor="tests")
     for n in range(3):
         ops.ingest(json.dumps({"type": "page.viewed", "subject": f"lead:{n}"}).encode())
-    ops.ingest_hook("shop", b'{"type": "order.paid", "subject": "customer:bo@example.com"}', {})
+    ops.add_source("name: shop\nkind: webhook\nallow_unsigned: true\n", "shop.yaml", actor="tests")
+    ops.receive_hook("shop", b'{"type": "order.paid", "subject": "customer:bo@example.com"}', {})
     with pytest.raises(InvalidInput):
         ops.ingest(b'{"type": "lead.created", "subject": "lead 9", "traits": {"email": "x@y.co"}}')
     [pending] = settle(ops, 1)

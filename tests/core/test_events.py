@@ -163,6 +163,13 @@ def test_a_formatted_duration_parses_back_to_the_same_length(text: str) -> None:
     assert parse_duration(format_duration(delta)) == delta
 
 
+@pytest.mark.parametrize("text", ["99999999999w", "6000w", "9" * 400 + "s"])
+def test_a_duration_past_a_hundred_years_is_refused_not_overflowed(text: str) -> None:
+    with pytest.raises(ValueError, match="longer than 100 years"):
+        parse_duration(text)
+    assert parse_duration("5200w") == timedelta(weeks=5200)
+
+
 def test_a_duration_is_written_in_the_largest_whole_unit() -> None:
     assert format_duration(parse_duration("7d")) == "1w"
     assert format_duration(parse_duration("1.5h")) == "90m"

@@ -24,6 +24,7 @@ from opsloop.learning.readiness import wilson_lower_bound
 from opsloop.learning.replay import replay
 from opsloop.learning.replay_features import prepare
 from opsloop.service import OpsLoop
+from opsloop.store import decisions as decision_store
 from opsloop.store import tables
 from opsloop.store.backtests import read_history
 from tests.conftest import Clock, LiveServer, OpsFactory, lead_playbook
@@ -144,14 +145,18 @@ def simulated_history(clock: Clock, days: int) -> list[dict[str, Any]]:
 
 
 def stored_decisions(ops: OpsLoop, playbook: str) -> dict[int, dict[str, Any]]:
-    d, p = tables.decisions, tables.playbooks
-    query = (
-        select(d.c.event_id, d.c.choice, d.c.score, d.c.needs_approval, d.c.explanation)
-        .join(p, p.c.id == d.c.playbook_id)
-        .where(p.c.name == playbook)
-    )
+    # Through the store: the explanation is kept compactly (opsloop/store/explanations.py).
     with ops.db.read() as conn:
-        return {row.event_id: row._asdict() for row in conn.execute(query)}
+        found = decision_store.list_decisions(conn, playbook=playbook, limit=1_000_000)
+    return {
+        d.event_id: {
+            "choice": d.choice,
+            "score": d.score,
+            "needs_approval": d.needs_approval,
+            "explanation": d.explanation,
+        }
+        for d in found
+    }
 
 
 def live_errors(explanation: dict[str, Any]) -> list[str]:

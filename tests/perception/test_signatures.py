@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +14,13 @@ from standardwebhooks.webhooks import Webhook
 from stripe import WebhookSignature
 
 from opsloop.core.errors import Unauthorized
-from opsloop.perception.signatures import verify_standard, verify_stripe
+from opsloop.perception.signatures import (
+    sign_hmac_timestamped,
+    verify_hmac_sha256,
+    verify_hmac_timestamped,
+    verify_standard,
+    verify_stripe,
+)
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 TOLERANCE = timedelta(minutes=5)
@@ -204,3 +212,91 @@ def test_while_a_standard_secret_is_rolled_any_v1_signature_may_match() -> None:
 def test_a_secret_that_is_not_base64_is_reported_not_crashed_on() -> None:
     with pytest.raises(Unauthorized, match="not a Standard Webhooks secret"):
         check_standard(standard_headers(BODY, STANDARD_SECRET), secret="whsec_***")
+
+
+# --- generic HMAC over the timestamp and body --------------------------------------------------
+
+
+def stamped_headers(at: datetime = NOW, body: bytes = BODY, secret: str = "s3cret") -> dict:
+    """`verify: hmac`'s default scheme is Stripe's construction, HMAC-SHA256 of `t.body`, in
+    headers of its own: Stripe's library makes the signature."""
+    header = WebhookSignature.generate_signature_header(
+        body.decode(), secret, timestamp=int(at.timestamp())
+    )
+    parts = dict(part.split("=", 1) for part in header.split(","))
+    return {"x-opsloop-timestamp": parts["t"], "x-opsloop-signature": f"sha256={parts['v1']}"}
+
+
+def check_stamped(headers: dict, body: bytes = BODY, secret: str = "s3cret") -> None:
+    verify_hmac_timestamped(
+        body,
+        headers,
+        secret,
+        signature_header="X-OpsLoop-Signature",
+        timestamp_header="X-OpsLoop-Timestamp",
+        tolerance=TOLERANCE,
+        now=NOW,
+    )
+
+
+def test_a_body_signed_with_its_timestamp_is_accepted_within_the_tolerance() -> None:
+    check_stamped(stamped_headers())
+    check_stamped(stamped_headers(NOW - timedelta(minutes=4, seconds=59)))
+    assert sign_hmac_timestamped(BODY, "s3cret", int(NOW.timestamp())) == (
+        stamped_headers()["x-opsloop-signature"].removeprefix("sha256=")
+    )
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        pytest.param(
+            stamped_headers(NOW - timedelta(minutes=6)),
+            "the timestamp in X-OpsLoop-Timestamp (2026-03-02T08:54:00Z) is 6m old, 1m more "
+            "than the 5m tolerance",
+            id="stale",
+        ),
+        pytest.param(
+            stamped_headers(NOW + timedelta(minutes=6)),
+            "the timestamp in X-OpsLoop-Timestamp (2026-03-02T09:06:00Z) is 6m ahead of this "
+            "server's clock, more than the 5m tolerance",
+            id="ahead",
+        ),
+        pytest.param(
+            {**stamped_headers(), "x-opsloop-timestamp": str(int(NOW.timestamp()) + 1)},
+            "signature in X-OpsLoop-Signature does not match X-OpsLoop-Timestamp and the body "
+            "(sign the timestamp, a dot, then the exact body bytes)",
+            id="timestamp-changed",
+        ),
+        pytest.param(
+            {"x-opsloop-signature": stamped_headers()["x-opsloop-signature"]},
+            "missing signature header X-OpsLoop-Timestamp",
+            id="no-timestamp",
+        ),
+        pytest.param(
+            {**stamped_headers(), "x-opsloop-timestamp": "2026-03-02T09:00:00Z"},
+            "malformed X-OpsLoop-Timestamp '2026-03-02T09:00:00Z' is not a unix time in seconds",
+            id="not-unix",
+        ),
+        pytest.param(
+            {"x-opsloop-timestamp": "1", "x-opsloop-signature": "sha256=" + "0" * 64},
+            "signature in X-OpsLoop-Signature does not match X-OpsLoop-Timestamp and the body "
+            "(sign the timestamp, a dot, then the exact body bytes)",
+            id="forged",
+        ),
+    ],
+)
+def test_a_stale_changed_or_incomplete_timestamped_signature_says_what_is_wrong(
+    headers: dict, message: str
+) -> None:
+    with pytest.raises(Unauthorized) as refused:
+        check_stamped(headers)
+    assert str(refused.value) == message
+
+
+def test_a_signature_over_the_body_alone_does_not_pass_as_a_timestamped_one() -> None:
+    digest = hmac.new(b"s3cret", BODY, hashlib.sha256).hexdigest()
+    verify_hmac_sha256(BODY, digest, "s3cret", "X-OpsLoop-Signature")  # the body-only scheme
+    headers = {"x-opsloop-timestamp": str(int(NOW.timestamp())), "x-opsloop-signature": digest}
+    with pytest.raises(Unauthorized, match="does not match X-OpsLoop-Timestamp and the body"):
+        check_stamped(headers)

@@ -5,20 +5,34 @@ from __future__ import annotations
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
-
-from sqlalchemy import event
+from typing import Any
 
 from opsloop.service.group_commit import GroupCommitter
-from tests.conftest import OpsFactory, lead_playbook
+from tests.conftest import OpsFactory, eventually, lead_playbook
 
 
 def test_concurrent_ingests_share_commits_and_each_gets_its_own_answer(
     make_ops: OpsFactory, database_url: str
 ) -> None:
     ops = make_ops(database_url, playbooks=[lead_playbook("shadow")], use_clock=False)
-    commits = []
-    event.listen(ops.db.engine, "commit", lambda conn: commits.append(1))
     ops.start()
+    committer = ops.ctx.committer
+    assert committer is not None
+    # Hold the writer inside its first transaction until the other callers have queued, so the
+    # test sees the grouping itself, not how fast this machine happens to be.
+    first_group_waiting = threading.Event()
+    release = threading.Event()
+    groups: list[int] = []
+    store = committer.store
+
+    def held_store(items: list[Any]) -> list[Any]:
+        if not groups:
+            first_group_waiting.set()
+            release.wait(10)
+        groups.append(len(items))
+        return store(items)
+
+    committer.store = held_store
 
     def send(n: int) -> tuple[int, str]:
         body = {"type": "lead.created", "subject": f"lead:{n}", "idempotency_key": f"k{n % 40}"}
@@ -26,7 +40,12 @@ def test_concurrent_ingests_share_commits_and_each_gets_its_own_answer(
         return accepted.id, accepted.status
 
     with ThreadPoolExecutor(16) as pool:
-        answers = list(pool.map(send, range(80)))
+        first = pool.submit(send, 0)
+        assert first_group_waiting.wait(10)
+        rest = [pool.submit(send, n) for n in range(1, 80)]
+        eventually(lambda: committer._queue.qsize() >= 15)
+        release.set()
+        answers = [first.result(), *(future.result() for future in rest)]
 
     assert sum(1 for _, status in answers if status == "created") == 40
     assert sum(1 for _, status in answers if status == "duplicate") == 40
@@ -38,7 +57,9 @@ def test_concurrent_ingests_share_commits_and_each_gets_its_own_answer(
     assert len(ops.list_decisions(limit=500)) == 40, (
         "every stored lead was decided in its transaction"
     )
-    assert len(commits) < 80, "calls that arrived together were committed together"
+    assert sum(groups) == 80
+    assert groups[1] >= 15, "the calls that queued while a transaction ran were stored together"
+    assert len(groups) < 80
 
 
 def test_a_failing_call_does_not_fail_the_calls_grouped_with_it() -> None:

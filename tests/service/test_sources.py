@@ -10,18 +10,20 @@ import pytest
 import sqlalchemy as sa
 
 from opsloop.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from opsloop.service import OpsLoop
 from opsloop.store import quarantine as quarantine_store
 from opsloop.store.tables import audit, quarantine
 from tests.conftest import Clock, OpsFactory, lead_playbook
 
-MAPPING = {"typeform": {"type": "form.submitted", "subject": "'lead:' + lower(email)"}}
+UNSIGNED = {"allow_unsigned": True}
+MAPPING = {"typeform": {"type": "form.submitted", "subject": "'lead:' + lower(email)", **UNSIGNED}}
 FORM = b'{"email": "Ana@Example.com", "answers": [1, 2]}'
 
 
 def test_activity_counts_events_by_source_and_type(
     make_ops: OpsFactory, database_url: str, clock: Clock
 ) -> None:
-    ops = make_ops(database_url)
+    ops = make_ops(database_url, sources={"shop": UNSIGNED})
     assert ops.source_activity() == []
     for n in range(3):
         ops.ingest(json.dumps({"type": "page.viewed", "subject": f"lead:{n}"}).encode())
@@ -42,7 +44,7 @@ def test_activity_counts_events_by_source_and_type(
 def test_a_body_refused_by_its_mapping_is_replayed_once_the_source_is_fixed(
     make_ops: OpsFactory, database_url: str
 ) -> None:
-    before = make_ops(database_url, playbooks=[lead_playbook()])
+    before = make_ops(database_url, playbooks=[lead_playbook()], sources={"typeform": UNSIGNED})
     with pytest.raises(InvalidInput, match="subject"):
         before.ingest_hook("typeform", FORM, {})
     [item] = before.quarantine_items()
@@ -140,4 +142,62 @@ def test_what_cannot_be_checked_again_is_not_replayed(
             ops.replay_quarantined(item["id"], actor="olga@example.com")
     with pytest.raises(NotFound):
         ops.replay_quarantined(999, actor="olga@example.com")
+    assert ops.quarantine_counts() == {"held": 3}
+
+
+def hold(ops: OpsLoop, source: str, body: bytes) -> int:
+    """Put a body in quarantine as an older version would have kept it."""
+    with ops.db.transaction() as tx:
+        return quarantine_store.hold(
+            tx.conn,
+            source=source,
+            received_at=ops.ctx.clock(),
+            reason="an older rule",
+            errors=[],
+            body=body,
+        )
+
+
+def test_a_held_body_cannot_name_another_source_when_replayed(
+    make_ops: OpsFactory, database_url: str
+) -> None:
+    ops = make_ops(database_url)
+    body = b'{"type": "order.completed", "subject": "customer:1", "source": "stripe", "idempotency_key": "evt_1"}'
+    with pytest.raises(InvalidInput) as refused:
+        ops.ingest(body)
+    [error] = refused.value.errors
+    assert error.field == "source"
+    held = hold(ops, "api", body)  # as an older version, which took the body's word, kept it
+
+    for item_id in (refused.value.quarantine_id, held):
+        assert item_id is not None
+        done = ops.replay_quarantined(item_id, actor="olga@example.com")
+        assert not done.ok
+        assert done.reason is not None
+        assert "post them to /hooks/stripe" in done.reason
+    assert ops.list_events() == []
+
+
+def test_a_body_no_signature_ever_checked_is_not_replayed_into_a_source_that_wants_one(
+    make_ops: OpsFactory, database_url: str
+) -> None:
+    ops = make_ops(database_url, sources={"shop": {}})
+    ops.add_source("name: forms\nkind: webhook\n", "forms.yaml", actor="test")
+    event = b'{"type": "order.paid", "subject": "customer:1"}'
+    # Kept by an older version, which took unsigned deliveries to any name.
+    items = {name: hold(ops, name, event) for name in ("shop", "forms", "nobody")}
+
+    reasons = {}
+    for name, item_id in items.items():
+        done = ops.replay_quarantined(item_id, actor="olga@example.com")
+        assert not done.ok, name
+        reasons[name] = done.reason
+    assert "OPSLOOP_SOURCES__SHOP__SECRET" not in reasons["shop"]
+    assert "its body was never checked" in reasons["shop"]
+    assert "its body was never checked" in reasons["forms"]
+    assert reasons["nobody"] == (
+        "no webhook source 'nobody': declare it with `opsloop source add` "
+        "(docs/sources.md#webhooks)"
+    )
+    assert ops.list_events() == []
     assert ops.quarantine_counts() == {"held": 3}

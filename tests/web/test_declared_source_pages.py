@@ -102,10 +102,16 @@ def test_an_open_hook_and_a_lost_secret_are_flagged(
         "forms.yaml",
         actor="test",
     )
-    ops.add_source("name: open\nkind: webhook\n", "open.yaml", actor="test")
+    ops.add_source("name: closed\nkind: webhook\n", "closed.yaml", actor="test")
+    ops.add_source("name: open\nkind: webhook\nallow_unsigned: true\n", "open.yaml", actor="test")
     server = serve(ops)
     owner, _ = signed(server.url, OWNER)
-    assert "Anyone who knows this address can post to it" in owner.get("/sources/open").text
+    warning = "ccepts unsigned deliveries: anyone who knows the URL can send events"
+    page = owner.get("/sources/open").text
+    assert f"A{warning}. They may not change the email, phone a trusted source set." in page
+    assert f"a{warning}</span>" in owner.get("/sources").text
+    assert "Refuses every delivery (401)" in owner.get("/sources/closed").text
+    assert warning not in owner.get("/sources/closed").text
     assert "from <code>OPSLOOP_TEST_FORMS_SECRET</code>" in owner.get("/sources/forms").text
 
     # The variable is gone after a restart: deliveries are refused and the pages say why.

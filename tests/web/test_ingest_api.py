@@ -33,6 +33,7 @@ def api(
                 "type": "form.submitted",
                 "subject": "'lead:' + data.email",
                 "idempotency_key": "submission_id",
+                "allow_unsigned": True,
             },
         },
     )
@@ -236,15 +237,17 @@ def test_a_mapped_source_names_what_is_missing(api: httpx.Client) -> None:
     assert "'lead:' + data.email" in error["message"]
 
 
-def test_an_unsigned_source_accepts_plain_events(api: httpx.Client) -> None:
+def test_a_name_nobody_configured_is_not_found_and_nothing_is_kept(api: httpx.Client) -> None:
     response = api.post(
         "/hooks/zapier",
         json={"type": "lead.created", "subject": "lead:77"},
         headers={"Idempotency-Key": "zap-1"},
     )
-    assert response.status_code == 201
-    stored = api.get(f"/api/events/{response.json()['id']}").json()
-    assert (stored["source"], stored["idempotency_key"]) == ("zapier", "zap-1")
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"
+    assert "opsloop source add" in response.json()["message"]
+    assert api.get("/api/events").json()["events"] == []
+    assert api.get("/api/quarantine").json()["items"] == []
 
 
 def test_a_playbook_with_an_unknown_key_is_refused_with_its_line(api: httpx.Client) -> None:

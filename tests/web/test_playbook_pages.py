@@ -381,7 +381,7 @@ def test_the_check_points_at_the_line_of_a_typo(app_for: AppFor, browse: Browse)
     typo = lead_playbook(**{"when: visits_7d >= 5": "when: vists_7d >= 5"})
     line = typo.splitlines().index("    when: vists_7d >= 5") + 1
     answer = owner.htmx("/playbooks/validate", {"source": typo, "editing": LEAD})
-    assert answer.status_code == 200
+    assert answer.status_code == 422
     assert f'<li data-line="{line}">' in answer.text
     assert (
         f"1 problem to fix before saving: line {line}: scorecard[0].when: unknown name "
@@ -392,6 +392,7 @@ def test_the_check_points_at_the_line_of_a_typo(app_for: AppFor, browse: Browse)
     assert "YAML syntax" in text_of(broken.text)
 
     fine = owner.htmx("/playbooks/validate", {"source": lead_playbook(), "editing": LEAD})
+    assert fine.status_code == 200
     assert "No problems: lead-qualification is ready to save." in text_of(fine.text)
     asks_auto = owner.htmx("/playbooks/validate", {"source": lead_playbook("auto")})
     assert "mode: auto must be earned: saving keeps this playbook in recommend" in text_of(
@@ -511,7 +512,9 @@ def test_a_backtest_that_cannot_run_says_why(app_for: AppFor, browse: Browse) ->
     ops = app_for(lead_playbook())
     reviewer = browse(ops, REVIEWER)
     typo = lead_playbook(**{"kind: email": "kind: emial"})
-    bad = text_of(reviewer.htmx("/playbooks/backtest", {"source": typo}).text)
+    refused = reviewer.htmx("/playbooks/backtest", {"source": typo})
+    assert refused.status_code == 422
+    bad = text_of(refused.text)
     assert "Backtest not run The YAML has problems; fix them before backtesting it." in bad
     assert "unknown action kind 'emial'; did you mean 'email'?" in bad
     period = text_of(reviewer.htmx("/playbooks/backtest", {"playbook": LEAD, "since": "soon"}).text)

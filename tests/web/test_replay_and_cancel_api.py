@@ -13,7 +13,11 @@ from tests.conftest import OpsFactory, Serve, lead_playbook
 from tests.leads import settle
 from tests.sinks import SmtpSink
 
-MAPPING = {"typeform": {"type": "form.submitted", "subject": "'lead:' + lower(email)"}}
+UNMAPPED = {"typeform": {"allow_unsigned": True}}
+MAPPING = {
+    "typeform": {"type": "form.submitted", "subject": "'lead:' + lower(email)"}
+    | UNMAPPED["typeform"]
+}
 FORM = b'{"email": "Ana@Example.com", "answers": [1, 2]}'
 
 
@@ -33,7 +37,7 @@ def refused_form(ops: OpsLoop) -> int:
 def test_an_admin_token_replays_an_item_once_its_source_is_fixed(
     make_ops: OpsFactory, database_url: str, serve: Serve
 ) -> None:
-    before = make_ops(database_url, use_clock=False)
+    before = make_ops(database_url, use_clock=False, sources=UNMAPPED)
     item_id = refused_form(before)
     before.close()
     # The owner maps the source and restarts OpsLoop.
@@ -62,7 +66,7 @@ def test_an_admin_token_replays_an_item_once_its_source_is_fixed(
 def test_a_replay_refused_again_answers_with_the_new_reason_and_the_item_stays_held(
     make_ops: OpsFactory, database_url: str, serve: Serve
 ) -> None:
-    ops = make_ops(database_url, use_clock=False)
+    ops = make_ops(database_url, use_clock=False, sources=UNMAPPED)
     item_id = refused_form(ops)
     site = serve(ops)
 
@@ -166,7 +170,7 @@ def test_a_delivered_action_cannot_be_cancelled(
 def test_a_read_token_and_an_anonymous_caller_may_neither_replay_nor_cancel(
     make_ops: OpsFactory, database_url: str, serve: Serve
 ) -> None:
-    ops = make_ops(database_url, playbooks=[lead_playbook()], use_clock=False)
+    ops = make_ops(database_url, playbooks=[lead_playbook()], use_clock=False, sources=UNMAPPED)
     item_id = refused_form(ops)
     [email] = settle(ops, 1)
     site = serve(ops)

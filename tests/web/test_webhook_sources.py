@@ -204,9 +204,12 @@ mapping:
     ops.add_source(definition, "forms.yaml", secret="s3cret", actor="test")
     server = serve(ops)
     body = b'{"email": "Bo@Example.com", "answers": [1, 2]}'
-    signature = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    # The default for `verify: hmac`: the signature covers the timestamp, a dot and the body.
+    at = str(int(time.time()))
+    signature = hmac.new(b"s3cret", f"{at}.".encode() + body, hashlib.sha256).hexdigest()
+    signed = {"X-Form-Signature": f"sha256={signature}", "X-OpsLoop-Timestamp": at}
     with httpx.Client(base_url=server.url) as client:
-        refused = client.post("/hooks/forms", content=body, headers={"X-Form-Signature": signature})
+        refused = client.post("/hooks/forms", content=body, headers=signed)
     assert refused.status_code == 422
     assert "subject" in refused.text
     [item] = ops.quarantine_items()
@@ -277,6 +280,7 @@ def test_a_base64_hmac_signature_is_read_when_the_source_says_so(
 name: typeform
 kind: webhook
 verify: hmac
+signed: body
 signature_header: Typeform-Signature
 signature_encoding: base64
 mapping:

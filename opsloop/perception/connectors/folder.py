@@ -28,6 +28,7 @@ import orjson
 
 from opsloop.core.errors import Unavailable
 from opsloop.core.sources import FolderConfig
+from opsloop.perception.big_integers import beyond_range
 from opsloop.perception.files import _typed, read_rows
 from opsloop.perception.records import Batch, Record, Rejected
 
@@ -165,11 +166,19 @@ def _jsonl(path: Path, config: FolderConfig) -> Iterator[Row]:
             if not text.strip():
                 continue
             try:
-                yield number, text, orjson.loads(text.decode(config.encoding)), None
+                decoded = text.decode(config.encoding)
+                value = orjson.loads(decoded)
             except UnicodeDecodeError as exc:
                 yield number, text, None, f"is not {config.encoding} text: {exc.reason}"
             except orjson.JSONDecodeError as exc:
                 yield number, text, None, f"malformed JSON: {exc.msg}"
+            else:
+                # orjson would give such an integer as a rounded float: the row is refused.
+                too_big = beyond_range(decoded, data=value)
+                if too_big:
+                    yield number, text, None, "; ".join(str(problem) for problem in too_big)
+                else:
+                    yield number, text, value, None
 
 
 def _sha256(path: Path) -> str:

@@ -24,6 +24,7 @@ import orjson
 
 from opsloop.core.errors import InvalidInput, Unavailable
 from opsloop.core.sources import HttpConfig
+from opsloop.perception.big_integers import beyond_range, keep_beyond_range
 from opsloop.perception.connectors import dig
 from opsloop.perception.records import Batch, Record, Rejected
 
@@ -69,9 +70,9 @@ def fetch(
             previous = items
             records, rejected = _records(config, items, label)
             for item in items:
-                high = _later(
-                    high, dig(item, config.incremental.field) if config.incremental else None
-                )
+                updated = dig(item, config.incremental.field) if config.incremental else None
+                if not isinstance(updated, orjson.Fragment):  # too big a number: refused
+                    high = _later(high, updated)
             following = _next(config, position, items, body, response)
             if following is None:
                 done = high if high is not None else since
@@ -149,11 +150,13 @@ def _get(
             retryable=response.status_code >= 500 or response.status_code == 429,
         )
     try:
-        return orjson.loads(response.content), response
+        data = orjson.loads(response.content)
     except orjson.JSONDecodeError as exc:
         raise Unavailable(
             f"GET {response.request.url} did not answer JSON: {exc}", retryable=False
         ) from None
+    # An integer beyond 64 bits stays as it came, for `_records` to refuse its item by name.
+    return keep_beyond_range(response.content, data), response
 
 
 def _records(
@@ -163,13 +166,18 @@ def _records(
     rejected: list[Rejected] = []
     for index, item in enumerate(items):
         where = f"{label} item {index}"
+        raw = orjson.dumps(item)
+        too_big = beyond_range(raw, data=item)
+        if too_big:
+            rejected.append(Rejected(where, "; ".join(str(e) for e in too_big), raw))
+            continue
         key = dig(item, config.key)
         if key is None or key == "" or isinstance(key, dict | list):
             rejected.append(
                 Rejected(
                     where,
                     f"has no `{config.key}` (the id that stores each item once; set `key:`)",
-                    orjson.dumps(item),
+                    raw,
                 )
             )
             continue

@@ -29,6 +29,7 @@ from sqlalchemy.pool import NullPool
 
 from opsloop.core.errors import InvalidInput, Unavailable
 from opsloop.core.sources import SqlConfig
+from opsloop.perception.big_integers import LARGEST, SMALLEST
 from opsloop.perception.records import Batch, Record, Rejected
 
 
@@ -127,13 +128,18 @@ def _safe_cursor(config: SqlConfig, rows: Sequence[Row[Any]], safe: Any) -> Any:
 
 
 def _plain(value: Any) -> Any:
-    """A column's value as JSON: times in ISO 8601, decimals as numbers."""
-    if value is None or isinstance(value, str | int | float | bool):
+    """A column's value as JSON: times in ISO 8601, decimals as numbers; a whole number beyond
+    64 bits (a NUMERIC(30) column) as text, which keeps it exact where a number could not."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if SMALLEST <= value <= LARGEST else str(value)
+    if value is None or isinstance(value, str | float | bool):
         return value
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+        if value != value.to_integral_value():
+            return float(value)
+        return int(value) if SMALLEST <= value <= LARGEST else format(value, "f")
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value).hex()
     if isinstance(value, uuid.UUID):
