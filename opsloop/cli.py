@@ -1202,7 +1202,7 @@ app.add_typer(llm_app, name="llm")
 @llm_app.command("test")
 def llm_test() -> None:
     """Send one tiny request to the configured model; print its name and latency, or what is wrong."""
-    from opsloop.service import llm as llm_service
+    from opsloop.service import llm_setup as llm_service
 
     with service() as ops:
         check = llm_service.test_connection(ops.ctx)
@@ -1231,7 +1231,7 @@ def llm_classify(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Classify TEXT into one of the --label values, as a playbook would (cached, booked)."""
-    from opsloop.service import llm as llm_service
+    from opsloop.service import llm_setup as llm_service
 
     with (
         service() as ops,

@@ -32,7 +32,7 @@ from sqlalchemy import func, select
 from opsloop.core.decisions import ReviewRequest
 from opsloop.core.errors import Conflict, InvalidInput
 from opsloop.service import OpsLoop
-from opsloop.store import tables
+from opsloop.store import schema
 from tests.conftest import Clock, grant_auto
 from tests.guardrail_scenarios import (
     BULK_PAGE,
@@ -503,7 +503,7 @@ def explore(world: World, profile: settings, *, seed: int) -> None:
 
 
 def example_actions(ops: OpsLoop, names: Sequence[str]) -> list[dict[str, Any]]:
-    a, d, p, v = tables.actions, tables.decisions, tables.playbooks, tables.playbook_versions
+    a, d, p, v = schema.actions, schema.decisions, schema.playbooks, schema.playbook_versions
     query = (
         select(
             a.c.id,
@@ -534,7 +534,7 @@ def example_actions(ops: OpsLoop, names: Sequence[str]) -> list[dict[str, Any]]:
 
 
 def example_decisions(ops: OpsLoop, names: Sequence[str]) -> list[dict[str, Any]]:
-    d, p, v = tables.decisions, tables.playbooks, tables.playbook_versions
+    d, p, v = schema.decisions, schema.playbooks, schema.playbook_versions
     query = (
         select(
             d.c.id,
@@ -557,14 +557,14 @@ def example_decisions(ops: OpsLoop, names: Sequence[str]) -> list[dict[str, Any]
 
 def example_traits(ops: OpsLoop, example: int) -> list[tuple[str, dict[str, Any]]]:
     """Every profile of the scenario's subjects with its traits, in one read."""
-    e = tables.entities
+    e = schema.entities
     query = select(e.c.subject, e.c.traits).where(e.c.subject.like(f"customer:g{example}-%"))
     with ops.db.read() as conn:
         return [(row.subject, row.traits) for row in conn.execute(query)]
 
 
 def reviews_of(ops: OpsLoop, decision_ids: set[int]) -> dict[int, list[dict[str, Any]]]:
-    r = tables.reviews
+    r = schema.reviews
     query = select(r.c.decision_id, r.c.verdict, r.c.option, r.c.reviewer, r.c.created_at).where(
         r.c.decision_id.in_(sorted(decision_ids))
     )
@@ -576,7 +576,7 @@ def reviews_of(ops: OpsLoop, decision_ids: set[int]) -> dict[int, list[dict[str,
 
 
 def first_attempt_at(ops: OpsLoop, action_ids: list[int]) -> dict[int, datetime]:
-    t = tables.action_attempts
+    t = schema.action_attempts
     query = (
         select(t.c.action_id, func.min(t.c.started_at))
         .where(t.c.action_id.in_(action_ids))

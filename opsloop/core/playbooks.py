@@ -28,10 +28,10 @@ from pydantic import (
     field_validator,
 )
 
+from opsloop.core.decision_tables import HIT_POLICIES, DecisionTable
 from opsloop.core.durations import parse_duration
 from opsloop.core.errors import PlaybookInvalid, PlaybookProblem
 from opsloop.core.events import EVENT_TYPE_PATTERN, did_you_mean
-from opsloop.core.tables import HIT_POLICIES, DecisionTable
 from opsloop.core.yaml_source import Path, YamlDocument, parse_yaml
 
 Mode = Literal["shadow", "recommend", "auto"]

@@ -48,7 +48,7 @@ from opsloop.demo.sinks import Outbox, SinkServer, SmtpSink, sink_router
 from opsloop.service import OpsLoop
 from opsloop.service.context import utcnow
 from opsloop.settings import Settings, WebhookEndpoint
-from opsloop.store.tables import events as event_table
+from opsloop.store.schema import events as event_table
 
 log = logging.getLogger(__name__)
 

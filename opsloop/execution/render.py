@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from opsloop.core.decisions import Decision
+from opsloop.core.expressions import normalize
 from opsloop.core.playbooks import (
     EmailAction,
     NotifyAction,
@@ -17,7 +18,6 @@ from opsloop.core.playbooks import (
     WebhookAction,
 )
 from opsloop.execution.templates import RenderError, render, render_value
-from opsloop.reasoning.expressions import normalize
 
 
 def template_context(

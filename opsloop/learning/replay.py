@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 import polars as pl
 
+from opsloop.core.expressions import CompiledExpression
 from opsloop.learning.replay_decisions import Columns, Scorer, TextScorer, decide_all
 from opsloop.learning.replay_features import (
     History,
@@ -28,7 +29,6 @@ from opsloop.learning.replay_features import (
     where_plan,
 )
 from opsloop.reasoning.compiler import CompiledPlaybook
-from opsloop.reasoning.expressions import CompiledExpression
 from opsloop.store.backtests import SAFE_KEY
 
 Progress = Callable[[int, int], None]

@@ -20,12 +20,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from opsloop.core.expressions import CompiledExpression, ExpressionError, normalize
 from opsloop.core.playbooks import GUARDED_KINDS, TextSpec
 from opsloop.learning.replay_features import INDEXING, STRING
 from opsloop.reasoning.compiler import CompiledPlaybook
-from opsloop.reasoning.expressions import CompiledExpression, ExpressionError, normalize
-from opsloop.reasoning.tables import CompiledTable, run_table
-from opsloop.reasoning.triage import Classified, message_text, read_message
+from opsloop.reasoning.hit_policies import CompiledTable, run_table
+from opsloop.reasoning.text_triage import Classified, message_text, read_message
 
 Columns = dict[str, list[Any]]
 Scorer = Callable[[list[dict[str, Any]]], list[float]]

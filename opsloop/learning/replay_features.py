@@ -23,8 +23,8 @@ from typing import Any
 import orjson
 import polars as pl
 
+from opsloop.core.expressions import CompiledExpression, ExpressionError, normalize
 from opsloop.reasoning.compiler import CompiledFeature
-from opsloop.reasoning.expressions import CompiledExpression, ExpressionError, normalize
 from opsloop.store.backtests import SAFE_KEY
 from opsloop.store.events import merge_patch
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from opsloop.core.events import Event
 from opsloop.core.playbooks import Playbook
-from opsloop.reasoning.triage import message_text
+from opsloop.reasoning.text_triage import message_text
 
 TEST_SHARE = 0.2
 

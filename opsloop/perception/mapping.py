@@ -12,7 +12,7 @@ mapping:
   - otherwise: ignore
 ```
 
-Every expression is zen-engine's (opsloop/reasoning/expressions.py), compiled once when the
+Every expression is zen-engine's (opsloop/core/expressions.py), compiled once when the
 mapping is loaded. It sees the record's JSON fields by name, the HTTP headers (lowercased) as
 `_headers` and the whole record as `_body`. A body that is a JSON list is mapped item by item.
 The reference is docs/sources.md#mappings; built-in mappings are YAML files in `mappings/`.
@@ -34,15 +34,15 @@ import orjson
 
 from opsloop.core.errors import FieldError, InvalidInput
 from opsloop.core.events import EVENT_TYPE_PATTERN, NewEvent, did_you_mean, validate_events
-from opsloop.core.times import event_time, unix_time
-from opsloop.core.yaml_source import parse_yaml
-from opsloop.perception.records import Record
-from opsloop.reasoning.expressions import (
+from opsloop.core.expressions import (
     CompiledExpression,
     ExpressionError,
     compile_expression,
     normalize,
 )
+from opsloop.core.times import event_time, unix_time
+from opsloop.core.yaml_source import parse_yaml
+from opsloop.perception.records import Record
 
 HEADERS = "_headers"
 """The name expressions read headers by: a leading `_` keeps it clear of most body fields."""

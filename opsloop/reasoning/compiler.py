@@ -8,15 +8,15 @@ from datetime import timedelta
 from opsloop.core.errors import PlaybookInvalid, PlaybookProblem
 from opsloop.core.events import did_you_mean
 from opsloop.core.expression_names import root
-from opsloop.core.playbooks import Feature, Guardrail, Playbook, Rule, ScoreLine
-from opsloop.core.yaml_source import YamlDocument
-from opsloop.reasoning.expressions import (
+from opsloop.core.expressions import (
     CompiledExpression,
     ExpressionError,
     compile_expression,
     compile_group,
 )
-from opsloop.reasoning.tables import CompiledTable, compile_table
+from opsloop.core.playbooks import Feature, Guardrail, Playbook, Rule, ScoreLine
+from opsloop.core.yaml_source import YamlDocument
+from opsloop.reasoning.hit_policies import CompiledTable, compile_table
 
 
 @dataclass(frozen=True, slots=True)

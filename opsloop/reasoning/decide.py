@@ -14,14 +14,14 @@ from typing import Any
 
 from opsloop.core.decisions import DecisionDraft, initial_status
 from opsloop.core.events import Event, HistoryEvent, subject_kind
+from opsloop.core.expressions import ExpressionError, normalize
 from opsloop.core.playbooks import GUARDED_KINDS, Mode
 from opsloop.reasoning.compiler import CompiledPlaybook
-from opsloop.reasoning.expressions import ExpressionError, normalize
 from opsloop.reasoning.features import base_context, compute_features
+from opsloop.reasoning.hit_policies import run_table
 from opsloop.reasoning.predictions import PlaybookModels, describe, predict, score_part
-from opsloop.reasoning.tables import run_table
-from opsloop.reasoning.triage import Classified, draft_hold, read_message
-from opsloop.reasoning.triage import describe as describe_message
+from opsloop.reasoning.text_triage import Classified, draft_hold, read_message
+from opsloop.reasoning.text_triage import describe as describe_message
 
 
 def decide(
@@ -38,7 +38,7 @@ def decide(
 ) -> DecisionDraft:
     """`models`: the playbook's trained models when it declares a `model:` (None: the fallback).
     `text_models`: its trained text classifier (`text.classify.using: model`); `classified`:
-    the LLM's category (`using: llm`), asked before deciding by `opsloop.service.triage`."""
+    the LLM's category (`using: llm`), asked before deciding by `opsloop.service.llm_decisions`."""
     spec = playbook.playbook
     base = base_context(event, traits)
     features, feature_errors = compute_features(

@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from opsloop.core.events import Event, HistoryEvent
+from opsloop.core.expressions import ExpressionError, normalize
 from opsloop.reasoning.compiler import CompiledFeature, CompiledPlaybook
-from opsloop.reasoning.expressions import ExpressionError, normalize
 
 
 def base_context(event: Event, traits: dict[str, Any]) -> dict[str, Any]:

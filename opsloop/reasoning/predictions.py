@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from opsloop.core.expressions import ExpressionError, normalize
 from opsloop.core.playbooks import ModelSpec
 from opsloop.reasoning.compiler import CompiledPlaybook
-from opsloop.reasoning.expressions import ExpressionError, normalize
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from opsloop.runtime.base import Handler, Job
 from opsloop.store.database import Database, Tx
-from opsloop.store.tables import jobs, schedules, workers
+from opsloop.store.schema import jobs, schedules, workers
 
 log = logging.getLogger(__name__)
 

@@ -27,6 +27,7 @@ from opsloop.service import (
     importing,
     ingesting,
     ledger,
+    llm_decisions,
     playbooks,
     quality,
     reading,
@@ -36,12 +37,11 @@ from opsloop.service import (
     syncing,
     tracking,
     training,
-    triage,
     webhooks,
 )
 from opsloop.service import dashboard as dashboard_service
 from opsloop.service import inbox as inbox_service
-from opsloop.service import llm as llm_service
+from opsloop.service import llm_setup as llm_service
 from opsloop.service import metrics as metric_service
 from opsloop.service import sources as source_service
 from opsloop.service.accounts import Accounts
@@ -50,7 +50,7 @@ from opsloop.service.context import Context, utcnow
 from opsloop.service.group_commit import GroupCommitter
 from opsloop.service.importing import Imported, Progress
 from opsloop.service.ingesting import Accepted, Ingested
-from opsloop.service.llm import ConnectionCheck
+from opsloop.service.llm_setup import ConnectionCheck
 from opsloop.service.metrics import By
 from opsloop.service.playbooks import Applied
 from opsloop.service.served_models import TRAIN_MODEL
@@ -100,7 +100,7 @@ class OpsLoop:
         # Playbooks that ask the language model decide here, outside the ingest transaction.
         self.runtime.register(
             deciding.DECIDE_WITH_LLM,
-            lambda jobs: triage.decide_jobs(self.ctx, jobs),
+            lambda jobs: llm_decisions.decide_jobs(self.ctx, jobs),
             batch_size=1,
             max_attempts=3,
         )
@@ -428,7 +428,7 @@ class OpsLoop:
 
     def check_llm(self) -> ConnectionCheck:
         """One tiny request to the language model (no retries, no cache): model and latency,
-        or what is wrong (opsloop/service/llm.py)."""
+        or what is wrong (opsloop/service/llm_setup.py)."""
         return llm_service.test_connection(self.ctx)
 
     def llm_usage(self) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from opsloop.service.context import Context
 from opsloop.service.playbooks import load_playbook
 from opsloop.store import audit
 from opsloop.store import backtests as backtest_store
-from opsloop.store import models as model_store
+from opsloop.store import model_registry as model_store
 from opsloop.store import playbooks as playbook_store
 
 log = logging.getLogger(__name__)

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 DECIDE_WITH_LLM = "decide_with_llm"
 """Job kind: decide one event for a playbook that asks the language model (payload:
-`playbook`, `event_id`); see `opsloop.service.triage`."""
+`playbook`, `event_id`); see `opsloop.service.llm_decisions`."""
 
 
 def decide_stored(

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from opsloop.core.errors import InvalidInput, NotFound, TooLarge, Unauthorized
 from opsloop.core.events import Event, NewEvent, subject_kind
-from opsloop.perception.bodies import delivery_id, events_from_body, map_hook_body
+from opsloop.perception.ingest_bodies import delivery_id, events_from_body, map_hook_body
 from opsloop.perception.signatures import verify_hmac_sha256, verify_hmac_timestamped
 from opsloop.service import deciding, source_registry
 from opsloop.service.context import Context

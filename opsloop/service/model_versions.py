@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 
 from opsloop.service.context import Context
 from opsloop.store import audit
-from opsloop.store import models as model_store
+from opsloop.store import model_registry as model_store
 
 if TYPE_CHECKING:  # scikit-learn loads only when a model is trained
     from opsloop.learning.artifacts import ModelArtifact

@@ -22,7 +22,7 @@ from opsloop.core.playbooks import ModelSpec
 from opsloop.learning.datasets import model_name
 from opsloop.reasoning.predictions import PlaybookModels, Predictor, ServedModel, TextPredictor
 from opsloop.store import audit
-from opsloop.store import models as model_store
+from opsloop.store import model_registry as model_store
 from opsloop.store.database import Tx
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ import orjson
 from opsloop.core.errors import FieldError, InvalidInput
 from opsloop.core.events import NewEvent
 from opsloop.core.sources import SourceSpec
-from opsloop.perception.bodies import events_from_data, parse_json, refuse_nul
+from opsloop.perception.ingest_bodies import events_from_data, parse_json, refuse_nul
 from opsloop.perception.mapping import compiled
 from opsloop.perception.normalize import conform
 from opsloop.perception.records import Record, Rejected

@@ -28,7 +28,7 @@ from typing import Any
 
 from opsloop.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from opsloop.core.events import NewEvent
-from opsloop.perception.bodies import events_from_body
+from opsloop.perception.ingest_bodies import events_from_body
 from opsloop.service import ingesting, signals, source_registry, tracking
 from opsloop.service.context import Context
 from opsloop.store import audit

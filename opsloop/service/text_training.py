@@ -24,7 +24,7 @@ from opsloop.learning.text_dataset import (
 )
 from opsloop.service.context import ActivePlaybook, Context
 from opsloop.service.model_versions import NewVersion, latest_serving, store_version
-from opsloop.store import models as model_store
+from opsloop.store import model_registry as model_store
 from opsloop.store import training_data
 
 Step = Callable[[str], None] | None

@@ -29,7 +29,7 @@ from opsloop.core.events import NewEvent
 from opsloop.core.sources import SegmentConfig, SourceSpec
 from opsloop.perception import segment
 from opsloop.perception.big_integers import refuse_beyond_range
-from opsloop.perception.bodies import parse_json
+from opsloop.perception.ingest_bodies import parse_json
 from opsloop.perception.records import Record, Rejected
 from opsloop.service import signals
 from opsloop.service.context import Context

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from opsloop.core.errors import InvalidInput, NotFound, Unauthorized
-from opsloop.perception.bodies import delivery_id, parse_json
+from opsloop.perception.ingest_bodies import delivery_id, parse_json
 from opsloop.perception.records import Record
 from opsloop.perception.signatures import (
     STRIPE_HEADER,

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from opsloop.store.tables import api_tokens, instance_values, login_failures, sessions, users
+from opsloop.store.schema import api_tokens, instance_values, login_failures, sessions, users
 
 # --- users -----------------------------------------------------------------------------------
 

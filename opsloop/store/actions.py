@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from opsloop.store.bulk import insert_returning_ids
-from opsloop.store.tables import action_attempts, actions, tasks
+from opsloop.store.schema import action_attempts, actions, tasks
 
 CLAIMABLE = ("pending", "retrying")
 

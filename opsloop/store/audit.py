@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from opsloop.store import ledger
-from opsloop.store.tables import audit
+from opsloop.store.schema import audit
 
 COLUMNS = (
     audit.c.id,

@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection, bindparam, insert, select
 
-from opsloop.store.tables import backtests, decisions, events, reviews
+from opsloop.store.schema import backtests, decisions, events, reviews
 from opsloop.store.types import to_sqlite_text
 
 CHUNK_ROWS = 100_000

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from opsloop.store.tables import contracts
+from opsloop.store.schema import contracts
 
 
 def active_contract(conn: Connection, event_type: str) -> dict[str, Any] | None:

@@ -15,7 +15,7 @@ from opsloop.store import explanations
 from opsloop.store.bulk import insert_returning_ids
 from opsloop.store.explanations import DICTIONARIES
 from opsloop.store.ledger import decision_digest
-from opsloop.store.tables import decisions, events, playbook_versions, playbooks, reviews
+from opsloop.store.schema import decisions, events, playbook_versions, playbooks, reviews
 
 _CHUNK = 400
 

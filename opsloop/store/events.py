@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from opsloop.core.events import Event, HistoryEvent, NewEvent, subject_kind
 from opsloop.store import identities as identity_store
 from opsloop.store.bulk import insert_returning_ids, run_many
-from opsloop.store.tables import entities, events
+from opsloop.store.schema import entities, events
 
 _CHUNK = 400  # stay well under SQLite's bound-parameter limit
 

@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from opsloop.store.database import current_tx
-from opsloop.store.tables import decision_dictionaries
+from opsloop.store.schema import decision_dictionaries
 from opsloop.store.types import json_dumps, json_loads
 
 FORMAT = 1

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from opsloop.store.tables import identities
+from opsloop.store.schema import identities
 
 _CHUNK = 400  # stay well under SQLite's bound-parameter limit
 

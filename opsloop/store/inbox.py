@@ -12,7 +12,7 @@ from sqlalchemy import Connection, and_, case, func, or_, select
 
 from opsloop.core.decisions import Decision
 from opsloop.store import decisions as decision_store
-from opsloop.store.tables import decisions, playbooks, reviews
+from opsloop.store.schema import decisions, playbooks, reviews
 
 InboxOrder = Literal["newest", "urgent"]
 

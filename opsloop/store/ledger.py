@@ -31,7 +31,7 @@ from sqlalchemy import Connection, bindparam, insert, select
 from opsloop.store.bulk import run_many
 from opsloop.store.database import current_tx
 from opsloop.store.explanations import DICTIONARIES, UnreadableDetail
-from opsloop.store.tables import actions, audit, decisions, reviews
+from opsloop.store.schema import actions, audit, decisions, reviews
 from opsloop.store.types import json_dumps, json_loads, to_sqlite_text
 
 Fields = Mapping[Any, Any]

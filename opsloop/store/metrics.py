@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 from sqlalchemy.engine import Row
 
-from opsloop.store.tables import (
+from opsloop.store.schema import (
     actions,
     decisions,
     events,

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, func, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from opsloop.store.tables import decisions, events, outcomes
+from opsloop.store.schema import decisions, events, outcomes
 
 
 def open_decisions(

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from opsloop.store.tables import playbook_versions, playbooks
+from opsloop.store.schema import playbook_versions, playbooks
 
 
 def get_playbook(conn: Connection, name: str) -> dict[str, Any] | None:

@@ -25,7 +25,7 @@ from sqlalchemy import (
     update,
 )
 
-from opsloop.store.tables import (
+from opsloop.store.schema import (
     decisions,
     entities,
     events,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, func, select, text
 from sqlalchemy.exc import OperationalError
 
-from opsloop.store.tables import metadata
+from opsloop.store.schema import metadata
 
 
 @dataclass(frozen=True, slots=True)

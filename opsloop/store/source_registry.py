@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from opsloop.store.tables import sources
+from opsloop.store.schema import sources
 
 
 def get(conn: Connection, name: str) -> dict[str, Any] | None:

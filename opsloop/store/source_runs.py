@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, text, update
 
 from opsloop.store.database import Database
-from opsloop.store.tables import source_runs, sources
+from opsloop.store.schema import source_runs, sources
 
 COUNTERS = ("rows_in", "events_stored", "duplicates", "rejected", "ignored")
 

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from opsloop.store.tables import source_stats
+from opsloop.store.schema import source_stats
 
 COUNTERS = ("received", "stored", "duplicates", "rejected", "ignored", "late")
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from opsloop.store.tables import events
+from opsloop.store.schema import events
 
 
 def event_counts(conn: Connection) -> list[dict[str, Any]]:

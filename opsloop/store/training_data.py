@@ -15,7 +15,7 @@ from sqlalchemy import Connection, bindparam, func, select
 from opsloop.core.events import Event
 from opsloop.store.events import as_event
 from opsloop.store.explanations import DICTIONARIES
-from opsloop.store.tables import decisions, events, reviews
+from opsloop.store.schema import decisions, events, reviews
 
 _CHUNK = 400
 

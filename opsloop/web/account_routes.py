@@ -11,9 +11,9 @@ from starlette.concurrency import run_in_threadpool
 from opsloop.core.access import Role, Scope
 from opsloop.service import OpsLoop
 from opsloop.web.auth import ADMIN, Owner, Reader
-from opsloop.web.bodies import body_schema, json_body
 from opsloop.web.deps import ops
 from opsloop.web.ids import DbId
+from opsloop.web.request_bodies import body_schema, json_body
 from opsloop.web.responses import Json
 
 router = APIRouter(tags=["accounts"])

@@ -10,9 +10,9 @@ from starlette.concurrency import run_in_threadpool
 
 from opsloop.service import OpsLoop
 from opsloop.web.auth import READ, Reviewer
-from opsloop.web.bodies import body_schema, json_body
 from opsloop.web.deps import ops
 from opsloop.web.ids import DbId
+from opsloop.web.request_bodies import body_schema, json_body
 from opsloop.web.responses import Json
 
 router = APIRouter(tags=["backtests"])

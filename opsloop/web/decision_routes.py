@@ -11,9 +11,9 @@ from opsloop.core.decisions import ACTION_STATUSES, DECISION_STATUSES, ReviewReq
 from opsloop.core.errors import InvalidInput
 from opsloop.service import OpsLoop
 from opsloop.web.auth import READ, Reviewer
-from opsloop.web.bodies import body_schema, json_body
 from opsloop.web.deps import ops
 from opsloop.web.ids import BeforeId, DbId
+from opsloop.web.request_bodies import body_schema, json_body
 from opsloop.web.responses import Json
 from opsloop.web.schemas import ActorIn, ReviewIn
 

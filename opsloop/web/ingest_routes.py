@@ -9,8 +9,8 @@ from starlette.concurrency import run_in_threadpool
 
 from opsloop.service import Ingested, OpsLoop
 from opsloop.web.auth import PUBLIC, REVIEW
-from opsloop.web.bodies import Oversized, read_limited
 from opsloop.web.deps import ops
+from opsloop.web.request_bodies import Oversized, read_limited
 from opsloop.web.responses import Json
 
 router = APIRouter(tags=["ingest"])

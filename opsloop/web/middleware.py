@@ -105,7 +105,7 @@ class NoNul:
     naming where it is. PostgreSQL cannot store one in text, so it would otherwise surface as
     a 500 from the database wherever the value reaches a query (`?subject=%00`, a review's
     reason, a sign-in email). Ingest bodies are checked where they are parsed
-    (opsloop/perception/bodies.py), which keeps the refused body in quarantine.
+    (opsloop/perception/ingest_bodies.py), which keeps the refused body in quarantine.
 
     A body is checked as it streams in, for the forms a NUL takes on the wire: the byte
     itself, `\\u0000` in JSON, `%00` in a URL-encoded form. (The text `\\\\u0000` in JSON

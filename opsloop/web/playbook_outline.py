@@ -17,6 +17,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from opsloop.core.decision_tables import ANY, DecisionTable, describe_cell
 from opsloop.core.playbooks import (
     GUARDED_KINDS,
     Action,
@@ -30,7 +31,6 @@ from opsloop.core.playbooks import (
     UpdateTraitsAction,
     WebhookAction,
 )
-from opsloop.core.tables import ANY, DecisionTable, describe_cell
 
 MODE_WORDS = {
     "shadow": "decides and logs only: nothing runs and nobody is asked",

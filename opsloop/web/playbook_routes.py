@@ -10,8 +10,8 @@ from starlette.concurrency import run_in_threadpool
 
 from opsloop.service import OpsLoop
 from opsloop.web.auth import READ, Owner
-from opsloop.web.bodies import body_schema, json_body
 from opsloop.web.deps import ops
+from opsloop.web.request_bodies import body_schema, json_body
 from opsloop.web.responses import Json
 
 router = APIRouter(tags=["playbooks"])

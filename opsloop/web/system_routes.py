@@ -16,10 +16,10 @@ from opsloop.core.periods import DEFAULT_BASELINE, parse_baseline
 from opsloop.service import OpsLoop
 from opsloop.service.metrics import CSAT_EVENT, CSAT_FIELD
 from opsloop.web.auth import PUBLIC, READ, Owner
-from opsloop.web.bodies import json_body
 from opsloop.web.deps import ops
 from opsloop.web.ids import BeforeId, DbId
 from opsloop.web.prometheus import render_prometheus
+from opsloop.web.request_bodies import json_body
 from opsloop.web.responses import Json
 from opsloop.web.schemas import ActorIn
 

@@ -25,7 +25,7 @@ from opsloop.learning.replay import replay
 from opsloop.learning.replay_features import prepare
 from opsloop.service import OpsLoop
 from opsloop.store import decisions as decision_store
-from opsloop.store import tables
+from opsloop.store import schema
 from opsloop.store.backtests import read_history
 from tests.conftest import Clock, LiveServer, OpsFactory, lead_playbook
 from tests.service.test_models import decide_on, trained
@@ -232,7 +232,7 @@ def test_a_playbook_with_a_model_replays_with_its_champion_read_only(
     keen = decide_on(ops, "lead:keen", visits=6, budget=10000)
     assert keen["choice"] == "call"
     with ops.ctx.db.read() as conn:
-        versions_before = conn.execute(select(tables.model_versions.c.status)).scalars().all()
+        versions_before = conn.execute(select(schema.model_versions.c.status)).scalars().all()
 
     report = ops.backtest(playbook="scoring", since="60d")
 
@@ -243,7 +243,7 @@ def test_a_playbook_with_a_model_replays_with_its_champion_read_only(
     live = report["live_record"]
     assert (live["stored"], live["reproduced"], live["different"]) == (1, 1, 0)
     with ops.ctx.db.read() as conn:
-        versions_after = conn.execute(select(tables.model_versions.c.status)).scalars().all()
+        versions_after = conn.execute(select(schema.model_versions.c.status)).scalars().all()
     assert versions_after == versions_before, "a backtest never trains, promotes or retires"
 
 
@@ -408,12 +408,12 @@ COUNTED = ("events", "decisions", "reviews", "actions", "tasks", "outcomes", "jo
 def row_counts(ops: OpsLoop) -> dict[str, Any]:
     with ops.db.read() as conn:
         counts: dict[str, Any] = {
-            name: conn.execute(select(func.count()).select_from(getattr(tables, name))).scalar()
+            name: conn.execute(select(func.count()).select_from(getattr(schema, name))).scalar()
             for name in (*COUNTED, "backtests")
         }
         counts["entities"] = sorted(
             (row.subject, json.dumps(row.traits, sort_keys=True))
-            for row in conn.execute(select(tables.entities))
+            for row in conn.execute(select(schema.entities))
         )
     return counts
 
@@ -445,7 +445,7 @@ def test_a_backtest_decides_nothing_sends_nothing_and_keeps_only_its_report(
     assert smtp_sink.messages == []
     with ops.db.read() as conn:
         [entry] = conn.execute(
-            select(tables.audit).where(tables.audit.c.verb == "backtest.run")
+            select(schema.audit).where(schema.audit.c.verb == "backtest.run")
         ).all()
     assert (entry.actor, entry.object_type, entry.object_id) == (
         "ana",

@@ -19,10 +19,10 @@ from opsloop.core.errors import FieldError, InvalidInput
 from opsloop.core.events import NewEvent, validate_events
 from opsloop.perception import segment
 from opsloop.perception.big_integers import beyond_range, keep_beyond_range
-from opsloop.perception.bodies import events_from_body, parse_json
 from opsloop.perception.connectors.sql import _plain
 from opsloop.perception.files import read_rows
 from opsloop.perception.history import TimeReader, cell_value
+from opsloop.perception.ingest_bodies import events_from_body, parse_json
 from opsloop.perception.mapping import Mapping
 from opsloop.perception.normalize import conform
 from opsloop.perception.records import Record

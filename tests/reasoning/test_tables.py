@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
+from opsloop.core.decision_tables import cell_test
 from opsloop.core.decisions import DecisionDraft
 from opsloop.core.errors import PlaybookInvalid, PlaybookProblem
 from opsloop.core.events import Event
-from opsloop.core.tables import cell_test
 from opsloop.reasoning.compiler import CompiledPlaybook
 from opsloop.reasoning.decide import decide
-from opsloop.reasoning.tables import run_table, table_result
+from opsloop.reasoning.hit_policies import run_table, table_result
 from opsloop.service.playbooks import load_playbook
 
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -24,7 +24,7 @@ from sqlalchemy import select, text, update
 from opsloop.runtime.base import Job
 from opsloop.runtime.inprocess import InProcessRuntime, utcnow
 from opsloop.store.database import Database
-from opsloop.store.tables import jobs, schedules, workers
+from opsloop.store.schema import jobs, schedules, workers
 from tests.conftest import Clock, eventually
 
 Payloads = list[tuple[dict[str, Any], str | None]]

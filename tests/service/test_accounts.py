@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from opsloop.core.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthorized
 from opsloop.service.accounts import TOKEN_CACHE_SECONDS
-from opsloop.store.tables import api_tokens, audit, sessions, users
+from opsloop.store.schema import api_tokens, audit, sessions, users
 from tests.conftest import Clock, OpsFactory
 
 SECRET = "a-test-secret-key-that-is-long-enough-0123456789"

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from opsloop.core.errors import Conflict, NotFound
-from opsloop.store.tables import audit
+from opsloop.store.schema import audit
 from tests.conftest import Clock, OpsFactory, lead_playbook
 from tests.leads import settle
 from tests.sinks import SmtpSink, free_port

@@ -24,7 +24,7 @@ from opsloop.service.contracts import (
     remove_contract,
 )
 from opsloop.service.signals import take_records
-from opsloop.store.tables import audit
+from opsloop.store.schema import audit
 from tests.conftest import OpsFactory, Serve, eventually
 
 ORDERS = """\

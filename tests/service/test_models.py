@@ -21,7 +21,7 @@ from opsloop.learning import artifacts
 from opsloop.service import OpsLoop
 from opsloop.service.served_models import TRAIN_MODEL
 from opsloop.store import audit as audit_store
-from opsloop.store.tables import jobs, model_versions
+from opsloop.store.schema import jobs, model_versions
 from tests.conftest import Clock, OpsFactory
 from tests.learning.synthetic import SCORING, plan, store_history
 

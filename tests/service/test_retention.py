@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from opsloop.core.errors import NotFound, Unauthorized
 from opsloop.service import OpsLoop
 from opsloop.store import quarantine as quarantine_store
-from opsloop.store.tables import audit, events, metadata
+from opsloop.store.schema import audit, events, metadata
 from tests.conftest import Clock, OpsFactory, lead_playbook
 
 START = Clock().now + timedelta(days=100)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from opsloop.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from opsloop.service import OpsLoop
 from opsloop.store import quarantine as quarantine_store
-from opsloop.store.tables import audit, quarantine
+from opsloop.store.schema import audit, quarantine
 from tests.conftest import Clock, OpsFactory, lead_playbook
 
 UNSIGNED = {"allow_unsigned": True}

@@ -19,7 +19,7 @@ from opsloop.service import OpsLoop
 from opsloop.store import audit as audit_store
 from opsloop.store import explanations, ledger
 from opsloop.store.database import Database
-from opsloop.store.tables import actions, audit, decision_dictionaries, decisions, ledger_head
+from opsloop.store.schema import actions, audit, decision_dictionaries, decisions, ledger_head
 from tests.conftest import OpsFactory, lead_playbook
 from tests.leads import new_lead, settle
 

@@ -1,4 +1,4 @@
-"""Migrations build exactly the schema `opsloop.store.tables` describes, on SQLite and on
+"""Migrations build exactly the schema `opsloop.store.schema` describes, on SQLite and on
 PostgreSQL, starting from an empty database."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 from opsloop.store import audit as audit_store
 from opsloop.store.database import Database
-from opsloop.store.tables import audit, metadata
+from opsloop.store.schema import audit, metadata
 from tests.conftest import PG_URL
 
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

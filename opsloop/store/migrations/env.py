@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from opsloop.store.tables import metadata
+from opsloop.store.schema import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:

@@ -16,21 +16,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from opsloop.core.tables import (
+from opsloop.core.decision_tables import (
     DecisionTable,
     TableRow,
     cell_problems,
     cell_test,
     describe_cell,
 )
-from opsloop.core.yaml_source import Path
-from opsloop.reasoning.expressions import (
+from opsloop.core.expressions import (
     CompiledTest,
     ExpressionError,
     compile_test,
     lookup,
     normalize,
 )
+from opsloop.core.yaml_source import Path
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ What a model sees is decided by the playbook, never by the code that calls the m
 use takes its data as `Fields`, and the only way to make `Fields` is `select_fields(data,
 names)` with the names the playbook lists. Nothing else from a decision's context is sent.
 
-Every call is booked in a ledger (the `LLMLedger` port; `opsloop.store.llm` keeps it in the
+Every call is booked in a ledger (the `LLMLedger` port; `opsloop.store.llm_calls` keeps it in the
 database): one row per call, with tokens, cost, latency and whether the response cache
 answered. The cache key is a SHA-256 of (model, messages, JSON schema, temperature).
 
@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, TypeVar
 
 from opsloop.core.errors import Conflict, FieldError, InvalidInput, Unavailable
+from opsloop.core.llm_calls import LLMCall, Purpose
 from opsloop.settings import LLMSettings
 
 if TYPE_CHECKING:
@@ -41,7 +42,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-Purpose = Literal["classify", "draft", "summarize", "test"]
 JsonMode = Literal["json_schema", "json_object", "text"]
 # Structured-output support differs between servers; each mode is tried once, best first.
 JSON_MODES: tuple[JsonMode, ...] = ("json_schema", "json_object", "text")
@@ -155,24 +155,6 @@ def _checked(fields: Fields | None, argument: str) -> dict[str, Any]:
 
 
 # --- results and the ledger port ---------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class LLMCall:
-    """One use of the model as the ledger books it; a cache hit is a call too."""
-
-    purpose: Purpose
-    model: str
-    request_hash: str
-    cached: bool
-    status: Literal["ok", "failed"]
-    latency_ms: float
-    error: str | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    cost: float | None = None
-    """In the currency of the configured prices; None when no price is configured."""
-    decision_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ A table reads like the spreadsheet a business already keeps ("mid-size SaaS with
 +30"). Each cell is a zen-engine unary test, the cell language of zen's own decision tables
 (`>= 100`, `[10..500]`, `"saas", "retail"`), with YAML-friendly shorthands defined in one place,
 `cell_test`. This module holds the model and the checks that need no engine;
-`opsloop.reasoning.tables` compiles the cells and applies the hit policies.
+`opsloop.reasoning.hit_policies` compiles the cells and applies the hit policies.
 """
 
 from __future__ import annotations

@@ -25,14 +25,15 @@ from sqlalchemy.exc import IntegrityError
 
 from opsloop.core.decisions import DecisionDraft
 from opsloop.core.errors import OpsLoopError
+from opsloop.core.llm_calls import LLMCall
 from opsloop.core.playbooks import TextSpec
 from opsloop.reasoning.decide import decide
-from opsloop.reasoning.llm import LanguageModel, LLMCall, LLMError, LLMNotConfigured, select_fields
-from opsloop.reasoning.triage import Classified, message_text
+from opsloop.reasoning.llm_client import LanguageModel, LLMError, LLMNotConfigured, select_fields
+from opsloop.reasoning.text_triage import Classified, message_text
 from opsloop.runtime.base import Job
 from opsloop.service import deciding
 from opsloop.service.context import Context
-from opsloop.service.llm import language_model
+from opsloop.service.llm_setup import language_model
 from opsloop.store import decisions as decision_store
 from opsloop.store import events as event_store
 

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
-from opsloop.store.tables import model_versions
+from opsloop.store.schema import model_versions
 
 ModelStatus = Literal["champion", "challenger", "retired"]
 SERVING: tuple[ModelStatus, ...] = ("champion", "challenger")

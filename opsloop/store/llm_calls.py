@@ -1,6 +1,6 @@
 """The language model's books: one `llm_calls` row per call, and the response cache.
 
-`DatabaseLedger` is the `opsloop.reasoning.llm.LLMLedger` port over these queries. Each of its
+`DatabaseLedger` is the `opsloop.reasoning.llm_client.LLMLedger` port over these queries. Each of its
 methods is a short transaction of its own, so a slow model never holds the write lock.
 """
 
@@ -16,10 +16,10 @@ from sqlalchemy import Connection, case, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from opsloop.store.tables import llm_cache, llm_calls
+from opsloop.store.schema import llm_cache, llm_calls
 
 if TYPE_CHECKING:
-    from opsloop.reasoning.llm import LLMCall
+    from opsloop.core.llm_calls import LLMCall
     from opsloop.store.database import Database
 
 

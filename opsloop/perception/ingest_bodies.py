@@ -11,8 +11,8 @@ import orjson
 
 from opsloop.core.errors import FieldError, InvalidInput
 from opsloop.core.events import NewEvent, validate_events
+from opsloop.core.expressions import ExpressionError, compile_expression
 from opsloop.perception.big_integers import keep_beyond_range, refuse_beyond_range
-from opsloop.reasoning.expressions import ExpressionError, compile_expression
 from opsloop.settings import SourceSettings
 
 NUL_ESCAPE = b"\\u0000"

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from opsloop.reasoning.llm import LanguageModel, LLMError, LLMNotConfigured
+from opsloop.reasoning.llm_client import LanguageModel, LLMError, LLMNotConfigured
 from opsloop.service.context import Context
-from opsloop.store import llm as llm_store
-from opsloop.store.llm import DatabaseLedger
+from opsloop.store import llm_calls as llm_store
+from opsloop.store.llm_calls import DatabaseLedger
 
 
 def language_model(ctx: Context, *, needed_by: str = "") -> LanguageModel:
