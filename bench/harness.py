@@ -137,7 +137,7 @@ class Server:
             env["PYTHONPATH"] = str(self.src)
         opsloop = Path(PYTHON).parent / "opsloop"
         command = (
-            [str(opsloop), "serve"] if opsloop.exists() else [PYTHON, "-m", "opsloop.cli", "serve"]
+            [str(opsloop), "serve"] if opsloop.exists() else [PYTHON, "-m", "opsloop", "serve"]
         )
         made = subprocess.run(
             [PYTHON, "-m", "opsloop", "token", "create", "bench", "--scope", "review"],

@@ -23,7 +23,7 @@ import math
 import os
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -37,6 +37,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from opsloop.core.errors import InvalidInput, OpsLoopError
+from opsloop.core.text_reports import ClassReport, TextReport
 
 Method = Literal["tfidf", "embeddings"]
 METHODS: tuple[Method, ...] = ("tfidf", "embeddings")
@@ -70,48 +71,6 @@ class TextModel:
 class LabelScore:
     label: str
     probability: float
-
-
-@dataclass(frozen=True)
-class ClassReport:
-    label: str
-    precision: float
-    recall: float
-    f1: float
-    support: int
-
-
-@dataclass(frozen=True)
-class TextReport:
-    """How a text model did on labelled messages it did not train on. `to_dict()` is JSON-ready."""
-
-    method: str
-    rows: int
-    accuracy: float
-    macro_f1: float
-    mean_confidence: float
-    """Average top-1 probability; close to `accuracy` when probabilities are calibrated."""
-    calibration_error: float
-    """Expected calibration error of the top-1 probability over ten equal-width bins."""
-    per_class: list[ClassReport] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def to_text(self, *, worst: int = 10) -> str:
-        lines = [
-            f"method: {self.method}, {self.rows} messages",
-            f"accuracy {self.accuracy:.3f}   macro-F1 {self.macro_f1:.3f}   "
-            f"mean confidence {self.mean_confidence:.3f}   "
-            f"calibration error {self.calibration_error:.3f}",
-            f"weakest {min(worst, len(self.per_class))} intents (F1, precision, recall, support):",
-        ]
-        for row in sorted(self.per_class, key=lambda r: r.f1)[:worst]:
-            lines.append(
-                f"  {row.label:<40} {row.f1:.2f}  {row.precision:.2f}  {row.recall:.2f}  "
-                f"{row.support}"
-            )
-        return "\n".join(lines)
 
 
 # --- training and prediction -----------------------------------------------------------------

@@ -152,12 +152,11 @@ class Accounts:
                 ended = store.delete_user_sessions(tx.conn, user["id"])
                 audit.record(
                     tx.conn,
-                    at=now,
-                    actor=actor,
-                    verb="user.disabled",
-                    object_type="user",
-                    object_id=user["id"],
-                    detail={"email": email, "sessions_ended": ended},
+                    now,
+                    actor,
+                    "user.disabled",
+                    user["id"],
+                    {"email": email, "sessions_ended": ended},
                 )
         return self.get_user(user["id"])
 
@@ -172,15 +171,7 @@ class Accounts:
                 raise NotFound(f"no account for {email}")
             store.set_password_hash(tx.conn, user["id"], password_hash)
             store.delete_user_sessions(tx.conn, user["id"])
-            audit.record(
-                tx.conn,
-                at=now,
-                actor=actor,
-                verb="user.password_set",
-                object_type="user",
-                object_id=user["id"],
-                detail={"email": email},
-            )
+            audit.record(tx.conn, now, actor, "user.password_set", user["id"], {"email": email})
 
     # --- sessions ----------------------------------------------------------------------------
 
@@ -292,13 +283,7 @@ class Accounts:
                 now=now,
             )
             audit.record(
-                tx.conn,
-                at=now,
-                actor=actor,
-                verb="token.created",
-                object_type="token",
-                object_id=token_id,
-                detail={"name": name, "scope": scope},
+                tx.conn, now, actor, "token.created", token_id, {"name": name, "scope": scope}
             )
             row = store.get_token(tx.conn, token_id)
         assert row is not None
@@ -318,15 +303,7 @@ class Accounts:
                 raise Conflict(f"API token {token_id} is already revoked")
             with self._lock:
                 self._tokens = {k: v for k, v in self._tokens.items() if v[1].id != token_id}
-            audit.record(
-                tx.conn,
-                at=now,
-                actor=actor,
-                verb="token.revoked",
-                object_type="token",
-                object_id=token_id,
-                detail={"name": row["name"]},
-            )
+            audit.record(tx.conn, now, actor, "token.revoked", token_id, {"name": row["name"]})
             row = store.get_token(tx.conn, token_id)
         assert row is not None
         return _token_view(row)
@@ -403,15 +380,7 @@ class Accounts:
         user_id = store.create_user(
             conn, email=email, role=role, password_hash=password_hash, created_by=actor, now=now
         )
-        audit.record(
-            conn,
-            at=now,
-            actor=actor,
-            verb="user.created",
-            object_type="user",
-            object_id=user_id,
-            detail={"email": email, "role": role},
-        )
+        audit.record(conn, now, actor, "user.created", user_id, {"email": email, "role": role})
         return user_id
 
     def _verify(self, password_hash: str | None, password: str) -> bool:

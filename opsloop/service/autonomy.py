@@ -59,12 +59,11 @@ def change_mode(
         playbook_store.set_mode(conn, record["id"], mode, now)
         audit.record(
             conn,
-            at=now,
-            actor=actor,
-            verb="playbook.promoted" if mode == "auto" else "playbook.mode_changed",
-            object_type="playbook",
-            object_id=name,
-            detail={"from": current, "to": mode, "reason": reason, "readiness": judged.to_dict()},
+            now,
+            actor,
+            "playbook.promoted" if mode == "auto" else "playbook.mode_changed",
+            name,
+            {"from": current, "to": mode, "reason": reason, "readiness": judged.to_dict()},
         )
     ctx.catalog.invalidate()
     log.warning("playbook %s: mode %s -> %s by %s", name, current, mode, actor)
@@ -86,12 +85,11 @@ def demote_if_unearned(conn: Connection, ctx: Context, record: dict[str, Any]) -
     playbook_store.set_mode(conn, playbook_id, "recommend", now)
     audit.record(
         conn,
-        at=now,
-        actor="opsloop",
-        verb="playbook.demoted",
-        object_type="playbook",
-        object_id=name,
-        detail={"from": "auto", "to": "recommend", "readiness": judged.to_dict()},
+        now,
+        "opsloop",
+        "playbook.demoted",
+        name,
+        {"from": "auto", "to": "recommend", "readiness": judged.to_dict()},
     )
     log.warning("playbook %s dropped back to recommend: %s", name, judged.why)
     return judged

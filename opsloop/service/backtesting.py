@@ -270,12 +270,11 @@ def _save(
         )
         audit.record(
             tx.conn,
-            at=now,
-            actor=actor,
-            verb="backtest.run",
-            object_type="backtest",
-            object_id=backtest_id,
-            detail={
+            now,
+            actor,
+            "backtest.run",
+            backtest_id,
+            {
                 "playbook": report["playbook"],
                 "version": version.label,
                 "decisions": report["counts"]["decisions"],

@@ -83,12 +83,11 @@ def apply_contracts(ctx: Context, text: str, file: str, *, actor: str) -> list[A
             status: Status = "created" if current is None else "updated"
             audit.record(
                 tx.conn,
-                at=now,
-                actor=actor,
-                verb=f"contract.{status}",
-                object_type="contract",
-                object_id=contract.event_type,
-                detail={"version": version, "file": file},
+                now,
+                actor,
+                f"contract.{status}",
+                contract.event_type,
+                {"version": version, "file": file},
             )
             applied.append(AppliedContract(contract.event_type, version, status))
     if any(item.status != "unchanged" for item in applied):
@@ -124,15 +123,7 @@ def remove_contract(ctx: Context, event_type: str, *, actor: str) -> int:
                 f"no applied contract for {event_type!r}{builtin}"
                 f"{did_you_mean(event_type, applied)}"
             )
-        audit.record(
-            tx.conn,
-            at=now,
-            actor=actor,
-            verb="contract.removed",
-            object_type="contract",
-            object_id=event_type,
-            detail={"version": version},
-        )
+        audit.record(tx.conn, now, actor, "contract.removed", event_type, {"version": version})
     _cache(ctx.db).invalidate()
     log.info(
         "contract %s version %d removed",

@@ -79,12 +79,11 @@ def queue_actions(
         if row["status"] == "dead":
             audit.record(
                 tx.conn,
-                at=now,
-                actor="outbox",
-                verb="action.dead_lettered",
-                object_type="action",
-                object_id=action_id,
-                detail={"error": row["last_error"]},
+                now,
+                "outbox",
+                "action.dead_lettered",
+                action_id,
+                {"error": row["last_error"]},
             )
             log.error("action %d dead-lettered: %s", action_id, row["last_error"])
     return ids
@@ -116,14 +115,7 @@ def deliver(ctx: Context, action_id: int) -> str:
                 retryable=True,
             )
             action_store.set_status(conn, action_id, "retrying", at=now, expect=("delivering",))
-            audit.record(
-                conn,
-                at=now,
-                actor="outbox",
-                verb="action.interrupted",
-                object_type="action",
-                object_id=action_id,
-            )
+            audit.record(conn, now, "outbox", "action.interrupted", action_id)
         elif action["status"] not in action_store.CLAIMABLE:
             return str(action["status"])
         decision = decision_store.get_decision(conn, action["decision_id"])
@@ -133,14 +125,7 @@ def deliver(ctx: Context, action_id: int) -> str:
             action_store.set_status(
                 conn, action_id, "cancelled", at=now, last_error="guardrail: no approval"
             )
-            audit.record(
-                conn,
-                at=now,
-                actor="outbox",
-                verb="action.blocked_by_guardrail",
-                object_type="action",
-                object_id=action_id,
-            )
+            audit.record(conn, now, "outbox", "action.blocked_by_guardrail", action_id)
             return "cancelled"
         claimed = action_store.claim(conn, action_id, now)
         if claimed is None:
@@ -152,13 +137,7 @@ def deliver(ctx: Context, action_id: int) -> str:
         # The claim changes the action (status, attempts) before anything is sent: audited,
         # like every change of an action's state.
         audit.record(
-            conn,
-            at=now,
-            actor="outbox",
-            verb="action.sending",
-            object_type="action",
-            object_id=action_id,
-            detail={"attempt": claimed["attempts"]},
+            conn, now, "outbox", "action.sending", action_id, {"attempt": claimed["attempts"]}
         )
     request, key = claimed["request"], claimed["idempotency_key"]
     try:
@@ -217,12 +196,11 @@ def _succeeded(conn: Any, action: dict[str, Any], receipt: dict[str, Any], now: 
     )
     audit.record(
         conn,
-        at=now,
-        actor="outbox",
-        verb="action.delivered",
-        object_type="action",
-        object_id=action["id"],
-        detail={"kind": action["kind"], "attempt": action["attempts"]},
+        now,
+        "outbox",
+        "action.delivered",
+        action["id"],
+        {"kind": action["kind"], "attempt": action["attempts"]},
     )
     log.info("delivered %s action %d", action["kind"], action["id"], extra={"action": action["id"]})
 
@@ -259,13 +237,7 @@ def _failed(ctx: Context, action: dict[str, Any], error: DeliveryError) -> str:
                 next_attempt_at=None,
             )
             audit.record(
-                conn,
-                at=now,
-                actor="outbox",
-                verb="action.dead_lettered",
-                object_type="action",
-                object_id=action["id"],
-                detail={"error": step.reason},
+                conn, now, "outbox", "action.dead_lettered", action["id"], {"error": step.reason}
             )
             log.error(
                 "action %d dead-lettered: %s",
@@ -289,12 +261,11 @@ def _failed(ctx: Context, action: dict[str, Any], error: DeliveryError) -> str:
         )
         audit.record(
             conn,
-            at=now,
-            actor="outbox",
-            verb="action.retry_scheduled",
-            object_type="action",
-            object_id=action["id"],
-            detail={"error": str(error), "in_seconds": round(step.delay_seconds, 1)},
+            now,
+            "outbox",
+            "action.retry_scheduled",
+            action["id"],
+            {"error": str(error), "in_seconds": round(step.delay_seconds, 1)},
         )
     log.warning(
         "action %d attempt %d failed, retrying in %.1fs: %s",
@@ -326,14 +297,7 @@ def retry_action(ctx: Context, action_id: int, *, actor: str) -> dict[str, Any]:
                 f"action {action_id} is {action['status']}; only dead-lettered actions can be retried"
             )
         ctx.runtime.enqueue(tx, DELIVER, [({"action_id": action_id}, f"action:{action_id}")])
-        audit.record(
-            tx.conn,
-            at=now,
-            actor=actor,
-            verb="action.retry_requested",
-            object_type="action",
-            object_id=action_id,
-        )
+        audit.record(tx.conn, now, actor, "action.retry_requested", action_id)
         updated = action_store.get_action(tx.conn, action_id)
     assert updated is not None
     return updated
@@ -365,15 +329,7 @@ def cancel_action(ctx: Context, action_id: int, *, actor: str) -> dict[str, Any]
                 f"action {action_id} is {action['status']}; only pending or retrying actions "
                 "can be cancelled"
             )
-        audit.record(
-            tx.conn,
-            at=now,
-            actor=actor,
-            verb="action.cancelled",
-            object_type="action",
-            object_id=action_id,
-            detail={"was": action["status"]},
-        )
+        audit.record(tx.conn, now, actor, "action.cancelled", action_id, {"was": action["status"]})
         updated = action_store.get_action(tx.conn, action_id)
     assert updated is not None
     log.info("action %d cancelled by %s", action_id, actor, extra={"action": action_id})

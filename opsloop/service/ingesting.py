@@ -451,12 +451,12 @@ def quarantine(
         )
         audit.record(
             tx.conn,
-            at=now,
-            actor=f"source:{source}",
-            verb=f"input.quarantined.{kind}",
+            now,
+            f"source:{source}",
+            f"input.quarantined.{kind}",
+            item_id,
+            {"reason": reason[:500]},
             object_type="quarantine",
-            object_id=item_id,
-            detail={"reason": reason[:500]},
         )
     if isinstance(error, InvalidInput | Unauthorized):
         error.quarantine_id = item_id

@@ -98,22 +98,15 @@ def store_version(
         if status == "champion":
             retired += model_store.retire_others(conn, name, "champion", keep=version_id)
         audit.record(
-            conn,
-            at=now,
-            actor=actor,
-            verb="model.trained",
-            object_type="model",
-            object_id=name,
-            detail={"version": number, **new.trained_detail},
+            conn, now, actor, "model.trained", name, {"version": number, **new.trained_detail}
         )
         audit.record(
             conn,
-            at=now,
-            actor=actor,
-            verb="model.promoted" if status == "champion" else "model.kept_as_challenger",
-            object_type="model",
-            object_id=name,
-            detail={"version": number, **verdict, "retired": retired},
+            now,
+            actor,
+            "model.promoted" if status == "champion" else "model.kept_as_challenger",
+            name,
+            {"version": number, **verdict, "retired": retired},
         )
     ctx.models.invalidate()
     promoted = status == "champion"

@@ -113,12 +113,12 @@ def apply_playbook(ctx: Context, text: str, file: str, *, actor: str) -> Applied
         playbook_store.activate(conn, playbook_id, version_id, mode, now)
         audit.record(
             conn,
-            at=now,
-            actor=actor,
-            verb=verb,
+            now,
+            actor,
+            verb,
+            playbook.name,
+            {"version": number, "mode": mode, "file": file, "notice": notice},
             object_type="playbook",
-            object_id=playbook.name,
-            detail={"version": number, "mode": mode, "file": file, "notice": notice},
         )
     ctx.catalog.invalidate()
     log.info("playbook %s is now version %d (%s)", playbook.name, number, mode)

@@ -148,9 +148,7 @@ def complete_task(ctx: Context, task_id: int, *, by: str) -> dict[str, Any]:
             raise NotFound(f"no task {task_id}")
         if not action_store.complete_task(tx.conn, task_id, by=by, at=now):
             raise Conflict(f"task {task_id} is already done")
-        audit.record(
-            tx.conn, at=now, actor=by, verb="task.completed", object_type="task", object_id=task_id
-        )
+        audit.record(tx.conn, now, by, "task.completed", task_id)
         done = action_store.get_task(tx.conn, task_id)
     assert done is not None
     return done

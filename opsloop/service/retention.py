@@ -278,15 +278,7 @@ def _audit(conn: Connection, actor: str, now: datetime, detail: dict[str, object
     """Each purge transaction says what it deleted: counts, never the rows."""
     if not any(isinstance(v, int) and v for v in detail.values()):
         return
-    audit.record(
-        conn,
-        at=now,
-        actor=actor,
-        verb="ledger.purged",
-        object_type="ledger",
-        object_id="retention",
-        detail=detail,
-    )
+    audit.record(conn, now, actor, "ledger.purged", "retention", detail)
 
 
 def _days(span: timedelta) -> str:

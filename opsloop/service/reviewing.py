@@ -89,12 +89,11 @@ def review(ctx: Context, decision_id: int, request: ReviewRequest) -> Decision:
         )
         audit.record(
             conn,
-            at=now,
-            actor=request.reviewer,
-            verb=f"decision.{_STATUS[request.verdict]}",
-            object_type="decision",
-            object_id=decision_id,
-            detail={
+            now,
+            request.reviewer,
+            f"decision.{_STATUS[request.verdict]}",
+            decision_id,
+            {
                 "choice": decision.choice,
                 "final_choice": final,
                 "reason": request.reason,

@@ -150,11 +150,10 @@ class ServedModels:
             return  # another process got there first
         audit.record(
             tx.conn,
-            at=self._clock(),
-            actor="opsloop",
-            verb="model.rejected",
-            object_type="model",
-            object_id=name,
-            detail={"version": number, "was": status, "reason": reason, "retrain": "queued"},
+            self._clock(),
+            "opsloop",
+            "model.rejected",
+            name,
+            {"version": number, "was": status, "reason": reason, "retrain": "queued"},
         )
         self._queue_retrain(tx, playbook, f"model v{number} was rejected: {reason}")

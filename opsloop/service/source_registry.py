@@ -146,12 +146,11 @@ def add(
             store.update_source(tx.conn, spec.name, **values)
         audit.record(
             tx.conn,
-            at=now,
-            actor=actor,
-            verb="source.added" if current is None else "source.replaced",
-            object_type="source",
-            object_id=spec.name,
-            detail={"kind": spec.kind, "secret_changed": secret is not None},
+            now,
+            actor,
+            "source.added" if current is None else "source.replaced",
+            spec.name,
+            {"kind": spec.kind, "secret_changed": secret is not None},
         )
     ctx.late_after.invalidate()  # its `late_after` may have changed
     return Added(spec.name, created=current is None)
@@ -225,13 +224,7 @@ def set_enabled(ctx: Context, name: str, enabled: bool, *, actor: str) -> None:
             next_sync_at=now if enabled and spec.pulled else None,
         )
         audit.record(
-            tx.conn,
-            at=now,
-            actor=actor,
-            verb="source.enabled" if enabled else "source.disabled",
-            object_type="source",
-            object_id=name,
-            detail={},
+            tx.conn, now, actor, "source.enabled" if enabled else "source.disabled", name, {}
         )
 
 
@@ -240,15 +233,7 @@ def remove(ctx: Context, name: str, *, actor: str) -> None:
     with ctx.db.transaction() as tx:
         if not store.delete_source(tx.conn, name):
             raise NotFound(f"no source {name!r}")
-        audit.record(
-            tx.conn,
-            at=ctx.clock(),
-            actor=actor,
-            verb="source.removed",
-            object_type="source",
-            object_id=name,
-            detail={},
-        )
+        audit.record(tx.conn, ctx.clock(), actor, "source.removed", name, {})
 
 
 def _check_ready(spec: SourceSpec, secret: str | None) -> None:

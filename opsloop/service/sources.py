@@ -136,12 +136,12 @@ def replay(ctx: Context, item_id: int, *, actor: str) -> Replayed:
         with ctx.db.transaction() as tx:
             audit.record(
                 tx.conn,
-                at=ctx.clock(),
-                actor=actor,
-                verb=REPLAY_FAILED,
+                ctx.clock(),
+                actor,
+                REPLAY_FAILED,
+                item_id,
+                {"reason": str(exc)[:500], "errors": errors[:20]},
                 object_type="quarantine",
-                object_id=item_id,
-                detail={"reason": str(exc)[:500], "errors": errors[:20]},
             )
         return Replayed(item_id, ok=False, reason=str(exc))
     keyed = [
@@ -156,12 +156,12 @@ def replay(ctx: Context, item_id: int, *, actor: str) -> Replayed:
         if quarantine_store.mark_replayed(tx.conn, item_id):
             audit.record(
                 tx.conn,
-                at=ctx.clock(),
-                actor=actor,
-                verb=REPLAYED,
+                ctx.clock(),
+                actor,
+                REPLAYED,
+                item_id,
+                {"event_ids": ids, "created": created},
                 object_type="quarantine",
-                object_id=item_id,
-                detail={"event_ids": ids, "created": created},
             )
     return Replayed(item_id, ok=True, event_ids=ids, created=created)
 

@@ -173,15 +173,7 @@ def _claim(ctx: Context, name: str, mode: Mode, actor: str) -> tuple[int, dict[s
         checkpoint = row["checkpoint"]
         run_id = store.start_run(tx.conn, source=name, mode=mode, at=now, checkpoint=checkpoint)
         if actor != SCHEDULE:
-            audit.record(
-                tx.conn,
-                at=now,
-                actor=actor,
-                verb=f"source.{mode}",
-                object_type="source",
-                object_id=name,
-                detail={"run": run_id},
-            )
+            audit.record(tx.conn, now, actor, f"source.{mode}", name, {"run": run_id})
     return run_id, checkpoint
 
 

@@ -25,16 +25,18 @@ COLUMNS = (
 
 def record(
     conn: Connection,
-    *,
     at: datetime,
     actor: str,
     verb: str,
-    object_type: str,
     object_id: str | int,
     detail: dict[str, Any] | None = None,
+    *,
+    object_type: str | None = None,
 ) -> None:
-    """Add one entry. In a `Database.transaction()` it is appended as the transaction's last
-    write, with a digest of the decision or action it is about as the transaction leaves it."""
+    """Add one entry: `actor` did `verb` to `object_id` at `at`. The object's type is the verb's
+    first word (`action.delivered` is about an action) unless `object_type` says otherwise. In a
+    `Database.transaction()` the row is appended as the transaction's last write, with a digest
+    of the decision or action it is about as the transaction leaves it."""
     ledger.append(
         conn,
         [
@@ -42,7 +44,7 @@ def record(
                 "at": at,
                 "actor": actor,
                 "verb": verb,
-                "object_type": object_type,
+                "object_type": object_type or verb.split(".", 1)[0],
                 "object_id": str(object_id),
                 "detail": detail or {},
             }

@@ -13,31 +13,27 @@ from opsloop import __version__
 from opsloop.gc_tuning import tune_for_serving
 from opsloop.service import OpsLoop
 from opsloop.settings import Settings
-from opsloop.web import (
-    account_pages,
-    account_routes,
-    action_pages,
-    auth,
-    backtest_routes,
-    contract_routes,
-    dashboard_pages,
-    decision_routes,
-    errors,
-    inbox_pages,
-    ingest_routes,
-    model_routes,
-    openapi_errors,
-    playbook_pages,
-    playbook_routes,
-    settings_pages,
-    source_pages,
-    source_routes,
-    sync_routes,
-    system_routes,
-    tracking_routes,
-    ui,
-)
+from opsloop.web import auth, errors, openapi_errors
+from opsloop.web.api import accounts as accounts_api
+from opsloop.web.api import backtests as backtests_api
+from opsloop.web.api import contracts as contracts_api
+from opsloop.web.api import decisions as decisions_api
+from opsloop.web.api import ingest as ingest_api
+from opsloop.web.api import models as models_api
+from opsloop.web.api import playbooks as playbooks_api
+from opsloop.web.api import sources as sources_api
+from opsloop.web.api import syncs as syncs_api
+from opsloop.web.api import system as system_api
+from opsloop.web.api import tracking as tracking_api
 from opsloop.web.middleware import BodyLimit, NoNul, SecurityHeaders
+from opsloop.web.pages import accounts as accounts_page
+from opsloop.web.pages import actions as actions_page
+from opsloop.web.pages import dashboard as dashboard_page
+from opsloop.web.pages import inbox as inbox_page
+from opsloop.web.pages import playbooks as playbooks_page
+from opsloop.web.pages import settings as settings_page
+from opsloop.web.pages import sources as sources_page
+from opsloop.web.pages import ui
 from opsloop.web.responses import Json
 
 DESCRIPTION = """OpsLoop watches a business's signals, decides what deserves attention, asks a
@@ -46,10 +42,16 @@ person when trust is not yet earned, acts, and logs every step.
 Authenticate with an API token (`opsloop token create NAME --scope read|review|admin`) sent as
 `Authorization: Bearer <token>`."""
 
-PAGE_ROUTERS = [account_pages.router, inbox_pages.router, dashboard_pages.router]
-PAGE_ROUTERS += [source_pages.router, action_pages.router, settings_pages.router]
-PAGE_ROUTERS += [playbook_pages.router]
-"""The browser UI's pages, one router per page module (see opsloop/web/ui.py)."""
+API_ROUTERS = [ingest_api.router, decisions_api.router, playbooks_api.router, models_api.router]
+API_ROUTERS += [system_api.router, backtests_api.router, accounts_api.router, contracts_api.router]
+API_ROUTERS += [sources_api.router, syncs_api.router, tracking_api.router]
+"""The JSON API (with ingest, tracking and health), one router per module of opsloop/web/api/,
+included before the pages."""
+
+PAGE_ROUTERS = [accounts_page.router, inbox_page.router, dashboard_page.router]
+PAGE_ROUTERS += [sources_page.router, actions_page.router, settings_page.router]
+PAGE_ROUTERS += [playbooks_page.router]
+"""The browser UI's pages, one router per module of opsloop/web/pages/ (see pages/ui.py)."""
 
 
 def create_app(
@@ -92,7 +94,7 @@ def create_app(
         default_response_class=Json,
         docs_url=None,  # the bundled Swagger page loads from a CDN; /openapi.json is served
         redoc_url=None,
-        openapi_url=None,  # served by system_routes, to signed-in people and tokens only
+        openapi_url=None,  # served by api/system.py, to signed-in people and tokens only
         **options,
     )
     if service is not None:
@@ -100,14 +102,8 @@ def create_app(
     errors.install(app)
     openapi_errors.install(app)
     ui.install(app)
-    for module in (ingest_routes, decision_routes, playbook_routes, model_routes, system_routes):
-        app.include_router(module.router)
-    app.include_router(backtest_routes.router)
-    app.include_router(account_routes.router)
-    app.include_router(contract_routes.router)
-    app.include_router(source_routes.router)
-    app.include_router(sync_routes.router)
-    app.include_router(tracking_routes.router)
+    for router in API_ROUTERS:
+        app.include_router(router)
     for router in PAGE_ROUTERS:
         app.include_router(router)
     # The last added runs first: headers go on every answer, the 413s of BodyLimit included.

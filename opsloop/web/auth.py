@@ -9,7 +9,7 @@ with a route that declares none (or two):
     @router.post("/api/decisions/{decision_id}/review")
     async def review_decision(..., who: Reviewer): ...               # `who` is the Principal
 
-| rule | JSON API alias | page alias (opsloop/web/ui.py) | who passes |
+| rule | JSON API alias | page alias (opsloop/web/pages/ui.py) | who passes |
 | --- | --- | --- | --- |
 | `PUBLIC` | | | everybody: sign-in, set-up, health, ingest webhooks (they check their own signatures) |
 | `READ` | `Reader` | `PageReader` | viewers, reviewers, owners; tokens of any scope |
@@ -55,11 +55,11 @@ _UNRESOLVED = object()
 
 
 class SignInRequired(Exception):
-    """A page needs a signed-in person; the handler in opsloop/web/ui.py redirects to /login."""
+    """A page needs a signed-in person; the handler in opsloop/web/pages/ui.py redirects to /login."""
 
 
 class PageForbidden(Exception):
-    """A signed-in person may not see or do this page's work; ui.py answers with a 403 page."""
+    """A signed-in person may not see or do this page's work; pages/ui.py answers with a 403 page."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

@@ -68,7 +68,7 @@ DESCRIPTIONS = {
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
-    # Segment's libraries read a 400 for a refused call (opsloop/web/tracking_routes.py).
+    # Segment's libraries read a 400 for a refused call (opsloop/web/api/tracking.py).
     ("POST", "/v1/{call}"): ("400", "401"),
     # Public, but each delivery must carry its source's signature.
     ("POST", "/hooks/{source}"): ("401",),

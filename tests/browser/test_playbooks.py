@@ -17,7 +17,7 @@ from opsloop.service import OpsLoop
 from tests.browser.test_sign_in import sign_in
 from tests.conftest import LiveServer, lead_playbook
 from tests.people import OWNER, add_people
-from tests.web.test_playbook_pages import TRIAGE
+from tests.web import test_playbook_pages
 
 pytestmark = pytest.mark.browser
 
@@ -148,7 +148,7 @@ def test_an_owner_promotes_a_ready_playbook_and_is_refused_for_an_unready_one(
 ) -> None:
     ops = live_app.ops
     ops.apply_playbook(lead_playbook(), "lead.yaml", actor="ana")
-    ops.apply_playbook(TRIAGE, "triage.yaml", actor="ana")
+    ops.apply_playbook(test_playbook_pages.TRIAGE, "triage.yaml", actor="ana")
     events = [{"type": "ticket.opened", "subject": f"ticket:{n}"} for n in range(20)]
     ops.ingest(json.dumps({"events": events}).encode())
     ops.run_jobs()

@@ -20,7 +20,7 @@ from opsloop.service import OpsLoop
 from opsloop.settings import Settings
 from opsloop.web import auth
 from opsloop.web.app import create_app
-from opsloop.web.ui import PageOwner, page_router, render
+from opsloop.web.pages.ui import PageOwner, page_router, render
 from tests.conftest import LiveServer, OpsFactory, eventually, lead_playbook
 from tests.people import OWNER, REVIEWER, VIEWER, add_people, sign_in
 
@@ -261,7 +261,7 @@ def test_people_do_what_their_role_allows(
 def test_pages_send_strangers_to_sign_in_and_refuse_a_role_too_low(
     site: LiveServer, sessions: dict[str, tuple[httpx.Client, str]]
 ) -> None:
-    # A page only owners may open, added the way docs in opsloop/web/ui.py say.
+    # A page only owners may open, added the way docs in opsloop/web/pages/ui.py say.
     router = page_router()
 
     @router.get("/owners-only")

@@ -18,7 +18,7 @@ from opsloop.core.playbooks import parse_playbook
 from opsloop.service import OpsLoop
 from opsloop.store import audit as audit_store
 from opsloop.web.app import create_app
-from opsloop.web.playbook_outline import outline
+from opsloop.web.pages.playbook_outline import outline
 from tests.conftest import LEAD_PLAYBOOK, OpsFactory, lead_playbook
 from tests.people import OWNER, REVIEWER, VIEWER, Person, add_people, form_csrf
 

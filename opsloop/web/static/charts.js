@@ -1,5 +1,6 @@
 // Draws every chart on the page: an element with data-chart="ID" gets the Vega-Lite spec in
-// <script type="application/json" id="ID"> (made on the server by Altair, opsloop/web/charts.py).
+// <script type="application/json" id="ID"> (made on the server by Altair,
+// opsloop/web/pages/charts.py).
 // Vega, Vega-Lite and Vega-Embed are vendored in static/vendor/; nothing is fetched from elsewhere.
 (function () {
   "use strict";

@@ -1,4 +1,4 @@
-// The playbooks pages (opsloop/web/playbook_pages.py).
+// The playbooks pages (opsloop/web/pages/playbooks.py).
 //
 // 1. The YAML editor (templates/playbook_editor.html): line numbers beside the text, a mark on
 //    each line the last check found a problem at, and a click on "line N" selects that line.

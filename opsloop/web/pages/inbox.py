@@ -22,7 +22,7 @@ from opsloop.core.errors import Conflict, InvalidInput, NotFound
 from opsloop.service import OpsLoop
 from opsloop.service.inbox import ORDERS, InboxOrder
 from opsloop.web.deps import ops
-from opsloop.web.ui import PageReader, PageReviewer, page_router, render
+from opsloop.web.pages.ui import PageReader, PageReviewer, page_router, render
 
 router = page_router()
 Service = Annotated[OpsLoop, Depends(ops)]

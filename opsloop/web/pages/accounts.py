@@ -26,7 +26,7 @@ from opsloop.web.auth import (
     set_session_cookie,
 )
 from opsloop.web.deps import ops
-from opsloop.web.ui import PageReader, home_for, page_router, render
+from opsloop.web.pages.ui import PageReader, home_for, page_router, render
 
 router = page_router()
 Service = Annotated[OpsLoop, Depends(ops)]

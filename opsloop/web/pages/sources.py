@@ -18,11 +18,11 @@ from opsloop.core.durations import format_duration
 from opsloop.core.errors import Conflict, NotFound
 from opsloop.service import OpsLoop
 from opsloop.service.source_registry import StoredSource
-from opsloop.web.admin_common import TIME_HELPERS, is_htmx, sentence
 from opsloop.web.deps import ops
 from opsloop.web.ids import page_id
-from opsloop.web.source_kinds import SOURCE_KINDS
-from opsloop.web.ui import PageOwner, PageReader, page_router, render
+from opsloop.web.pages.admin_common import TIME_HELPERS, is_htmx, sentence
+from opsloop.web.pages.source_kinds import SOURCE_KINDS
+from opsloop.web.pages.ui import PageOwner, PageReader, page_router, render
 
 router = page_router()
 Service = Annotated[OpsLoop, Depends(ops)]

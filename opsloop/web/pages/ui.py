@@ -1,11 +1,12 @@
 """The browser UI: server-rendered Jinja2 pages, htmx for partial updates, vendored assets.
 
-Everything the browser loads comes from this package (templates/ and static/); nothing comes
-from a CDN, and the Content-Security-Policy sent with every page forbids it.
+Everything the browser loads comes from opsloop/web/templates/ and opsloop/web/static/ (found
+by opsloop/web/assets.py); nothing comes from a CDN, and the Content-Security-Policy sent with
+every page forbids it.
 
 ## Adding a page
 
-1. A module `opsloop/web/<name>_pages.py` with its own router from `page_router()`. Routes
+1. A module `opsloop/web/pages/<name>.py` with its own router from `page_router()`. Routes
    take the service and an access alias; they call the service façade (never the store) and
    return `render(...)`:
 
@@ -20,9 +21,10 @@ from a CDN, and the Content-Security-Policy sent with every page forbids it.
    anonymous visitors are sent to /login and come back afterwards; others get a 403 page.
    A form or htmx request that changes something uses a route with `PageReviewer` or
    `PageOwner`: its CSRF token is checked before the route runs.
-2. A template `templates/<name>.html` that starts with `{% extends "base.html" %}` and fills
-   `{% block title %}` and `{% block content %}`. Every form that posts includes
-   `{{ csrf_field() }}`; htmx requests carry the token by themselves (`hx-headers` on <body>).
+2. A template `opsloop/web/templates/<name>.html` that starts with
+   `{% extends "base.html" %}` and fills `{% block title %}` and `{% block content %}`. Every
+   form that posts includes `{{ csrf_field() }}`; htmx requests carry the token by themselves
+   (`hx-headers` on <body>).
    A fragment for htmx to swap in is a template that does not extend base.html, rendered with
    `render(request, "inbox_rows.html", ...)` as usual.
 3. One line in `NAV` below puts the page in the navigation bar (shown to those who may open
@@ -40,7 +42,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -52,6 +53,7 @@ from markupsafe import Markup, escape
 
 from opsloop import __version__
 from opsloop.core.access import Permission, Principal
+from opsloop.web.assets import STATIC, TEMPLATES
 from opsloop.web.auth import (
     CSRF_FIELD,
     PAGE_ADMIN,
@@ -60,10 +62,6 @@ from opsloop.web.auth import (
     PageForbidden,
     SignInRequired,
 )
-
-HERE = Path(__file__).parent
-TEMPLATES = HERE / "templates"
-STATIC = HERE / "static"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +128,7 @@ def render(
     active: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    """A page (or htmx fragment) from templates/, with the context every page has."""
+    """A page (or htmx fragment) from opsloop/web/templates/, with the context every page has."""
     principal: Principal | None = getattr(request.state, "principal", None)
     csrf = principal.csrf_token if principal else None
     base = {
@@ -150,7 +148,7 @@ def render(
 
 
 def install(app: FastAPI) -> None:
-    """Serve static/ and turn the page access errors into a redirect or a 403 page."""
+    """Serve opsloop/web/static/ and turn the page access errors into a redirect or a 403 page."""
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(SignInRequired, _sign_in_required)  # type: ignore[arg-type]
     app.add_exception_handler(PageForbidden, _page_forbidden)  # type: ignore[arg-type]

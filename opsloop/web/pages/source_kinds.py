@@ -4,7 +4,8 @@ kind with its endpoints' full URLs, how they authenticate, and copy-paste exampl
 To describe a new kind of source (a Segment-compatible API, Stripe …), write a function that
 returns its endpoints for the settings and the server's base URL, and add a `SourceKind` to
 `SOURCE_KINDS`. Examples must run as written once the placeholders (`$OPSLOOP_TOKEN`, a
-secret) are filled in: tests/web/test_source_pages.py runs them against a live server.
+secret) are filled in: the Sources page's tests run them against a live server
+(test_source_pages.py in tests/web/).
 Secrets are never put in an example: they are named by the variable that holds them.
 """
 

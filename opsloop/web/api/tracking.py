@@ -18,12 +18,12 @@ from starlette.concurrency import run_in_threadpool
 
 from opsloop.core.errors import InvalidInput, OpsLoopError, TooLarge
 from opsloop.service import OpsLoop, tracking
+from opsloop.web.assets import STATIC
 from opsloop.web.auth import PUBLIC
 from opsloop.web.deps import ops
 from opsloop.web.errors import error_body
 from opsloop.web.request_bodies import Oversized, read_limited
 from opsloop.web.responses import Json
-from opsloop.web.ui import STATIC
 
 router = APIRouter(tags=["tracking"])
 Service = Annotated[OpsLoop, Depends(ops)]

@@ -17,10 +17,10 @@ from starlette.concurrency import run_in_threadpool
 
 from opsloop.core.errors import Conflict, NotFound
 from opsloop.service import OpsLoop
-from opsloop.web.admin_common import TIME_HELPERS, is_htmx, sentence, without_secrets
 from opsloop.web.deps import ops
 from opsloop.web.ids import page_id
-from opsloop.web.ui import PageReader, PageReviewer, page_router, render
+from opsloop.web.pages.admin_common import TIME_HELPERS, is_htmx, sentence, without_secrets
+from opsloop.web.pages.ui import PageReader, PageReviewer, page_router, render
 
 router = page_router()
 Service = Annotated[OpsLoop, Depends(ops)]

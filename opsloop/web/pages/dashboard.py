@@ -17,9 +17,9 @@ from fastapi.responses import HTMLResponse
 from opsloop.core.errors import NotFound
 from opsloop.service import OpsLoop
 from opsloop.web.auth import walk_routes
-from opsloop.web.charts import Point, Unit, weekly_chart
 from opsloop.web.deps import ops
-from opsloop.web.ui import PageReader, page_router, render
+from opsloop.web.pages.charts import Point, Unit, weekly_chart
+from opsloop.web.pages.ui import PageReader, page_router, render
 
 router = page_router()
 Service = Annotated[OpsLoop, Depends(ops)]

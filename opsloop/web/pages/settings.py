@@ -23,10 +23,10 @@ from opsloop.core.access import ROLE_SUMMARY, ROLES, SCOPES, Principal
 from opsloop.core.errors import Conflict, InvalidInput, NotFound
 from opsloop.service import OpsLoop
 from opsloop.settings import Settings
-from opsloop.web.admin_common import TIME_HELPERS, is_htmx, sentence, without_secrets
 from opsloop.web.deps import ops
 from opsloop.web.ids import page_id
-from opsloop.web.ui import PageOwner, page_router, render
+from opsloop.web.pages.admin_common import TIME_HELPERS, is_htmx, sentence, without_secrets
+from opsloop.web.pages.ui import PageOwner, page_router, render
 
 router = page_router()
 Service = Annotated[OpsLoop, Depends(ops)]

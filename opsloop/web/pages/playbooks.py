@@ -21,10 +21,10 @@ from starlette.datastructures import FormData
 from opsloop.core.errors import Conflict, InvalidInput, NotFound, PlaybookInvalid, PlaybookProblem
 from opsloop.core.playbooks import MODES, Playbook, parse_playbook
 from opsloop.service import OpsLoop
-from opsloop.web import playbook_diff
 from opsloop.web.deps import ops
-from opsloop.web.playbook_outline import MODE_WORDS, outline
-from opsloop.web.ui import PageOwner, PageReader, PageReviewer, page_router, render
+from opsloop.web.pages import playbook_diff
+from opsloop.web.pages.playbook_outline import MODE_WORDS, outline
+from opsloop.web.pages.ui import PageOwner, PageReader, PageReviewer, page_router, render
 
 router = page_router()
 Service = Annotated[OpsLoop, Depends(ops)]

@@ -1,0 +1,196 @@
+"""`opsloop decisions`, `review`, `metrics`, `actions`, `retry` and `cancel`: what was decided
+and why, a person's verdict on it, how the playbooks are doing, and the actions in the outbox."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, cast
+
+import typer
+from rich.markup import escape
+
+from opsloop.cli import rendering
+from opsloop.cli.common import AsJson, Limit, console, err, id_argument, service, who
+from opsloop.core.durations import parse_duration
+
+if TYPE_CHECKING:
+    from opsloop.core.decisions import Verdict
+
+commands = typer.Typer()
+
+
+@commands.command()
+def decisions(
+    decision_id: Annotated[int | None, id_argument("Show this decision in full.")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            help="pending, approved, overridden, rejected, auto, logged or error; to_review "
+            "lists pending decisions and sampled auto ones nobody has reviewed yet."
+        ),
+    ] = None,
+    playbook: Annotated[str | None, typer.Option(help="Only this playbook.")] = None,
+    subject: Annotated[str | None, typer.Option(help="Only this subject, e.g. lead:42.")] = None,
+    limit: Limit = 20,
+    as_json: AsJson = False,
+) -> None:
+    """List decisions, or show one with its full explanation."""
+    with service() as ops:
+        if decision_id is not None:
+            detail = ops.decision_detail(decision_id)
+            if as_json:
+                rendering.print_json(detail)
+            else:
+                rendering.show_decision(detail)
+            return
+        rows = ops.list_decisions(status=status, playbook=playbook, subject=subject, limit=limit)
+    if as_json:
+        rendering.print_json(rows)
+        return
+    rendering.show_decisions(rows)
+
+
+@commands.command()
+def review(
+    decision_id: Annotated[int, id_argument("The decision to review.")],
+    approve: Annotated[
+        bool, typer.Option("--approve", help="Run what the playbook chose.")
+    ] = False,
+    override: Annotated[
+        str | None, typer.Option("--override", metavar="OPTION", help="Run this option instead.")
+    ] = None,
+    reject: Annotated[bool, typer.Option("--reject", help="Run nothing.")] = False,
+    reason: Annotated[
+        str | None, typer.Option(help="Why (required with --override and --reject).")
+    ] = None,
+    reviewer: Annotated[
+        str | None, typer.Option(help="Your name. Default: your login.", envvar="OPSLOOP_REVIEWER")
+    ] = None,
+    draft_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--draft-file",
+            help="The reply as you finalized it (for an option that sends an AI-prepared "
+            "draft); default: the draft as prepared. `-` reads standard input.",
+            allow_dash=True,
+        ),
+    ] = None,
+) -> None:
+    """Approve, override or reject a pending decision."""
+    from opsloop.core.decisions import ReviewRequest
+
+    chosen = [
+        name
+        for name, on in (
+            ("approve", approve),
+            ("override", override is not None),
+            ("reject", reject),
+        )
+        if on
+    ]
+    if len(chosen) != 1:
+        err.print("[red]Give exactly one of --approve, --override OPTION or --reject.[/red]")
+        raise typer.Exit(2)
+    verdict = cast("Verdict", chosen[0])
+    draft = None
+    if draft_file is not None:
+        draft = sys.stdin.read() if str(draft_file) == "-" else draft_file.read_text()
+    request = ReviewRequest(
+        verdict=verdict, reviewer=reviewer or who(), option=override, reason=reason, draft=draft
+    )
+    with service() as ops:
+        decision = ops.review(decision_id, request)
+    final = decision.final_choice or "nothing"
+    console.print(
+        f"Decision {decision.id} {decision.status}: runs {final}. A running server or worker delivers its actions."
+    )
+
+
+@commands.command()
+def metrics(
+    since: Annotated[
+        str | None, typer.Option(help="Only decisions from this window, e.g. 7d or 30d.")
+    ] = None,
+    playbook: Annotated[str | None, typer.Option(help="Only this playbook.")] = None,
+    by: Annotated[
+        str | None, typer.Option(help="week: also show each ISO week.", metavar="week")
+    ] = None,
+    baseline: Annotated[
+        str,
+        typer.Option(
+            help="The period the recent one is compared with: the first N days of data (30d) "
+            "or dates (2026-01-01..2026-01-31)."
+        ),
+    ] = "30d",
+    csat_event: Annotated[
+        str, typer.Option(help="Event type of customer satisfaction answers.", metavar="TYPE")
+    ] = "csat.submitted",
+    csat_field: Annotated[
+        str, typer.Option(help="The payload field holding their 1-5 rating.", metavar="FIELD")
+    ] = "rating",
+    as_json: AsJson = False,
+) -> None:
+    """Per playbook: decisions by status, success rate, override rate, time to action, task
+    completion, against a baseline period; customer satisfaction before and after."""
+    from opsloop.core.periods import parse_baseline
+
+    window: timedelta | None = None
+    if since:
+        try:
+            window = parse_duration(since)
+        except ValueError as exc:
+            err.print(f"[red]--since: {exc}[/red]")
+            raise typer.Exit(2) from None
+    if by not in (None, "week"):
+        err.print("[red]--by: must be week[/red]")
+        raise typer.Exit(2)
+    try:
+        period = parse_baseline(baseline)
+    except ValueError as exc:
+        err.print(f"[red]--baseline: {escape(str(exc))}[/red]")
+        raise typer.Exit(2) from None
+    with service() as ops:
+        report = ops.metrics_report(
+            since=window,
+            playbook=playbook,
+            by="week" if by else None,
+            baseline=period,
+            csat_event=csat_event,
+            csat_field=csat_field,
+        )
+    if as_json:
+        rendering.print_json(report)
+        return
+    rendering.show_metrics(report)
+
+
+@commands.command()
+def actions(
+    status: Annotated[
+        str | None,
+        typer.Option(help="pending, delivering, retrying, delivered, dead or cancelled."),
+    ] = None,
+    limit: Limit = 20,
+) -> None:
+    """The outbox: actions and their delivery status."""
+    with service() as ops:
+        rows = ops.list_actions(status=status, limit=limit)
+    rendering.show_actions(rows)
+
+
+@commands.command()
+def retry(action_id: Annotated[int, id_argument("A dead-lettered action.")]) -> None:
+    """Give a dead-lettered action one more delivery attempt."""
+    with service() as ops:
+        ops.retry_action(action_id, actor=who())
+    console.print(f"Action {action_id} queued for one more attempt.")
+
+
+@commands.command()
+def cancel(action_id: Annotated[int, id_argument("A pending or retrying action.")]) -> None:
+    """Stop an action that has not been delivered yet, for good (pending or retrying only)."""
+    with service() as ops:
+        action = ops.cancel_action(action_id, actor=who())
+    console.print(f"Action {action_id} ({action['kind']}) cancelled: it will not be delivered.")

@@ -1,0 +1,219 @@
+"""`opsloop ingest` and `opsloop import`: events and history from files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from opsloop.cli import rendering
+from opsloop.cli.common import console, service
+from opsloop.core.errors import FieldError, InvalidInput
+
+commands = typer.Typer()
+
+
+@commands.command()
+def ingest(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="Events as JSONL (one per line) or CSV (see docs/cli.md).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+    source: Annotated[str, typer.Option(help="Source name recorded on each event.")] = "import",
+    batch_size: Annotated[int, typer.Option(help="Events per transaction.", min=1, max=5000)] = 500,
+) -> None:
+    """Load events from a file. Bad rows are reported by line and kept in quarantine; the rest
+    are stored. Decisions they trigger are made by a running server or worker."""
+    from opsloop.core.events import validate_events
+
+    # TODO(issue 11): façade — the file reader is perception's, and the loop below
+    # (validate → quarantine → store in batches, on the service's clock) belongs in the service.
+    from opsloop.perception.files import count_rows, read_rows
+
+    stored = duplicates = refused = 0
+    with service() as ops:
+        total = count_rows(file)
+        batch: list[Any] = []
+
+        def flush() -> None:
+            nonlocal stored, duplicates
+            if batch:
+                accepted = ops.store_events(batch)
+                stored += sum(1 for a in accepted if a.status == "created")
+                duplicates += sum(1 for a in accepted if a.status == "duplicate")
+                batch.clear()
+
+        with rendering.file_progress() as progress:
+            task = progress.add_task(f"Importing {file.name}", total=total)
+            now = ops.ctx.clock()  # TODO(issue 11): façade — reaches the service's context
+            for row in read_rows(file):
+                problem: Exception | None = (
+                    InvalidInput.single("", row.error) if row.error else None
+                )
+                if problem is None:
+                    try:
+                        batch.extend(validate_events([row.item], source=source, received_at=now))
+                    except InvalidInput as exc:
+                        problem = exc
+                if problem is not None:
+                    refused += 1
+                    ops.quarantine(
+                        source=source, body=row.raw, error=problem, file=str(file), line=row.line
+                    )
+                    progress.console.print(
+                        f"[yellow]{escape(str(file))}:{row.line}: {escape(str(problem))}[/yellow]"
+                    )
+                if len(batch) >= batch_size:
+                    flush()
+                progress.advance(task)
+            flush()
+    console.print(
+        f"Stored {stored} events, {duplicates} already stored, {refused} refused (in quarantine)."
+    )
+    if refused:
+        raise typer.Exit(1)
+
+
+@commands.command("import")
+def import_history(
+    file: Annotated[
+        Path,
+        typer.Argument(help="A CSV export with a header row (UTF-8).", exists=True, dir_okay=False),
+    ],
+    subject_kind: Annotated[
+        str,
+        typer.Option(help="What each row is about (lead, session, ticket …): rows become KIND:ID."),
+    ],
+    time_column: Annotated[str, typer.Option(help="The column saying when the row happened.")],
+    id_column: Annotated[
+        str | None,
+        typer.Option(
+            help="The column holding each row's id. Without it the id is the file name and "
+            "line number (leads-2 for line 2 of leads.csv)."
+        ),
+    ] = None,
+    time_format: Annotated[
+        str | None,
+        typer.Option(
+            help="strptime format of the time column, e.g. %d/%m/%Y, or %b for month names "
+            "only (day 1 of the month in --year, rows 1 s apart). Default: ISO 8601 and "
+            "common formats, recognized."
+        ),
+    ] = None,
+    year: Annotated[
+        int | None,
+        typer.Option(
+            help="The year of times that have none (--time-format %b). Default: this year.",
+            min=1,
+            max=9999,
+        ),
+    ] = None,
+    event_type: Annotated[
+        str | None, typer.Option(help="Type of each row's event. Default: KIND.imported.")
+    ] = None,
+    outcome_column: Annotated[
+        str | None,
+        typer.Option(
+            help="The column saying how it ended: true/yes/1/won records --success-event, "
+            "false/no/0/lost --failure-event, an empty cell nothing (not known yet)."
+        ),
+    ] = None,
+    success_event: Annotated[
+        str | None, typer.Option(help="Default: KIND.converted.", metavar="TYPE")
+    ] = None,
+    failure_event: Annotated[
+        str | None, typer.Option(help="Default: KIND.lost.", metavar="TYPE")
+    ] = None,
+    no_failure_event: Annotated[
+        bool, typer.Option("--no-failure-event", help="Record successes only.")
+    ] = False,
+    label_column: Annotated[
+        str | None,
+        typer.Option(
+            help="The column holding the category a person gave the row (a support message's "
+            "topic): recorded as a --label-event, for training text classifiers."
+        ),
+    ] = None,
+    label_event: Annotated[
+        str | None, typer.Option(help="Default: KIND.labelled.", metavar="TYPE")
+    ] = None,
+    source: Annotated[str, typer.Option(help="Source name recorded on each event.")] = "import",
+    batch_size: Annotated[int, typer.Option(help="Rows per transaction.", min=1, max=5000)] = 500,
+) -> None:
+    """Import history: a CSV export of past leads, sessions or labelled messages, stored as
+    events (with their outcomes) for features, training and backtests. No playbook runs on
+    them, so nothing is decided or sent. Bad rows are kept in quarantine; importing the same
+    file again stores nothing new."""
+    from opsloop.service import HistorySpec
+
+    spec = HistorySpec(
+        kind=subject_kind,
+        time_column=time_column,
+        id_column=id_column,
+        time_format=time_format,
+        year=year,
+        event_type=event_type,
+        outcome_column=outcome_column,
+        success_event=success_event,
+        failure_event=failure_event,
+        record_failures=not no_failure_event,
+        label_column=label_column,
+        label_event=label_event,
+    )
+    with service() as ops, rendering.file_progress() as progress:
+        task = progress.add_task(f"Importing {file.name}", total=None)
+        try:
+            report = ops.import_history(
+                file,
+                spec,
+                source=source,
+                batch_size=batch_size,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        except InvalidInput as exc:
+            # Name the option the person typed, not the setting behind it.
+            named = [FieldError(_option(e.field, file), e.message) for e in exc.errors]
+            raise InvalidInput(named) from None
+    kinds = ", ".join(f"{n:,} {t}" for t, n in sorted(report.stored_by_type.items()))
+    console.print(
+        f"Imported {report.rows - report.refused:,} of {report.rows:,} rows: "
+        f"{report.stored:,} events stored{f' ({kinds})' if kinds else ''}, "
+        f"{report.duplicates:,} already stored, {report.refused:,} rows refused."
+    )
+    if report.first_at and report.last_at:
+        console.print(
+            f"The events stored run from {report.first_at:%Y-%m-%d %H:%M} "
+            f"to {report.last_at:%Y-%m-%d %H:%M} UTC."
+        )
+    if report.in_future:
+        console.print(
+            f"[yellow]{report.in_future:,} events are dated after now; if the times have no "
+            "year, give it with --year.[/yellow]"
+        )
+    if report.gave_up:
+        console.print(
+            f"[red]Stopped: the first {report.rows} rows were all refused, so an option most "
+            "likely does not fit the file (--time-column, --time-format, --id-column, "
+            "--outcome-column).[/red]"
+        )
+    if report.refused:
+        console.print(
+            f"[yellow]{report.refused:,} rows refused, kept in quarantine (`opsloop quarantine`); "
+            f"the first {len(report.problems)}:[/yellow]"
+        )
+        for problem in report.problems:
+            console.print(f"  {escape(str(problem))}")
+        raise typer.Exit(1)
+
+
+def _option(field: str, file: Path) -> str:
+    """`--id-column` for the field `id_column`; the file's name for `file`."""
+    if field == "file":
+        return str(file)
+    return f"--{field.replace('_', '-')}" if field else field
