@@ -90,7 +90,7 @@ def summarize_profile(path: Path, top: int = 15) -> dict[str, Any]:
 
 
 def _frame_name(frame: str) -> str:
-    """`decide_events (opsloop/service/deciding.py:40)` → `opsloop/service/deciding.py:decide_events`."""
+    """`decide_events (opsloop/service/decide/deciding.py:40)` → `opsloop/service/decide/deciding.py:decide_events`."""
     match = re.match(r"(.*) \((.*?)(?::\d+)?\)$", frame)
     if not match:
         return frame

@@ -35,7 +35,7 @@ from opsloop.core.errors import (
 from opsloop.core.playbooks import ACTION_KINDS, FEATURE_KINDS, GUARDED_KINDS, MODES
 from opsloop.core.sources import SourceKind, parse_source
 from opsloop.perception.mapping import Mapping
-from opsloop.service.playbooks import load_playbook
+from opsloop.service.decide.playbooks import load_playbook
 from opsloop.settings import ENV_PREFIX, Settings, SourceSettings, WebhookEndpoint
 from opsloop.web.app import create_app
 from opsloop.web.errors import error_body

@@ -34,7 +34,7 @@ def contract_validate(file: ContractFile) -> None:
     from opsloop.core.yaml_source import read_text
 
     # TODO(issue 11): façade — a stage function, called without a service (no database).
-    from opsloop.service.contracts import validate_contracts
+    from opsloop.service.ingest.contracts import validate_contracts
 
     try:
         found = validate_contracts(read_text(file), str(file))
@@ -54,7 +54,7 @@ def contract_apply(file: ContractFile) -> None:
     """Store each contract of the file whose rules changed as a new version. Running servers
     check new events against it within a second."""
     from opsloop.core.yaml_source import read_text
-    from opsloop.service.contracts import apply_contracts
+    from opsloop.service.ingest.contracts import apply_contracts
 
     with service() as ops:
         try:
@@ -71,7 +71,7 @@ def contract_apply(file: ContractFile) -> None:
 def contract_remove(event_type: EventType) -> None:
     """Stop checking events against the type's applied contract (its versions stay in the
     history). A built-in contract for the type, if any, applies again."""
-    from opsloop.service.contracts import builtin_contracts, remove_contract
+    from opsloop.service.ingest.contracts import builtin_contracts, remove_contract
 
     with service() as ops:
         # TODO(issue 11): façade — a stage function on the service's context.
@@ -84,7 +84,7 @@ def contract_remove(event_type: EventType) -> None:
 @contract_app.command("list")
 def contract_list() -> None:
     """The contracts in force: applied ones with their version, and built-in ones."""
-    from opsloop.service.contracts import list_contracts
+    from opsloop.service.ingest.contracts import list_contracts
 
     with service() as ops:
         rows = list_contracts(ops.ctx)  # TODO(issue 11): façade — on the service's context
@@ -94,7 +94,7 @@ def contract_list() -> None:
 @contract_app.command("show")
 def contract_show(event_type: EventType, json_out: JustJson = False) -> None:
     """One event type's contract: its YAML and its versions."""
-    from opsloop.service.contracts import get_contract
+    from opsloop.service.ingest.contracts import get_contract
 
     with service() as ops:
         found = get_contract(ops.ctx, event_type)  # TODO(issue 11): façade — on the context

@@ -47,7 +47,7 @@ def llm_classify(
     as_json: AsJson = False,
 ) -> None:
     """Classify TEXT into one of the --label values, as a playbook would (cached, booked)."""
-    from opsloop.service import llm_setup as llm_service
+    from opsloop.service.decide import llm_setup as llm_service
 
     with (
         service() as ops,

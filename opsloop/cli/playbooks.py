@@ -38,7 +38,7 @@ def playbook_validate(file: PlaybookFile) -> None:
     from opsloop.core.yaml_source import read_text
 
     # TODO(issue 11): façade — a stage function, called without a service (no database).
-    from opsloop.service.playbooks import load_playbook
+    from opsloop.service.decide.playbooks import load_playbook
 
     try:
         llm = settings().llm

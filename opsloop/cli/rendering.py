@@ -21,10 +21,10 @@ from opsloop.cli.common import console, err
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-    from opsloop.service.quality import Quality
+    from opsloop.service.ingest.quality import Quality
+    from opsloop.service.ingest.sources import StoredSource
+    from opsloop.service.ingest.syncing import Run
     from opsloop.service.retention import DbStats, Purged
-    from opsloop.service.source_registry import StoredSource
-    from opsloop.service.syncing import Run
 
 
 # --- formatters ------------------------------------------------------------------------------

@@ -10,9 +10,9 @@ OpsLoopError
 ├── RateLimited           too many attempts (failed sign-ins); `retry_after` says when to try again
 ├── NotFound              a named thing does not exist
 ├── Conflict              the request clashes with current state (review of a settled decision)
-│   └── LLMNotConfigured  a language model is needed and none is configured (reasoning/llm.py)
+│   └── LLMNotConfigured  a language model is needed and none is configured (reasoning/llm_client.py)
 ├── Unavailable           a service outside OpsLoop failed; `retryable` says if trying again can help
-│   └── LLMError          the language model could not answer usefully (reasoning/llm.py)
+│   └── LLMError          the language model could not answer usefully (reasoning/llm_client.py)
 └── DeliveryError         an action could not be delivered; `retryable` says if trying again can help
 """
 

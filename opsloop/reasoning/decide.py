@@ -38,7 +38,7 @@ def decide(
 ) -> DecisionDraft:
     """`models`: the playbook's trained models when it declares a `model:` (None: the fallback).
     `text_models`: its trained text classifier (`text.classify.using: model`); `classified`:
-    the LLM's category (`using: llm`), asked before deciding by `opsloop.service.llm_decisions`."""
+    the LLM's category (`using: llm`), asked before deciding by `opsloop.service.decide.llm_decisions`."""
     spec = playbook.playbook
     base = base_context(event, traits)
     features, feature_errors = compute_features(

@@ -11,7 +11,7 @@ probability. Holding rules, all fail-safe:
 * an option that sends `{{ draft }}` always waits: the AI prepared the reply, a person
   finalizes it.
 
-The LLM parts happen in `opsloop.service.llm_decisions`, outside any transaction; what they found
+The LLM parts happen in `opsloop.service.decide.llm_decisions`, outside any transaction; what they found
 comes here as a `Classified`, so this module stays free of I/O.
 """
 

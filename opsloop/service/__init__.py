@@ -20,41 +20,36 @@ from opsloop.core.yaml_source import read_text
 from opsloop.perception.history import HistorySpec
 from opsloop.runtime.base import Job, Runtime
 from opsloop.runtime.inprocess import InProcessRuntime
-from opsloop.service import (
-    autonomy,
-    deciding,
-    delivering,
-    importing,
-    ingesting,
-    ledger,
-    llm_decisions,
-    playbooks,
+from opsloop.service import ledger, reading, retention
+from opsloop.service.accounts import Accounts
+from opsloop.service.context import Context, utcnow
+from opsloop.service.decide import deciding, llm_decisions, playbooks
+from opsloop.service.decide import llm_setup as llm_service
+from opsloop.service.decide.llm_setup import ConnectionCheck
+from opsloop.service.decide.playbooks import Applied
+from opsloop.service.deliver import outbox
+from opsloop.service.deliver.connections import SmtpCheck, check_smtp
+from opsloop.service.group_commit import GroupCommitter
+from opsloop.service.ingest import (
+    history_import,
     quality,
-    reading,
-    retention,
-    reviewing,
-    source_registry,
+    sources,
+    storing,
     syncing,
     tracking,
-    training,
     webhooks,
 )
-from opsloop.service import dashboard as dashboard_service
-from opsloop.service import inbox as inbox_service
-from opsloop.service import llm_setup as llm_service
-from opsloop.service import metrics as metric_service
-from opsloop.service import sources as source_service
-from opsloop.service.accounts import Accounts
-from opsloop.service.connections import SmtpCheck, check_smtp
-from opsloop.service.context import Context, utcnow
-from opsloop.service.group_commit import GroupCommitter
-from opsloop.service.importing import Imported, Progress
-from opsloop.service.ingesting import Accepted, Ingested
-from opsloop.service.llm_setup import ConnectionCheck
-from opsloop.service.metrics import By
-from opsloop.service.playbooks import Applied
+from opsloop.service.ingest import quarantine as source_service
+from opsloop.service.ingest.history_import import Imported, Progress
+from opsloop.service.ingest.storing import Accepted, Ingested
+from opsloop.service.learn import dashboard as dashboard_service
+from opsloop.service.learn import metrics as metric_service
+from opsloop.service.learn import training
+from opsloop.service.learn.metrics import By
+from opsloop.service.learn.training import RETRAIN_DUE
+from opsloop.service.review import autonomy, verdicts
+from opsloop.service.review import inbox as inbox_service
 from opsloop.service.served_models import TRAIN_MODEL
-from opsloop.service.training import RETRAIN_DUE
 from opsloop.settings import Settings
 from opsloop.store.database import Database
 from opsloop.store.inbox import InboxOrder
@@ -87,13 +82,13 @@ class OpsLoop:
             clock=clock,
         )
         self.ctx = Context(settings, self.db, self.runtime, clock)
-        self.ctx.committer = GroupCommitter(lambda events: ingesting.store_now(self.ctx, events))
+        self.ctx.committer = GroupCommitter(lambda events: storing.store_now(self.ctx, events))
         self.accounts = Accounts(self.ctx)
         """People, sessions, API tokens and sign-in limits (opsloop/service/accounts.py)."""
         self._closed = False
         self.runtime.register(
-            delivering.DELIVER,
-            lambda jobs: delivering.deliver_jobs(self.ctx, jobs),
+            outbox.DELIVER,
+            lambda jobs: outbox.deliver_jobs(self.ctx, jobs),
             batch_size=1,
             max_attempts=3,
         )
@@ -161,12 +156,12 @@ class OpsLoop:
     def ingest(
         self, body: bytes, *, source: str = "api", content_type: str | None = None
     ) -> Ingested:
-        return ingesting.ingest_body(self.ctx, body, source=source, content_type=content_type)
+        return storing.ingest_body(self.ctx, body, source=source, content_type=content_type)
 
     async def ingest_async(
         self, body: bytes, *, source: str = "api", content_type: str | None = None
     ) -> Ingested:
-        return await ingesting.ingest_body_async(
+        return await storing.ingest_body_async(
             self.ctx, body, source=source, content_type=content_type
         )
 
@@ -178,7 +173,7 @@ class OpsLoop:
         *,
         content_type: str | None = None,
     ) -> Ingested:
-        return ingesting.ingest_hook(self.ctx, source, body, headers, content_type=content_type)
+        return storing.ingest_hook(self.ctx, source, body, headers, content_type=content_type)
 
     def receive_hook(
         self,
@@ -196,7 +191,7 @@ class OpsLoop:
     def store_events(self, events: list[NewEvent], *, decide: bool = True) -> list[Accepted]:
         """Store validated events. `decide=False` stores history: no playbook runs on these
         events (nothing is decided or sent), but features, training and backtests see them."""
-        return ingesting.store_events(self.ctx, events, decide=decide)
+        return storing.store_events(self.ctx, events, decide=decide)
 
     def import_history(
         self,
@@ -209,7 +204,7 @@ class OpsLoop:
     ) -> Imported:
         """Store a historical CSV export as events without deciding on them; bad rows go to
         quarantine with their line. Importing the same file again stores nothing new."""
-        return importing.import_history(
+        return history_import.import_history(
             self.ctx, path, spec, source=source, batch_size=batch_size, progress=progress
         )
 
@@ -222,7 +217,7 @@ class OpsLoop:
         error = TooLarge.single(
             "body", f"is {stated}; the limit is {limit} bytes (OPSLOOP_MAX_BODY_BYTES)"
         )
-        ingesting.quarantine(
+        storing.quarantine(
             self.ctx,
             source=source,
             body=head,
@@ -236,9 +231,9 @@ class OpsLoop:
         self, source: str, head: bytes, size: int | None, content_type: str | None
     ) -> Exception:
         """`refuse_oversized` for `/hooks/{source}`: a name no source receives webhooks under
-        is a 404 and nothing is kept (opsloop/service/webhooks.py)."""
+        is a 404 and nothing is kept (opsloop/service/ingest/webhooks.py)."""
         if not webhooks.receives(self.ctx, source):
-            return ingesting.unknown_hook(source.lower())
+            return storing.unknown_hook(source.lower())
         return self.refuse_oversized(source.lower(), head, size, content_type)
 
     def quarantine(
@@ -250,7 +245,7 @@ class OpsLoop:
         file: str | None = None,
         line: int | None = None,
     ) -> int:
-        return ingesting.quarantine(
+        return storing.quarantine(
             self.ctx, source=source, body=body, error=error, file=file, line=line
         )
 
@@ -265,23 +260,23 @@ class OpsLoop:
         actor: str,
         replace: bool = False,
         name: str | None = None,
-    ) -> source_registry.Added:
+    ) -> sources.Added:
         """Add (or with `replace`, change) a source from its YAML definition."""
-        return source_registry.add_text(
+        return sources.add_text(
             self.ctx, text, file, secret=secret, actor=actor, replace=replace, name=name
         )
 
-    def list_sources(self) -> list[source_registry.StoredSource]:
-        return source_registry.list_sources(self.ctx)
+    def list_sources(self) -> list[sources.StoredSource]:
+        return sources.list_sources(self.ctx)
 
-    def get_source(self, name: str) -> source_registry.StoredSource:
-        return source_registry.get(self.ctx, name)
+    def get_source(self, name: str) -> sources.StoredSource:
+        return sources.get(self.ctx, name)
 
     def remove_source(self, name: str, *, actor: str) -> None:
-        source_registry.remove(self.ctx, name, actor=actor)
+        sources.remove(self.ctx, name, actor=actor)
 
     def set_source_enabled(self, name: str, enabled: bool, *, actor: str) -> None:
-        source_registry.set_enabled(self.ctx, name, enabled, actor=actor)
+        sources.set_enabled(self.ctx, name, enabled, actor=actor)
 
     def tracking_snippet(self, name: str, base_url: str) -> str:
         """The tag a segment source's website pastes into its pages (write key as placeholder)."""
@@ -315,17 +310,17 @@ class OpsLoop:
     # --- reasoning, review, execution --------------------------------------------------------
 
     def review(self, decision_id: int, request: ReviewRequest) -> Decision:
-        return reviewing.review(self.ctx, decision_id, request)
+        return verdicts.review(self.ctx, decision_id, request)
 
     def deliver(self, action_id: int) -> str:
-        return delivering.deliver(self.ctx, action_id)
+        return outbox.deliver(self.ctx, action_id)
 
     def retry_action(self, action_id: int, *, actor: str) -> dict[str, Any]:
-        return delivering.retry_action(self.ctx, action_id, actor=actor)
+        return outbox.retry_action(self.ctx, action_id, actor=actor)
 
     def cancel_action(self, action_id: int, *, actor: str) -> dict[str, Any]:
         """Stop a pending or retrying action for good (audited); Conflict otherwise."""
-        return delivering.cancel_action(self.ctx, action_id, actor=actor)
+        return outbox.cancel_action(self.ctx, action_id, actor=actor)
 
     def count_actions(self) -> dict[str, int]:
         return reading.count_actions(self.ctx)
@@ -371,7 +366,7 @@ class OpsLoop:
     def inbox(
         self, *, playbook: str | None = None, order: InboxOrder = "newest", limit: int = 50
     ) -> dict[str, Any]:
-        """The decisions waiting for a person, ready to review (opsloop/service/inbox.py)."""
+        """The decisions waiting for a person, ready to review (opsloop/service/review/inbox.py)."""
         return inbox_service.inbox(self.ctx, playbook=playbook, order=order, limit=limit)
 
     def inbox_item(self, decision_id: int) -> dict[str, Any]:
@@ -417,7 +412,7 @@ class OpsLoop:
         return source_service.quarantine_counts(self.ctx)
 
     def replay_quarantined(self, item_id: int, *, actor: str) -> source_service.Replayed:
-        """Run a held item's raw body through its ingest path again (opsloop/service/sources.py)."""
+        """Run a held item's raw body through its ingest path again (opsloop/service/ingest/quarantine.py)."""
         return source_service.replay(self.ctx, item_id, actor=actor)
 
     # --- connections (the settings page) -------------------------------------------------------
@@ -428,7 +423,7 @@ class OpsLoop:
 
     def check_llm(self) -> ConnectionCheck:
         """One tiny request to the language model (no retries, no cache): model and latency,
-        or what is wrong (opsloop/service/llm_setup.py)."""
+        or what is wrong (opsloop/service/decide/llm_setup.py)."""
         return llm_service.test_connection(self.ctx)
 
     def llm_usage(self) -> dict[str, Any]:
@@ -481,7 +476,7 @@ class OpsLoop:
 
     def dashboard(self, *, playbook: str | None = None) -> dict[str, Any]:
         """`metrics_report(by="week")` with time saved, reviews waiting and failed deliveries:
-        what the web dashboard shows (opsloop/service/dashboard.py)."""
+        what the web dashboard shows (opsloop/service/learn/dashboard.py)."""
         return dashboard_service.dashboard(self.ctx, playbook=playbook)
 
     def metrics_report(
@@ -521,7 +516,7 @@ class OpsLoop:
     ) -> dict[str, Any]:
         """Replay a saved playbook (`playbook`, optionally an older `version`) or a draft
         (`source`) over stored history, with no side effects; keep the report when `save`."""
-        from opsloop.service import backtesting  # Polars: loaded only when a backtest runs
+        from opsloop.service.learn import backtesting  # Polars: loaded only when a backtest runs
 
         return backtesting.backtest(
             self.ctx,
@@ -537,7 +532,7 @@ class OpsLoop:
         )
 
     def get_backtest(self, backtest_id: int) -> dict[str, Any]:
-        from opsloop.service import backtesting
+        from opsloop.service.learn import backtesting
 
         return backtesting.get_backtest(self.ctx, backtest_id)
 

@@ -1,6 +1,6 @@
 """Accounts: people with roles, their browser sessions, API tokens, and sign-in rate limits.
 
-The HTTP edge (opsloop/web/auth.py) and the CLI (opsloop/cli_accounts.py) both come here:
+The HTTP edge (opsloop/web/auth.py) and the CLI (opsloop/cli/accounts.py) both come here:
 
 - **People** sign in with an email and a password (hashed with Argon2id). Each has a role,
   `owner`, `reviewer` or `viewer` (opsloop/core/access.py says what each may do). A disabled

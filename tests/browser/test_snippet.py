@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from opsloop.service import tracking
+from opsloop.service.ingest import tracking
 from tests.conftest import LiveServer, eventually
 from tests.sinks import free_port
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from opsloop.core.errors import PlaybookInvalid, PlaybookProblem
-from opsloop.service.playbooks import load_playbook
+from opsloop.service.decide.playbooks import load_playbook
 
 HEAD = """\
 name: acme

@@ -11,7 +11,7 @@ import pytest
 
 from opsloop.core.errors import PlaybookInvalid, PlaybookProblem
 from opsloop.core.playbooks import content_hash, parse_playbook
-from opsloop.service.playbooks import load_playbook
+from opsloop.service.decide.playbooks import load_playbook
 
 ROOT = Path(__file__).resolve().parents[2]
 

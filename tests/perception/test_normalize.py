@@ -17,7 +17,7 @@ from opsloop.core.events import NewEvent
 from opsloop.perception.mapping import Mapping
 from opsloop.perception.normalize import conform
 from opsloop.perception.records import Record
-from opsloop.service.contracts import builtin_contracts
+from opsloop.service.ingest.contracts import builtin_contracts
 
 LISBON = ZoneInfo("Europe/Lisbon")
 NOW = datetime(2024, 7, 1, 12, 0, tzinfo=UTC)

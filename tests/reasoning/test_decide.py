@@ -11,7 +11,7 @@ from opsloop.core.events import Event, HistoryEvent
 from opsloop.core.playbooks import Mode
 from opsloop.reasoning.compiler import CompiledPlaybook
 from opsloop.reasoning.decide import decide, triggers
-from opsloop.service.playbooks import load_playbook
+from opsloop.service.decide.playbooks import load_playbook
 
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ from typing import Any
 from opsloop.core.events import HistoryEvent
 from opsloop.reasoning.compiler import CompiledPlaybook
 from opsloop.reasoning.features import compute_features
-from opsloop.service.playbooks import load_playbook
+from opsloop.service.decide.playbooks import load_playbook
 
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 """The time of the triggering event in every test."""

@@ -23,7 +23,7 @@ from opsloop.reasoning.llm_client import (
     select_fields,
 )
 from opsloop.service import OpsLoop
-from opsloop.service import llm_setup as llm_service
+from opsloop.service.decide import llm_setup as llm_service
 from opsloop.settings import LLMSettings, Settings
 from tests.conftest import OpsFactory
 from tests.fake_llm import COMPLETION_TOKENS, PROMPT_TOKENS, SERVED_MODEL, Answer, FakeOpenAI

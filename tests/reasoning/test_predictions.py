@@ -12,7 +12,7 @@ from opsloop.core.events import Event
 from opsloop.core.playbooks import ModelSpec
 from opsloop.reasoning.decide import decide
 from opsloop.reasoning.predictions import PlaybookModels, Prediction, ServedModel
-from opsloop.service.playbooks import load_playbook
+from opsloop.service.decide.playbooks import load_playbook
 
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

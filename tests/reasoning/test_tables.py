@@ -15,7 +15,7 @@ from opsloop.core.events import Event
 from opsloop.reasoning.compiler import CompiledPlaybook
 from opsloop.reasoning.decide import decide
 from opsloop.reasoning.hit_policies import run_table, table_result
-from opsloop.service.playbooks import load_playbook
+from opsloop.service.decide.playbooks import load_playbook
 
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

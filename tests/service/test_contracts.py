@@ -14,7 +14,7 @@ from opsloop.cli import app
 from opsloop.core.errors import NotFound, PlaybookInvalid
 from opsloop.perception.records import Record
 from opsloop.service import OpsLoop
-from opsloop.service.contracts import (
+from opsloop.service.ingest.contracts import (
     active_contracts,
     apply_contracts,
     builtin_contracts,
@@ -23,7 +23,7 @@ from opsloop.service.contracts import (
     list_contracts,
     remove_contract,
 )
-from opsloop.service.signals import take_records
+from opsloop.service.ingest.signals import take_records
 from opsloop.store.schema import audit
 from tests.conftest import OpsFactory, Serve, eventually
 

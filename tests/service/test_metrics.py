@@ -29,7 +29,7 @@ from opsloop.cli import app
 from opsloop.core.decisions import ReviewRequest
 from opsloop.core.periods import parse_baseline
 from opsloop.service import OpsLoop
-from opsloop.service.metrics import percentile
+from opsloop.service.learn.metrics import percentile
 from tests.conftest import Clock, LiveServer, OpsFactory
 
 PLAYBOOK = """

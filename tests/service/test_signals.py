@@ -15,8 +15,8 @@ from opsloop.core.errors import InvalidInput
 from opsloop.core.sources import SourceSpec
 from opsloop.perception.records import Record
 from opsloop.service import OpsLoop
-from opsloop.service.contracts import apply_contracts
-from opsloop.service.signals import take_records
+from opsloop.service.ingest.contracts import apply_contracts
+from opsloop.service.ingest.signals import take_records
 from tests.conftest import Clock, OpsFactory
 
 ORDERS = """\

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from opsloop.cli import app
 from opsloop.core.errors import Conflict, InvalidInput
 from opsloop.service import OpsLoop
-from opsloop.service.syncing import WORKER_DIED
+from opsloop.service.ingest.syncing import WORKER_DIED
 from opsloop.store import source_runs as run_store
 from tests.conftest import Clock, OpsFactory, Serve, eventually, lead_playbook
 from tests.perception.json_api import TOKEN, JsonApi, orders

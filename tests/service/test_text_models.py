@@ -163,7 +163,7 @@ def test_a_later_label_corrects_an_earlier_one(
         "payload": {"label": "product", "event_id": first["id"]},
     }
     ops.ingest(json.dumps(correction).encode())
-    from opsloop.service.text_training import read_dataset
+    from opsloop.service.learn.text_training import read_dataset
 
     active = ops.ctx.catalog.active()["triage-model"]
     dataset = read_dataset(ops.ctx, active, datetime.now(UTC) + timedelta(days=1))

@@ -204,7 +204,7 @@ def test_when_the_llm_fails_the_message_waits_for_a_person_and_nothing_is_lost(
 def test_a_job_run_twice_decides_once(
     make_ops: OpsFactory, sqlite_url: str, llm: FakeOpenAI, smtp_sink: SmtpSink
 ) -> None:
-    from opsloop.service.llm_decisions import decide_with_llm
+    from opsloop.service.decide.llm_decisions import decide_with_llm
 
     ops = triage_ops(make_ops, sqlite_url, llm, smtp_sink)
     send(ops, ticket("6", "Where is my order?"))

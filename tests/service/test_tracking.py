@@ -16,8 +16,9 @@ from segment.analytics.client import Client
 from segment.analytics.request import APIError
 
 from opsloop.core.errors import NotFound
-from opsloop.service import OpsLoop, tracking
-from opsloop.service.contracts import apply_contracts
+from opsloop.service import OpsLoop
+from opsloop.service.ingest import tracking
+from opsloop.service.ingest.contracts import apply_contracts
 from tests.conftest import LiveServer, OpsFactory, Serve, lead_playbook
 
 WRITE_KEY = "wk_test_3f9a1c7e52"

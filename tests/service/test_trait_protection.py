@@ -78,7 +78,7 @@ def test_a_write_key_cannot_change_an_email_a_signed_source_set_but_can_set_a_ne
     assert site.crm(LEAD).status_code == 201
     analytics = site.tracking()
 
-    with caplog.at_level(logging.WARNING, logger="opsloop.service.ingesting"):
+    with caplog.at_level(logging.WARNING, logger="opsloop.service.ingest.storing"):
         analytics.identify(
             user_id="42", traits={"email": "mallory@example.net", "plan": "free", "name": "M"}
         )

@@ -1,6 +1,6 @@
 """Pull connectors: read a source's new records, batch by batch, each with a resumable cursor.
 
-`fetch` is the one entry point the sync runner (opsloop/service/syncing.py) calls. Each
+`fetch` is the one entry point the sync runner (opsloop/service/ingest/syncing.py) calls. Each
 connector is a generator of `Batch`es and keeps these promises:
 
 * a batch's `checkpoint` is where the next run starts if this batch was the last one

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from opsloop.service import OpsLoop
-from opsloop.service import contracts as contract_service
+from opsloop.service.ingest import contracts as contract_service
 from opsloop.web.auth import READ, Owner
 from opsloop.web.deps import ops
 from opsloop.web.responses import Json

@@ -14,7 +14,7 @@ from opsloop.core.durations import parse_duration
 from opsloop.core.errors import InvalidInput
 from opsloop.core.periods import DEFAULT_BASELINE, parse_baseline
 from opsloop.service import OpsLoop
-from opsloop.service.metrics import CSAT_EVENT, CSAT_FIELD
+from opsloop.service.learn.metrics import CSAT_EVENT, CSAT_FIELD
 from opsloop.web.auth import PUBLIC, READ, Owner
 from opsloop.web.deps import ops
 from opsloop.web.ids import BeforeId, DbId

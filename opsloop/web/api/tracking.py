@@ -17,7 +17,8 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from opsloop.core.errors import InvalidInput, OpsLoopError, TooLarge
-from opsloop.service import OpsLoop, tracking
+from opsloop.service import OpsLoop
+from opsloop.service.ingest import tracking
 from opsloop.web.assets import STATIC
 from opsloop.web.auth import PUBLIC
 from opsloop.web.deps import ops

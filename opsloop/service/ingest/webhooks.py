@@ -11,7 +11,7 @@ content window (`SourceSpec.content_window`, 24h unless set) keeps repeats out i
 signed timestamp refuses a replay once it is older than the tolerance.
 
 Sources only configured in settings (`OPSLOOP_SOURCES`) take the path in
-opsloop/service/ingesting.py; any other name answers 404 and nothing is kept.
+opsloop/service/storing.py; any other name answers 404 and nothing is kept.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from opsloop.perception.signatures import (
     verify_standard,
     verify_stripe,
 )
-from opsloop.service import ingesting, signals
 from opsloop.service.context import Context
-from opsloop.service.ingesting import Ingested
-from opsloop.service.source_registry import StoredSource, find
+from opsloop.service.ingest import signals, storing
+from opsloop.service.ingest.sources import StoredSource, find
+from opsloop.service.ingest.storing import Ingested
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +59,14 @@ def receive(
     source = _declared(ctx, name)
     if source is None:
         return Received(
-            ingesting.ingest_hook(ctx, name, body, headers, content_type=content_type), None
+            storing.ingest_hook(ctx, name, body, headers, content_type=content_type), None
         )
     lowered = {key.lower(): value for key, value in headers.items()}
     try:
         signed_id = _verify(ctx, source, body, lowered, method=method, url=url)
         data = parse_json(body)
     except (InvalidInput, Unauthorized) as exc:
-        ingesting.quarantine(ctx, source=name, body=body, error=exc, content_type=content_type)
+        storing.quarantine(ctx, source=name, body=body, error=exc, content_type=content_type)
         raise
     header_id = delivery_id(lowered)
     # A delivery header the signature does not cover is only trusted as the key when the
@@ -119,7 +119,7 @@ def _verify(
     if spec.verify == "none":
         if spec.allow_unsigned:
             return None
-        raise ingesting.unsigned_refused(spec.name, "set `verify` and the sender's signing secret")
+        raise storing.unsigned_refused(spec.name, "set `verify` and the sender's signing secret")
     if not source.secret:
         # A source that must verify but has lost its secret (an unset secret_env) refuses
         # everything rather than accepting anyone.

@@ -1,6 +1,6 @@
 """Train a playbook's text classifier (`text.classify.using: model`) from labelled messages.
 
-The same discipline as the tabular models in `opsloop.service.training`: refused when there
+The same discipline as the tabular models in `opsloop.service.learn.training`: refused when there
 are too few labelled messages or one category only, skipped when they have not changed,
 evaluated on the latest fifth it never saw (time order), and promoted only if it beats the
 champion's accuracy on those same messages; otherwise kept as the challenger, computed in
@@ -23,7 +23,7 @@ from opsloop.learning.text_dataset import (
     text_model_name,
 )
 from opsloop.service.context import ActivePlaybook, Context
-from opsloop.service.model_versions import NewVersion, latest_serving, store_version
+from opsloop.service.learn.model_versions import NewVersion, latest_serving, store_version
 from opsloop.store import model_registry as model_store
 from opsloop.store import training_data
 

@@ -1,6 +1,6 @@
 """Import: a historical CSV export stored as events, for features, training and backtests.
 
-The events go through the same path as `opsloop ingest` (`ingesting.store_events`), in
+The events go through the same path as `opsloop ingest` (`storing.store_events`), in
 batches, with `decide=False`: history is stored without running the playbooks it would
 trigger, so importing 12,000 past leads never emails 12,000 people. Bad rows are quarantined
 with their file and line, and the import goes on.
@@ -17,8 +17,8 @@ from pathlib import Path
 
 from opsloop.core.events import NewEvent
 from opsloop.perception.history import HistorySpec, count_data_rows, read_history
-from opsloop.service import ingesting
 from opsloop.service.context import Context
+from opsloop.service.ingest import storing
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def import_history(
         rows_in_batch = 0
         if not batch:
             return
-        accepted = ingesting.store_events(ctx, batch, decide=False)
+        accepted = storing.store_events(ctx, batch, decide=False)
         for event, answer in zip(batch, accepted, strict=True):
             if answer.status == "created":
                 report.stored += 1
@@ -101,7 +101,7 @@ def import_history(
         report.rows += 1
         if row.problem is not None:
             report.refused += 1
-            item = ingesting.quarantine(
+            item = storing.quarantine(
                 ctx,
                 source=source,
                 body=row.raw,

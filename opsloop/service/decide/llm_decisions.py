@@ -1,7 +1,7 @@
 """Decisions that ask the language model: classify the message, decide, prepare a draft reply.
 
 A playbook whose `text:` block uses the LLM (`classify: {using: llm}` or `draft:`) is decided
-in a job rather than in the ingest transaction (`opsloop.service.deciding` queues it in the
+in a job rather than in the ingest transaction (`opsloop.service.decide.deciding` queues it in the
 same transaction that stores the event, so it cannot be lost). The job:
 
 1. reads the event, its history and traits;
@@ -31,9 +31,9 @@ from opsloop.reasoning.decide import decide
 from opsloop.reasoning.llm_client import LanguageModel, LLMError, LLMNotConfigured, select_fields
 from opsloop.reasoning.text_triage import Classified, message_text
 from opsloop.runtime.base import Job
-from opsloop.service import deciding
 from opsloop.service.context import Context
-from opsloop.service.llm_setup import language_model
+from opsloop.service.decide import deciding
+from opsloop.service.decide.llm_setup import language_model
 from opsloop.store import decisions as decision_store
 from opsloop.store import events as event_store
 

@@ -1,7 +1,7 @@
 """Storing a trained model version, the same way for every kind of model.
 
-Tabular models (`opsloop.service.training`) and text classifiers
-(`opsloop.service.text_training`) train and compare differently, but a new version is stored
+Tabular models (`opsloop.service.learn.training`) and text classifiers
+(`opsloop.service.learn.text_training`) train and compare differently, but a new version is stored
 alike: in one transaction, promoted only if no other version became champion since the
 comparison, the previous challenger (and, on promotion, champion) retired, and both the
 training and the verdict audited.

@@ -10,7 +10,7 @@ Webhooks, tracking calls, synced rows and mails all pass through `take_records`:
    none, and within the source's content window (`dedupe_window`; for webhooks 24h unless set,
    `SourceSpec.content_window`) the same content seen again is a duplicate;
 4. the events are stored in one transaction (decided on, unless it is history) with the day's
-   counters for the quality report (opsloop/service/ingesting.py counts what it stores, what it
+   counters for the quality report (opsloop/service/storing.py counts what it stores, what it
    quarantines and content repeats; only ignored records are counted here).
 
 A record that fails 1 or 2 is quarantined with its `where` and reason, and the rest of the
@@ -33,10 +33,10 @@ from opsloop.perception.ingest_bodies import events_from_data, parse_json, refus
 from opsloop.perception.mapping import compiled
 from opsloop.perception.normalize import conform
 from opsloop.perception.records import Record, Rejected
-from opsloop.service import ingesting
 from opsloop.service.context import Context
-from opsloop.service.contracts import contract_for
-from opsloop.service.ingesting import Accepted
+from opsloop.service.ingest import storing
+from opsloop.service.ingest.contracts import contract_for
+from opsloop.service.ingest.storing import Accepted
 from opsloop.store import source_stats
 
 Mapper = Callable[[Record], list[NewEvent]]
@@ -85,7 +85,7 @@ def take_records(
         except InvalidInput as exc:
             if whole:
                 body = record.raw if record.raw is not None else orjson.dumps(record.data)
-                ingesting.quarantine(ctx, source=spec.name, body=body, error=exc)
+                storing.quarantine(ctx, source=spec.name, body=body, error=exc)
                 raise
             taken.rejected += 1
             taken.errors.append(_hold(ctx, spec, record, exc))
@@ -94,14 +94,14 @@ def take_records(
             taken.ignored += 1
             taken.ignored_why.append(ignored)
         ready.extend(events)
-    taken.accepted = ingesting.store_once(
+    taken.accepted = storing.store_once(
         ctx, spec.name, spec.content_window, ready, decide=decide, now=now
     )
     taken.stored = sum(1 for a in taken.accepted if a.status == "created")
     taken.duplicates = len(taken.accepted) - taken.stored
     if taken.ignored:
         # Stored events, duplicates and refused records were counted in their own transactions
-        # (opsloop/service/ingesting.py); ignored records never reach one.
+        # (opsloop/service/storing.py); ignored records never reach one.
         with ctx.db.transaction() as tx:
             source_stats.add(
                 tx.conn,
@@ -163,7 +163,7 @@ def events_of_body(
 def checked(ctx: Context, spec: SourceSpec, events: list[NewEvent]) -> list[NewEvent]:
     """Events checked against their type's contract and normalized; raises InvalidInput with
     every violation. Built-in contracts check what built-in mappings make (see
-    opsloop/service/contracts.py)."""
+    opsloop/service/ingest/contracts.py)."""
     builtin = isinstance(spec.mapping, str)
     return [
         conform(
@@ -182,7 +182,7 @@ def hold_rejected(ctx: Context, source: str, rejected: list[Rejected]) -> list[i
     for item in rejected:
         error = InvalidInput([FieldError(item.where, item.reason)])
         ids.append(
-            ingesting.quarantine(
+            storing.quarantine(
                 ctx,
                 source=source,
                 body=item.raw,
@@ -203,7 +203,7 @@ def _hold(ctx: Context, spec: SourceSpec, record: Record, exc: InvalidInput) -> 
             for e in exc.errors
         ]
     )
-    item = ingesting.quarantine(ctx, source=spec.name, body=body, error=located, quiet=True)
+    item = storing.quarantine(ctx, source=spec.name, body=body, error=located, quiet=True)
     return RecordError(record.where, str(located), item)
 
 

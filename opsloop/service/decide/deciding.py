@@ -23,7 +23,7 @@ from opsloop.learning.text_dataset import text_model_name
 from opsloop.reasoning.decide import decide, triggers
 from opsloop.reasoning.predictions import PlaybookModels
 from opsloop.service.context import ActivePlaybook, Context
-from opsloop.service.delivering import queue_actions
+from opsloop.service.deliver.outbox import queue_actions
 from opsloop.store import audit
 from opsloop.store import decisions as decision_store
 from opsloop.store import events as event_store
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 DECIDE_WITH_LLM = "decide_with_llm"
 """Job kind: decide one event for a playbook that asks the language model (payload:
-`playbook`, `event_id`); see `opsloop.service.llm_decisions`."""
+`playbook`, `event_id`); see `opsloop.service.decide.llm_decisions`."""
 
 
 def decide_stored(

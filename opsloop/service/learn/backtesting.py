@@ -26,7 +26,7 @@ from opsloop.learning.replay_features import prepare
 from opsloop.learning.text_dataset import text_model_name
 from opsloop.reasoning.compiler import compile_playbook
 from opsloop.service.context import Context
-from opsloop.service.playbooks import load_playbook
+from opsloop.service.decide.playbooks import load_playbook
 from opsloop.store import audit
 from opsloop.store import backtests as backtest_store
 from opsloop.store import model_registry as model_store

@@ -22,8 +22,9 @@ from opsloop.core.errors import InvalidInput, NotFound, TooLarge, Unauthorized
 from opsloop.core.events import Event, NewEvent, subject_kind
 from opsloop.perception.ingest_bodies import delivery_id, events_from_body, map_hook_body
 from opsloop.perception.signatures import verify_hmac_sha256, verify_hmac_timestamped
-from opsloop.service import deciding, source_registry
 from opsloop.service.context import Context
+from opsloop.service.decide import deciding
+from opsloop.service.ingest import sources
 from opsloop.settings import SourceSettings
 from opsloop.store import audit, source_stats
 from opsloop.store import events as event_store
@@ -334,7 +335,7 @@ def _after_insert(
     conn = tx.conn
     seen: dict[str, tuple[datetime, datetime]] = {}
     senders = {event.source for event in fresh if event.traits}
-    public = source_registry.public_sources(ctx, conn, senders) if senders else set()
+    public = sources.public_sources(ctx, conn, senders) if senders else set()
     patches: dict[str, list[event_store.TraitPatch]] = {}
     for event in fresh:
         at = event.occurred_at

@@ -29,8 +29,8 @@ from typing import Any
 from opsloop.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from opsloop.core.events import NewEvent
 from opsloop.perception.ingest_bodies import events_from_body
-from opsloop.service import ingesting, signals, source_registry, tracking
 from opsloop.service.context import Context
+from opsloop.service.ingest import signals, sources, storing, tracking
 from opsloop.store import audit
 from opsloop.store import quarantine as quarantine_store
 from opsloop.store import sources as source_store
@@ -148,7 +148,7 @@ def replay(ctx: Context, item_id: int, *, actor: str) -> Replayed:
         e if e.idempotency_key else replace(e, idempotency_key=f"quarantine:{item_id}:{n}")
         for n, e in enumerate(new)
     ]
-    accepted = ingesting.store_events(ctx, keyed)
+    accepted = storing.store_events(ctx, keyed)
     ids = [a.id for a in accepted]
     created = sum(1 for a in accepted if a.status == "created")
     with ctx.db.transaction() as tx:
@@ -170,12 +170,12 @@ def _parse(
     ctx: Context, source: str, body: bytes, received_at: datetime, item_id: int
 ) -> list[NewEvent]:
     # The original arrival time stands in for "now": a mapped body occurred when it arrived.
-    declared = source_registry.find(ctx, source)
+    declared = sources.find(ctx, source)
     if declared is not None:
         # Through the source's current mapping and the current contracts: the fix applies.
         spec = declared.spec
         if spec.kind == "webhook" and spec.verify == "none" and not spec.allow_unsigned:
-            raise ingesting.unsigned_refused(
+            raise storing.unsigned_refused(
                 source, "its body was never checked; set `verify` and a secret"
             )
         # A tracking call is read by the Segment parser; everything else by the mapping.
@@ -199,8 +199,8 @@ def _parse(
         return new
     config = ctx.settings.sources.get(source)
     if config is not None and config.secret is None and not config.allow_unsigned:
-        raise ingesting.unsigned_refused(source, "its body was never checked; set its secret")
-    new, _ = ingesting.hook_events(ctx, source, body, {}, received_at=received_at, verify=False)
+        raise storing.unsigned_refused(source, "its body was never checked; set its secret")
+    new, _ = storing.hook_events(ctx, source, body, {}, received_at=received_at, verify=False)
     return new
 
 

@@ -1,6 +1,6 @@
 """Checking the mail server OpsLoop sends through, for the settings page: connect, secure and
 log in as configured, say EHLO and NOOP, and optionally send one test email. The language
-model's check is `opsloop.service.llm_setup.test_connection`."""
+model's check is `opsloop.service.decide.llm_setup.test_connection`."""
 
 from __future__ import annotations
 

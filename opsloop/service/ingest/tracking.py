@@ -31,10 +31,10 @@ from opsloop.perception import segment
 from opsloop.perception.big_integers import refuse_beyond_range
 from opsloop.perception.ingest_bodies import parse_json
 from opsloop.perception.records import Record, Rejected
-from opsloop.service import signals
 from opsloop.service.context import Context
-from opsloop.service.signals import Mapper
-from opsloop.service.source_registry import StoredSource, by_write_key, get
+from opsloop.service.ingest import signals
+from opsloop.service.ingest.signals import Mapper
+from opsloop.service.ingest.sources import StoredSource, by_write_key, get
 from opsloop.store import events as event_store
 from opsloop.store import identities
 

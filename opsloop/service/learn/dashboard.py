@@ -15,8 +15,8 @@ from datetime import date, datetime
 from typing import Any
 
 from opsloop.core.errors import NotFound
-from opsloop.service import metrics
 from opsloop.service.context import Context
+from opsloop.service.learn import metrics
 from opsloop.store import actions as action_store
 from opsloop.store import metrics as metric_store
 

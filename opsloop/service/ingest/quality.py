@@ -1,7 +1,7 @@
 """The data-quality report of one source: how much of what it sent was usable, on time, new.
 
 Figures come from the daily counters written with the events and the quarantine items
-themselves (opsloop/service/ingesting.py, signals.py): `received` counts the events stored or
+themselves (opsloop/service/ingest/storing.py, signals.py): `received` counts the events stored or
 found to be repeats, the records refused and the records ignored; `valid_share` is the share of
 them that were not refused, `late` the
 events that arrived later than the source's `late_after` after they occurred (live signals
@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from opsloop.service.context import Context
-from opsloop.service.source_registry import get
+from opsloop.service.ingest.sources import get
 from opsloop.store import quarantine as quarantine_store
 from opsloop.store import source_stats
 

@@ -31,9 +31,9 @@ from opsloop.core.errors import Conflict, InvalidInput, NotFound, OpsLoopError
 from opsloop.core.sources import SourceSpec
 from opsloop.perception import connectors
 from opsloop.runtime.base import Job
-from opsloop.service import signals, source_registry
 from opsloop.service.context import Context
-from opsloop.service.source_registry import StoredSource
+from opsloop.service.ingest import signals, sources
+from opsloop.service.ingest.sources import StoredSource
 from opsloop.store import audit
 from opsloop.store import source_registry as registry_store
 from opsloop.store import source_runs as store
@@ -90,7 +90,7 @@ def sync(
     Conflict when another run of it is under way or, for a sync, when it is disabled."""
     if mode not in ("sync", "backfill"):
         raise InvalidInput.single("mode", f"is {mode!r}; use sync or backfill")
-    source = source_registry.get(ctx, name)
+    source = sources.get(ctx, name)
     if not source.spec.pulled:
         raise InvalidInput.single(
             "name", f"{name} is a {source.spec.kind} source: it sends its signals, nothing to sync"
@@ -107,7 +107,7 @@ def sync(
 
 def runs(ctx: Context, name: str, *, limit: int = 20) -> list[Run]:
     """The source's latest runs, newest first."""
-    source_registry.get(ctx, name)
+    sources.get(ctx, name)
     with ctx.db.read() as conn:
         return [_as_run(row) for row in store.recent_runs(conn, name, limit=limit)]
 

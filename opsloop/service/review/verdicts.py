@@ -11,9 +11,9 @@ from opsloop.core.decisions import VERDICTS, Decision, ReviewRequest
 from opsloop.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from opsloop.core.events import did_you_mean
 from opsloop.core.playbooks import Option, parse_playbook
-from opsloop.service.autonomy import demote_if_unearned
 from opsloop.service.context import Context
-from opsloop.service.delivering import queue_actions
+from opsloop.service.deliver.outbox import queue_actions
+from opsloop.service.review.autonomy import demote_if_unearned
 from opsloop.store import audit
 from opsloop.store import decisions as decision_store
 from opsloop.store import playbooks as playbook_store

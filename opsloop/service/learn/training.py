@@ -25,8 +25,12 @@ from opsloop.core.playbooks import ModelSpec
 from opsloop.learning import predictors
 from opsloop.learning.datasets import Dataset, Row, build_dataset, model_name
 from opsloop.service.context import ActivePlaybook, Context
-from opsloop.service.model_versions import NewVersion, latest_serving, store_version
-from opsloop.service.text_training import list_text_versions, text_classifier, train_text_model
+from opsloop.service.learn.model_versions import NewVersion, latest_serving, store_version
+from opsloop.service.learn.text_training import (
+    list_text_versions,
+    text_classifier,
+    train_text_model,
+)
 from opsloop.store import model_registry as model_store
 
 log = logging.getLogger(__name__)
