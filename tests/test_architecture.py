@@ -67,3 +67,17 @@ def test_a_wrong_way_import_fails_the_import_rules_naming_the_rule(tmp_path: Pat
     assert "core imports nothing of ours BROKEN" in run.stdout
     assert "opsloop.core.times -> opsloop.service" in run.stdout
     assert "move the code that needs this import out of core" in run.stdout.replace("\n", " ")
+
+
+def test_the_edges_never_reach_the_services_context_or_database() -> None:
+    """Web routes and pages, CLI commands and the demo call `OpsLoop` methods: an attribute
+    such as `service.ctx` or `ops.db` goes around the façade where import-linter cannot see."""
+    reach = re.compile(r"\b(?:ops|service|self\.service|self\.ops)\.(?:ctx|db|runtime)\b")
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for edge in ("web", "cli", "demo")
+        for path in sorted((ROOT / "opsloop" / edge).rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if reach.search(line)
+    ]
+    assert found == [], "call a method of OpsLoop instead:\n" + "\n".join(found)

@@ -64,7 +64,7 @@ def service(**extra: Any) -> Iterator[OpsLoop]:
     ops = OpsLoop(settings(**extra))
     try:
         if ops.settings.auto_migrate:
-            ops.db.migrate()  # TODO(issue 11): façade — the CLI reaches the database here
+            ops.migrate()
         yield ops
     except OpsLoopError as exc:
         fail(exc)

@@ -32,9 +32,7 @@ EventType = Annotated[str, typer.Argument(help="The event type, e.g. order.compl
 def contract_validate(file: ContractFile) -> None:
     """Check a contracts file without applying it; print each problem with its line, or OK."""
     from opsloop.core.yaml_source import read_text
-
-    # TODO(issue 11): façade — a stage function, called without a service (no database).
-    from opsloop.service.ingest.contracts import validate_contracts
+    from opsloop.service import validate_contracts  # no database: the file alone
 
     try:
         found = validate_contracts(read_text(file), str(file))
@@ -54,12 +52,10 @@ def contract_apply(file: ContractFile) -> None:
     """Store each contract of the file whose rules changed as a new version. Running servers
     check new events against it within a second."""
     from opsloop.core.yaml_source import read_text
-    from opsloop.service.ingest.contracts import apply_contracts
 
     with service() as ops:
         try:
-            # TODO(issue 11): façade — a stage function on the service's context.
-            applied = apply_contracts(ops.ctx, read_text(file), str(file), actor=actor())
+            applied = ops.apply_contracts(read_text(file), str(file), actor=actor())
         except PlaybookInvalid as exc:
             fail_problems(exc)
     for item in applied:
@@ -71,33 +67,28 @@ def contract_apply(file: ContractFile) -> None:
 def contract_remove(event_type: EventType) -> None:
     """Stop checking events against the type's applied contract (its versions stay in the
     history). A built-in contract for the type, if any, applies again."""
-    from opsloop.service.ingest.contracts import builtin_contracts, remove_contract
+    from opsloop.service import builtin_contracts
 
     with service() as ops:
-        # TODO(issue 11): façade — a stage function on the service's context.
-        version = remove_contract(ops.ctx, event_type, actor=actor())
+        version = ops.remove_contract(event_type, actor=actor())
     console.print(f"{escape(event_type)}: removed version {version}")
-    if event_type in builtin_contracts():  # TODO(issue 11): façade — a stage function
+    if event_type in builtin_contracts():
         console.print("The built-in contract checks events built-in mappings make again.")
 
 
 @contract_app.command("list")
 def contract_list() -> None:
     """The contracts in force: applied ones with their version, and built-in ones."""
-    from opsloop.service.ingest.contracts import list_contracts
-
     with service() as ops:
-        rows = list_contracts(ops.ctx)  # TODO(issue 11): façade — on the service's context
+        rows = ops.list_contracts()
     rendering.show_contracts(rows)
 
 
 @contract_app.command("show")
 def contract_show(event_type: EventType, json_out: JustJson = False) -> None:
     """One event type's contract: its YAML and its versions."""
-    from opsloop.service.ingest.contracts import get_contract
-
     with service() as ops:
-        found = get_contract(ops.ctx, event_type)  # TODO(issue 11): façade — on the context
+        found = ops.get_contract(event_type)
     if json_out:
         rendering.print_json(found)
         return

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -30,53 +30,22 @@ def ingest(
 ) -> None:
     """Load events from a file. Bad rows are reported by line and kept in quarantine; the rest
     are stored. Decisions they trigger are made by a running server or worker."""
-    from opsloop.core.events import validate_events
+    with service() as ops, rendering.file_progress() as progress:
+        task = progress.add_task(f"Importing {file.name}", total=ops.rows_in_file(file))
 
-    # TODO(issue 11): façade — the file reader is perception's, and the loop below
-    # (validate → quarantine → store in batches, on the service's clock) belongs in the service.
-    from opsloop.perception.files import count_rows, read_rows
-
-    stored = duplicates = refused = 0
-    with service() as ops:
-        total = count_rows(file)
-        batch: list[Any] = []
-
-        def flush() -> None:
-            nonlocal stored, duplicates
-            if batch:
-                accepted = ops.store_events(batch)
-                stored += sum(1 for a in accepted if a.status == "created")
-                duplicates += sum(1 for a in accepted if a.status == "duplicate")
-                batch.clear()
-
-        with rendering.file_progress() as progress:
-            task = progress.add_task(f"Importing {file.name}", total=total)
-            now = ops.ctx.clock()  # TODO(issue 11): façade — reaches the service's context
-            for row in read_rows(file):
-                problem: Exception | None = (
-                    InvalidInput.single("", row.error) if row.error else None
+        def row_done(line: int, problem: str | None) -> None:
+            if problem is not None:
+                progress.console.print(
+                    f"[yellow]{escape(str(file))}:{line}: {escape(problem)}[/yellow]"
                 )
-                if problem is None:
-                    try:
-                        batch.extend(validate_events([row.item], source=source, received_at=now))
-                    except InvalidInput as exc:
-                        problem = exc
-                if problem is not None:
-                    refused += 1
-                    ops.quarantine(
-                        source=source, body=row.raw, error=problem, file=str(file), line=row.line
-                    )
-                    progress.console.print(
-                        f"[yellow]{escape(str(file))}:{row.line}: {escape(str(problem))}[/yellow]"
-                    )
-                if len(batch) >= batch_size:
-                    flush()
-                progress.advance(task)
-            flush()
+            progress.advance(task)
+
+        done = ops.ingest_file(file, source=source, batch_size=batch_size, row_done=row_done)
     console.print(
-        f"Stored {stored} events, {duplicates} already stored, {refused} refused (in quarantine)."
+        f"Stored {done.stored} events, {done.duplicates} already stored, "
+        f"{done.refused} refused (in quarantine)."
     )
-    if refused:
+    if done.refused:
         raise typer.Exit(1)
 
 

@@ -47,14 +47,10 @@ def llm_classify(
     as_json: AsJson = False,
 ) -> None:
     """Classify TEXT into one of the --label values, as a playbook would (cached, booked)."""
-    from opsloop.service.decide import llm_setup as llm_service
-
-    with (
-        service() as ops,
-        # TODO(issue 11): façade — a stage function on the service's context.
-        llm_service.language_model(ops.ctx, needed_by="opsloop llm classify") as llm,
-    ):
-        result = llm.classify(text, label, instructions=instructions)
+    with service() as ops:
+        result = ops.classify_text(
+            text, label, instructions=instructions, needed_by="opsloop llm classify"
+        )
     call = result.call
     if as_json:
         console.print_json(

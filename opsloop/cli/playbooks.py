@@ -36,9 +36,7 @@ Reason = Annotated[str | None, typer.Option(help="Why, for the audit trail.")]
 def playbook_validate(file: PlaybookFile) -> None:
     """Check a playbook; print each problem with its line, or OK."""
     from opsloop.core.yaml_source import read_text
-
-    # TODO(issue 11): façade — a stage function, called without a service (no database).
-    from opsloop.service.decide.playbooks import load_playbook
+    from opsloop.service import load_playbook  # no database: the file alone
 
     try:
         llm = settings().llm

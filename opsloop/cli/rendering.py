@@ -21,10 +21,7 @@ from opsloop.cli.common import console, err
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-    from opsloop.service.ingest.quality import Quality
-    from opsloop.service.ingest.sources import StoredSource
-    from opsloop.service.ingest.syncing import Run
-    from opsloop.service.retention import DbStats, Purged
+    from opsloop.service import DbStats, Purged, Quality, Run, StoredSource
 
 
 # --- formatters ------------------------------------------------------------------------------

@@ -70,12 +70,9 @@ def worker() -> None:
 def migrate() -> None:
     """Create or upgrade the database schema (serve and demo do this on start)."""
     config = settings(auto_migrate=False)
-    # TODO(issue 11): façade — migrate through the service instead of opening the store here.
-    from opsloop.store.database import Database
+    from opsloop.service import migrate_database
 
-    db = Database(config.resolved_database_url)
-    db.migrate()
-    db.dispose()
+    migrate_database(config)
     console.print(f"Database is up to date ({_db_label(config)}).")
 
 

@@ -28,7 +28,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from opsloop.core.errors import PlaybookInvalid
@@ -333,6 +332,8 @@ def _allowed_problem(kind: str, value: Any) -> str | None:
 def _sources(document: YamlDocument, text: str, contracts: list[Contract]) -> Iterator[str]:
     """Each contract's own lines of the file, comments included, as a file of its own; when
     the file is not laid out one key per line (flow style), the contract written out anew."""
+    import yaml  # loaded by parse_yaml already; not at start-up (opsloop/core/yaml_source.py)
+
     lines = text.splitlines()
     starts = [document.lines.get(("contracts", c.event_type)) for c in contracts]
     for index, contract in enumerate(contracts):

@@ -37,7 +37,6 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy import func, select
 
 from opsloop.builtin import builtin_playbook
 from opsloop.core.errors import OpsLoopError
@@ -46,11 +45,14 @@ from opsloop.demo.reviewer import verdict
 from opsloop.demo.simulator import SOURCE, PlannedEvent, Simulator
 from opsloop.demo.sinks import Outbox, SinkServer, SmtpSink, sink_router
 from opsloop.service import OpsLoop
-from opsloop.service.context import utcnow
 from opsloop.settings import Settings, WebhookEndpoint
-from opsloop.store.schema import events as event_table
 
 log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
 
 PLAYBOOK = "lead-qualification"
 REVIEW_AFTER = timedelta(days=3)
@@ -325,7 +327,7 @@ def _refuse_foreign_data(ops: OpsLoop) -> None:
     """Demo events must never mix with real ones: refuse a database that holds events but is
     not the demo's (a demo database may also hold what the user sent it while trying it)."""
     if ops.settings.auto_migrate:
-        ops.db.migrate()
+        ops.migrate()
     sources = _event_counts_by_source(ops)
     if not sources or SOURCE in sources:
         return
@@ -343,9 +345,7 @@ def _refuse_foreign_data(ops: OpsLoop) -> None:
 
 
 def _event_counts_by_source(ops: OpsLoop) -> dict[str, int]:
-    query = select(event_table.c.source, func.count()).group_by(event_table.c.source)
-    with ops.db.read() as conn:
-        return {str(source): int(count) for source, count in conn.execute(query)}
+    return ops.events_by_source()
 
 
 def _store_history(
@@ -355,7 +355,7 @@ def _store_history(
     events were new (0 when the demo ran on this database before)."""
     triggers: dict[int, datetime] = {}
     new = 0
-    received = ops.ctx.clock()
+    received = ops.now()
     with _progress(console) as progress:
         task = progress.add_task(f"Loading {days} days of history", total=len(planned))
         for start in range(0, len(planned), BATCH):

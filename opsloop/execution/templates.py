@@ -7,26 +7,33 @@ reads naturally.
 Inside JSON values (webhook bodies, trait updates) a string that is exactly one `{{ ... }}`
 keeps the value's type: `amount: "{{ event.payload.total }}"` sends the number 38.5, not the
 text "38.5"; a missing value becomes null.
+
+Jinja2 is imported by the first template rendered or checked, not with this module: it is 15-20
+ms of start-up for a command that renders nothing (docs/performance.md#cli-start-up).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from functools import lru_cache
-from typing import Any
-
-from jinja2 import ChainableUndefined, Template, TemplateError, TemplateSyntaxError, Undefined
-from jinja2.sandbox import SandboxedEnvironment
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any
 
 from opsloop.core.yaml_source import Path
 
-_text = SandboxedEnvironment(
-    undefined=ChainableUndefined, autoescape=False, keep_trailing_newline=True
-)
-_html = SandboxedEnvironment(
-    undefined=ChainableUndefined, autoescape=True, keep_trailing_newline=True
-)
+if TYPE_CHECKING:
+    from jinja2 import Template
+    from jinja2.sandbox import SandboxedEnvironment
+
+
+@cache
+def _environment(*, html: bool) -> SandboxedEnvironment:
+    from jinja2 import ChainableUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    return SandboxedEnvironment(
+        undefined=ChainableUndefined, autoescape=html, keep_trailing_newline=True
+    )
 
 
 _SINGLE = re.compile(r"^\s*\{\{(?P<expression>(?:(?!\}\}|\{\{|\{%).)*)\}\}\s*$", re.S)
@@ -38,17 +45,19 @@ class RenderError(Exception):
 
 @lru_cache(maxsize=2048)
 def _template(source: str, *, html: bool) -> Template:
-    return (_html if html else _text).from_string(source)
+    return _environment(html=html).from_string(source)
 
 
 @lru_cache(maxsize=2048)
 def _expression(source: str) -> Callable[..., Any]:
-    return _text.compile_expression(source, undefined_to_none=True)
+    return _environment(html=False).compile_expression(source, undefined_to_none=True)
 
 
 def render(source: str, context: dict[str, Any], *, html: bool = False) -> str:
     if "{" not in source:
         return source
+    from jinja2 import TemplateError  # see the module's notes
+
     try:
         return _template(source, html=html).render(context)
     except (TemplateError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
@@ -61,6 +70,8 @@ def render_value(value: Any, context: dict[str, Any]) -> Any:
         single = _SINGLE.match(value)
         if single is None:
             return render(value, context)
+        from jinja2 import TemplateError, Undefined  # see the module's notes
+
         try:
             result = _expression(single.group("expression"))(**context)
         except (TemplateError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
@@ -75,8 +86,10 @@ def render_value(value: Any, context: dict[str, Any]) -> Any:
 
 def template_problems(templates: Iterator[tuple[Path, str]]) -> Iterator[tuple[Path, int, str]]:
     """(path, line offset inside the template, message) for each template that fails to parse."""
+    from jinja2 import TemplateSyntaxError  # see the module's notes
+
     for path, source in templates:
         try:
-            _text.parse(source)
+            _environment(html=False).parse(source)
         except TemplateSyntaxError as exc:
             yield path, max((exc.lineno or 1) - 1, 0), f"template: {exc.message}"

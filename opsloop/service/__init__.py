@@ -18,6 +18,7 @@ from opsloop.core.periods import Baseline
 from opsloop.core.playbooks import Playbook
 from opsloop.core.yaml_source import read_text
 from opsloop.perception.history import HistorySpec
+from opsloop.reasoning.llm_client import Classification
 from opsloop.runtime.base import Job, Runtime
 from opsloop.runtime.inprocess import InProcessRuntime
 from opsloop.service import ledger, reading, retention
@@ -26,11 +27,13 @@ from opsloop.service.context import Context, utcnow
 from opsloop.service.decide import deciding, llm_decisions, playbooks
 from opsloop.service.decide import llm_setup as llm_service
 from opsloop.service.decide.llm_setup import ConnectionCheck
-from opsloop.service.decide.playbooks import Applied
+from opsloop.service.decide.playbooks import Applied, load_playbook
 from opsloop.service.deliver import outbox
 from opsloop.service.deliver.connections import SmtpCheck, check_smtp
 from opsloop.service.group_commit import GroupCommitter
 from opsloop.service.ingest import (
+    contracts,
+    event_files,
     history_import,
     quality,
     sources,
@@ -40,15 +43,24 @@ from opsloop.service.ingest import (
     webhooks,
 )
 from opsloop.service.ingest import quarantine as source_service
+from opsloop.service.ingest.contracts import AppliedContract, builtin_contracts, validate_contracts
+from opsloop.service.ingest.event_files import FileIngested, RowDone
 from opsloop.service.ingest.history_import import Imported, Progress
+from opsloop.service.ingest.quality import Quality
+from opsloop.service.ingest.sources import StoredSource
 from opsloop.service.ingest.storing import Accepted, Ingested
+from opsloop.service.ingest.syncing import Run
+from opsloop.service.ingest.tracking import MAX_BATCH_BYTES, SNIPPET_PATH, Tracked
 from opsloop.service.learn import dashboard as dashboard_service
 from opsloop.service.learn import metrics as metric_service
 from opsloop.service.learn import training
-from opsloop.service.learn.metrics import By
+from opsloop.service.learn.metrics import CSAT_EVENT, CSAT_FIELD, By
 from opsloop.service.learn.training import RETRAIN_DUE
+from opsloop.service.reading import DatabaseStatus, LedgerCounts
+from opsloop.service.retention import DbStats, Purged
 from opsloop.service.review import autonomy, verdicts
 from opsloop.service.review import inbox as inbox_service
+from opsloop.service.review.inbox import ORDERS
 from opsloop.service.served_models import TRAIN_MODEL
 from opsloop.settings import Settings
 from opsloop.store.database import Database
@@ -58,7 +70,45 @@ log = logging.getLogger(__name__)
 
 CLOSE_OUTCOMES = "close_outcome_windows"
 
-__all__ = ["Accepted", "Applied", "HistorySpec", "Imported", "Ingested", "OpsLoop"]
+__all__ = [
+    "CSAT_EVENT",
+    "CSAT_FIELD",
+    "MAX_BATCH_BYTES",
+    "ORDERS",
+    "SNIPPET_PATH",
+    "Accepted",
+    "Applied",
+    "AppliedContract",
+    "DatabaseStatus",
+    "DbStats",
+    "FileIngested",
+    "HistorySpec",
+    "Imported",
+    "InboxOrder",
+    "Ingested",
+    "LedgerCounts",
+    "OpsLoop",
+    "Purged",
+    "Quality",
+    "Run",
+    "StoredSource",
+    "Tracked",
+    "builtin_contracts",
+    "load_playbook",
+    "migrate_database",
+    "validate_contracts",
+]
+"""What the edges (web, cli, demo) may use besides `OpsLoop`: the types its methods return
+and the few pure functions that need no database. Everything else stays behind the façade."""
+
+
+def migrate_database(settings: Settings) -> None:
+    """Create or upgrade the schema of the database `settings` name (`opsloop migrate`)."""
+    db = Database(settings.resolved_database_url)
+    try:
+        db.migrate()
+    finally:
+        db.dispose()
 
 
 class OpsLoop:
@@ -249,6 +299,61 @@ class OpsLoop:
             self.ctx, source=source, body=body, error=error, file=file, line=line
         )
 
+    def rows_in_file(self, path: Path) -> int:
+        """How many rows an events file holds, for `ingest_file`'s progress bar."""
+        return event_files.rows_in(path)
+
+    def ingest_file(
+        self,
+        path: Path,
+        *,
+        source: str = "import",
+        batch_size: int = 500,
+        row_done: RowDone | None = None,
+    ) -> FileIngested:
+        """Events from a JSONL or CSV file: bad rows to quarantine with their line, the rest
+        stored in batches (opsloop/service/ingest/event_files.py)."""
+        return event_files.ingest_file(
+            self.ctx, path, source=source, batch_size=batch_size, row_done=row_done
+        )
+
+    # --- tracking (Segment-compatible: opsloop/service/ingest/tracking.py) ----------------------
+
+    def track(
+        self,
+        call: str,
+        body: bytes,
+        *,
+        authorization: str | None,
+        content_type: str | None = None,
+    ) -> Tracked:
+        """`POST /v1/{call}`: the write key names the source; each call is stored once."""
+        return tracking.receive(
+            self.ctx, call, body, authorization=authorization, content_type=content_type
+        )
+
+    def refuse_oversized_tracking(
+        self, call: str, head: bytes, size: int | None, *, authorization: str | None
+    ) -> TooLarge:
+        """The error for a tracking body over Segment's limit; its start is kept in quarantine
+        when the write key names a source."""
+        return tracking.refuse_oversized(self.ctx, call, head, size, authorization=authorization)
+
+    # --- contracts (opsloop/service/ingest/contracts.py) ----------------------------------------
+
+    def list_contracts(self) -> list[dict[str, Any]]:
+        return contracts.list_contracts(self.ctx)
+
+    def get_contract(self, event_type: str) -> dict[str, Any]:
+        return contracts.get_contract(self.ctx, event_type)
+
+    def apply_contracts(self, text: str, file: str, *, actor: str) -> list[AppliedContract]:
+        """Store each contract of the file whose rules changed as a new version."""
+        return contracts.apply_contracts(self.ctx, text, file, actor=actor)
+
+    def remove_contract(self, event_type: str, *, actor: str) -> int:
+        return contracts.remove_contract(self.ctx, event_type, actor=actor)
+
     # --- sources (declared in YAML: opsloop/core/sources.py) ------------------------------------
 
     def add_source(
@@ -426,6 +531,18 @@ class OpsLoop:
         or what is wrong (opsloop/service/decide/llm_setup.py)."""
         return llm_service.test_connection(self.ctx)
 
+    def classify_text(
+        self,
+        text: str,
+        labels: list[str],
+        *,
+        instructions: str | None = None,
+        needed_by: str = "",
+    ) -> Classification:
+        """One of `labels` for `text`, as a playbook would ask the model (cached, booked)."""
+        with llm_service.language_model(self.ctx, needed_by=needed_by) as llm:
+            return llm.classify(text, labels, instructions=instructions)
+
     def llm_usage(self) -> dict[str, Any]:
         """Per model: calls, cache hits, failures, tokens and cost, from the LLM call ledger."""
         return llm_service.usage(self.ctx)
@@ -437,6 +554,27 @@ class OpsLoop:
         return reading.complete_task(self.ctx, task_id, by=by)
 
     # --- the ledger: verification, retention, sizes ---------------------------------------------
+
+    def migrate(self) -> None:
+        """Bring the database to the newest schema."""
+        self.db.migrate()
+
+    def now(self) -> datetime:
+        """The service's clock: the time it stamps on what it stores (moved by hand in tests
+        and simulations)."""
+        return self.ctx.clock()
+
+    def events_by_source(self) -> dict[str, int]:
+        """How many events each source has stored."""
+        return reading.events_by_source(self.ctx)
+
+    def database_status(self) -> DatabaseStatus:
+        """The backend, and whether the schema is at the newest migration (`/readyz`)."""
+        return reading.database_status(self.ctx)
+
+    def ledger_counts(self) -> LedgerCounts:
+        """Events, decisions per playbook and status, actions per status, items held (`/metrics`)."""
+        return reading.ledger_counts(self.ctx)
 
     def verify_ledger(
         self,

@@ -1,4 +1,9 @@
-"""What every use case needs: settings, database, runtime, clock, channels, active playbooks."""
+"""What every use case needs: settings, database, runtime, clock, channels, active playbooks.
+
+The channels and their HTTP client are made when the first delivery asks for them: httpx, its
+TLS set-up and the channel modules cost about 55 ms, which a command that only reads the ledger
+never pays (docs/performance.md#cli-start-up).
+"""
 
 from __future__ import annotations
 
@@ -8,16 +13,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from opsloop.core.playbooks import Mode, parse_playbook
 from opsloop.core.sources import DEFAULT_LATE, SourceSpec
 from opsloop.execution.channels import Channel
-from opsloop.execution.channels.email import EmailChannel
-from opsloop.execution.channels.notify import NotifyChannel
-from opsloop.execution.channels.webhook import WebhookChannel
 from opsloop.learning.predictors import load_predictor
 from opsloop.reasoning.compiler import CompiledPlaybook, compile_playbook
 from opsloop.runtime.base import Runtime
@@ -27,6 +27,9 @@ from opsloop.settings import Settings
 from opsloop.store import playbooks as playbook_store
 from opsloop.store import source_registry as source_registry_store
 from opsloop.store.database import Database, Tx
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +125,32 @@ class LateThresholds:
         self._checked = -self.ttl
 
 
+class SharedHttpClient:
+    """The one HTTP client (and connection pool) the channels share, made on first use."""
+
+    def __init__(self, *, timeout: float) -> None:
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._client: httpx.Client | None = None
+        self._closed = False
+
+    def get(self) -> httpx.Client:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the HTTP client has been closed")
+            if self._client is None:
+                import httpx  # here, not at start-up: see the module's notes
+
+                self._client = httpx.Client(timeout=self.timeout, follow_redirects=False)
+            return self._client
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._client is not None:
+                self._client.close()
+
+
 @dataclass
 class Context:
     settings: Settings
@@ -130,10 +159,11 @@ class Context:
     clock: Callable[[], datetime] = utcnow
     catalog: Catalog = field(init=False)
     committer: GroupCommitter[Any, Any] | None = None
-    http: httpx.Client = field(init=False)
-    channels: dict[str, Channel] = field(init=False)
+    http: SharedHttpClient = field(init=False)
     models: ServedModels = field(init=False)
     late_after: LateThresholds = field(init=False)
+    _channels: dict[str, Channel] | None = field(init=False, default=None, repr=False)
+    _channels_lock: threading.Lock = field(init=False, default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         self.catalog = Catalog(self.db)
@@ -141,14 +171,30 @@ class Context:
         self.models = ServedModels(
             load_predictor, queue_retrain=self.queue_retrain, clock=lambda: self.clock()
         )
-        self.http = httpx.Client(
-            timeout=self.settings.delivery_timeout_seconds, follow_redirects=False
-        )
-        webhook = WebhookChannel(self.settings, self.http)
-        self.channels = {
+        self.http = SharedHttpClient(timeout=self.settings.delivery_timeout_seconds)
+
+    @property
+    def channels(self) -> dict[str, Channel]:
+        """The channel of each action kind, made by the first delivery."""
+        if self._channels is not None:
+            return self._channels
+        with self._channels_lock:
+            if self._channels is None:
+                self._channels = self._make_channels()
+            return self._channels
+
+    def _make_channels(self) -> dict[str, Channel]:
+        # Imported here, not at start-up: see the module's notes.
+        from opsloop.execution.channels.email import EmailChannel
+        from opsloop.execution.channels.notify import NotifyChannel
+        from opsloop.execution.channels.webhook import WebhookChannel
+
+        client = self.http.get()
+        webhook = WebhookChannel(self.settings, client)
+        return {
             "email": EmailChannel(self.settings),
             "webhook": webhook,
-            "notify": NotifyChannel(self.settings, self.http),
+            "notify": NotifyChannel(self.settings, client),
             # Money and deletions are carried out by the business's own systems, reached by a
             # signed webhook; OpsLoop's part is making sure a person approved first.
             "refund": webhook,

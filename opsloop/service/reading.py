@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from opsloop.core.errors import Conflict, NotFound
@@ -11,6 +11,7 @@ from opsloop.store import actions as action_store
 from opsloop.store import audit
 from opsloop.store import decisions as decision_store
 from opsloop.store import events as event_store
+from opsloop.store import metrics as metric_store
 from opsloop.store import outcomes as outcome_store
 from opsloop.store import quarantine as quarantine_store
 
@@ -21,6 +22,46 @@ LEDGER_BOOKKEEPING = frozenset(
 started) and rows the upgrade that sealed an older ledger added. They are in the trail
 `opsloop audit verify` walks; a decision's story shows what people and deliveries did:
 reviews, deliveries, retries, cancellations."""
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerCounts:
+    """What `/metrics` exposes, read in one transaction."""
+
+    events: int
+    decisions: dict[str, dict[str, int]]
+    """Per playbook, per status."""
+    actions: dict[str, int]
+    """Per delivery status."""
+    held: int
+    """Refused inputs waiting in quarantine."""
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseStatus:
+    backend: str
+    """`sqlite` or `postgresql`."""
+    current: bool
+    """The schema is at the newest migration."""
+
+
+def ledger_counts(ctx: Context) -> LedgerCounts:
+    with ctx.db.read() as conn:
+        return LedgerCounts(
+            events=event_store.count_events(conn),
+            decisions=metric_store.decisions_by_status(conn, None),
+            actions=action_store.count_by_status(conn),
+            held=quarantine_store.count_held(conn),
+        )
+
+
+def events_by_source(ctx: Context) -> dict[str, int]:
+    with ctx.db.read() as conn:
+        return event_store.count_by_source(conn)
+
+
+def database_status(ctx: Context) -> DatabaseStatus:
+    return DatabaseStatus(backend=ctx.db.backend, current=ctx.db.schema_is_current())
 
 
 def list_decisions(

@@ -19,7 +19,6 @@ from datetime import datetime
 from typing import Any
 
 from opsloop.core.playbooks import ModelSpec
-from opsloop.learning.datasets import model_name
 from opsloop.reasoning.predictions import PlaybookModels, Predictor, ServedModel, TextPredictor
 from opsloop.store import audit
 from opsloop.store import model_registry as model_store
@@ -68,6 +67,10 @@ class ServedModels:
     def for_playbook(self, tx: Tx, playbook: str, spec: ModelSpec) -> PlaybookModels:
         """The playbook's serving models, in the caller's transaction (a rejected artifact is
         retired and its retrain queued in it)."""
+        # Imported here: the datasets module loads the feature code (about 14 ms), which a
+        # process that serves no model never needs at start-up.
+        from opsloop.learning.datasets import model_name
+
         return self.for_name(tx, playbook, model_name(playbook, spec))
 
     def for_name(self, tx: Tx, playbook: str, name: str) -> PlaybookModels:

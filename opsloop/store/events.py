@@ -186,6 +186,11 @@ def count_events(conn: Connection) -> int:
     return conn.execute(select(func.count()).select_from(events)).scalar_one()
 
 
+def count_by_source(conn: Connection) -> dict[str, int]:
+    query = select(events.c.source, func.count()).group_by(events.c.source)
+    return {str(source): int(count) for source, count in conn.execute(query)}
+
+
 def as_event(row: Any) -> Event:
     """An `events` row as the domain sees it."""
     return Event(

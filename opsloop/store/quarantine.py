@@ -7,11 +7,9 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from opsloop.core.quarantine import KEEP_BYTES
 from opsloop.store.audit import COLUMNS as AUDIT_COLUMNS
 from opsloop.store.schema import audit, quarantine
-
-# What we keep of a body that was refused for its size: enough to recognize the sender.
-KEEP_BYTES = 64 * 1024
 
 
 def hold(

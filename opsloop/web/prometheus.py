@@ -10,10 +10,6 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
 from opsloop.service import OpsLoop
-from opsloop.store import actions as action_store
-from opsloop.store import events as event_store
-from opsloop.store import metrics as metric_store
-from opsloop.store import quarantine as quarantine_store
 
 
 class LedgerCollector(Collector):
@@ -21,11 +17,13 @@ class LedgerCollector(Collector):
         self.service = service
 
     def collect(self) -> Iterator[Metric]:
-        with self.service.db.read() as conn:
-            events = event_store.count_events(conn)
-            decisions = metric_store.decisions_by_status(conn, None)
-            actions = action_store.count_by_status(conn)
-            held = quarantine_store.count_held(conn)
+        ledger = self.service.ledger_counts()
+        events, decisions, actions, held = (
+            ledger.events,
+            ledger.decisions,
+            ledger.actions,
+            ledger.held,
+        )
         yield GaugeMetricFamily("opsloop_events", "Events stored in the ledger", value=events)
         family = GaugeMetricFamily(
             "opsloop_decisions", "Decisions by playbook and status", labels=["playbook", "status"]

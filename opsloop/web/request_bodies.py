@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from opsloop.core.errors import FieldError, InvalidInput
 from opsloop.core.events import join_path
-from opsloop.store.quarantine import KEEP_BYTES
+from opsloop.core.quarantine import KEEP_BYTES
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -11,12 +11,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
 from opsloop.store import audit as audit_store
-from opsloop.store.database import Database
+from opsloop.store.database import Database, alembic_config, head_revision
 from opsloop.store.schema import audit, metadata
 from tests.conftest import PG_URL
 
@@ -77,6 +79,26 @@ def test_the_schema_is_current_only_after_migrating(empty_db: Database) -> None:
     assert empty_db.schema_is_current() is False
     empty_db.migrate()
     assert empty_db.schema_is_current() is True
+
+
+def test_the_newest_revision_read_without_alembic_is_the_one_alembic_reads() -> None:
+    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def test_a_database_one_revision_behind_is_not_current_until_migrated(empty_db: Database) -> None:
+    script = ScriptDirectory.from_config(alembic_config())
+    head = script.get_revision(script.get_current_head())
+    assert isinstance(head.down_revision, str)
+    with empty_db.engine.connect() as conn:
+        config = alembic_config()
+        config.attributes["connection"] = conn
+        command.upgrade(config, head.down_revision)
+        conn.commit()
+
+    assert empty_db.schema_is_current() is False
+    empty_db.migrate()
+    assert empty_db.schema_is_current() is True
+    assert schema_diff(empty_db) == []
 
 
 def test_migrating_twice_changes_nothing(empty_db: Database) -> None:

@@ -18,12 +18,13 @@ Connectors do not write to OpsLoop's database; they only read from the outside.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from opsloop.core.sources import SourceSpec
 from opsloop.perception.records import Batch
+
+if TYPE_CHECKING:
+    import httpx  # loaded with the HTTP connector, when an `http` source is pulled
 
 
 def fetch(

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from opsloop.service import OpsLoop
-from opsloop.service.ingest import contracts as contract_service
 from opsloop.web.auth import READ, Owner
 from opsloop.web.deps import ops
 from opsloop.web.responses import Json
@@ -31,7 +30,7 @@ _YAML_BODY = {
     dependencies=[Depends(READ)],
 )
 def list_contracts(service: Service) -> Json:
-    return Json({"contracts": contract_service.list_contracts(service.ctx)})
+    return Json({"contracts": service.list_contracts()})
 
 
 @router.get(
@@ -40,7 +39,7 @@ def list_contracts(service: Service) -> Json:
     dependencies=[Depends(READ)],
 )
 def get_contract(name: str, service: Service) -> Json:
-    return Json(contract_service.get_contract(service.ctx, name))
+    return Json(service.get_contract(name))
 
 
 @router.put(
@@ -55,9 +54,7 @@ async def apply_contracts(
     file: Annotated[str, Query(description="A name for the file, shown in errors.")] = "api",
 ) -> Json:
     text = (await request.body()).decode("utf-8", errors="replace")
-    applied = await run_in_threadpool(
-        contract_service.apply_contracts, service.ctx, text, file, actor=who.actor
-    )
+    applied = await run_in_threadpool(service.apply_contracts, text, file, actor=who.actor)
     body = {
         "contracts": [
             {"event_type": item.event_type, "version": item.version, "status": item.status}
@@ -74,5 +71,5 @@ async def apply_contracts(
     status_code=200,
 )
 def remove_contract(name: str, service: Service, who: Owner) -> Json:
-    version = contract_service.remove_contract(service.ctx, name, actor=who.actor)
+    version = service.remove_contract(name, actor=who.actor)
     return Json({"event_type": name, "version": version, "removed": True})

@@ -13,8 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from opsloop.core.durations import parse_duration
 from opsloop.core.errors import InvalidInput
 from opsloop.core.periods import DEFAULT_BASELINE, parse_baseline
-from opsloop.service import OpsLoop
-from opsloop.service.learn.metrics import CSAT_EVENT, CSAT_FIELD
+from opsloop.service import CSAT_EVENT, CSAT_FIELD, OpsLoop
 from opsloop.web.auth import PUBLIC, READ, Owner
 from opsloop.web.deps import ops
 from opsloop.web.ids import BeforeId, DbId
@@ -171,17 +170,17 @@ def healthz() -> Json:
 )
 async def readyz(service: Service) -> Json:
     try:
-        current = await run_in_threadpool(service.db.schema_is_current)
+        status = await run_in_threadpool(service.database_status)
     except Exception as exc:
         return Json(
             {"status": "unavailable", "reason": f"database: {type(exc).__name__}"}, status_code=503
         )
-    if not current:
+    if not status.current:
         return Json(
             {"status": "unavailable", "reason": "database schema is behind; run `opsloop migrate`"},
             status_code=503,
         )
-    return Json({"status": "ready", "database": service.db.backend})
+    return Json({"status": "ready", "database": status.backend})
 
 
 @router.get(

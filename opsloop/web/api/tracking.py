@@ -17,8 +17,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from opsloop.core.errors import InvalidInput, OpsLoopError, TooLarge
-from opsloop.service import OpsLoop
-from opsloop.service.ingest import tracking
+from opsloop.service import MAX_BATCH_BYTES, SNIPPET_PATH, OpsLoop
 from opsloop.web.assets import STATIC
 from opsloop.web.auth import PUBLIC
 from opsloop.web.deps import ops
@@ -65,8 +64,7 @@ async def post_call(call: str, request: Request, service: Service) -> Response:
     try:
         body = await _body(request, service, call, authorization)
         tracked = await run_in_threadpool(
-            tracking.receive,
-            service.ctx,
+            service.track,
             call,
             body,
             authorization=authorization,
@@ -98,7 +96,7 @@ async def preflight(call: str) -> Response:
 
 
 @router.get(
-    tracking.SNIPPET_PATH,
+    SNIPPET_PATH,
     summary="The tracking snippet for websites",
     description="A small script that sends a page view on each load and offers "
     "`opsloop.track(name, properties)` and `opsloop.identify(userId, traits)`. Paste "
@@ -122,11 +120,10 @@ def _snippet() -> bytes:
 
 async def _body(request: Request, service: OpsLoop, call: str, authorization: str | None) -> bytes:
     try:
-        raw = await read_limited(request, tracking.MAX_BATCH_BYTES)
+        raw = await read_limited(request, MAX_BATCH_BYTES)
     except Oversized as big:
         raise await run_in_threadpool(
-            tracking.refuse_oversized,
-            service.ctx,
+            service.refuse_oversized_tracking,
             call,
             big.head,
             big.size,
@@ -141,12 +138,12 @@ def _gunzip(raw: bytes) -> bytes:
     """Segment's libraries may gzip a batch; the limits apply to it unzipped."""
     inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
     try:
-        body = inflate.decompress(raw, tracking.MAX_BATCH_BYTES + 1)
+        body = inflate.decompress(raw, MAX_BATCH_BYTES + 1)
     except zlib.error:
         raise InvalidInput.single("body", "says Content-Encoding: gzip but is not gzip") from None
-    if len(body) > tracking.MAX_BATCH_BYTES or inflate.unconsumed_tail:
+    if len(body) > MAX_BATCH_BYTES or inflate.unconsumed_tail:
         raise TooLarge.single(
-            "body", f"is more than {tracking.MAX_BATCH_BYTES} bytes unzipped; the limit is 500 KB"
+            "body", f"is more than {MAX_BATCH_BYTES} bytes unzipped; the limit is 500 KB"
         )
     return body
 

@@ -19,8 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from opsloop.core.decisions import VERDICTS, ReviewRequest
 from opsloop.core.errors import Conflict, InvalidInput, NotFound
-from opsloop.service import OpsLoop
-from opsloop.service.review.inbox import ORDERS, InboxOrder
+from opsloop.service import ORDERS, InboxOrder, OpsLoop
 from opsloop.web.deps import ops
 from opsloop.web.pages.ui import PageReader, PageReviewer, page_router, render
 

@@ -16,8 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from opsloop.core.durations import format_duration
 from opsloop.core.errors import Conflict, NotFound
-from opsloop.service import OpsLoop
-from opsloop.service.ingest.sources import StoredSource
+from opsloop.service import OpsLoop, StoredSource
 from opsloop.web.deps import ops
 from opsloop.web.ids import page_id
 from opsloop.web.pages.admin_common import TIME_HELPERS, is_htmx, sentence
