@@ -38,12 +38,12 @@ MARKER = "step_"  # each step runs inside a function named step_<name>, so sampl
 
 
 def step_ingest_single(ops: Any, body: bytes) -> None:
-    ops.ingest(body)
+    ops.ingest.body(body)
 
 
 def step_ingest_batch(ops: Any, bodies: list[bytes]) -> None:
     for body in bodies:
-        ops.ingest(body)
+        ops.ingest.body(body)
 
 
 def step_decide_only(compiled: Any, events: list[Any], traits: dict[str, Any]) -> None:
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         started = time.perf_counter()
         step_ingest_batch(ops, batches)
         timings["ingest_batch"] = time.perf_counter() - started
-        decided = sum(ops.metrics()[0]["decisions"].values())
+        decided = sum(ops.learn.metrics()[0]["decisions"].values())
         expected = 50 + args.singles + args.batches * args.batch_size
         assert decided == expected, f"{decided} decisions for {expected} leads"
 

@@ -112,7 +112,7 @@ def store(business: DemoBusiness, clock: SimClock, planned: list[PlannedEvent]) 
                 [e.as_dict() for e in chunk], source=SOURCE, received_at=clock.at
             )
         ]
-        ops.store_events(batch)
+        ops.ingest.store_events(batch)
 
 
 def review(
@@ -124,7 +124,9 @@ def review(
     pending: list[dict[str, Any]] = []
     before: int | None = None
     while True:
-        page = ops.list_decisions(status="pending", playbook=PLAYBOOK, limit=500, before_id=before)
+        page = ops.decide.list_decisions(
+            status="pending", playbook=PLAYBOOK, limit=500, before_id=before
+        )
         pending.extend(page)
         if len(page) < 500:
             break
@@ -143,7 +145,7 @@ def review(
                 decision["choice"], business.simulator.ground_truth(decision["subject"])
             )
             clock.at += timedelta(minutes=1 if request.verdict == "approve" else 3)
-            ops.review(decision["id"], request)
+            ops.review.verdict(decision["id"], request)
         if index < delivered_days:
             ops.run_jobs()
     return len(pending), delivered_days
@@ -264,7 +266,7 @@ def build(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     try:
         business.ops.prepare()
         text, file = builtin_playbook(PLAYBOOK)
-        business.ops.apply_playbook(text, file, actor="bench")
+        business.ops.decide.apply_playbook(text, file, actor="bench")
         print(f"storing {len(planned):,} events …", file=sys.stderr)
         store(business, clock, planned)
         print("reviewing and delivering …", file=sys.stderr)
@@ -371,7 +373,7 @@ def steady(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         ops = business.ops
         ops.prepare()
         text, file = builtin_playbook(PLAYBOOK)
-        ops.apply_playbook(text, file, actor="bench")
+        ops.decide.apply_playbook(text, file, actor="bench")
         journeys: list[PlannedEvent] = []
         first = _day_index(start)
         for seed, simulator in simulators.items():
@@ -393,7 +395,7 @@ def steady(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
                 slot = [e for e in today if slot_end - timedelta(hours=1) <= e.at < slot_end]
                 clock.at = slot_end
                 if slot:
-                    ops.store_events(_stamped(slot, slot_end))
+                    ops.ingest.store_events(_stamped(slot, slot_end))
                 ops.run_jobs()  # deliveries and the periodic jobs due (the retention job too)
             _review_day(business, simulators, clock, day_end)
             ops.run_jobs()
@@ -471,7 +473,7 @@ def _review_day(
     ops = business.ops
     pending: list[dict[str, Any]] = []
     before: int | None = None
-    while page := ops.list_decisions(
+    while page := ops.decide.list_decisions(
         status="pending", playbook=PLAYBOOK, limit=500, before_id=before
     ):
         pending.extend(page)
@@ -481,7 +483,7 @@ def _review_day(
             continue
         seed, _, number = decision["subject"].partition(":")[2].partition("-")
         truth = simulators[int(seed)].ground_truth(f"lead:{number}")
-        ops.review(decision["id"], verdict(decision["choice"], truth))
+        ops.review.verdict(decision["id"], verdict(decision["choice"], truth))
     clock.at = day_end
 
 

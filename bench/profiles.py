@@ -109,6 +109,6 @@ def _thread_group(thread: str, frames: list[str]) -> str:
     return {
         "opsloop-worker": "runtime workers (claim, decide, done)",
         "opsloop-heartbeat": "runtime heartbeat",
-        "AnyIO worker thread": "HTTP threadpool (service.ingest)",
+        "AnyIO worker thread": "HTTP threadpool (service.ingest.body)",
         "MainThread": "event loop (HTTP, routing, JSON responses)",
     }.get(name, name)

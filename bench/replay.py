@@ -11,7 +11,7 @@ ingest path with playbooks/lead-qualification.yaml active — so the live loop m
 its decisions, and the backtest can be compared with them. Building a million events takes a
 few minutes; every later run reuses the file.
 
-Each timed run is `OpsLoop.backtest(...)` over all the stored history, the same call
+Each timed run is `OpsLoop.learn.backtest(...)` over all the stored history, the same call
 `opsloop backtest` makes (the report is kept, as the command keeps it), in a fresh service:
 cold caches in this process, warm OS page cache. Two scenarios: the playbook file as stored
 (one replay: it is the active version) and a draft with a lower threshold (two replays, draft
@@ -94,14 +94,14 @@ def build(path: Path, total: int) -> None:
         ops = OpsLoop(settings)
         try:
             ops.db.migrate()
-            ops.apply_playbook(PLAYBOOK.read_text(), str(PLAYBOOK), actor="bench")
+            ops.decide.apply_playbook(PLAYBOOK.read_text(), str(PLAYBOOK), actor="bench")
             started = time.monotonic()
             received = datetime.now(UTC)
             for start in range(0, len(events), BATCH):
                 chunk = validate_events(
                     events[start : start + BATCH], source=SOURCE, received_at=received
                 )
-                ops.store_events(chunk)
+                ops.ingest.store_events(chunk)
                 done = start + len(chunk)
                 if done % 100_000 < BATCH:
                     rate = done / (time.monotonic() - started)
@@ -142,7 +142,7 @@ def time_runs(path: Path, repeats: int, source: str) -> list[dict[str, Any]]:
             try:
                 cpu = _cpu_seconds()
                 started = time.perf_counter()
-                report = ops.backtest(
+                report = ops.learn.backtest(
                     source=source,
                     file=str(PLAYBOOK),
                     since=END - timedelta(days=DAYS + 30),

@@ -190,7 +190,7 @@ def make_ops(tmp_path: Path, clock: Clock) -> Iterator[OpsFactory]:
         ops = OpsLoop(settings, clock=clock if use_clock else _utcnow)
         ops.prepare()
         for text in playbooks or []:
-            applied = ops.apply_playbook(text, "test.yaml", actor="test")
+            applied = ops.decide.apply_playbook(text, "test.yaml", actor="test")
             if "\nmode: auto" in text:
                 grant_auto(ops.ctx.db, applied.name)
         made.append(ops)

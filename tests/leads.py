@@ -17,8 +17,8 @@ def new_lead(ops: OpsLoop, number: int, **traits: Any) -> dict[str, Any]:
         "subject": f"lead:{number}",
         "traits": {"email": f"lead{number}@example.com", "company_size": 4, **traits},
     }
-    ops.ingest(json.dumps(body).encode())
-    [decision] = ops.list_decisions(subject=f"lead:{number}")
+    ops.ingest.body(json.dumps(body).encode())
+    [decision] = ops.decide.list_decisions(subject=f"lead:{number}")
     return decision
 
 
@@ -32,6 +32,6 @@ def settle(
         request = ReviewRequest("approve", "tests")
     else:
         request = ReviewRequest("override", "tests", option=option, reason="for the test")
-    ops.review(decision["id"], request)
-    actions: list[dict[str, Any]] = ops.decision_detail(decision["id"])["actions"]
+    ops.review.verdict(decision["id"], request)
+    actions: list[dict[str, Any]] = ops.decide.decision_detail(decision["id"])["actions"]
     return actions

@@ -30,7 +30,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     ops = OpsLoop(Settings(data_dir=data))
     try:
         ops.prepare()
-        ops.apply_playbook(lead_playbook(), "lead.yaml", actor="test")
+        ops.decide.apply_playbook(lead_playbook(), "lead.yaml", actor="test")
         settle(ops, 1, "nurture")
         new_lead(ops, 2)
     finally:

@@ -41,8 +41,8 @@ def test_replay_says_why_an_item_is_refused_again_and_replays_it_once_fixed(
     monkeypatch.setenv("OPSLOOP_SOURCES__TYPEFORM__ALLOW_UNSIGNED", "true")
     ops = make_ops(cli_database, sources={"typeform": {"allow_unsigned": True}})
     with pytest.raises(InvalidInput):
-        ops.ingest_hook("typeform", FORM, {})
-    [item] = ops.quarantine_items()
+        ops.ingest.hook("typeform", FORM, {})
+    [item] = ops.ingest.quarantine_items()
 
     code, output = run("replay", str(item["id"]))
     assert code == 1
@@ -54,12 +54,12 @@ def test_replay_says_why_an_item_is_refused_again_and_replays_it_once_fixed(
     monkeypatch.setenv("OPSLOOP_SOURCES__TYPEFORM__SUBJECT", "'lead:' + lower(email)")
     code, output = run("replay", str(item["id"]))
     assert code == 0, output
-    [event] = ops.list_events(type="form.submitted")
+    [event] = ops.ingest.list_events(type="form.submitted")
     assert (
         f"Quarantined item {item['id']} replayed: stored as event ids {event['id']} "
         "(1 new, 0 already stored)." in output
     )
-    assert ops.quarantine_item(item["id"])["status"] == "replayed"
+    assert ops.ingest.quarantine_item(item["id"])["status"] == "replayed"
 
     code, output = run("replay", str(item["id"]))
     assert code == 1
@@ -84,8 +84,8 @@ def test_cancel_stops_a_pending_action_and_refuses_a_delivered_one(
     assert f"Action {waiting['id']} (email) cancelled: it will not be delivered." in output
     [sent] = settle(ops, 2)
     ops.run_jobs()
-    assert ops.get_action(waiting["id"])["status"] == "cancelled"
-    assert ops.get_action(sent["id"])["status"] == "delivered"
+    assert ops.deliver.get_action(waiting["id"])["status"] == "cancelled"
+    assert ops.deliver.get_action(sent["id"])["status"] == "delivered"
     assert [m.rcpt_tos for m in smtp_sink.messages] == [["lead2@example.com"]]
 
     code, output = run("cancel", str(sent["id"]))

@@ -44,7 +44,9 @@ def utc(*parts: int) -> datetime:
 
 
 def events_of(ops: OpsLoop, subject: str) -> list[dict[str, Any]]:
-    return sorted(ops.list_events(subject=subject), key=lambda e: (e["occurred_at"], e["id"]))
+    return sorted(
+        ops.ingest.list_events(subject=subject), key=lambda e: (e["occurred_at"], e["id"])
+    )
 
 
 @pytest.fixture
@@ -58,7 +60,7 @@ def test_rows_become_events_traits_and_later_outcome_events(
     make_ops: OpsFactory, database_url: str, leads: Path
 ) -> None:
     ops = make_ops(database_url)
-    report = ops.import_history(leads, LEAD_SPEC)
+    report = ops.ingest.import_history(leads, LEAD_SPEC)
     assert (report.rows, report.refused, report.stored, report.duplicates) == (6, 3, 5, 0)
     assert dict(report.stored_by_type) == {"lead.created": 3, "deal.won": 1, "deal.lost": 1}
 
@@ -67,7 +69,7 @@ def test_rows_become_events_traits_and_later_outcome_events(
     assert created["source"] == "import"
     expected = {"company_size": 40, "plan": "pro", "newsletter": True, "zip": "01234"}
     assert created["payload"] == expected, "no id, time or outcome column; empty cells left out"
-    assert ops.get_entity("lead:L1")["traits"] == expected
+    assert ops.ingest.get_entity("lead:L1")["traits"] == expected
     assert won["type"] == "deal.won"
     assert won["occurred_at"] == utc(2026, 1, 5, 0, 0, 1), "one second after the row"
     assert won["payload"] == {"column": "won", "value": True}
@@ -85,7 +87,7 @@ def test_bad_rows_are_quarantined_by_line_with_the_column_named(
     make_ops: OpsFactory, database_url: str, leads: Path
 ) -> None:
     ops = make_ops(database_url)
-    report = ops.import_history(leads, LEAD_SPEC)
+    report = ops.ingest.import_history(leads, LEAD_SPEC)
     assert [(p.line, p.message.split(":")[0]) for p in report.problems] == [
         (4, "signed_up"),
         (5, "lead_id"),
@@ -100,7 +102,7 @@ def test_bad_rows_are_quarantined_by_line_with_the_column_named(
     assert report.problems[2].message.startswith(
         "won: the outcome column: 'maybe' is neither yes (true, yes, 1, won, converted) nor no"
     )
-    held = sorted(ops.list_quarantine(), key=lambda item: item["line"])
+    held = sorted(ops.ingest.list_quarantine(), key=lambda item: item["line"])
     assert [(item["file"], item["line"]) for item in held] == [
         (str(leads), 4),
         (str(leads), 5),
@@ -114,35 +116,35 @@ def test_importing_the_same_file_again_stores_nothing_new(
     make_ops: OpsFactory, database_url: str, leads: Path, tmp_path: Path
 ) -> None:
     ops = make_ops(database_url)
-    ops.import_history(leads, LEAD_SPEC)
-    again = ops.import_history(leads, LEAD_SPEC, batch_size=2)
+    ops.ingest.import_history(leads, LEAD_SPEC)
+    again = ops.ingest.import_history(leads, LEAD_SPEC, batch_size=2)
     assert (again.stored, again.duplicates, again.refused) == (0, 5, 3)
-    assert len(ops.list_events(limit=500)) == 5
+    assert len(ops.ingest.list_events(limit=500)) == 5
 
     # With an id column, the key is the row: the same rows re-exported in another order and
     # under another name are still the same rows.
     lines = LEADS.splitlines()
     reordered = tmp_path / "leads-march.csv"
     reordered.write_text("\n".join([lines[0], *reversed(lines[1:])]) + "\n")
-    assert ops.import_history(reordered, LEAD_SPEC).stored == 0
+    assert ops.ingest.import_history(reordered, LEAD_SPEC).stored == 0
 
 
 def test_history_decides_nothing_even_for_an_auto_playbook_but_features_see_it(
     make_ops: OpsFactory, database_url: str, leads: Path, clock: Clock
 ) -> None:
     ops = make_ops(database_url, playbooks=[lead_playbook("auto")])
-    report = ops.import_history(leads, LEAD_SPEC)
+    report = ops.ingest.import_history(leads, LEAD_SPEC)
     assert report.stored_by_type["lead.created"] == 3, "the playbook's trigger event"
     ops.run_jobs()
-    assert ops.list_decisions() == []
-    assert ops.list_actions() == []
-    assert ops.list_tasks() == []
+    assert ops.decide.list_decisions() == []
+    assert ops.deliver.list_actions() == []
+    assert ops.deliver.list_tasks() == []
 
     # A live event about an imported lead is decided as usual, on the imported profile.
     event = {"type": "demo.requested", "subject": "lead:L1", "traits": {"budget": 9000}}
-    ops.ingest(json.dumps(event).encode())
-    [decision] = ops.list_decisions()
-    detail = ops.decision_detail(decision["id"])
+    ops.ingest.body(json.dumps(event).encode())
+    [decision] = ops.decide.list_decisions()
+    detail = ops.decide.decision_detail(decision["id"])
     assert detail["inputs"]["features"]["company_size"] == 40
 
 
@@ -153,10 +155,10 @@ def test_history_skips_the_group_commit_writer_which_always_decides(
     assert ops.ctx.committer is not None
     ops.ctx.committer.start()
     try:
-        ops.import_history(leads, LEAD_SPEC)
+        ops.ingest.import_history(leads, LEAD_SPEC)
     finally:
         ops.ctx.committer.stop()
-    assert ops.list_decisions() == []
+    assert ops.decide.list_decisions() == []
 
 
 def test_month_only_times_keep_the_file_order_within_each_month(
@@ -176,7 +178,7 @@ def test_month_only_times_keep_the_file_order_within_each_month(
         kind="session", time_column="Month", time_format="%b", outcome_column="Revenue", year=2025
     )
     ops = make_ops(database_url)
-    report = ops.import_history(path, spec)
+    report = ops.ingest.import_history(path, spec)
     assert (report.rows, report.refused) == (6, 1)
     assert report.problems[0].line == 6
     assert (
@@ -195,7 +197,10 @@ def test_month_only_times_keep_the_file_order_within_each_month(
     assert times("session:sessions-4")[0] == ("session.imported", utc(2025, 6, 1))
     assert times("session:sessions-5") == [("session.imported", utc(2025, 3, 1))]
     assert times("session:sessions-7")[0] == ("session.imported", utc(2025, 2, 1, 0, 0, 2))
-    assert ops.get_entity("session:sessions-3")["traits"] == {"PageValues": 12.5, "Weekend": True}
+    assert ops.ingest.get_entity("session:sessions-3")["traits"] == {
+        "PageValues": 12.5,
+        "Weekend": True,
+    }
     assert report.in_future == 0
 
 
@@ -217,7 +222,7 @@ def test_labelled_messages_give_text_and_label_pairs(
         label_column="category",
     )
     ops = make_ops(database_url)
-    ops.import_history(path, spec)
+    ops.ingest.import_history(path, spec)
     opened, labelled = events_of(ops, "ticket:981")
     assert opened["payload"] == {"message": "My card was charged twice"}, "no label at trigger"
     assert labelled["type"] == "ticket.labelled"
@@ -228,10 +233,10 @@ def test_labelled_messages_give_text_and_label_pairs(
         "event_key": opened["idempotency_key"],
     }
     # How a text classifier reads its examples: each label, joined to the event it names.
-    by_key = {e["idempotency_key"]: e for e in ops.list_events(type="ticket.opened")}
+    by_key = {e["idempotency_key"]: e for e in ops.ingest.list_events(type="ticket.opened")}
     pairs = sorted(
         (by_key[e["payload"]["event_key"]]["payload"]["message"], e["payload"]["label"])
-        for e in ops.list_events(type="ticket.labelled")
+        for e in ops.ingest.list_events(type="ticket.labelled")
     )
     assert pairs == [("My card was charged twice", "billing"), ("Where is my parcel?", "delivery")]
 
@@ -244,11 +249,11 @@ def test_options_that_do_not_fit_the_file_are_refused_before_anything_is_stored(
         kind="Lead", id_column="lead", time_column="signed_up", event_type="new lead"
     )
     with pytest.raises(InvalidInput) as caught:
-        ops.import_history(leads, spec)
+        ops.ingest.import_history(leads, spec)
     fields = {e.field: e.message for e in caught.value.errors}
     assert set(fields) == {"subject_kind", "event_type", "id_column"}
     assert fields["id_column"].startswith("no column 'lead'; did you mean 'lead_id'?")
-    assert ops.list_events() == []
+    assert ops.ingest.list_events() == []
 
 
 def test_an_import_whose_first_100_rows_are_all_refused_stops(
@@ -258,10 +263,10 @@ def test_an_import_whose_first_100_rows_are_all_refused_stops(
     path.write_text("day,amount\n" + "".join(f"2026-01-{1 + i % 28:02d},{i}\n" for i in range(150)))
     ops = make_ops(sqlite_url)
     spec = HistorySpec(kind="order", time_column="day", time_format="%d.%m.%Y")
-    report = ops.import_history(path, spec)
+    report = ops.ingest.import_history(path, spec)
     assert report.gave_up
     assert (report.rows, report.refused, report.stored) == (100, 100, 0)
-    assert len(ops.list_quarantine(limit=500)) == 100
+    assert len(ops.ingest.list_quarantine(limit=500)) == 100
 
 
 # --- reading cells ---------------------------------------------------------------------------
@@ -391,7 +396,7 @@ def test_the_uci_online_shoppers_export_imports_end_to_end(
         kind="session", time_column="Month", time_format="%b", outcome_column="Revenue", year=2025
     )
     started = time.monotonic()
-    report = ops.import_history(shoppers_csv, spec, batch_size=1000)
+    report = ops.ingest.import_history(shoppers_csv, spec, batch_size=1000)
     print(f"imported {report.rows} rows in {time.monotonic() - started:.1f} s")
     assert (report.rows, report.refused) == (12330, 0)
     assert report.stored_by_type == {
@@ -404,7 +409,7 @@ def test_the_uci_online_shoppers_export_imports_end_to_end(
     assert report.last_at.month == 12
     june = events_of(ops, "session:online_shoppers_intention-5458")[0]
     assert june["occurred_at"] == utc(2025, 6, 1), "the one month written in full"
-    traits = ops.get_entity("session:online_shoppers_intention-2")["traits"]
+    traits = ops.ingest.get_entity("session:online_shoppers_intention-2")["traits"]
     assert traits["VisitorType"] == "Returning_Visitor"
     assert traits["Weekend"] is False
     assert "Revenue" not in traits
@@ -420,10 +425,10 @@ def test_the_shoppers_export_trains_a_useful_model_through_the_product(
     spec = HistorySpec(
         kind="session", time_column="Month", time_format="%b", outcome_column="Revenue", year=2025
     )
-    ops.import_history(shoppers_csv, spec, batch_size=1000)
-    ops.apply_playbook_file(ROOT / "examples" / "shopper-intent.yaml", actor="test")
+    ops.ingest.import_history(shoppers_csv, spec, batch_size=1000)
+    ops.decide.apply_playbook_file(ROOT / "examples" / "shopper-intent.yaml", actor="test")
 
-    trained = ops.train("shopper-intent", actor="test")
+    trained = ops.learn.train("shopper-intent", actor="test")
 
     assert trained["status"] == "promoted"
     report = trained["report"]

@@ -43,7 +43,7 @@ def test_listing_decisions_on_a_current_database_loads_only_what_it_uses(tmp_pat
         "from opsloop.settings import Settings\n"
         "ops = OpsLoop(Settings())\n"
         "ops.db.migrate()\n"
-        "ops.list_decisions()\n"
+        "ops.decide.list_decisions()\n"
         "ops.close()\n"
         f"print(','.join(m for m in {LOADED_WHEN_USED!r} if m in sys.modules))\n"
     )

@@ -47,7 +47,7 @@ def backtest(
         raise typer.Exit(2)
     with service() as ops, rendering.backtest_progress() as progress:
         try:
-            report = ops.backtest(
+            report = ops.learn.backtest(
                 playbook=None if is_file else target,
                 source=read_text(path) if is_file else None,
                 file=str(path),

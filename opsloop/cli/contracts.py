@@ -55,7 +55,7 @@ def contract_apply(file: ContractFile) -> None:
 
     with service() as ops:
         try:
-            applied = ops.apply_contracts(read_text(file), str(file), actor=actor())
+            applied = ops.ingest.apply_contracts(read_text(file), str(file), actor=actor())
         except PlaybookInvalid as exc:
             fail_problems(exc)
     for item in applied:
@@ -70,7 +70,7 @@ def contract_remove(event_type: EventType) -> None:
     from opsloop.service import builtin_contracts
 
     with service() as ops:
-        version = ops.remove_contract(event_type, actor=actor())
+        version = ops.ingest.remove_contract(event_type, actor=actor())
     console.print(f"{escape(event_type)}: removed version {version}")
     if event_type in builtin_contracts():
         console.print("The built-in contract checks events built-in mappings make again.")
@@ -80,7 +80,7 @@ def contract_remove(event_type: EventType) -> None:
 def contract_list() -> None:
     """The contracts in force: applied ones with their version, and built-in ones."""
     with service() as ops:
-        rows = ops.list_contracts()
+        rows = ops.ingest.list_contracts()
     rendering.show_contracts(rows)
 
 
@@ -88,7 +88,7 @@ def contract_list() -> None:
 def contract_show(event_type: EventType, json_out: JustJson = False) -> None:
     """One event type's contract: its YAML and its versions."""
     with service() as ops:
-        found = ops.get_contract(event_type)
+        found = ops.ingest.get_contract(event_type)
     if json_out:
         rendering.print_json(found)
         return

@@ -39,13 +39,15 @@ def decisions(
     """List decisions, or show one with its full explanation."""
     with service() as ops:
         if decision_id is not None:
-            detail = ops.decision_detail(decision_id)
+            detail = ops.decide.decision_detail(decision_id)
             if as_json:
                 rendering.print_json(detail)
             else:
                 rendering.show_decision(detail)
             return
-        rows = ops.list_decisions(status=status, playbook=playbook, subject=subject, limit=limit)
+        rows = ops.decide.list_decisions(
+            status=status, playbook=playbook, subject=subject, limit=limit
+        )
     if as_json:
         rendering.print_json(rows)
         return
@@ -101,7 +103,7 @@ def review(
         verdict=verdict, reviewer=reviewer or who(), option=override, reason=reason, draft=draft
     )
     with service() as ops:
-        decision = ops.review(decision_id, request)
+        decision = ops.review.verdict(decision_id, request)
     final = decision.final_choice or "nothing"
     console.print(
         f"Decision {decision.id} {decision.status}: runs {final}. A running server or worker delivers its actions."
@@ -152,7 +154,7 @@ def metrics(
         err.print(f"[red]--baseline: {escape(str(exc))}[/red]")
         raise typer.Exit(2) from None
     with service() as ops:
-        report = ops.metrics_report(
+        report = ops.learn.metrics_report(
             since=window,
             playbook=playbook,
             by="week" if by else None,
@@ -176,7 +178,7 @@ def actions(
 ) -> None:
     """The outbox: actions and their delivery status."""
     with service() as ops:
-        rows = ops.list_actions(status=status, limit=limit)
+        rows = ops.deliver.list_actions(status=status, limit=limit)
     rendering.show_actions(rows)
 
 
@@ -184,7 +186,7 @@ def actions(
 def retry(action_id: Annotated[int, id_argument("A dead-lettered action.")]) -> None:
     """Give a dead-lettered action one more delivery attempt."""
     with service() as ops:
-        ops.retry_action(action_id, actor=who())
+        ops.deliver.retry_action(action_id, actor=who())
     console.print(f"Action {action_id} queued for one more attempt.")
 
 
@@ -192,5 +194,5 @@ def retry(action_id: Annotated[int, id_argument("A dead-lettered action.")]) -> 
 def cancel(action_id: Annotated[int, id_argument("A pending or retrying action.")]) -> None:
     """Stop an action that has not been delivered yet, for good (pending or retrying only)."""
     with service() as ops:
-        action = ops.cancel_action(action_id, actor=who())
+        action = ops.deliver.cancel_action(action_id, actor=who())
     console.print(f"Action {action_id} ({action['kind']}) cancelled: it will not be delivered.")

@@ -31,7 +31,7 @@ def ingest(
     """Load events from a file. Bad rows are reported by line and kept in quarantine; the rest
     are stored. Decisions they trigger are made by a running server or worker."""
     with service() as ops, rendering.file_progress() as progress:
-        task = progress.add_task(f"Importing {file.name}", total=ops.rows_in_file(file))
+        task = progress.add_task(f"Importing {file.name}", total=ops.ingest.rows_in_file(file))
 
         def row_done(line: int, problem: str | None) -> None:
             if problem is not None:
@@ -40,7 +40,7 @@ def ingest(
                 )
             progress.advance(task)
 
-        done = ops.ingest_file(file, source=source, batch_size=batch_size, row_done=row_done)
+        done = ops.ingest.ingest_file(file, source=source, batch_size=batch_size, row_done=row_done)
     console.print(
         f"Stored {done.stored} events, {done.duplicates} already stored, "
         f"{done.refused} refused (in quarantine)."
@@ -138,7 +138,7 @@ def import_history(
     with service() as ops, rendering.file_progress() as progress:
         task = progress.add_task(f"Importing {file.name}", total=None)
         try:
-            report = ops.import_history(
+            report = ops.ingest.import_history(
                 file,
                 spec,
                 source=source,

@@ -21,7 +21,7 @@ llm_app = typer.Typer(
 def llm_test() -> None:
     """Send one tiny request to the configured model; print its name and latency, or what is wrong."""
     with service() as ops:
-        check = ops.check_llm()
+        check = ops.decide.check_llm()
     if not check.ok:
         err.print(f"[red]Language model check failed:[/red] {escape(check.error or '')}")
         raise typer.Exit(1)
@@ -48,7 +48,7 @@ def llm_classify(
 ) -> None:
     """Classify TEXT into one of the --label values, as a playbook would (cached, booked)."""
     with service() as ops:
-        result = ops.classify_text(
+        result = ops.decide.classify_text(
             text, label, instructions=instructions, needed_by="opsloop llm classify"
         )
     call = result.call

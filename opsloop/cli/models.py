@@ -25,7 +25,7 @@ def train(
     rows it never saw. The new version replaces the champion only if it beats it on the same
     held-out rows; otherwise it runs in shadow as the challenger."""
     with service() as ops, err.status("Training", spinner="dots") as status:
-        result = ops.train(
+        result = ops.learn.train(
             playbook,
             actor=who(),
             force=force,
@@ -50,7 +50,7 @@ def models(
 ) -> None:
     """A playbook's model versions: champion, challenger and retired, with their metrics."""
     with service() as ops:
-        listing = ops.list_models(playbook)
+        listing = ops.learn.list_models(playbook)
     if as_json:
         rendering.print_json(listing)
         return

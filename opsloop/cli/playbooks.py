@@ -58,7 +58,7 @@ def playbook_apply(file: PlaybookFile) -> None:
     """Store a playbook; a new version when its content changed. Running servers pick it up."""
     with service() as ops:
         try:
-            applied = ops.apply_playbook_file(file, actor=who())
+            applied = ops.decide.apply_playbook_file(file, actor=who())
         except PlaybookInvalid as exc:
             fail_problems(exc)
     state = "now at" if applied.changed else "unchanged at"
@@ -71,7 +71,7 @@ def playbook_apply(file: PlaybookFile) -> None:
 def playbook_list() -> None:
     """Active playbooks with their mode and version."""
     with service() as ops:
-        rows = ops.list_playbooks()
+        rows = ops.decide.list_playbooks()
     rendering.show_playbooks(rows)
 
 
@@ -80,7 +80,7 @@ def playbook_readiness(name: PlaybookName, json_out: JustJson = False) -> None:
     """Has the playbook earned `auto`? Agreement with reviewers over its recent reviewed
     decisions, judged on the Wilson 95% lower bound against its target."""
     with service() as ops:
-        ready = ops.readiness(name)
+        ready = ops.review.readiness(name)
     if json_out:
         console.print_json(data=ready)
         return
@@ -112,7 +112,7 @@ def playbook_demote(
 
 def _set_mode(name: str, mode: str, reason: str | None) -> None:
     with service() as ops:
-        changed = ops.change_mode(name, mode, actor=who(), reason=reason)
+        changed = ops.review.change_mode(name, mode, actor=who(), reason=reason)
     if changed["changed"]:
         console.print(f"{name} is now in [bold]{mode}[/bold] mode.")
     else:

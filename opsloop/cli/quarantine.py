@@ -18,7 +18,7 @@ commands = typer.Typer()
 def quarantine(limit: Limit = 20) -> None:
     """Input that was refused, with the reason for each."""
     with service() as ops:
-        rows = ops.list_quarantine(limit=limit)
+        rows = ops.ingest.list_quarantine(limit=limit)
     rendering.show_quarantine(rows)
 
 
@@ -28,7 +28,7 @@ def replay(item_id: Annotated[int, id_argument("A held item of `opsloop quaranti
     mapping is fixed. Decisions on the events it becomes are made by a running server or
     worker."""
     with service() as ops:
-        done = ops.replay_quarantined(item_id, actor=who())
+        done = ops.ingest.replay_quarantined(item_id, actor=who())
     if not done.ok:
         err.print(
             f"[red]Quarantined item {item_id} was refused again:[/red] {escape(done.reason or '')}"

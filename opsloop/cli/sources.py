@@ -50,14 +50,14 @@ def source_add(
 
     with service() as ops:
         secret = read_text(secret_file).strip() if secret_file else None
-        added = ops.add_source(
+        added = ops.ingest.add_source(
             read_text(file),
             str(file),
             secret=secret,
             actor=actor(),
             replace=replace,
         )
-        source = ops.get_source(added.name)
+        source = ops.ingest.get_source(added.name)
     verb = "Added" if added.created else "Replaced"
     console.print(f"{verb} source {escape(added.name)} ({source.spec.kind}).")
     if source.spec.kind == "webhook":
@@ -76,7 +76,7 @@ def source_add(
 def source_list(as_json: AsJson = False) -> None:
     """Every declared source: kind, state, secret present, last checkpoint, next sync."""
     with service() as ops:
-        found = ops.list_sources()
+        found = ops.ingest.list_sources()
     if as_json:
         rendering.print_json([source.public() for source in found])
         return
@@ -87,7 +87,7 @@ def source_list(as_json: AsJson = False) -> None:
 def source_remove(name: SourceName) -> None:
     """Forget a source's definition and secret; the events it sent stay."""
     with service() as ops:
-        ops.remove_source(name, actor=actor())
+        ops.ingest.remove_source(name, actor=actor())
     console.print(f"Removed source {escape(name)}; its events stay in the ledger.")
 
 
@@ -95,7 +95,7 @@ def source_remove(name: SourceName) -> None:
 def source_enable(name: SourceName) -> None:
     """Accept its signals again (and sync it, when it is pulled)."""
     with service() as ops:
-        ops.set_source_enabled(name, True, actor=actor())
+        ops.ingest.set_source_enabled(name, True, actor=actor())
     console.print(f"Enabled source {escape(name)}.")
 
 
@@ -103,7 +103,7 @@ def source_enable(name: SourceName) -> None:
 def source_disable(name: SourceName) -> None:
     """Refuse its deliveries and stop syncing it, keeping its definition and checkpoint."""
     with service() as ops:
-        ops.set_source_enabled(name, False, actor=actor())
+        ops.ingest.set_source_enabled(name, False, actor=actor())
     console.print(f"Disabled source {escape(name)}.")
 
 
@@ -115,7 +115,7 @@ def source_quality(
 ) -> None:
     """Data quality: valid share, late events, duplicates, ignored and top violations."""
     with service() as ops:
-        quality = ops.source_quality(name, days=days)
+        quality = ops.ingest.source_quality(name, days=days)
     if as_json:
         rendering.print_json(quality.as_dict())
         return
@@ -140,7 +140,7 @@ def source_backfill(name: PulledSource, as_json: RunAsJson = False) -> None:
 def _sync(name: str, mode: str, as_json: bool) -> None:
     verb = "Backfilling" if mode == "backfill" else "Syncing"
     with service() as ops, err.status(f"{verb} {escape(name)}…") as status:
-        run = ops.sync_source(
+        run = ops.ingest.sync_source(
             name,
             mode="backfill" if mode == "backfill" else "sync",
             actor=actor(),
@@ -171,7 +171,7 @@ def source_runs(
 ) -> None:
     """The source's latest sync and backfill runs: when, how many rows, and any error."""
     with service() as ops:
-        found = ops.source_runs(name, limit=limit)
+        found = ops.ingest.source_runs(name, limit=limit)
     if as_json:
         rendering.print_json([run.as_dict() for run in found])
         return

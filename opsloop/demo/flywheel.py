@@ -17,13 +17,13 @@ drives OpsLoop only through its façade:
   drawn from `conversion_chance`: its hidden propensity, whether it got the treatment it
   needed, and how long it waited for the first action. The draw is seeded per lead, so two
   runs of the same seed give the same deals.
-* **At each week's end** the owner retrains the model (`ops.train`), closes outcome windows,
+* **At each week's end** the owner retrains the model (`ops.learn.train`), closes outcome windows,
   checks readiness and, once the playbook has earned it, promotes it to `auto` (the promotion
   is audited like any other).
 
 After the last week the clock runs on without new leads until every decision's outcome
 window has closed, so each week's success rate is final. The figures per week then come
-from `ops.metrics_report(by="week")`, placed by when the triggering event occurred.
+from `ops.learn.metrics_report(by="week")`, placed by when the triggering event occurred.
 """
 
 from __future__ import annotations
@@ -203,8 +203,8 @@ class _Flywheel:
         if clock.now != START:
             raise ValueError(f"the flywheel starts at {START.isoformat()}, not {clock.now}")
         text = PLAYBOOK_FILE.read_text(encoding="utf-8")
-        ops.apply_playbook(text, PLAYBOOK_FILE.name, actor=OWNER)
-        outcome = ops.validate_playbook(text, PLAYBOOK_FILE.name).outcome
+        ops.decide.apply_playbook(text, PLAYBOOK_FILE.name, actor=OWNER)
+        outcome = ops.decide.validate_playbook(text, PLAYBOOK_FILE.name).outcome
         assert outcome is not None
 
         leads = self.sim.leads_between(START, START + timedelta(weeks=weeks))
@@ -255,7 +255,7 @@ class _Flywheel:
         due.sort()
         for start in range(0, len(due), BATCH):
             body = {"events": [e.as_dict() for e in due[start : start + BATCH]]}
-            self.ops.ingest(orjson.dumps(body), source=SOURCE)
+            self.ops.ingest.body(orjson.dumps(body), source=SOURCE)
 
     def _review_session(self) -> bool:
         """Oldest first, until today's minutes run out."""
@@ -268,7 +268,7 @@ class _Flywheel:
             if cost > minutes:
                 break
             minutes -= cost
-            self.ops.review(decision["id"], verdict(decision["choice"], propensity))
+            self.ops.review.verdict(decision["id"], verdict(decision["choice"], propensity))
             reviewed += 1
         return reviewed > 0
 
@@ -276,7 +276,7 @@ class _Flywheel:
         found: list[dict[str, Any]] = []
         before: int | None = None
         while True:
-            page = self.ops.list_decisions(
+            page = self.ops.decide.list_decisions(
                 status="to_review", playbook=PLAYBOOK, limit=500, before_id=before
             )
             found.extend(page)
@@ -289,7 +289,9 @@ class _Flywheel:
         """The lead makes up its mind now: its deal, drawn from what OpsLoop did for it."""
         acted = [
             d
-            for d in self.ops.list_decisions(subject=lead.subject, playbook=PLAYBOOK, limit=50)
+            for d in self.ops.decide.list_decisions(
+                subject=lead.subject, playbook=PLAYBOOK, limit=50
+            )
             if d["status"] in ACTED and d["decided_at"] is not None and d["decided_at"] <= at
         ]
         first = min((d["decided_at"] for d in acted), default=None)
@@ -314,14 +316,14 @@ class _Flywheel:
         """What the owner does on Monday morning: retrain, close windows, promote if earned."""
         ops = self.ops
         with contextlib.suppress(Conflict):  # too few reviews yet: the scorecard decides alone
-            ops.train(PLAYBOOK, actor=OWNER)
-        ops.close_outcome_windows()
+            ops.learn.train(PLAYBOOK, actor=OWNER)
+        ops.learn.close_outcome_windows()
         mode = self._mode()
         demoted = mode_during == "auto" and mode != "auto"
-        ready = ops.readiness(PLAYBOOK)
+        ready = ops.review.readiness(PLAYBOOK)
         promoted = False
         if mode != "auto" and ready["ready"]:
-            ops.change_mode(PLAYBOOK, "auto", actor=OWNER, reason=ready["why"])
+            ops.review.change_mode(PLAYBOOK, "auto", actor=OWNER, reason=ready["why"])
             promoted = True
         champion = _champion(ops)
         return {
@@ -333,7 +335,7 @@ class _Flywheel:
         }
 
     def _mode(self) -> str:
-        return str(self.ops.get_playbook(PLAYBOOK)["mode"])
+        return str(self.ops.decide.get_playbook(PLAYBOOK)["mode"])
 
     def _reports(
         self,
@@ -342,7 +344,7 @@ class _Flywheel:
         modes: list[str],
         flags: list[dict[str, Any]],
     ) -> list[WeekReport]:
-        report = self.ops.metrics_report(playbook=PLAYBOOK, by="week")
+        report = self.ops.learn.metrics_report(playbook=PLAYBOOK, by="week")
         [row] = report["playbooks"]
         by_week = {w["week"]: w for w in row["weeks"] or []}
         reports = []
@@ -396,7 +398,7 @@ def _first_at_or_after(events: list[PlannedEvent], start: int, moment: datetime)
 
 
 def _champion(ops: OpsLoop) -> dict[str, Any] | None:
-    versions = ops.list_models(PLAYBOOK)["versions"]
+    versions = ops.learn.list_models(PLAYBOOK)["versions"]
     return next((v for v in versions if v["status"] == "champion"), None)
 
 

@@ -160,7 +160,7 @@ def prepare_demo(
         _refuse_foreign_data(ops)
         ops.prepare()
         text, file = builtin_playbook(PLAYBOOK)
-        ops.apply_playbook(text, file, actor="demo")
+        ops.decide.apply_playbook(text, file, actor="demo")
 
         planned = business.simulator.planned_history(days, now)
         planned = sorted(planned + survey_answers(planned, seed, now))
@@ -175,8 +175,8 @@ def prepare_demo(
         with console.status("Delivering the reviewed decisions' actions to the sinks…"):
             ops.run_jobs()
             _wait_for_deliveries(ops)
-        ops.close_outcome_windows()
-        [row] = ops.metrics(playbook=PLAYBOOK)
+        ops.learn.close_outcome_windows()
+        [row] = ops.learn.metrics(playbook=PLAYBOOK)
         business.loaded = Loaded(
             leads=sum(1 for e in planned if e.type == "lead.created"),
             events=len(planned),
@@ -246,7 +246,7 @@ def run_demo(
 
 
 class LiveStream:
-    """Sends the simulator's live events through `ops.ingest`, `per_minute` a minute, in a
+    """Sends the simulator's live events through `ops.ingest.body`, `per_minute` a minute, in a
     background thread. Events an earlier run already sent are skipped without waiting."""
 
     def __init__(self, ops: OpsLoop, events: Iterator[dict[str, Any]], *, per_minute: float):
@@ -272,7 +272,7 @@ class LiveStream:
             if self._stop.is_set():
                 return
             try:
-                ingested = self.ops.ingest(orjson.dumps(event), source=SOURCE)
+                ingested = self.ops.ingest.body(orjson.dumps(event), source=SOURCE)
             except Exception:
                 log.exception("the demo's live stream could not store an event; going on")
             else:
@@ -345,7 +345,7 @@ def _refuse_foreign_data(ops: OpsLoop) -> None:
 
 
 def _event_counts_by_source(ops: OpsLoop) -> dict[str, int]:
-    return ops.events_by_source()
+    return ops.ingest.events_by_source()
 
 
 def _store_history(
@@ -368,7 +368,7 @@ def _store_history(
                     [e.as_dict() for e in chunk], source=SOURCE, received_at=received
                 )
             ]
-            for event, accepted in zip(chunk, ops.store_events(batch), strict=True):
+            for event, accepted in zip(chunk, ops.ingest.store_events(batch), strict=True):
                 new += accepted.status == "created"
                 if event.type in ("lead.created", "demo.requested"):
                     triggers[accepted.id] = event.at
@@ -420,7 +420,9 @@ def _settle_old_decisions(
     pending: list[dict[str, Any]] = []
     before: int | None = None
     while True:
-        page = ops.list_decisions(status="pending", playbook=PLAYBOOK, limit=500, before_id=before)
+        page = ops.decide.list_decisions(
+            status="pending", playbook=PLAYBOOK, limit=500, before_id=before
+        )
         pending.extend(page)
         if len(page) < 500:
             break
@@ -441,7 +443,7 @@ def _settle_old_decisions(
             for decision, propensity in sessions[start]:
                 request = verdict(decision["choice"], propensity)
                 clock.at += timedelta(minutes=1 if request.verdict == "approve" else 3)
-                ops.review(decision["id"], request)
+                ops.review.verdict(decision["id"], request)
                 progress.advance(task)
             ops.run_jobs()  # the session's actions go out now, not when the demo starts
     return sum(len(s) for s in sessions.values())
@@ -451,7 +453,7 @@ def _wait_for_deliveries(ops: OpsLoop, timeout: float = 120.0) -> None:
     """Until no action waits for its first attempt or is being sent (retries may remain)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not any(ops.list_actions(status=s, limit=1) for s in ("pending", "delivering")):
+        if not any(ops.deliver.list_actions(status=s, limit=1) for s in ("pending", "delivering")):
             return
         time.sleep(0.05)
     log.warning("the demo's actions are still being delivered after %.0f s", timeout)
@@ -463,7 +465,7 @@ def _demo_trigger_time(
     """When the demo's triggering event occurred; None for an event the user sent."""
     if event_id in triggers:
         return triggers[event_id]
-    event = ops.get_event(event_id)  # e.g. a live event from an earlier run
+    event = ops.ingest.get_event(event_id)  # e.g. a live event from an earlier run
     return event["occurred_at"] if event["source"] == SOURCE else None
 
 
@@ -527,7 +529,7 @@ def _print_welcome(
     cli = _program()
     if settings.data_dir != Path("opsloop-data") and not settings.database_url:
         cli += f" --data-dir {settings.data_dir}"
-    pending = business.ops.list_decisions(status="pending", playbook=PLAYBOOK, limit=1)
+    pending = business.ops.decide.list_decisions(status="pending", playbook=PLAYBOOK, limit=1)
     example = str(pending[0]["id"]) if pending else "ID"
     if loaded.new_events == loaded.events:
         stored = "all new"

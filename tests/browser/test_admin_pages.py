@@ -32,17 +32,23 @@ def sign_in(page: Any, email: str, password: str) -> None:
 def business(app: LiveServer) -> dict[str, int]:
     """Some of everything: events from two sources, refused input, actions in each state."""
     ops = app.ops
-    ops.apply_playbook(lead_playbook(), "lead-qualification.yaml", actor="tests")
+    ops.decide.apply_playbook(lead_playbook(), "lead-qualification.yaml", actor="tests")
     ops.accounts.create_user(OWNER.email, OWNER.password, "owner", actor="tests")
     for n in range(3):
-        ops.ingest(json.dumps({"type": "page.viewed", "subject": f"lead:{n}"}).encode())
-    ops.add_source("name: shop\nkind: webhook\nallow_unsigned: true\n", "shop.yaml", actor="tests")
-    ops.receive_hook("shop", b'{"type": "order.paid", "subject": "customer:bo@example.com"}', {})
+        ops.ingest.body(json.dumps({"type": "page.viewed", "subject": f"lead:{n}"}).encode())
+    ops.ingest.add_source(
+        "name: shop\nkind: webhook\nallow_unsigned: true\n", "shop.yaml", actor="tests"
+    )
+    ops.ingest.receive_hook(
+        "shop", b'{"type": "order.paid", "subject": "customer:bo@example.com"}', {}
+    )
     with pytest.raises(InvalidInput):
-        ops.ingest(b'{"type": "lead.created", "subject": "lead 9", "traits": {"email": "x@y.co"}}')
+        ops.ingest.body(
+            b'{"type": "lead.created", "subject": "lead 9", "traits": {"email": "x@y.co"}}'
+        )
     [pending] = settle(ops, 1)
     [dead] = settle(ops, 2, email=None)
-    ops.deliver(dead["id"])
+    ops.deliver.send(dead["id"])
     return {"pending": pending["id"], "dead": dead["id"]}
 
 
@@ -76,8 +82,8 @@ def test_an_owner_replays_retries_cancels_and_adds_a_reviewer(
     shoot(page, "actions-dead")
     page.get_by_role("button", name="Retry").click()
     page.locator(f'#action-{made["dead"]}[data-status="pending"]').wait_for()
-    assert live_app.ops.get_action(made["pending"])["status"] == "cancelled"
-    assert live_app.ops.get_action(made["dead"])["status"] == "pending"
+    assert live_app.ops.deliver.get_action(made["pending"])["status"] == "cancelled"
+    assert live_app.ops.deliver.get_action(made["dead"])["status"] == "pending"
 
     page.goto("/settings")
     assert "OPSLOOP_SMTP_HOST" in page.inner_text("#email")

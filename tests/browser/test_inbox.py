@@ -57,7 +57,7 @@ def live_app(
 
 
 def send(ops: OpsLoop, *events: dict[str, Any]) -> None:
-    ops.ingest(json.dumps({"events": list(events)}).encode())
+    ops.ingest.body(json.dumps({"events": list(events)}).encode())
     ops.run_jobs()
 
 
@@ -74,7 +74,7 @@ def lead(key: str, *, hot: bool) -> list[dict[str, Any]]:
 
 
 def ids_by_subject(ops: OpsLoop) -> dict[str, int]:
-    return {row["subject"]: row["id"] for row in ops.list_decisions(status="to_review")}
+    return {row["subject"]: row["id"] for row in ops.decide.list_decisions(status="to_review")}
 
 
 def signed_in_to_the_inbox(page: Any) -> None:
@@ -105,8 +105,8 @@ def test_a_reviewer_clears_the_inbox_by_keyboard_and_overrides_with_a_reason(
     done = page.locator(f"#decision-{ids['lead:2']}[data-done]")
     done.wait_for()
     assert " ".join(done.inner_text().split()) == f"✓ lead:2 approved — runs “{NURTURE}”"
-    assert ops.decision_detail(ids["lead:2"])["status"] == "approved"
-    assert ops.decision_detail(ids["lead:2"])["reviews"][0]["reviewer"] == REVIEWER.email
+    assert ops.decide.decision_detail(ids["lead:2"])["status"] == "approved"
+    assert ops.decide.decision_detail(ids["lead:2"])["reviews"][0]["reviewer"] == REVIEWER.email
     # The next waiting row has the focus, and the count went down.
     page.wait_for_function(f"document.activeElement.id === 'decision-{ids['lead:1']}'")
     assert page.get_by_test_id("waiting-count").inner_text() == "2"

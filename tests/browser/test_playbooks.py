@@ -43,14 +43,14 @@ def leads(ops: OpsLoop, count: int) -> None:
         }
         for n in range(count)
     ]
-    ops.ingest(json.dumps({"events": events}).encode())
+    ops.ingest.body(json.dumps({"events": events}).encode())
     ops.run_jobs()
 
 
 def test_an_owner_reads_a_playbook_then_fixes_a_typo_the_editor_marks_at_its_line(
     page: Any, live_app: LiveServer, shoot: Shoot
 ) -> None:
-    live_app.ops.apply_playbook(lead_playbook(), "lead.yaml", actor="ana")
+    live_app.ops.decide.apply_playbook(lead_playbook(), "lead.yaml", actor="ana")
     sign_in_as_owner(page, live_app, "/playbooks")
     assert page.get_by_role("link", name="Playbooks").get_attribute("aria-current") == "page"
     item = page.get_by_test_id(f"playbook-{LEAD}")
@@ -108,13 +108,13 @@ def test_an_owner_reads_a_playbook_then_fixes_a_typo_the_editor_marks_at_its_lin
         ">=",
         "40",
     ]
-    assert live_app.ops.get_playbook(LEAD)["version"] == 2
+    assert live_app.ops.decide.get_playbook(LEAD)["version"] == 2
 
 
 def test_a_backtest_of_the_edited_yaml_shows_its_report_and_chart(
     page: Any, live_app: LiveServer, shoot: Shoot
 ) -> None:
-    live_app.ops.apply_playbook(lead_playbook(), "lead.yaml", actor="ana")
+    live_app.ops.decide.apply_playbook(lead_playbook(), "lead.yaml", actor="ana")
     leads(live_app.ops, 10)
     sign_in_as_owner(page, live_app, f"/playbooks/{LEAD}/edit")
     page.get_by_test_id("valid").wait_for()
@@ -131,7 +131,7 @@ def test_a_backtest_of_the_edited_yaml_shows_its_report_and_chart(
     page.wait_for_selector(".pb-chart-box[data-drawn=true] svg")
     bars = page.locator(".pb-chart-box svg path[aria-roledescription='bar']")
     assert bars.count() == 2
-    assert live_app.ops.get_playbook(LEAD)["version"] == 1, "a backtest changes nothing"
+    assert live_app.ops.decide.get_playbook(LEAD)["version"] == 1, "a backtest changes nothing"
     report.scroll_into_view_if_needed()
     shoot(page, "playbook-backtest")
 
@@ -147,13 +147,13 @@ def test_an_owner_promotes_a_ready_playbook_and_is_refused_for_an_unready_one(
     page: Any, live_app: LiveServer, shoot: Shoot
 ) -> None:
     ops = live_app.ops
-    ops.apply_playbook(lead_playbook(), "lead.yaml", actor="ana")
-    ops.apply_playbook(test_playbook_pages.TRIAGE, "triage.yaml", actor="ana")
+    ops.decide.apply_playbook(lead_playbook(), "lead.yaml", actor="ana")
+    ops.decide.apply_playbook(test_playbook_pages.TRIAGE, "triage.yaml", actor="ana")
     events = [{"type": "ticket.opened", "subject": f"ticket:{n}"} for n in range(20)]
-    ops.ingest(json.dumps({"events": events}).encode())
+    ops.ingest.body(json.dumps({"events": events}).encode())
     ops.run_jobs()
-    for decision in ops.list_decisions(playbook="triage", limit=50):
-        ops.review(decision["id"], ReviewRequest(verdict="approve", reviewer="rui"))
+    for decision in ops.decide.list_decisions(playbook="triage", limit=50):
+        ops.review.verdict(decision["id"], ReviewRequest(verdict="approve", reviewer="rui"))
     sign_in_as_owner(page, live_app, "/playbooks/triage")
 
     page.get_by_role("link", name="Promote to auto…").click()
@@ -164,7 +164,7 @@ def test_an_owner_promotes_a_ready_playbook_and_is_refused_for_an_unready_one(
     page.get_by_role("button", name="Promote to auto").click()
     page.wait_for_url("**/playbooks/triage?moved=auto")
     assert page.get_by_test_id("mode").first.inner_text() == "auto"
-    assert ops.get_playbook("triage")["mode"] == "auto"
+    assert ops.decide.get_playbook("triage")["mode"] == "auto"
 
     page.goto(f"/playbooks/{LEAD}")
     page.get_by_role("link", name="Promote to auto…").click()
@@ -175,11 +175,11 @@ def test_an_owner_promotes_a_ready_playbook_and_is_refused_for_an_unready_one(
     )
     assert page.get_by_role("button", name="Promote to auto").count() == 0
     shoot(page, "playbook-promote-refused")
-    assert ops.get_playbook(LEAD)["mode"] == "recommend"
+    assert ops.decide.get_playbook(LEAD)["mode"] == "recommend"
 
 
 def test_the_playbook_pages_fit_a_phone(browser: Any, live_app: LiveServer, shoot: Shoot) -> None:
-    live_app.ops.apply_playbook(lead_playbook(), "lead.yaml", actor="ana")
+    live_app.ops.decide.apply_playbook(lead_playbook(), "lead.yaml", actor="ana")
     add_people(live_app.ops)
     context = browser.new_context(
         base_url=live_app.url, viewport={"width": 390, "height": 844}, is_mobile=True

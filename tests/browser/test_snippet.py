@@ -49,7 +49,7 @@ class Website:
 
 @pytest.fixture
 def website(live_app: LiveServer) -> Iterator[Website]:
-    live_app.ops.add_source(
+    live_app.ops.ingest.add_source(
         "name: website\nkind: segment\n", "website.yaml", secret=WRITE_KEY, actor="test"
     )
     site = Website(live_app.url)
@@ -67,7 +67,7 @@ def watch(page: Any) -> list[str]:
 
 
 def stored(app: LiveServer, **filters: str) -> list[dict[str, Any]]:
-    return app.ops.list_events(limit=50, **filters)
+    return app.ops.ingest.list_events(limit=50, **filters)
 
 
 def test_the_pasted_snippet_sends_page_views_and_calls_from_another_origin(
@@ -93,7 +93,7 @@ def test_the_pasted_snippet_sends_page_views_and_calls_from_another_origin(
     page.evaluate("opsloop.identify('ana@example.com', {company_size: 12})")
     [identify] = eventually(lambda: stored(live_app, type="identify"))
     assert identify["subject"] == "lead:ana@example.com"
-    assert live_app.ops.get_entity("lead:ana@example.com")["traits"]["company_size"] == 12
+    assert live_app.ops.ingest.get_entity("lead:ana@example.com")["traits"]["company_size"] == 12
 
     page.reload()  # signed in now: the next page view is the lead's
     eventually(lambda: stored(live_app, type="page.viewed", subject="lead:ana@example.com"))

@@ -43,7 +43,7 @@ def test_the_reviewer_works_the_inbox_at_four_on_working_days() -> None:
 def test_ninety_days_give_every_weekly_chart_several_points(
     demo: DemoBusiness, serve: Callable[[OpsLoop], LiveServer]
 ) -> None:
-    board = demo.ops.dashboard()
+    board = demo.ops.learn.dashboard()
     [row] = board["playbooks"]
     weeks = row["weeks"]
     assert len(weeks) >= 12

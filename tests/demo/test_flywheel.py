@@ -42,7 +42,7 @@ def flywheel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         weeks = simulate(business.ops, clock, weeks=WEEKS, seed=SEED)
         with business.ops.db.read() as conn:
             trail = audit_store.trail(conn, "playbook", PLAYBOOK)
-        yield {"weeks": weeks, "trail": trail, "models": business.ops.list_models(PLAYBOOK)}
+        yield {"weeks": weeks, "trail": trail, "models": business.ops.learn.list_models(PLAYBOOK)}
     finally:
         business.close()
 

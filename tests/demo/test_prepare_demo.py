@@ -42,11 +42,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoBusiness]:
 
 
 def all_decisions(ops: OpsLoop, **filters: Any) -> list[dict[str, Any]]:
-    return ops.list_decisions(limit=5000, **filters)
+    return ops.decide.list_decisions(limit=5000, **filters)
 
 
 def test_the_history_is_decided_and_old_decisions_are_reviewed(demo: DemoBusiness) -> None:
-    [metrics] = demo.ops.metrics()
+    [metrics] = demo.ops.learn.metrics()
     assert metrics["playbook"] == "lead-qualification"
     assert metrics["total"] > 100
     assert metrics["pending_reviews"] > 0
@@ -60,11 +60,11 @@ def test_the_history_is_decided_and_old_decisions_are_reviewed(demo: DemoBusines
 def test_recent_decisions_wait_for_the_user(demo: DemoBusiness) -> None:
     pending = all_decisions(demo.ops, status="pending")
     for decision in pending[:20]:
-        trigger = demo.ops.decision_detail(decision["id"])["trigger"]
+        trigger = demo.ops.decide.decision_detail(decision["id"])["trigger"]
         assert trigger["occurred_at"] >= NOW - timedelta(days=3)
     reviewed = all_decisions(demo.ops, status="approved")[:20]
     for decision in reviewed:
-        trigger = demo.ops.decision_detail(decision["id"])["trigger"]
+        trigger = demo.ops.decide.decision_detail(decision["id"])["trigger"]
         assert trigger["occurred_at"] < NOW - timedelta(days=3)
 
 
@@ -77,7 +77,7 @@ def test_the_simulated_reviewer_follows_the_ground_truth(demo: DemoBusiness) -> 
     for decision in overridden + approved:
         hot = sim.ground_truth(decision["subject"]) >= 0.4
         assert decision["final_choice"] == ("hot" if hot else "nurture")
-    detail = demo.ops.decision_detail(overridden[0]["id"])
+    detail = demo.ops.decide.decision_detail(overridden[0]["id"])
     [review] = detail["reviews"]
     assert review["reviewer"] == "simulated-reviewer"
     assert review["reason"].startswith("simulated reviewer: ground truth says")
@@ -85,9 +85,9 @@ def test_the_simulated_reviewer_follows_the_ground_truth(demo: DemoBusiness) -> 
 
 def test_reviewed_decisions_actions_reached_the_sinks(demo: DemoBusiness) -> None:
     ops = demo.ops
-    assert ops.list_actions(status="pending") == []
-    assert ops.list_actions(status="dead") == []
-    delivered = ops.list_actions(status="delivered", limit=5000)
+    assert ops.deliver.list_actions(status="pending") == []
+    assert ops.deliver.list_actions(status="dead") == []
+    delivered = ops.deliver.list_actions(status="delivered", limit=5000)
     emails = [a for a in delivered if a["kind"] == "email"]
     chats = [a for a in delivered if a["kind"] == "notify"]
     totals = demo.outbox.totals()
@@ -97,44 +97,44 @@ def test_reviewed_decisions_actions_reached_the_sinks(demo: DemoBusiness) -> Non
     mail = demo.outbox.latest("emails", 1)[0]
     [to] = mail["to"]
     action = next(a for a in emails if a["request"]["to"] == to)
-    entity = ops.get_entity(ops.decision_detail(action["decision_id"])["subject"])
+    entity = ops.ingest.get_entity(ops.decide.decision_detail(action["decision_id"])["subject"])
     assert to == entity["traits"]["email"]
     assert mail["subject"] == f"A few ideas for {entity['traits']['company']}"
     assert f"Hi {entity['traits']['first_name']}," in mail["body"]
     assert demo.outbox.latest("chats", 1)[0]["text"].startswith("Hot lead ")
-    assert ops.list_tasks(limit=1)[0]["title"].startswith("Call ")
+    assert ops.deliver.list_tasks(limit=1)[0]["title"].startswith("Call ")
 
 
 def test_won_and_lost_deals_become_outcomes(demo: DemoBusiness) -> None:
-    [metrics] = demo.ops.metrics()
+    [metrics] = demo.ops.learn.metrics()
     assert metrics["successes"] > 0
     assert metrics["failures"] > 0
 
 
 def test_the_live_stream_adds_leads_and_decisions(demo: DemoBusiness) -> None:
     ops = demo.ops
-    newest = ops.list_events(limit=1)[0]["id"]
+    newest = ops.ingest.list_events(limit=1)[0]["id"]
     started = datetime.now(UTC)
     stream = LiveStream(ops, demo.simulator.live(NOW, since=demo.history_start), per_minute=6000)
     stream.start()
     try:
-        eventually(lambda: ops.list_events(type="lead.created", limit=1)[0]["id"] > newest)
+        eventually(lambda: ops.ingest.list_events(type="lead.created", limit=1)[0]["id"] > newest)
         # The workers prepare_demo started decide on it.
-        eventually(lambda: ops.list_decisions(limit=1)[0]["event_id"] > newest)
+        eventually(lambda: ops.decide.list_decisions(limit=1)[0]["event_id"] > newest)
     finally:
         stream.stop()
-    live = [e for e in ops.list_events(limit=100) if e["id"] > newest]
+    live = [e for e in ops.ingest.list_events(limit=100) if e["id"] > newest]
     assert {e["source"] for e in live} == {"demo"}
     assert all(e["occurred_at"] >= started for e in live), "live events happen as they are sent"
-    [decision] = ops.list_decisions(limit=1)
+    [decision] = ops.decide.list_decisions(limit=1)
     assert decision["status"] == "pending"
 
 
 def test_running_the_demo_again_stores_nothing_twice(tmp_path: Path) -> None:
     first = prepare_demo(settings(tmp_path), days=3, seed=7, console=quiet(), now=NOW)
     try:
-        newest = first.ops.list_events(limit=1)[0]["id"]
-        decisions = first.ops.metrics()[0]["total"]
+        newest = first.ops.ingest.list_events(limit=1)[0]["id"]
+        decisions = first.ops.learn.metrics()[0]["total"]
         # What a user does while trying the demo (README): send an event of their own.
         user_event = {
             "type": "lead.created",
@@ -142,7 +142,7 @@ def test_running_the_demo_again_stores_nothing_twice(tmp_path: Path) -> None:
             "occurred_at": (NOW - timedelta(days=5)).isoformat(),
             "traits": {"email": "ana@example.com", "company_size": 40, "budget": 8000},
         }
-        first.ops.ingest(json.dumps(user_event).encode())
+        first.ops.ingest.body(json.dumps(user_event).encode())
         first.ops.run_jobs()
     finally:
         first.close()
@@ -151,10 +151,10 @@ def test_running_the_demo_again_stores_nothing_twice(tmp_path: Path) -> None:
     try:
         assert again.loaded is not None
         assert again.loaded.new_events == 0
-        assert again.ops.list_events(limit=1)[0]["id"] == newest + 1
-        assert again.ops.metrics()[0]["total"] == decisions + 1
+        assert again.ops.ingest.list_events(limit=1)[0]["id"] == newest + 1
+        assert again.ops.learn.metrics()[0]["total"] == decisions + 1
         assert again.outbox.totals()["emails"] == 0, "nothing is sent twice"
-        [mine] = again.ops.list_decisions(subject="lead:9001")
+        [mine] = again.ops.decide.list_decisions(subject="lead:9001")
         assert mine["status"] == "pending", "the simulated reviewer leaves the user's leads alone"
     finally:
         again.close()
@@ -163,7 +163,7 @@ def test_running_the_demo_again_stores_nothing_twice(tmp_path: Path) -> None:
 def test_the_demo_refuses_a_database_with_real_data(tmp_path: Path) -> None:
     ops = OpsLoop(settings(tmp_path))
     ops.prepare()
-    ops.ingest(b'{"type": "order.placed", "subject": "order:1"}', source="shop")
+    ops.ingest.body(b'{"type": "order.placed", "subject": "order:1"}', source="shop")
     ops.close()
 
     with pytest.raises(DemoRefused, match=r"1 from 'shop'.*--data-dir"):

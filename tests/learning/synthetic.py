@@ -125,4 +125,4 @@ def store_history(ops: OpsLoop, leads: list[Lead]) -> None:
     """Store as imported history: features, training and outcomes see it, nothing is decided."""
     events = validate_events(events_of(leads), source="import", received_at=ops.ctx.clock())
     for start in range(0, len(events), 1000):
-        ops.store_events(events[start : start + 1000], decide=False)
+        ops.ingest.store_events(events[start : start + 1000], decide=False)

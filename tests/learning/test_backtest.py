@@ -120,7 +120,9 @@ def store(ops: OpsLoop, events: list[dict[str, Any]], batch: int = 400) -> None:
     pending: list[dict[str, Any]] = []
     for event in [*events, None]:
         if pending and (event is None or event.get("traits") or len(pending) >= batch):
-            ops.store_events(validate_events(pending, source="test", received_at=ops.ctx.clock()))
+            ops.ingest.store_events(
+                validate_events(pending, source="test", received_at=ops.ctx.clock())
+            )
             pending = []
         if event is not None:
             pending.append(event)
@@ -207,12 +209,12 @@ def test_replaying_the_active_versions_reproduces_every_live_decision(
             }
             assert got == expected, f"{name}, event {event_id}"
 
-        report = ops.backtest(playbook=name, since=since, save=False)
+        report = ops.learn.backtest(playbook=name, since=since, save=False)
         assert report["live_record"]["stored"] == len(live)
         assert report["live_record"]["reproduced"] == len(live)
         assert report["counts"]["decisions"] == len(live)
 
-    deep = ops.backtest(playbook="lead-deep", since=since, save=False)
+    deep = ops.learn.backtest(playbook="lead-deep", since=since, save=False)
     assert deep["counts"]["skipped_by_cooldown"] > 0
     assert deep["counts"]["held_for_review"] > 0
     assert {e["where"] for e in deep["errors"]["by_message"]} >= {
@@ -234,7 +236,7 @@ def test_a_playbook_with_a_model_replays_with_its_champion_read_only(
     with ops.ctx.db.read() as conn:
         versions_before = conn.execute(select(schema.model_versions.c.status)).scalars().all()
 
-    report = ops.backtest(playbook="scoring", since="60d")
+    report = ops.learn.backtest(playbook="scoring", since="60d")
 
     routed = {c["choice"]: c["decisions"] for c in report["choices"]}
     # With the fallback (0) no score reaches 35: every `call` comes from the trained model.
@@ -285,7 +287,7 @@ def four_leads() -> list[dict[str, Any]]:
 
 
 def created_id(ops: OpsLoop, key: str) -> int:
-    [row] = ops.list_events(subject=f"lead:{key}", type="lead.created")
+    [row] = ops.ingest.list_events(subject=f"lead:{key}", type="lead.created")
     return int(row["id"])
 
 
@@ -296,7 +298,7 @@ def test_a_draft_with_a_lower_threshold_changes_the_decisions_between_the_thresh
     store(ops, four_leads())
     draft = lead_playbook("recommend", **{"when: score >= 60": "when: score >= 50"})
 
-    report = ops.backtest(source=draft, since=T0 - timedelta(days=1), save=False)
+    report = ops.learn.backtest(source=draft, since=T0 - timedelta(days=1), save=False)
 
     assert report["version"]["label"] == "draft"
     assert report["compared_with"] == {
@@ -317,8 +319,10 @@ def test_a_draft_with_a_lower_threshold_changes_the_decisions_between_the_thresh
     assert (example["old_score"], example["new_score"], example["score_difference"]) == (55, 55, 0)
 
     # A saved older version, against the active one: the same change, the other way round.
-    ops.apply_playbook(draft, "draft.yaml", actor="test")
-    older = ops.backtest(playbook="lead-qualification", version=1, since=T0 - timedelta(days=1))
+    ops.decide.apply_playbook(draft, "draft.yaml", actor="test")
+    older = ops.learn.backtest(
+        playbook="lead-qualification", version=1, since=T0 - timedelta(days=1)
+    )
     assert older["version"] == {
         "label": "version 1",
         "number": 1,
@@ -332,17 +336,21 @@ def test_agreement_counts_what_reviewers_chose_on_the_same_events(
 ) -> None:
     ops = make_ops(database_url, playbooks=[lead_playbook("recommend")])
     store(ops, four_leads())
-    decision = {row["subject"]: row["id"] for row in ops.list_decisions()}
-    ops.review(decision["lead:a"], ReviewRequest("approve", reviewer="ana"))  # nurture is right
-    ops.review(
+    decision = {row["subject"]: row["id"] for row in ops.decide.list_decisions()}
+    ops.review.verdict(
+        decision["lead:a"], ReviewRequest("approve", reviewer="ana")
+    )  # nurture is right
+    ops.review.verdict(
         decision["lead:b"],
         ReviewRequest("override", reviewer="ana", option="hot", reason="asked for a quote"),
     )
-    ops.review(decision["lead:c"], ReviewRequest("reject", reviewer="bo", reason="a competitor"))
+    ops.review.verdict(
+        decision["lead:c"], ReviewRequest("reject", reviewer="bo", reason="a competitor")
+    )
     # lead:d stays pending: no verdict, no evidence.
     draft = lead_playbook("recommend", **{"when: score >= 60": "when: score >= 50"})
 
-    report = ops.backtest(source=draft, since=T0 - timedelta(days=1), save=False)
+    report = ops.learn.backtest(source=draft, since=T0 - timedelta(days=1), save=False)
 
     agreement = report["agreement"]
     assert agreement["reviewed"] == 3
@@ -372,7 +380,7 @@ def test_outcome_rates_per_choice_count_open_windows_apart(
     ]
     store(ops, sorted(events, key=lambda e: e["occurred_at"]))
 
-    report = ops.backtest(playbook="lead-qualification", since="2026-01-01", save=False)
+    report = ops.learn.backtest(playbook="lead-qualification", since="2026-01-01", save=False)
 
     outcomes = report["outcomes"]
     assert (outcomes["success"], outcomes["failure"], outcomes["within"]) == (
@@ -434,11 +442,11 @@ def test_a_backtest_decides_nothing_sends_nothing_and_keeps_only_its_report(
 
     # The draft is in `auto` mode: run live, it would email the nurtured leads at once.
     auto = lead_playbook("auto", **{"when: score >= 60": "when: score >= 50"})
-    ops.backtest(source=auto, since=T0 - timedelta(days=1), save=False)
+    ops.learn.backtest(source=auto, since=T0 - timedelta(days=1), save=False)
     ops.run_jobs()
     assert row_counts(ops) == before
 
-    report = ops.backtest(source=auto, since=T0 - timedelta(days=1), actor="ana")
+    report = ops.learn.backtest(source=auto, since=T0 - timedelta(days=1), actor="ana")
     ops.run_jobs()
     after = row_counts(ops)
     assert after == {**before, "audit": before["audit"] + 1, "backtests": before["backtests"] + 1}
@@ -452,7 +460,7 @@ def test_a_backtest_decides_nothing_sends_nothing_and_keeps_only_its_report(
         "backtest",
         str(report["id"]),
     )
-    kept = ops.get_backtest(report["id"])
+    kept = ops.learn.get_backtest(report["id"])
     assert kept["counts"] == report["counts"]
     assert kept["created_by"] == "ana"
 
@@ -466,7 +474,7 @@ def test_a_bad_draft_is_refused_with_the_line_of_each_problem(
         **{"choose: hot": "choose: hott", "when: visits_7d >= 5": "when: visit_7d >= 5"},
     )
     with pytest.raises(PlaybookInvalid) as refused:
-        ops.backtest(source=text, file="draft.yaml")
+        ops.learn.backtest(source=text, file="draft.yaml")
     lines = text.splitlines()
     assert [str(problem) for problem in refused.value.problems] == [
         f"draft.yaml:{lines.index('    when: visit_7d >= 5') + 1}: scorecard[0].when: "
@@ -475,7 +483,7 @@ def test_a_bad_draft_is_refused_with_the_line_of_each_problem(
         "no option named 'hott'; did you mean 'hot'? (options: hot, nurture)",
     ]
     with pytest.raises(InvalidInput, match="since: 'last year' is neither a duration"):
-        ops.backtest(playbook="lead-qualification", since="last year")
+        ops.learn.backtest(playbook="lead-qualification", since="last year")
     assert row_counts(ops)["backtests"] == 0
 
 

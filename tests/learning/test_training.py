@@ -34,9 +34,9 @@ def ingest_leads(ops: OpsLoop, first: int, count: int, *, visits: int = 0) -> li
     for n in range(first, first + count):
         events += [{"type": "page.viewed", "subject": f"lead:{n}"} for _ in range(visits)]
         events.append({"type": "lead.created", "subject": f"lead:{n}", "traits": {"budget": n}})
-    ops.ingest(json.dumps({"events": events}).encode())
+    ops.ingest.body(json.dumps({"events": events}).encode())
     subjects = {f"lead:{n}" for n in range(first, first + count)}
-    found = ops.list_decisions(limit=1000)
+    found = ops.decide.list_decisions(limit=1000)
     return sorted(d["id"] for d in found if d["subject"] in subjects)
 
 
@@ -48,7 +48,7 @@ def test_labels_come_only_from_reviewed_decisions(
 ) -> None:
     ops = make_ops(database_url, playbooks=[REVIEWED])
     ids = ingest_leads(ops, 0, 8)
-    decisions = {i: ops.decision_detail(i) for i in ids}
+    decisions = {i: ops.decide.decision_detail(i) for i in ids}
     assert {d["status"] for d in decisions.values()} == {"pending"}
     assert {d["choice"] for d in decisions.values()} == {"wait"}
     first, second, third, fourth, *unreviewed = ids
@@ -57,16 +57,16 @@ def test_labels_come_only_from_reviewed_decisions(
         clock.advance(minutes=1)
         reason = None if verdict == "approve" else "a person knows better"
         request = ReviewRequest(verdict=verdict, reviewer="ana", option=option, reason=reason)  # type: ignore[arg-type]
-        ops.review(decision_id, request)
+        ops.review.verdict(decision_id, request)
 
     review(first, "approve")  # confirms `wait`: not `call`
     review(second, "override", "call")  # the right choice was `call`
     review(third, "reject")  # nothing was right: not `call` either
     review(fourth, "override", "call")
     # Decisions logged in shadow mode can never be reviewed: they are never labels.
-    ops.change_mode("reviewed", "shadow", actor="ana")
+    ops.review.change_mode("reviewed", "shadow", actor="ana")
     logged = ingest_leads(ops, 100, 3)
-    assert {ops.decision_detail(i)["status"] for i in logged} == {"logged"}
+    assert {ops.decide.decision_detail(i)["status"] for i in logged} == {"logged"}
 
     data = dataset(ops, "reviewed")
     assert data.source == "reviews"
@@ -99,7 +99,7 @@ def test_outcome_labels_wait_for_the_window_to_close_and_features_are_as_of_the_
         {"type": "lead.updated", "subject": old[0].subject, "occurred_at": old[0].at + timedelta(hours=3), "traits": {"budget": 999_999}},
     ]  # fmt: skip
     body = [{**e, "occurred_at": e["occurred_at"].isoformat()} for e in later]
-    ops.ingest(json.dumps({"events": body}).encode())
+    ops.ingest.body(json.dumps({"events": body}).encode())
 
     data = dataset(ops)
     assert data.source == "events"
@@ -131,13 +131,13 @@ def test_training_is_refused_with_too_few_rows_one_class_or_no_model(
     ops = make_ops(database_url, playbooks=[SCORING, never, plain])
     store_history(ops, plan(clock.now - timedelta(days=30), 25, "informative", seed=3))
     with pytest.raises(Conflict, match=r"25 labelled triggers.*min_rows: 40"):
-        ops.train("scoring", actor="test")
+        ops.learn.train("scoring", actor="test")
     store_history(ops, plan(clock.now - timedelta(days=60), 50, "informative", seed=4, first=100))
     with pytest.raises(Conflict, match="all 75 labels are 'no'; a model needs examples of both"):
-        ops.train("never", actor="test")
+        ops.learn.train("never", actor="test")
     with pytest.raises(Conflict, match="declares no model; add a `model:` block"):
-        ops.train("plain", actor="test")
-    assert ops.list_models("scoring")["versions"] == []
+        ops.learn.train("plain", actor="test")
+    assert ops.learn.list_models("scoring")["versions"] == []
 
 
 # --- training and champion/challenger -------------------------------------------------------
@@ -153,7 +153,7 @@ def test_retraining_is_skipped_while_the_labels_have_not_changed(
 ) -> None:
     ops = make_ops(database_url, playbooks=[SCORING])
     store_history(ops, plan(clock.now - timedelta(days=30), 120, "informative", seed=5))
-    first = ops.train("scoring", actor="ana")
+    first = ops.learn.train("scoring", actor="ana")
     assert first["status"] == "promoted"
     assert first["version"] == 1
     report = first["report"]
@@ -164,18 +164,18 @@ def test_retraining_is_skipped_while_the_labels_have_not_changed(
         report
     )
 
-    again = ops.train("scoring", actor="ana")
+    again = ops.learn.train("scoring", actor="ana")
     assert again["status"] == "unchanged"
     assert "have not changed since version 1" in again["message"]
-    assert [v["version"] for v in ops.list_models("scoring")["versions"]] == [1]
+    assert [v["version"] for v in ops.learn.list_models("scoring")["versions"]] == [1]
 
     # The passing of time alone changes nothing; a new closed window does.
     clock.advance(hours=1)
-    assert ops.train("scoring", actor="ana")["status"] == "unchanged"
+    assert ops.learn.train("scoring", actor="ana")["status"] == "unchanged"
     store_history(ops, plan(clock.now - timedelta(days=9), 1, "informative", seed=6, first=500))
-    assert ops.train("scoring", actor="ana")["version"] == 2
-    assert ops.train("scoring", actor="ana", force=True)["version"] == 3
-    versions = ops.list_models("scoring")["versions"]
+    assert ops.learn.train("scoring", actor="ana")["version"] == 2
+    assert ops.learn.train("scoring", actor="ana", force=True)["version"] == 3
+    versions = ops.learn.list_models("scoring")["versions"]
     stored = versions[-1]
     assert stored["features"] == ["budget", "visits"]
     assert stored["training"]["rows"] == 120
@@ -197,7 +197,7 @@ def test_champion_challenger_keeps_the_better_model(
     ops = make_ops(database_url, playbooks=[SCORING])
     start = clock.now - timedelta(days=80)
     store_history(ops, plan(start, 200, first, seed=7))  # type: ignore[arg-type]
-    v1 = ops.train("scoring", actor="ana")
+    v1 = ops.learn.train("scoring", actor="ana")
     assert v1["status"] == "promoted"
 
     # Then 600 leads of the other kind, and 200 more informative ones: the latest rows, held
@@ -205,13 +205,13 @@ def test_champion_challenger_keeps_the_better_model(
     later = start + timedelta(hours=200)
     store_history(ops, plan(later, 600, second, seed=8, first=1000))  # type: ignore[arg-type]
     store_history(ops, plan(later + timedelta(hours=600), 200, "informative", seed=9, first=5000))
-    v2 = ops.train("scoring", actor="ana")
+    v2 = ops.learn.train("scoring", actor="ana")
     verdict = v2["verdict"]
     assert verdict["champion_version"] == 1
     assert verdict["compared_on"] == 200
     new, old = verdict["challenger"]["roc_auc"], verdict["champion"]["roc_auc"]
     assert (new > old) is promoted
-    statuses = {v["version"]: v["status"] for v in ops.list_models("scoring")["versions"]}
+    statuses = {v["version"]: v["status"] for v in ops.learn.list_models("scoring")["versions"]}
     if promoted:
         assert v2["status"] == "promoted"
         assert statuses == {1: "retired", 2: "champion"}

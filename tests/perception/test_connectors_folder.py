@@ -47,12 +47,12 @@ def drop(tmp_path: Path) -> Path:
 @pytest.fixture
 def ops(make_ops: OpsFactory, database_url: str, drop: Path) -> OpsLoop:
     ops = make_ops(database_url)
-    ops.add_source(folder_yaml(drop), "drops.yaml", actor="test")
+    ops.ingest.add_source(folder_yaml(drop), "drops.yaml", actor="test")
     return ops
 
 
 def events(ops: OpsLoop) -> list[dict]:  # type: ignore[type-arg]
-    found = [e for e in ops.list_events(limit=1000) if e["source"] == "drops"]
+    found = [e for e in ops.ingest.list_events(limit=1000) if e["source"] == "drops"]
     return sorted(found, key=lambda e: e["id"])
 
 
@@ -60,14 +60,14 @@ def test_a_malformed_line_is_held_with_its_file_and_line_and_the_rest_is_importe
     ops: OpsLoop, drop: Path
 ) -> None:
     (drop / "orders.csv").write_text(ORDERS)
-    run = ops.sync_source("drops", actor="test")
+    run = ops.ingest.sync_source("drops", actor="test")
     assert (run.status, run.rows_in, run.events_stored, run.rejected) == ("ok", 3, 2, 1)
 
     assert [(e["subject"], e["payload"]) for e in events(ops)] == [
         ("customer:ana@example.pt", {"order_id": "1", "amount": 12.5}),
         ("customer:cy@example.com", {"order_id": "3", "amount": 20}),
     ]
-    [held] = ops.list_quarantine(source="drops")
+    [held] = ops.ingest.list_quarantine(source="drops")
     assert (held["file"], held["line"]) == ("orders.csv", 3)
     assert "has 5 cells but the header has 4" in held["reason"]
 
@@ -77,11 +77,11 @@ def test_a_malformed_line_is_held_with_its_file_and_line_and_the_rest_is_importe
 
 def test_a_file_is_processed_once_even_when_dropped_again(ops: OpsLoop, drop: Path) -> None:
     (drop / "orders.csv").write_text(ORDERS)
-    ops.sync_source("drops", actor="test")
-    assert ops.sync_source("drops", actor="test").rows_in == 0, "nothing new in the folder"
+    ops.ingest.sync_source("drops", actor="test")
+    assert ops.ingest.sync_source("drops", actor="test").rows_in == 0, "nothing new in the folder"
 
     (drop / "orders-again.csv").write_text(ORDERS)
-    again = ops.sync_source("drops", actor="test")
+    again = ops.ingest.sync_source("drops", actor="test")
     assert (again.events_stored, again.duplicates) == (0, 2)
     assert len(events(ops)) == 2
     assert sorted(p.name for p in (drop / "processed").iterdir()) == [
@@ -97,9 +97,9 @@ def test_jsonl_files_are_read_the_same_way(ops: OpsLoop, drop: Path) -> None:
         "\n"
         '{"order_id": 8, "email": "ed@example.com", "amount": 4, "ordered_at": "2026-03-02"}\n'
     )
-    run = ops.sync_source("drops", actor="test")
+    run = ops.ingest.sync_source("drops", actor="test")
     assert (run.events_stored, run.rejected) == (2, 1)
-    [held] = ops.list_quarantine(source="drops")
+    [held] = ops.ingest.list_quarantine(source="drops")
     assert (held["file"], held["line"]) == ("more.jsonl", 2)
     assert "malformed JSON" in held["reason"]
 
@@ -108,12 +108,12 @@ def test_without_a_mapping_files_are_in_the_ingest_format(
     make_ops: OpsFactory, database_url: str, drop: Path
 ) -> None:
     ops = make_ops(database_url)
-    ops.add_source(folder_yaml(drop, mapping=False), "drops.yaml", actor="test")
+    ops.ingest.add_source(folder_yaml(drop, mapping=False), "drops.yaml", actor="test")
     (drop / "events.csv").write_text(
         "type,subject,occurred_at,amount,traits.plan\n"
         "order.placed,customer:ana@example.pt,2026-03-01T10:00:00Z,12.5,pro\n"
     )
-    run = ops.sync_source("drops", actor="test")
+    run = ops.ingest.sync_source("drops", actor="test")
     assert run.events_stored == 1, run
     [event] = events(ops)
     assert (event["type"], event["payload"], event["traits"]) == (
@@ -125,15 +125,15 @@ def test_without_a_mapping_files_are_in_the_ingest_format(
 
 def test_a_backfill_reads_the_processed_files_again_as_history(ops: OpsLoop, drop: Path) -> None:
     (drop / "orders.csv").write_text(ORDERS)
-    ops.sync_source("drops", actor="test")
-    run = ops.sync_source("drops", mode="backfill", actor="test")
+    ops.ingest.sync_source("drops", actor="test")
+    run = ops.ingest.sync_source("drops", mode="backfill", actor="test")
     assert (run.rows_in, run.events_stored, run.duplicates) == (3, 0, 2)
     assert (drop / "processed" / "orders.csv").exists(), "left where it was"
 
 
 def test_a_missing_folder_fails_the_run_saying_so(ops: OpsLoop, drop: Path) -> None:
     drop.rmdir()
-    run = ops.sync_source("drops", actor="test")
+    run = ops.ingest.sync_source("drops", actor="test")
     assert run.status == "failed"
     assert run.error == f"the drop folder {drop} does not exist"
 

@@ -163,12 +163,13 @@ def test_a_synced_mailbox_becomes_one_ticket_per_thread_with_the_text_as_message
         f"name: support\nkind: imap\nimap:\n  host: {dovecot.host}\n  port: {dovecot.port}\n"
         f"  security: none\n  username: {dovecot.user}\n"
     )
-    ops.add_source(text, "support.yaml", secret=dovecot.password, actor="test")
-    run = ops.sync_source("support", actor="test")
+    ops.ingest.add_source(text, "support.yaml", secret=dovecot.password, actor="test")
+    run = ops.ingest.sync_source("support", actor="test")
     assert (run.status, run.rows_in, run.events_stored) == ("ok", 3, 3), run.error
 
     events = sorted(
-        (e for e in ops.list_events(limit=100) if e["source"] == "support"), key=lambda e: e["id"]
+        (e for e in ops.ingest.list_events(limit=100) if e["source"] == "support"),
+        key=lambda e: e["id"],
     )
     assert [(e["type"], e["subject"]) for e in events] == [
         ("message.received", "ticket:q1@example.pt"),
@@ -180,8 +181,8 @@ def test_a_synced_mailbox_becomes_one_ticket_per_thread_with_the_text_as_message
     assert question["payload"]["email"] == "ana.silva@example.pt"
     assert question["idempotency_key"] == "q1@example.pt"
     assert events[2]["payload"]["attachments"][0]["filename"] == "invoice.pdf"
-    traits = ops.get_entity("ticket:q1@example.pt")["traits"]
+    traits = ops.ingest.get_entity("ticket:q1@example.pt")["traits"]
     assert traits["requester_email"] == "ana.silva@example.pt", "the reply did not take it over"
 
-    again = ops.sync_source("support", actor="test")
+    again = ops.ingest.sync_source("support", actor="test")
     assert (again.rows_in, again.events_stored) == (0, 0)

@@ -72,13 +72,13 @@ def minutes(n: int) -> datetime:
 @pytest.fixture
 def ops(make_ops: OpsFactory, database_url: str, engine: sa.Engine) -> OpsLoop:
     ops = make_ops(database_url)
-    ops.add_source(sql_yaml(database_url), "shopdb.yaml", actor="test")
+    ops.ingest.add_source(sql_yaml(database_url), "shopdb.yaml", actor="test")
     return ops
 
 
 def keys(ops: OpsLoop) -> list[str]:
     return sorted(
-        e["idempotency_key"] for e in ops.list_events(limit=100) if e["source"] == "shopdb"
+        e["idempotency_key"] for e in ops.ingest.list_events(limit=100) if e["source"] == "shopdb"
     )
 
 
@@ -87,19 +87,19 @@ def test_rows_are_read_in_batches_and_the_next_sync_reads_only_what_changed(
 ) -> None:
     put(engine, (1, "a@x.co", "10.50", minutes(1)), (2, "b@x.co", "20", minutes(2)))
     put(engine, (3, "c@x.co", "30", minutes(3)))
-    first = ops.sync_source("shopdb", actor="test")
+    first = ops.ingest.sync_source("shopdb", actor="test")
     assert (first.status, first.rows_in, first.events_stored) == ("ok", 3, 3), first.error
-    [event] = ops.list_events(subject="customer:a@x.co")
+    [event] = ops.ingest.list_events(subject="customer:a@x.co")
     assert event["payload"] == {"total": 10.5}
     assert event["occurred_at"] == minutes(1)
 
     put(engine, (2, "b@x.co", "25", minutes(10)), (4, "d@x.co", "40", minutes(11)))
-    second = ops.sync_source("shopdb", actor="test")
+    second = ops.ingest.sync_source("shopdb", actor="test")
     # Row 3 is at the edge (>= the cursor): read again and stored once.
     assert (second.rows_in, second.events_stored, second.duplicates) == (3, 2, 1)
     assert len(keys(ops)) == 5
     assert sum(k.startswith("2@") for k in keys(ops)) == 2, "a changed row is a new event"
-    assert ops.get_source("shopdb").checkpoint is not None
+    assert ops.ingest.get_source("shopdb").checkpoint is not None
 
 
 def test_a_run_resumed_between_batches_loses_no_row_sharing_the_edge_value(
@@ -125,8 +125,8 @@ def test_a_query_that_fails_ends_the_run_with_the_databases_reason(
     make_ops: OpsFactory, database_url: str
 ) -> None:
     ops = make_ops(database_url)
-    ops.add_source(sql_yaml(database_url), "shopdb.yaml", actor="test")
-    run = ops.sync_source("shopdb", actor="test")
+    ops.ingest.add_source(sql_yaml(database_url), "shopdb.yaml", actor="test")
+    run = ops.ingest.sync_source("shopdb", actor="test")
     assert run.status == "failed"
     assert "the sql query failed" in (run.error or "")
     assert "shop_orders" in (run.error or "")

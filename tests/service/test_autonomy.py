@@ -51,9 +51,9 @@ def open_tickets(ops: OpsLoop, start: int, count: int) -> list[int]:
         {"type": "ticket.opened", "subject": f"ticket:{n}", "payload": {"urgent": False}}
         for n in range(start, start + count)
     ]
-    ops.ingest(json.dumps({"events": events}).encode())
+    ops.ingest.body(json.dumps({"events": events}).encode())
     ops.run_jobs()
-    found = ops.list_decisions(playbook="triage", limit=500)
+    found = ops.decide.list_decisions(playbook="triage", limit=500)
     wanted = {f"ticket:{n}" for n in range(start, start + count)}
     return sorted(d["id"] for d in found if d["subject"] in wanted)
 
@@ -67,11 +67,13 @@ def test_auto_in_yaml_is_not_granted(
     make_ops: OpsFactory, database_url: str, http_sink: HttpSink
 ) -> None:
     ops = make_ops(database_url)
-    applied = ops.apply_playbook(triage_playbook(http_sink, "auto"), "triage.yaml", actor="ana")
+    applied = ops.decide.apply_playbook(
+        triage_playbook(http_sink, "auto"), "triage.yaml", actor="ana"
+    )
     assert applied.mode == "recommend"
     assert "must be earned" in str(applied.notice)
     [decision_id] = open_tickets(ops, 0, 1)
-    assert ops.decision_detail(decision_id)["status"] == "pending"
+    assert ops.decide.decision_detail(decision_id)["status"] == "pending"
 
 
 def test_promotion_is_refused_until_agreement_clears_the_target_then_granted_and_audited(
@@ -81,32 +83,32 @@ def test_promotion_is_refused_until_agreement_clears_the_target_then_granted_and
     ids = open_tickets(ops, 0, 20)
 
     with pytest.raises(Conflict, match="needs 20 reviewed decisions, has 0"):
-        ops.change_mode("triage", "auto", actor="ana")
+        ops.review.change_mode("triage", "auto", actor="ana")
 
     for decision_id in ids[:19]:
-        ops.review(decision_id, ReviewRequest(verdict="approve", reviewer="ana"))
-    ops.review(
+        ops.review.verdict(decision_id, ReviewRequest(verdict="approve", reviewer="ana"))
+    ops.review.verdict(
         ids[19],
         ReviewRequest(verdict="override", reviewer="ana", option="escalate", reason="angry"),
     )
     # 19 of 20: 95% agreement, but the lower bound (76.4%) is under the 80% target.
-    ready = ops.readiness("triage")
+    ready = ops.review.readiness("triage")
     assert (ready["ready"], ready["reviewed"], ready["agreed"]) == (False, 20, 19)
     assert ready["lower_bound"] == pytest.approx(0.7639, abs=1e-3)
     with pytest.raises(Conflict, match="under the target 80%"):
-        ops.change_mode("triage", "auto", actor="ana")
+        ops.review.change_mode("triage", "auto", actor="ana")
 
     more = open_tickets(ops, 100, 10)
     for decision_id in more:
-        ops.review(decision_id, ReviewRequest(verdict="approve", reviewer="ana"))
-    ready = ops.readiness("triage")
+        ops.review.verdict(decision_id, ReviewRequest(verdict="approve", reviewer="ana"))
+    ready = ops.review.readiness("triage")
     assert ready["ready"], ready["why"]
 
-    promoted = ops.change_mode("triage", "auto", actor="ana", reason="agreement is there")
+    promoted = ops.review.change_mode("triage", "auto", actor="ana", reason="agreement is there")
     assert (promoted["changed"], promoted["mode"]) == (True, "auto")
     assert "playbook.promoted" in audit_verbs(ops)
     later = open_tickets(ops, 200, 1)
-    assert ops.decision_detail(later[0])["status"] == "auto"
+    assert ops.decide.decision_detail(later[0])["status"] == "auto"
 
 
 def test_in_auto_a_sample_is_reviewed_after_the_fact_and_disagreement_demotes(
@@ -114,33 +116,33 @@ def test_in_auto_a_sample_is_reviewed_after_the_fact_and_disagreement_demotes(
 ) -> None:
     ops = make_ops(database_url, playbooks=[triage_playbook(http_sink)])
     for decision_id in open_tickets(ops, 0, 20):
-        ops.review(decision_id, ReviewRequest(verdict="approve", reviewer="ana"))
+        ops.review.verdict(decision_id, ReviewRequest(verdict="approve", reviewer="ana"))
     ops.run_jobs()
-    ops.change_mode("triage", "auto", actor="ana")
+    ops.review.change_mode("triage", "auto", actor="ana")
 
     auto_ids = open_tickets(ops, 100, 20)
     ops.run_jobs()
-    decided = [ops.decision_detail(i) for i in auto_ids]
+    decided = [ops.decide.decision_detail(i) for i in auto_ids]
     assert {d["status"] for d in decided} == {"auto"}
     sampled = [d["id"] for d in decided if d["sampled"]]
     assert 4 <= len(sampled) <= 16, "about half are sampled at sample: 0.5"
     to_review = {
-        d["id"] for d in ops.list_decisions(status="to_review", playbook="triage", limit=100)
+        d["id"] for d in ops.decide.list_decisions(status="to_review", playbook="triage", limit=100)
     }
     assert to_review == set(sampled)
     delivered = len(http_sink.to("/reply"))
     assert delivered == 40, "every decision acted once: 20 approved, 20 auto"
 
     # Agreeing after the fact changes nothing outside; the decision leaves the review list.
-    ops.review(sampled[0], ReviewRequest(verdict="approve", reviewer="ana"))
+    ops.review.verdict(sampled[0], ReviewRequest(verdict="approve", reviewer="ana"))
     with pytest.raises(Conflict, match="already reviewed"):
-        ops.review(sampled[0], ReviewRequest(verdict="approve", reviewer="ana"))
+        ops.review.verdict(sampled[0], ReviewRequest(verdict="approve", reviewer="ana"))
     # Disagreeing: no second set of actions, and 21 of 23 puts the bound under the target.
-    ops.review(
+    ops.review.verdict(
         sampled[1],
         ReviewRequest(verdict="override", reviewer="ana", option="escalate", reason="VIP"),
     )
-    ops.review(
+    ops.review.verdict(
         sampled[2],
         ReviewRequest(verdict="override", reviewer="ana", option="escalate", reason="VIP"),
     )
@@ -148,13 +150,13 @@ def test_in_auto_a_sample_is_reviewed_after_the_fact_and_disagreement_demotes(
     assert len(http_sink.to("/reply")) == delivered
     assert http_sink.to("/escalate") == []
 
-    assert ops.readiness("triage")["mode"] == "recommend"
+    assert ops.review.readiness("triage")["mode"] == "recommend"
     assert "playbook.demoted" in audit_verbs(ops)
     [after] = open_tickets(ops, 300, 1)
-    assert ops.decision_detail(after)["status"] == "pending"
+    assert ops.decide.decision_detail(after)["status"] == "pending"
 
     # The reviews after the fact count in the override rate: in auto they are all there is.
-    [row] = ops.metrics(playbook="triage")
+    [row] = ops.learn.metrics(playbook="triage")
     assert (row["reviewed"], row["overridden"], row["decisions"]["auto"]) == (23, 2, 20)
     assert row["override_rate"] == pytest.approx(2 / 23, abs=1e-4)
 

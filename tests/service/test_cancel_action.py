@@ -22,20 +22,20 @@ def test_a_cancelled_action_is_never_delivered_even_when_its_job_runs(
     [email] = settle(ops, 1)
     assert email["status"] == "pending"
 
-    cancelled = ops.cancel_action(email["id"], actor="rui@example.com")
+    cancelled = ops.deliver.cancel_action(email["id"], actor="rui@example.com")
 
     assert (cancelled["status"], cancelled["last_error"]) == (
         "cancelled",
         "cancelled by rui@example.com",
     )
     assert ops.run_jobs() >= 1  # the delivery job queued with the action runs, and does nothing
-    assert ops.deliver(email["id"]) == "cancelled"
+    assert ops.deliver.send(email["id"]) == "cancelled"
     assert smtp_sink.messages == []
-    assert ops.get_action(email["id"])["attempts"] == 0
+    assert ops.deliver.get_action(email["id"])["attempts"] == 0
     with pytest.raises(Conflict, match="only dead-lettered actions can be retried"):
-        ops.retry_action(email["id"], actor="rui@example.com")
+        ops.deliver.retry_action(email["id"], actor="rui@example.com")
     with pytest.raises(Conflict, match="is cancelled; only pending or retrying"):
-        ops.cancel_action(email["id"], actor="rui@example.com")
+        ops.deliver.cancel_action(email["id"], actor="rui@example.com")
     with ops.db.read() as conn:
         row = conn.execute(sa.select(audit).where(audit.c.verb == "action.cancelled")).one()
     assert (row.actor, row.object_id, row.detail) == (
@@ -46,7 +46,7 @@ def test_a_cancelled_action_is_never_delivered_even_when_its_job_runs(
     # The other lead's email still goes: cancelling one action touches nothing else.
     [other] = settle(ops, 2)
     ops.run_jobs()
-    assert ops.get_action(other["id"])["status"] == "delivered"
+    assert ops.deliver.get_action(other["id"])["status"] == "delivered"
     assert [m.rcpt_tos for m in smtp_sink.messages] == [["lead2@example.com"]]
 
 
@@ -59,14 +59,14 @@ def test_a_retrying_action_can_be_cancelled_and_is_not_tried_again(
     )
     [email] = settle(ops, 1)
     ops.run_jobs()
-    assert ops.get_action(email["id"])["status"] == "retrying"
+    assert ops.deliver.get_action(email["id"])["status"] == "retrying"
 
-    ops.cancel_action(email["id"], actor="rui@example.com")
+    ops.deliver.cancel_action(email["id"], actor="rui@example.com")
     sink.start()
     try:
         clock.advance(hours=2)
         ops.run_jobs()
-        action = ops.get_action(email["id"])
+        action = ops.deliver.get_action(email["id"])
         assert (action["status"], action["attempts"], action["next_attempt_at"]) == (
             "cancelled",
             1,
@@ -90,10 +90,10 @@ def test_delivered_and_dead_actions_cannot_be_cancelled(
     [sent] = settle(ops, 1)
     [dead] = settle(ops, 2, email=None)  # no address: the email cannot be sent
     ops.run_jobs()
-    assert ops.count_actions() == {"delivered": 1, "dead": 1}
+    assert ops.deliver.count_actions() == {"delivered": 1, "dead": 1}
     with pytest.raises(Conflict, match="is delivered"):
-        ops.cancel_action(sent["id"], actor="rui@example.com")
+        ops.deliver.cancel_action(sent["id"], actor="rui@example.com")
     with pytest.raises(Conflict, match="is dead"):
-        ops.cancel_action(dead["id"], actor="rui@example.com")
+        ops.deliver.cancel_action(dead["id"], actor="rui@example.com")
     with pytest.raises(NotFound):
-        ops.cancel_action(999, actor="rui@example.com")
+        ops.deliver.cancel_action(999, actor="rui@example.com")

@@ -171,8 +171,8 @@ def test_a_removed_contract_no_longer_refuses_events_and_reapplying_makes_the_ne
     make_ops: OpsFactory, database_url: str
 ) -> None:
     ops = make_ops(database_url)
-    ops.add_source(LEADS_SOURCE, "crm-db.yaml", actor="test")
-    spec = ops.get_source("crm-db").spec
+    ops.ingest.add_source(LEADS_SOURCE, "crm-db.yaml", actor="test")
+    spec = ops.ingest.get_source("crm-db").spec
     statuses(ops, ORDERS)
     refused = take_records(ops.ctx, spec, [lead("l-1", "not-an-email")])
     assert (refused.stored, refused.rejected) == (0, 1)

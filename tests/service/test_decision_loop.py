@@ -16,7 +16,7 @@ from tests.sinks import HttpSink, SmtpSink
 
 
 def send(ops: Any, *events: dict[str, Any]) -> list[int]:
-    ingested = ops.ingest(json.dumps({"events": list(events)}).encode())
+    ingested = ops.ingest.body(json.dumps({"events": list(events)}).encode())
     return [a.id for a in ingested.accepted]
 
 
@@ -69,19 +69,19 @@ def test_recommended_decision_waits_then_approval_sends_the_email(
     send(ops, cold_lead("7"))
     ops.run_jobs()
 
-    [pending] = ops.list_decisions(status="pending")
+    [pending] = ops.decide.list_decisions(status="pending")
     assert pending["choice"] == "nurture"
     assert pending["subject"] == "lead:7"
-    assert ops.list_actions() == [], "nothing may run before a person approves"
+    assert ops.deliver.list_actions() == [], "nothing may run before a person approves"
 
-    ops.review(pending["id"], ReviewRequest(verdict="approve", reviewer="ana"))
+    ops.review.verdict(pending["id"], ReviewRequest(verdict="approve", reviewer="ana"))
     ops.run_jobs()
 
     [mail] = smtp_sink.messages
     assert mail.rcpt_tos == ["7@example.com"]
     assert mail.message["Subject"] == "A few ideas for your team"
     assert "Hi Bo," in mail.body
-    detail = ops.decision_detail(pending["id"])
+    detail = ops.decide.decision_detail(pending["id"])
     assert detail["status"] == "approved"
     assert detail["reviews"][0]["reviewer"] == "ana"
     [action] = detail["actions"]
@@ -99,8 +99,8 @@ def test_explanation_lists_every_scorecard_line_with_the_values_it_saw(
     send(ops, *hot_lead("1", clock))
     ops.run_jobs()
 
-    [decision] = ops.list_decisions()
-    explanation = ops.decision_detail(decision["id"])["explanation"]
+    [decision] = ops.decide.list_decisions()
+    explanation = ops.decide.decision_detail(decision["id"])["explanation"]
     lines = {line["label"]: line for line in explanation["scorecard"]}
     assert len(lines) == 6
     assert lines["Engaged this week"] == {
@@ -119,7 +119,7 @@ def test_explanation_lists_every_scorecard_line_with_the_values_it_saw(
     assert decision["choice"] == "hot"
     assert decision["status"] == "logged", "shadow mode decides and logs, nothing else"
     assert "Engaged this week +25" in decision["why"]
-    assert ops.list_actions() == []
+    assert ops.deliver.list_actions() == []
 
 
 def test_override_runs_the_option_the_person_chose_with_notify_and_task(
@@ -130,15 +130,15 @@ def test_override_runs_the_option_the_person_chose_with_notify_and_task(
     )
     send(ops, cold_lead("8"))
     ops.run_jobs()
-    [pending] = ops.list_decisions(status="pending")
+    [pending] = ops.decide.list_decisions(status="pending")
 
-    ops.review(
+    ops.review.verdict(
         pending["id"],
         ReviewRequest(verdict="override", reviewer="ana", option="hot", reason="CEO called us"),
     )
     ops.run_jobs()
 
-    detail = ops.decision_detail(pending["id"])
+    detail = ops.decide.decision_detail(pending["id"])
     assert detail["status"] == "overridden"
     assert detail["choice"] == "nurture"
     assert detail["final_choice"] == "hot"
@@ -150,7 +150,7 @@ def test_override_runs_the_option_the_person_chose_with_notify_and_task(
         chat.json()["text"]
         == "Hot lead lead:8 (unknown company) scored 0: no scorecard line matched"
     )
-    [task] = ops.list_tasks()
+    [task] = ops.deliver.list_tasks()
     assert task["title"] == "Call lead:8 at their company"
     assert task["assignee"] == "sales"
     assert smtp_sink.messages == [], "the nurture email was overridden and must not be sent"
@@ -162,18 +162,18 @@ def test_reject_runs_nothing_and_a_settled_decision_cannot_be_reviewed_again(
     ops = make_ops(database_url, playbooks=[lead_playbook("recommend")])
     send(ops, cold_lead("9"))
     ops.run_jobs()
-    [pending] = ops.list_decisions(status="pending")
+    [pending] = ops.decide.list_decisions(status="pending")
 
     with pytest.raises(InvalidInput, match="reason"):
-        ops.review(pending["id"], ReviewRequest(verdict="reject", reviewer="ana"))
-    ops.review(
+        ops.review.verdict(pending["id"], ReviewRequest(verdict="reject", reviewer="ana"))
+    ops.review.verdict(
         pending["id"], ReviewRequest(verdict="reject", reviewer="ana", reason="a competitor")
     )
     with pytest.raises(Conflict, match="rejected, not pending"):
-        ops.review(pending["id"], ReviewRequest(verdict="approve", reviewer="bo"))
+        ops.review.verdict(pending["id"], ReviewRequest(verdict="approve", reviewer="bo"))
     ops.run_jobs()
-    assert ops.list_actions() == []
-    assert ops.metrics()[0]["override_rate"] == 1.0
+    assert ops.deliver.list_actions() == []
+    assert ops.learn.metrics()[0]["override_rate"] == 1.0
 
 
 def test_auto_mode_acts_at_once_and_signs_its_webhook(
@@ -191,14 +191,14 @@ def test_auto_mode_acts_at_once_and_signs_its_webhook(
     send(ops, *hot_lead("5", clock))
     ops.run_jobs()
 
-    [decision] = ops.list_decisions()
+    [decision] = ops.decide.list_decisions()
     assert decision["status"] == "auto"
     [hook] = http_sink.to("/crm")
     payload = Webhook(WEBHOOK_SECRET).verify(hook.body, hook.headers)
     assert payload["data"] == {"lead": "lead:5", "score": 80}, "a lone {{ value }} keeps its type"
     assert payload["type"] == "opsloop.action"
     action = next(
-        a for a in ops.decision_detail(decision["id"])["actions"] if a["kind"] == "webhook"
+        a for a in ops.decide.decision_detail(decision["id"])["actions"] if a["kind"] == "webhook"
     )
     assert hook.headers["webhook-id"] == action["idempotency_key"]
     assert hook.headers["idempotency-key"] == action["idempotency_key"]
@@ -209,15 +209,15 @@ def test_same_idempotency_key_stores_one_event_and_answers_with_the_first_id(
 ) -> None:
     ops = make_ops(database_url, playbooks=[lead_playbook("recommend")])
     event = {**cold_lead("3"), "idempotency_key": "form-123"}
-    first = ops.ingest(json.dumps(event).encode()).accepted
-    second = ops.ingest(json.dumps(event).encode()).accepted
-    batch = ops.ingest(json.dumps([event, event]).encode()).accepted
+    first = ops.ingest.body(json.dumps(event).encode()).accepted
+    second = ops.ingest.body(json.dumps(event).encode()).accepted
+    batch = ops.ingest.body(json.dumps([event, event]).encode()).accepted
     assert first[0].status == "created"
     assert [(a.id, a.status) for a in second] == [(first[0].id, "duplicate")]
     assert [(a.id, a.status) for a in batch] == [(first[0].id, "duplicate")] * 2
     ops.run_jobs()
-    assert len(ops.list_events()) == 1
-    assert len(ops.list_decisions()) == 1
+    assert len(ops.ingest.list_events()) == 1
+    assert len(ops.decide.list_decisions()) == 1
 
 
 def test_outcome_links_to_the_decision_and_feeds_the_metrics(
@@ -232,15 +232,17 @@ def test_outcome_links_to_the_decision_and_feeds_the_metrics(
     send(ops, {"type": "deal.won", "subject": "lead:a"}, {"type": "deal.lost", "subject": "lead:b"})
     ops.run_jobs()
 
-    by_subject = {d["subject"]: ops.decision_detail(d["id"]) for d in ops.list_decisions()}
+    by_subject = {
+        d["subject"]: ops.decide.decision_detail(d["id"]) for d in ops.decide.list_decisions()
+    }
     assert by_subject["lead:a"]["outcome"]["kind"] == "success"
     assert by_subject["lead:a"]["outcome"]["after_seconds"] == pytest.approx(3 * 86400)
     assert by_subject["lead:b"]["outcome"]["kind"] == "failure"
     assert by_subject["lead:c"]["outcome"] is None, "its window is still open"
 
     clock.advance(days=45)
-    assert ops.close_outcome_windows() == 1
-    [row] = ops.metrics()
+    assert ops.learn.close_outcome_windows() == 1
+    [row] = ops.learn.metrics()
     assert row["decisions"]["auto"] == 3
     assert (row["successes"], row["failures"]) == (1, 2)
     assert row["success_rate"] == pytest.approx(1 / 3, abs=1e-3)
@@ -254,8 +256,8 @@ def test_an_outcome_stored_before_its_decision_is_still_linked(
     ops = make_ops(database_url, playbooks=[lead_playbook("shadow")])
     send(ops, cold_lead("z"), {"type": "deal.won", "subject": "lead:z"})
     ops.run_jobs()
-    [decision] = ops.list_decisions()
-    assert ops.decision_detail(decision["id"])["outcome"]["kind"] == "success"
+    [decision] = ops.decide.list_decisions()
+    assert ops.decide.decision_detail(decision["id"])["outcome"]["kind"] == "success"
 
 
 def test_cooldown_skips_a_second_trigger_within_the_window(
@@ -267,11 +269,11 @@ def test_cooldown_skips_a_second_trigger_within_the_window(
     clock.advance(minutes=10)
     send(ops, {"type": "demo.requested", "subject": "lead:q"})
     ops.run_jobs()
-    assert len(ops.list_decisions()) == 1
+    assert len(ops.decide.list_decisions()) == 1
     clock.advance(hours=2)
     send(ops, {"type": "demo.requested", "subject": "lead:q"})
     ops.run_jobs()
-    assert len(ops.list_decisions()) == 2
+    assert len(ops.decide.list_decisions()) == 2
 
 
 def test_new_playbook_version_is_recorded_on_later_decisions(
@@ -280,14 +282,14 @@ def test_new_playbook_version_is_recorded_on_later_decisions(
     ops = make_ops(database_url, playbooks=[lead_playbook("shadow")])
     send(ops, cold_lead("v1"))
     ops.run_jobs()
-    applied = ops.apply_playbook(
+    applied = ops.decide.apply_playbook(
         lead_playbook("shadow", **{"when: score >= 60": "when: score >= 0"}),
         "v2.yaml",
         actor="test",
     )
     assert (applied.version, applied.changed) == (2, True)
     assert (
-        ops.apply_playbook(
+        ops.decide.apply_playbook(
             lead_playbook("shadow", **{"when: score >= 60": "when: score >= 0"}),
             "v2.yaml",
             actor="test",
@@ -296,7 +298,9 @@ def test_new_playbook_version_is_recorded_on_later_decisions(
     )
     send(ops, cold_lead("v2"))
     ops.run_jobs()
-    versions = {d["subject"]: (d["playbook_version"], d["choice"]) for d in ops.list_decisions()}
+    versions = {
+        d["subject"]: (d["playbook_version"], d["choice"]) for d in ops.decide.list_decisions()
+    }
     assert versions == {"lead:v1": (1, "nurture"), "lead:v2": (2, "hot")}
 
 
@@ -313,11 +317,11 @@ def test_a_template_that_fails_dead_letters_its_action_but_keeps_the_decision(
     send(ops, {"type": "lead.created", "subject": "lead:t1", "traits": {"email": "t1@example.com"}})
     ops.run_jobs()
 
-    [decision] = ops.list_decisions()
+    [decision] = ops.decide.list_decisions()
     assert decision["status"] == "auto", "the decision is recorded even though its email cannot be"
-    [action] = ops.decision_detail(decision["id"])["actions"]
+    [action] = ops.decide.decision_detail(decision["id"])["actions"]
     assert action["status"] == "dead"
     assert action["last_error"].startswith("a template of this action failed: UndefinedError")
     assert smtp_sink.messages == []
     with pytest.raises(Conflict, match="fix the playbook's template"):
-        ops.retry_action(action["id"], actor="ana")
+        ops.deliver.retry_action(action["id"], actor="ana")

@@ -74,16 +74,16 @@ def test_a_table_driven_decision_is_stored_with_the_rows_that_matched(
         "subject": "lead:1",
         "traits": {"company_size": 40, "industry": "saas", "budget": 8000},
     }
-    ops.ingest(json.dumps({"events": [viewed, created]}).encode())
+    ops.ingest.body(json.dumps({"events": [viewed, created]}).encode())
     ops.run_jobs()
 
-    [decision] = ops.list_decisions()
+    [decision] = ops.decide.list_decisions()
     assert (decision["choice"], decision["score"], decision["status"]) == ("hot", 50, "logged")
     assert decision["why"] == (
         "Hot lead — score 50 (Routing: Looked at pricing): "
         "Mid-size SaaS +30; Budget of 5,000 or more +20"
     )
-    explanation = ops.decision_detail(decision["id"])["explanation"]
+    explanation = ops.decide.decision_detail(decision["id"])["explanation"]
     fit, route = explanation["tables"]
     assert (fit["name"], fit["hit"], fit["used"], fit["result"]) == (
         "fit",

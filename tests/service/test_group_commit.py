@@ -36,7 +36,7 @@ def test_concurrent_ingests_share_commits_and_each_gets_its_own_answer(
 
     def send(n: int) -> tuple[int, str]:
         body = {"type": "lead.created", "subject": f"lead:{n}", "idempotency_key": f"k{n % 40}"}
-        [accepted] = ops.ingest(json.dumps(body).encode()).accepted
+        [accepted] = ops.ingest.body(json.dumps(body).encode()).accepted
         return accepted.id, accepted.status
 
     with ThreadPoolExecutor(16) as pool:
@@ -53,8 +53,8 @@ def test_concurrent_ingests_share_commits_and_each_gets_its_own_answer(
     assert all(answers[n][0] == first_of_key[n % 40] for n in range(80)), (
         "a duplicate answers with the stored id"
     )
-    assert len(ops.list_events(limit=500)) == 40
-    assert len(ops.list_decisions(limit=500)) == 40, (
+    assert len(ops.ingest.list_events(limit=500)) == 40
+    assert len(ops.decide.list_decisions(limit=500)) == 40, (
         "every stored lead was decided in its transaction"
     )
     assert sum(groups) == 80

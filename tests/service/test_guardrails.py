@@ -69,19 +69,19 @@ def complain(ops: OpsLoop, customer: str, *, want: str = "sorry", amount: int = 
         "payload": {"want": want},
         "traits": {"last_order_amount": amount},
     }
-    ops.ingest(json.dumps(event).encode())
+    ops.ingest.body(json.dumps(event).encode())
     ops.run_jobs()
-    [decision] = ops.list_decisions(subject=f"customer:{customer}")
+    [decision] = ops.decide.list_decisions(subject=f"customer:{customer}")
     return int(decision["id"])
 
 
 def approve(ops: OpsLoop, decision_id: int) -> None:
-    ops.review(decision_id, ReviewRequest(verdict="approve", reviewer="ana"))
+    ops.review.verdict(decision_id, ReviewRequest(verdict="approve", reviewer="ana"))
     ops.run_jobs()
 
 
 def reasons(ops: OpsLoop, decision_id: int) -> list[str]:
-    explanation = ops.decision_detail(decision_id)["explanation"]
+    explanation = ops.decide.decision_detail(decision_id)["explanation"]
     return [hold["reason"] for hold in explanation["guardrails"]]
 
 
@@ -96,13 +96,13 @@ def test_shadow_mode_never_runs_anything_not_even_a_guarded_choice(
         complain(ops, "4", amount=900),
     ]
 
-    statuses = {d["subject"]: d["status"] for d in ops.list_decisions()}
+    statuses = {d["subject"]: d["status"] for d in ops.decide.list_decisions()}
     assert set(statuses.values()) == {"logged"}
     for decision_id in ids:
         with pytest.raises(Conflict, match="is logged, not pending"):
-            ops.review(decision_id, ReviewRequest(verdict="approve", reviewer="ana"))
+            ops.review.verdict(decision_id, ReviewRequest(verdict="approve", reviewer="ana"))
     ops.run_jobs()
-    assert ops.list_actions() == []
+    assert ops.deliver.list_actions() == []
     assert http_sink.requests == []
 
 
@@ -112,7 +112,7 @@ def test_recommend_mode_waits_and_the_refund_is_sent_once_after_approval(
     ops = make_ops(database_url, playbooks=[support_playbook("recommend", http_sink)])
     decision_id = complain(ops, "1", want="refund")
 
-    [pending] = ops.list_decisions(status="pending")
+    [pending] = ops.decide.list_decisions(status="pending")
     assert (pending["id"], pending["choice"], pending["needs_approval"]) == (
         decision_id,
         "refund",
@@ -120,7 +120,7 @@ def test_recommend_mode_waits_and_the_refund_is_sent_once_after_approval(
     )
     assert reasons(ops, decision_id) == [REFUND_REASON]
     ops.run_jobs()
-    assert ops.list_actions() == []
+    assert ops.deliver.list_actions() == []
     assert http_sink.requests == [], "nothing may run before a person approves"
 
     approve(ops, decision_id)
@@ -131,7 +131,7 @@ def test_recommend_mode_waits_and_the_refund_is_sent_once_after_approval(
     payload = Webhook(WEBHOOK_SECRET).verify(refund.body, refund.headers)
     assert payload["type"] == "opsloop.refund"
     assert payload["data"] == {"customer": "customer:1", "amount": 80}
-    detail = ops.decision_detail(decision_id)
+    detail = ops.decide.decision_detail(decision_id)
     assert detail["status"] == "approved"
     [action] = detail["actions"]
     assert (action["kind"], action["status"]) == ("refund", "delivered")
@@ -144,7 +144,7 @@ def test_auto_mode_runs_an_unguarded_choice_at_once(
     ops = make_ops(database_url, playbooks=[support_playbook("auto", http_sink)])
     decision_id = complain(ops, "1", amount=80)
 
-    detail = ops.decision_detail(decision_id)
+    detail = ops.decide.decision_detail(decision_id)
     assert (detail["choice"], detail["status"], detail["needs_approval"]) == (
         "apologize",
         "auto",
@@ -179,7 +179,7 @@ def test_auto_mode_holds_a_guarded_choice_until_a_person_approves_it(
     ops = make_ops(database_url, playbooks=[support_playbook("auto", http_sink)])
     decision_id = complain(ops, "1", want=want, amount=amount)
 
-    detail = ops.decision_detail(decision_id)
+    detail = ops.decide.decision_detail(decision_id)
     assert (detail["choice"], detail["status"], detail["needs_approval"]) == (
         choice,
         "pending",
@@ -187,7 +187,7 @@ def test_auto_mode_holds_a_guarded_choice_until_a_person_approves_it(
     )
     assert reasons(ops, decision_id) == [reason]
     ops.run_jobs()
-    assert ops.list_actions() == []
+    assert ops.deliver.list_actions() == []
     assert http_sink.requests == [], "a guarded choice must not run in auto mode"
 
     approve(ops, decision_id)
@@ -195,7 +195,7 @@ def test_auto_mode_holds_a_guarded_choice_until_a_person_approves_it(
 
     assert len(http_sink.to(path)) == 1
     assert len(http_sink.requests) == 1
-    assert ops.decision_detail(decision_id)["status"] == "approved"
+    assert ops.decide.decision_detail(decision_id)["status"] == "approved"
 
 
 @pytest.mark.parametrize(("mode", "amount"), [("recommend", 80), ("auto", 900)])
@@ -204,9 +204,9 @@ def test_a_person_overriding_to_a_guarded_option_runs_it(
 ) -> None:
     ops = make_ops(database_url, playbooks=[support_playbook(mode, http_sink)])
     decision_id = complain(ops, "1", amount=amount)
-    assert ops.decision_detail(decision_id)["status"] == "pending"
+    assert ops.decide.decision_detail(decision_id)["status"] == "pending"
 
-    ops.review(
+    ops.review.verdict(
         decision_id,
         ReviewRequest(
             verdict="override", reviewer="ana", option="refund", reason="third late delivery"
@@ -220,7 +220,7 @@ def test_a_person_overriding_to_a_guarded_option_runs_it(
         "amount": amount,
     }
     assert http_sink.to("/apology") == [], "the option the playbook chose was overridden"
-    detail = ops.decision_detail(decision_id)
+    detail = ops.decide.decision_detail(decision_id)
     assert (detail["status"], detail["final_choice"]) == ("overridden", "refund")
     assert [(a["kind"], a["status"]) for a in detail["actions"]] == [("refund", "delivered")]
 
@@ -231,15 +231,15 @@ def test_rejecting_a_held_decision_runs_nothing(
     ops = make_ops(database_url, playbooks=[support_playbook("auto", http_sink)])
     decision_id = complain(ops, "1", want="refund")
 
-    ops.review(
+    ops.review.verdict(
         decision_id, ReviewRequest(verdict="reject", reviewer="ana", reason="already refunded")
     )
     ops.run_jobs()
 
-    detail: dict[str, Any] = ops.decision_detail(decision_id)
+    detail: dict[str, Any] = ops.decide.decision_detail(decision_id)
     assert (detail["status"], detail["final_choice"]) == ("rejected", None)
     assert detail["actions"] == []
-    assert ops.list_actions() == []
+    assert ops.deliver.list_actions() == []
     assert http_sink.requests == []
     with pytest.raises(Conflict, match="is rejected, not pending"):
         approve(ops, decision_id)

@@ -68,7 +68,7 @@ WEEK = parse_baseline("7d")
 
 
 def send(ops: OpsLoop, *events: dict[str, Any]) -> None:
-    ops.ingest(json.dumps({"events": list(events)}, default=str).encode())
+    ops.ingest.body(json.dumps({"events": list(events)}, default=str).encode())
 
 
 def lead(key: str, size: int) -> dict[str, Any]:
@@ -81,19 +81,19 @@ def at(clock: Clock, when: datetime) -> None:
 
 
 def decision_of(ops: OpsLoop, subject: str) -> int:
-    [row] = ops.list_decisions(subject=subject)
+    [row] = ops.decide.list_decisions(subject=subject)
     return int(row["id"])
 
 
 def review(ops: OpsLoop, subject: str, verdict: str, **more: Any) -> None:
     request = ReviewRequest(verdict=verdict, reviewer="maria", **more)  # type: ignore[arg-type]
-    ops.review(decision_of(ops, subject), request)
+    ops.review.verdict(decision_of(ops, subject), request)
     ops.run_jobs()  # the task is created (and the action delivered) now
 
 
 def finish_task(ops: OpsLoop, subject: str) -> None:
-    [task] = [t for t in ops.list_tasks(status="open") if t["subject"] == subject]
-    ops.complete_task(task["id"], by="sales")
+    [task] = [t for t in ops.deliver.list_tasks(status="open") if t["subject"] == subject]
+    ops.deliver.complete_task(task["id"], by="sales")
 
 
 def csat(when: datetime, rating: Any, **extra: Any) -> dict[str, Any]:
@@ -167,7 +167,7 @@ def ops(make_ops: OpsFactory, database_url: str, clock: Clock) -> OpsLoop:
 
 
 def test_all_time_numbers_keep_their_names_and_count_closed_windows_only(ops: OpsLoop) -> None:
-    [row] = ops.metrics()
+    [row] = ops.learn.metrics()
     assert row["playbook"] == "follow-up"
     assert row["decisions"]["approved"] == 5
     assert (row["decisions"]["overridden"], row["decisions"]["rejected"]) == (1, 1)
@@ -194,16 +194,16 @@ def test_a_closed_window_counts_as_a_failure_before_the_periodic_job_records_it(
     send(ops, lead("z1", 40))
     review(ops, "lead:z1", "approve")
     clock.advance(days=1)
-    assert ops.metrics()[0]["open_windows"] == 1
+    assert ops.learn.metrics()[0]["open_windows"] == 1
     clock.advance(days=2)
-    before = ops.metrics()[0]
+    before = ops.learn.metrics()[0]
     assert (before["successes"], before["failures"], before["open_windows"]) == (0, 1, 0)
-    assert ops.close_outcome_windows() == 1
-    assert ops.metrics()[0] == before
+    assert ops.learn.close_outcome_windows() == 1
+    assert ops.learn.metrics()[0] == before
 
 
 def test_each_iso_week_has_its_own_numbers(ops: OpsLoop) -> None:
-    [row] = ops.metrics_report(by="week", baseline=WEEK)["playbooks"]
+    [row] = ops.learn.metrics_report(by="week", baseline=WEEK)["playbooks"]
     weeks = {week["week"]: week for week in row["weeks"]}
     assert list(weeks) == ["2026-W10", "2026-W12"], "a week without decisions is left out"
     first, third = weeks["2026-W10"], weeks["2026-W12"]
@@ -225,7 +225,7 @@ def test_each_iso_week_has_its_own_numbers(ops: OpsLoop) -> None:
 
 
 def test_the_recent_week_against_the_first_week_of_data(ops: OpsLoop) -> None:
-    [row] = ops.metrics_report(baseline=WEEK)["playbooks"]
+    [row] = ops.learn.metrics_report(baseline=WEEK)["playbooks"]
     versus = row["vs_baseline"]
     assert versus["baseline"] == {
         "since": MONDAY,
@@ -253,7 +253,7 @@ def test_the_recent_week_against_the_first_week_of_data(ops: OpsLoop) -> None:
 
 def test_an_explicit_baseline_period_gives_the_same_comparison(ops: OpsLoop) -> None:
     dates = parse_baseline("2026-03-02..2026-03-08")
-    [row] = ops.metrics_report(baseline=dates)["playbooks"]
+    [row] = ops.learn.metrics_report(baseline=dates)["playbooks"]
     versus = row["vs_baseline"]
     assert versus["baseline"]["since"] == datetime(2026, 3, 2, tzinfo=UTC)
     assert versus["baseline"]["until"] == datetime(2026, 3, 9, tzinfo=UTC), "END is included"
@@ -265,7 +265,7 @@ def test_an_explicit_baseline_period_gives_the_same_comparison(ops: OpsLoop) -> 
 def test_the_default_baseline_is_the_first_30_days_so_nothing_is_recent_yet(
     ops: OpsLoop,
 ) -> None:
-    report = ops.metrics_report()
+    report = ops.learn.metrics_report()
     assert report["baseline"] == "30d"
     versus = report["playbooks"][0]["vs_baseline"]
     assert versus["baseline"]["total"] == 7
@@ -274,7 +274,7 @@ def test_the_default_baseline_is_the_first_30_days_so_nothing_is_recent_yet(
 
 
 def test_customer_satisfaction_before_and_after(ops: OpsLoop) -> None:
-    report = ops.metrics_report(by="week", baseline=WEEK)
+    report = ops.learn.metrics_report(by="week", baseline=WEEK)
     score = report["csat"]
     assert (score["event"], score["field"]) == ("csat.submitted", "rating")
     assert (score["responses"], score["ignored"]) == (7, 2), "'five' and 9 are not 1-5 ratings"
@@ -294,14 +294,14 @@ def test_customer_satisfaction_before_and_after(ops: OpsLoop) -> None:
 
 def test_the_satisfaction_event_and_field_are_configurable(ops: OpsLoop) -> None:
     send(ops, csat(NOW - timedelta(days=1), 1, type="csat.rated", field="score"))
-    score = ops.metrics_report(csat_event="csat.rated", csat_field="score")["csat"]
+    score = ops.learn.metrics_report(csat_event="csat.rated", csat_field="score")["csat"]
     assert (score["responses"], score["mean_rating"], score["satisfied_share"]) == (1, 1.0, 0.0)
-    nothing = ops.metrics_report(csat_event="survey.answered")["csat"]
+    nothing = ops.learn.metrics_report(csat_event="survey.answered")["csat"]
     assert (nothing["responses"], nothing["mean_rating"], nothing["vs_baseline"]) == (0, None, None)
 
 
 def test_since_keeps_the_decisions_made_in_the_window(ops: OpsLoop) -> None:
-    [row] = ops.metrics(since=timedelta(days=7))
+    [row] = ops.learn.metrics(since=timedelta(days=7))
     assert row["total"] == 4
     assert row["success_rate"] == pytest.approx(0.6667, abs=1e-4)
 

@@ -29,15 +29,15 @@ from tests.learning.synthetic import SCORING, plan, store_history
 def decide_on(ops: OpsLoop, subject: str, *, visits: int, budget: int) -> dict[str, Any]:
     events = [{"type": "page.viewed", "subject": subject} for _ in range(visits)]
     events.append({"type": "lead.created", "subject": subject, "traits": {"budget": budget}})
-    ops.ingest(json.dumps({"events": events}).encode())
-    [decision] = ops.list_decisions(subject=subject)
-    return ops.decision_detail(decision["id"])
+    ops.ingest.body(json.dumps({"events": events}).encode())
+    [decision] = ops.decide.list_decisions(subject=subject)
+    return ops.decide.decision_detail(decision["id"])
 
 
 def trained(make_ops: OpsFactory, url: str, clock: Clock, text: str = SCORING) -> OpsLoop:
     ops = make_ops(url, playbooks=[text])
     store_history(ops, plan(clock.now - timedelta(days=40), 300, "informative", seed=11))
-    assert ops.train("scoring", actor="ana")["status"] == "promoted"
+    assert ops.learn.train("scoring", actor="ana")["status"] == "promoted"
     return ops
 
 
@@ -73,7 +73,7 @@ def test_the_challenger_runs_in_shadow(
     later = clock.now - timedelta(days=25)
     store_history(ops, plan(later, 300, "inverted", seed=12, first=1000))
     store_history(ops, plan(later + timedelta(hours=300), 100, "informative", seed=13, first=5000))
-    assert ops.train("scoring", actor="ana")["status"] == "challenger"
+    assert ops.learn.train("scoring", actor="ana")["status"] == "challenger"
 
     decision = decide_on(ops, "lead:keen", visits=6, budget=10000)
     model = decision["explanation"]["model"]
@@ -153,7 +153,7 @@ def test_a_bad_model_file_is_rejected_retired_and_retrained_never_loaded(
     assert decision["score"] == 10
     assert any(r.levelname == "ERROR" and "rejected" in r.getMessage() for r in caplog.records)
 
-    [v1] = ops.list_models("scoring")["versions"]
+    [v1] = ops.learn.list_models("scoring")["versions"]
     assert v1["status"] == "retired"
     with ops.db.read() as conn:
         [rejected] = [
@@ -171,7 +171,7 @@ def test_a_bad_model_file_is_rejected_retired_and_retrained_never_loaded(
     assert meanwhile["explanation"]["model"]["fallback"] is True
 
     ops.run_jobs()  # the queued retrain
-    statuses = {v["version"]: v["status"] for v in ops.list_models("scoring")["versions"]}
+    statuses = {v["version"]: v["status"] for v in ops.learn.list_models("scoring")["versions"]}
     assert statuses == {1: "retired", 2: "champion"}
     again = decide_on(ops, "lead:keen-again", visits=6, budget=10000)
     assert again["explanation"]["model"]["version"] == 2
@@ -185,17 +185,17 @@ def test_a_playbook_with_retrain_trains_on_its_schedule(
     ops = make_ops(database_url, playbooks=[text])
     store_history(ops, plan(clock.now - timedelta(days=40), 100, "informative", seed=14))
     ops.run_jobs()
-    assert [v["version"] for v in ops.list_models("scoring")["versions"]] == [1]
+    assert [v["version"] for v in ops.learn.list_models("scoring")["versions"]] == [1]
     clock.advance(hours=2)
     store_history(ops, plan(clock.now - timedelta(days=20), 20, "informative", seed=15, first=900))
     ops.run_jobs()  # not a day yet
-    assert len(ops.list_models("scoring")["versions"]) == 1
+    assert len(ops.learn.list_models("scoring")["versions"]) == 1
     clock.advance(days=1)
     ops.run_jobs()
-    assert [v["version"] for v in ops.list_models("scoring")["versions"]] == [2, 1]
+    assert [v["version"] for v in ops.learn.list_models("scoring")["versions"]] == [2, 1]
     clock.advance(days=1, minutes=11)
     ops.run_jobs()  # due again, but the labels did not change: skipped
-    assert len(ops.list_models("scoring")["versions"]) == 2
+    assert len(ops.learn.list_models("scoring")["versions"]) == 2
 
 
 # --- the edges ---------------------------------------------------------------------------------

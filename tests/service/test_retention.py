@@ -29,7 +29,7 @@ def send(
     """An event that occurs, and arrives, `days_ago` days before START (send them in order)."""
     clock.now = START - timedelta(days=days_ago)
     body = {"type": type_, "subject": subject, "occurred_at": clock.now.isoformat(), **extra}
-    ops.ingest(json.dumps(body).encode())
+    ops.ingest.body(json.dumps(body).encode())
 
 
 def kept(ops: OpsLoop) -> list[tuple[str, str, int]]:
@@ -61,8 +61,8 @@ def test_old_events_nothing_needs_are_purged_and_the_rest_kept(ops: OpsLoop, clo
     assert purged.events == 5  # a visitor's views too: the playbook decides on leads only
     assert purged.profiles == 1  # the visitor's profile, empty now; the leads' stay
     with pytest.raises(NotFound):
-        ops.get_entity("visitor:9f3")
-    assert ops.get_entity("lead:2")["subject"] == "lead:2"
+        ops.ingest.get_entity("visitor:9f3")
+    assert ops.ingest.get_entity("lead:2")["subject"] == "lead:2"
     assert kept(ops) == [
         ("lead:1", "deal.won", 40),  # the decision's outcome
         ("lead:1", "lead.created", 45),  # the decision's trigger
@@ -84,8 +84,8 @@ def test_old_events_nothing_needs_are_purged_and_the_rest_kept(ops: OpsLoop, clo
         ("test", {"events": 5, "before": purged.events_before.isoformat()}),
         ("test", {"profiles": 1, "before": purged.events_before.isoformat()}),
     ]
-    decision = ops.list_decisions(subject="lead:1")[0]
-    assert ops.decision_detail(decision["id"])["trigger"]["type"] == "lead.created"
+    decision = ops.decide.list_decisions(subject="lead:1")[0]
+    assert ops.decide.decision_detail(decision["id"])["trigger"]["type"] == "lead.created"
     assert ops.verify_ledger().intact
     assert ops.purge(actor="test").events == 0  # nothing more to let go
 
@@ -125,8 +125,8 @@ def test_bodies_of_quarantined_items_dealt_with_are_emptied_and_held_ones_kept(
     make_ops: OpsFactory, database_url: str, clock: Clock
 ) -> None:
     ops = make_ops(database_url, retain_signal_bodies_days=7)
-    held = ops.quarantine(source="api", body=b'{"type": 1}', error=ValueError("bad type"))
-    done = ops.quarantine(source="api", body=b'{"type": 2}', error=ValueError("bad type"))
+    held = ops.ingest.quarantine(source="api", body=b'{"type": 1}', error=ValueError("bad type"))
+    done = ops.ingest.quarantine(source="api", body=b'{"type": 2}', error=ValueError("bad type"))
     with ops.db.transaction() as tx:
         assert quarantine_store.mark_replayed(tx.conn, done)
     clock.advance(days=8)
@@ -134,13 +134,13 @@ def test_bodies_of_quarantined_items_dealt_with_are_emptied_and_held_ones_kept(
     purged = ops.purge(actor="test")
 
     assert purged.signal_bodies == 1
-    emptied = ops.get_quarantined(done)
+    emptied = ops.ingest.get_quarantined(done)
     assert (emptied["body"], emptied["body_truncated"], emptied["reason"]) == (
         "",
         True,
-        ops.get_quarantined(held)["reason"],
+        ops.ingest.get_quarantined(held)["reason"],
     )
-    assert ops.get_quarantined(held)["body"] == '{"type": 1}'
+    assert ops.ingest.get_quarantined(held)["body"] == '{"type": 1}'
 
 
 def test_failed_jobs_go_after_thirty_days_by_default(
@@ -223,7 +223,7 @@ def test_a_new_sqlite_file_gives_the_room_back_after_a_purge(
     ops = make_ops(sqlite_url, retain_events_days=30)
     clock.now = START - timedelta(days=90)
     for batch in range(6):
-        ops.ingest(
+        ops.ingest.body(
             json.dumps(
                 {
                     "events": [

@@ -66,9 +66,9 @@ def row(n: int, **changes: object) -> Record:
 @pytest.fixture
 def shop(make_ops: OpsFactory, database_url: str) -> tuple[OpsLoop, SourceSpec]:
     ops = make_ops(database_url)
-    ops.add_source(ORDERS, "shop-db.yaml", actor="test")
+    ops.ingest.add_source(ORDERS, "shop-db.yaml", actor="test")
     apply_contracts(ops.ctx, CONTRACT, "contracts.yaml", actor="test")
-    return ops, ops.get_source("shop-db").spec
+    return ops, ops.ingest.get_source("shop-db").spec
 
 
 def test_a_bad_row_is_held_with_where_it_came_from_and_the_rest_are_stored_clean(
@@ -78,11 +78,11 @@ def test_a_bad_row_is_held_with_where_it_came_from_and_the_rest_are_stored_clean
     taken = take_records(ops.ctx, spec, [row(1), row(2, email="not-an-email"), row(3)])
 
     assert (taken.stored, taken.rejected) == (2, 1)
-    [held] = ops.quarantine_items()
+    [held] = ops.ingest.quarantine_items()
     assert "row 2: payload.email" in held["reason"]
     assert held["cannot_replay"] is None
 
-    stored = ops.list_events(type="order.completed")
+    stored = ops.ingest.list_events(type="order.completed")
     event = next(e for e in stored if e["payload"]["order_id"] == "o-1")
     assert event["payload"]["email"] == "cliente1@example.pt"
     assert event["payload"]["phone"] == "+351912345678"
@@ -97,7 +97,7 @@ def test_a_record_seen_again_is_a_duplicate_and_counted(shop: tuple[OpsLoop, Sou
     take_records(ops.ctx, spec, [row(1), row(2)])
     again = take_records(ops.ctx, spec, [row(1), row(2), row(3)])
     assert (again.stored, again.duplicates) == (1, 2)
-    quality = ops.source_quality("shop-db")
+    quality = ops.ingest.source_quality("shop-db")
     assert (quality.received, quality.stored, quality.duplicates) == (5, 3, 2)
 
 
@@ -107,16 +107,18 @@ def test_a_push_refuses_the_whole_call_when_a_record_is_bad(
     ops, spec = shop
     with pytest.raises(InvalidInput, match=r"payload\.amount"):
         take_records(ops.ctx, spec, [row(1, total="lots")], whole=True)
-    assert ops.list_events(type="order.completed") == []
-    assert len(ops.quarantine_items()) == 1
+    assert ops.ingest.list_events(type="order.completed") == []
+    assert len(ops.ingest.quarantine_items()) == 1
 
 
 def test_the_same_content_within_the_window_is_stored_once(
     make_ops: OpsFactory, sqlite_url: str, clock: Clock
 ) -> None:
     ops = make_ops(sqlite_url)
-    ops.add_source("name: kiosk\nkind: webhook\ndedupe_window: 10m\n", "kiosk.yaml", actor="test")
-    spec = ops.get_source("kiosk").spec
+    ops.ingest.add_source(
+        "name: kiosk\nkind: webhook\ndedupe_window: 10m\n", "kiosk.yaml", actor="test"
+    )
+    spec = ops.ingest.get_source("kiosk").spec
     now = clock()
 
     def visit(at: datetime) -> Record:
@@ -133,7 +135,7 @@ def test_the_same_content_within_the_window_is_stored_once(
     repeat = take_records(ops.ctx, spec, [visit(now)])
     later = take_records(ops.ctx, spec, [visit(now + timedelta(hours=3))])
     assert (first.stored, repeat.stored, repeat.duplicates, later.stored) == (1, 0, 1, 1)
-    assert len(ops.list_events(type="visit.checked_in")) == 2
+    assert len(ops.ingest.list_events(type="visit.checked_in")) == 2
 
 
 def test_the_quality_report_groups_violations_and_counts_late_events(
@@ -147,7 +149,7 @@ def test_the_quality_report_groups_violations_and_counts_late_events(
     records += [row(10)]  # placed the day before: late
     take_records(ops.ctx, spec, records)
 
-    quality = ops.source_quality("shop-db")
+    quality = ops.ingest.source_quality("shop-db")
     assert quality.received == 10
     assert quality.rejected == 3
     assert quality.valid_share == pytest.approx(0.7)
@@ -167,9 +169,9 @@ def test_the_quality_command_prints_the_report(
     monkeypatch.setenv("OPSLOOP_DATABASE_URL", database_url)
     monkeypatch.setenv("COLUMNS", "200")
     ops = make_ops(database_url, use_clock=False)
-    ops.add_source(ORDERS, "shop-db.yaml", actor="test")
+    ops.ingest.add_source(ORDERS, "shop-db.yaml", actor="test")
     apply_contracts(ops.ctx, CONTRACT, "contracts.yaml", actor="test")
-    spec = ops.get_source("shop-db").spec
+    spec = ops.ingest.get_source("shop-db").spec
     take_records(ops.ctx, spec, [row(1), row(2, email="nope"), row(1)])
 
     done = CliRunner().invoke(app, ["source", "quality", "shop-db"])

@@ -39,10 +39,10 @@ def test_a_source_is_stored_with_its_secret_kept_apart(
     make_ops: OpsFactory, database_url: str
 ) -> None:
     ops = make_ops(database_url)
-    added = ops.add_source(STRIPE, "stripe.yaml", secret="whsec_abc", actor="test")
+    added = ops.ingest.add_source(STRIPE, "stripe.yaml", secret="whsec_abc", actor="test")
     assert added.created
 
-    source = ops.get_source("stripe")
+    source = ops.ingest.get_source("stripe")
     assert source.secret == "whsec_abc"
     shown = source.public()
     assert shown["has_secret"] is True
@@ -50,25 +50,25 @@ def test_a_source_is_stored_with_its_secret_kept_apart(
     assert shown["spec"]["verify"] == "stripe"
     assert source.next_sync_at is None  # pushed: never synced
 
-    ops.add_source(SHOP_API, "shop.yaml", actor="test")
-    pulled = ops.get_source("shop-api")
+    ops.ingest.add_source(SHOP_API, "shop.yaml", actor="test")
+    pulled = ops.ingest.get_source("shop-api")
     assert pulled.spec.interval.total_seconds() == 300
     assert pulled.next_sync_at is not None  # due at once
-    assert [s.name for s in ops.list_sources()] == ["shop-api", "stripe"]
+    assert [s.name for s in ops.ingest.list_sources()] == ["shop-api", "stripe"]
 
 
 def test_adding_twice_needs_replace_which_keeps_secret_and_checkpoint(
     make_ops: OpsFactory, database_url: str
 ) -> None:
     ops = make_ops(database_url)
-    ops.add_source(STRIPE, "stripe.yaml", secret="whsec_abc", actor="test")
+    ops.ingest.add_source(STRIPE, "stripe.yaml", secret="whsec_abc", actor="test")
     with pytest.raises(Conflict, match="use --replace"):
-        ops.add_source(STRIPE, "stripe.yaml", secret="whsec_abc", actor="test")
+        ops.ingest.add_source(STRIPE, "stripe.yaml", secret="whsec_abc", actor="test")
 
     changed = STRIPE.replace("Europe/Lisbon", "America/New_York")
-    replaced = ops.add_source(changed, "stripe.yaml", actor="test", replace=True)
+    replaced = ops.ingest.add_source(changed, "stripe.yaml", actor="test", replace=True)
     assert not replaced.created
-    source = ops.get_source("stripe")
+    source = ops.ingest.get_source("stripe")
     assert source.spec.timezone == "America/New_York"
     assert source.secret == "whsec_abc"
 
@@ -78,44 +78,44 @@ def test_a_verifying_source_without_a_secret_is_refused(
 ) -> None:
     ops = make_ops(database_url)
     with pytest.raises(InvalidInput, match="needs its signing secret"):
-        ops.add_source(STRIPE, "stripe.yaml", actor="test")
+        ops.ingest.add_source(STRIPE, "stripe.yaml", actor="test")
     with pytest.raises(InvalidInput, match="OPSLOOP_TEST_UNSET is not set"):
-        ops.add_source(STRIPE + "secret_env: OPSLOOP_TEST_UNSET\n", "s.yaml", actor="test")
-    assert ops.list_sources() == []
+        ops.ingest.add_source(STRIPE + "secret_env: OPSLOOP_TEST_UNSET\n", "s.yaml", actor="test")
+    assert ops.ingest.list_sources() == []
 
 
 def test_mistakes_are_named_with_their_line(make_ops: OpsFactory, sqlite_url: str) -> None:
     ops = make_ops(sqlite_url)
     broken = SHOP_API.replace("pagination:", "paginaton:").replace("5m", "30s")
     with pytest.raises(PlaybookInvalid) as caught:
-        ops.add_source(broken, "shop.yaml", actor="test")
+        ops.ingest.add_source(broken, "shop.yaml", actor="test")
     text = str(caught.value)
     assert "shop.yaml:3: interval: the shortest interval is 1m" in text
     assert "shop.yaml:9: http.paginaton: unknown field; did you mean 'pagination'?" in text
 
     with pytest.raises(PlaybookInvalid, match="a http source needs a `http:` block"):
-        ops.add_source("name: x\nkind: http\n", "x.yaml", actor="test")
+        ops.ingest.add_source("name: x\nkind: http\n", "x.yaml", actor="test")
     with pytest.raises(PlaybookInvalid, match="'api' is used by OpsLoop itself"):
-        ops.add_source("name: api\nkind: webhook\n", "x.yaml", actor="test")
+        ops.ingest.add_source("name: api\nkind: webhook\n", "x.yaml", actor="test")
     with pytest.raises(PlaybookInvalid, match="not a time zone"):
-        ops.add_source("name: x\nkind: webhook\ntimezone: Lisbon\n", "x.yaml", actor="test")
+        ops.ingest.add_source("name: x\nkind: webhook\ntimezone: Lisbon\n", "x.yaml", actor="test")
 
 
 def test_remove_forgets_the_definition_and_disable_keeps_it(
     make_ops: OpsFactory, sqlite_url: str
 ) -> None:
     ops = make_ops(sqlite_url)
-    ops.add_source(SHOP_API, "shop.yaml", actor="test")
-    ops.set_source_enabled("shop-api", False, actor="test")
-    disabled = ops.get_source("shop-api")
+    ops.ingest.add_source(SHOP_API, "shop.yaml", actor="test")
+    ops.ingest.set_source_enabled("shop-api", False, actor="test")
+    disabled = ops.ingest.get_source("shop-api")
     assert not disabled.enabled
     assert disabled.next_sync_at is None
-    ops.set_source_enabled("shop-api", True, actor="test")
-    assert ops.get_source("shop-api").next_sync_at is not None
+    ops.ingest.set_source_enabled("shop-api", True, actor="test")
+    assert ops.ingest.get_source("shop-api").next_sync_at is not None
 
-    ops.remove_source("shop-api", actor="test")
+    ops.ingest.remove_source("shop-api", actor="test")
     with pytest.raises(NotFound, match="no source 'shop-api'"):
-        ops.get_source("shop-api")
+        ops.ingest.get_source("shop-api")
 
 
 @pytest.fixture
@@ -146,7 +146,7 @@ def test_the_cli_adds_lists_and_never_prints_the_secret(
     assert done.exit_code == 0, done.output
     assert "Added source stripe (webhook)." in done.output
     assert "POST /hooks/stripe" in done.output
-    assert ops.get_source("stripe").secret == "whsec_topsecret"
+    assert ops.ingest.get_source("stripe").secret == "whsec_topsecret"
 
     listed = runner.invoke(app, ["source", "list"])
     assert listed.exit_code == 0
@@ -184,7 +184,7 @@ def test_the_api_puts_lists_and_deletes_sources(
         assert "whsec_inline" not in made.text
         again = client.put("/api/sources/stripe", content=STRIPE, headers=as_admin)
         assert again.status_code == 200
-        assert ops.get_source("stripe").secret == "whsec_inline"
+        assert ops.ingest.get_source("stripe").secret == "whsec_inline"
 
         wrong = client.put("/api/sources/other", content=STRIPE, headers=as_admin)
         assert wrong.status_code == 422
@@ -210,13 +210,13 @@ def test_a_broken_mapping_or_secret_is_refused_when_the_source_is_added(
     ops = make_ops(sqlite_url)
     broken = "name: forms\nkind: webhook\nmapping:\n  type: form.submitted\n  subjct: email\n"
     with pytest.raises(InvalidInput, match="subjct"):
-        ops.add_source(broken, "forms.yaml", actor="test")
+        ops.ingest.add_source(broken, "forms.yaml", actor="test")
     with pytest.raises(InvalidInput, match=r"did you mean 'stripe'"):
-        ops.add_source("name: s\nkind: webhook\nmapping: strpe\n", "s.yaml", actor="test")
+        ops.ingest.add_source("name: s\nkind: webhook\nmapping: strpe\n", "s.yaml", actor="test")
     standard = "name: billing\nkind: webhook\nverify: standard\n"
     with pytest.raises(InvalidInput, match="`whsec_` followed by base64"):
-        ops.add_source(standard, "billing.yaml", secret="not base64!", actor="test")
-    assert ops.list_sources() == []
+        ops.ingest.add_source(standard, "billing.yaml", secret="not base64!", actor="test")
+    assert ops.ingest.list_sources() == []
 
 
 def test_a_pulled_source_that_needs_a_token_or_password_says_so_when_added(
@@ -225,9 +225,9 @@ def test_a_pulled_source_that_needs_a_token_or_password_says_so_when_added(
     ops = make_ops(sqlite_url)
     with_token = SHOP_API.replace("  pagination:", "  auth: {type: bearer}\n  pagination:")
     with pytest.raises(InvalidInput, match="this http source needs its API token"):
-        ops.add_source(with_token, "shop.yaml", actor="test")
+        ops.ingest.add_source(with_token, "shop.yaml", actor="test")
     mailbox = "name: support\nkind: imap\nimap: {host: 127.0.0.1, username: help}\n"
     with pytest.raises(InvalidInput, match="this imap source needs its mailbox password"):
-        ops.add_source(mailbox, "support.yaml", actor="test")
-    ops.add_source(with_token, "shop.yaml", secret="tok_1", actor="test")
-    assert ops.get_source("shop-api").has_secret
+        ops.ingest.add_source(mailbox, "support.yaml", actor="test")
+    ops.ingest.add_source(with_token, "shop.yaml", secret="tok_1", actor="test")
+    assert ops.ingest.get_source("shop-api").has_secret

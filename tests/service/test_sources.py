@@ -24,16 +24,16 @@ def test_activity_counts_events_by_source_and_type(
     make_ops: OpsFactory, database_url: str, clock: Clock
 ) -> None:
     ops = make_ops(database_url, sources={"shop": UNSIGNED})
-    assert ops.source_activity() == []
+    assert ops.ingest.source_activity() == []
     for n in range(3):
-        ops.ingest(json.dumps({"type": "page.viewed", "subject": f"lead:{n}"}).encode())
+        ops.ingest.body(json.dumps({"type": "page.viewed", "subject": f"lead:{n}"}).encode())
     start = clock.now
     clock.advance(minutes=5)
-    ops.ingest(json.dumps({"type": "lead.created", "subject": "lead:9"}).encode())
+    ops.ingest.body(json.dumps({"type": "lead.created", "subject": "lead:9"}).encode())
     clock.advance(minutes=1)
-    ops.ingest_hook("Shop", b'{"type": "order.paid", "subject": "customer:bo"}', {})
+    ops.ingest.hook("Shop", b'{"type": "order.paid", "subject": "customer:bo"}', {})
 
-    shop, api = ops.source_activity()  # the most recently active first
+    shop, api = ops.ingest.source_activity()  # the most recently active first
     assert (shop.source, shop.events, shop.last_received_at) == ("shop", 1, clock.now)
     assert (api.source, api.events) == ("api", 4)
     assert [(t.type, t.events) for t in api.types] == [("page.viewed", 3), ("lead.created", 1)]
@@ -46,17 +46,17 @@ def test_a_body_refused_by_its_mapping_is_replayed_once_the_source_is_fixed(
 ) -> None:
     before = make_ops(database_url, playbooks=[lead_playbook()], sources={"typeform": UNSIGNED})
     with pytest.raises(InvalidInput, match="subject"):
-        before.ingest_hook("typeform", FORM, {})
-    [item] = before.quarantine_items()
+        before.ingest.hook("typeform", FORM, {})
+    [item] = before.ingest.quarantine_items()
     assert (item["status"], item["refused_as"], item["cannot_replay"]) == ("held", "invalid", None)
     before.close()
 
     # The owner adds the mapping and restarts OpsLoop; then replays the item.
     fixed = make_ops(database_url, sources=MAPPING)
-    done = fixed.replay_quarantined(item["id"], actor="olga@example.com")
+    done = fixed.ingest.replay_quarantined(item["id"], actor="olga@example.com")
 
     assert (done.ok, done.created) == (True, 1)
-    event = fixed.get_event(done.event_ids[0])
+    event = fixed.ingest.get_event(done.event_ids[0])
     assert (event["source"], event["type"], event["subject"]) == (
         "typeform",
         "form.submitted",
@@ -65,7 +65,7 @@ def test_a_body_refused_by_its_mapping_is_replayed_once_the_source_is_fixed(
     assert event["payload"] == json.loads(FORM)
     assert event["received_at"] == item["received_at"]  # when it arrived, not when replayed
     assert event["idempotency_key"] == f"quarantine:{item['id']}:0"
-    [again] = fixed.quarantine_items()
+    [again] = fixed.ingest.quarantine_items()
     assert again["status"] == "replayed"
     assert again["body"] == FORM.decode()  # kept, not deleted
     [replay] = again["replays"]
@@ -75,8 +75,8 @@ def test_a_body_refused_by_its_mapping_is_replayed_once_the_source_is_fixed(
         done.event_ids,
     )
     with pytest.raises(Conflict, match="already replayed"):
-        fixed.replay_quarantined(item["id"], actor="olga@example.com")
-    assert fixed.quarantine_counts() == {"replayed": 1}
+        fixed.ingest.replay_quarantined(item["id"], actor="olga@example.com")
+    assert fixed.ingest.quarantine_counts() == {"replayed": 1}
 
 
 def test_a_body_still_wrong_is_refused_again_and_stays_held(
@@ -85,13 +85,13 @@ def test_a_body_still_wrong_is_refused_again_and_stays_held(
     ops = make_ops(database_url)
     body = b'{"type": "lead.created", "subject": "lead 7", "traits": {"email": "a@b.co"}}'
     with pytest.raises(InvalidInput):
-        ops.ingest(body)
-    [item] = ops.quarantine_items()
+        ops.ingest.body(body)
+    [item] = ops.ingest.quarantine_items()
     # Still wrong: refused again, with the reason kept and nothing new quarantined.
-    failed = ops.replay_quarantined(item["id"], actor="olga@example.com")
+    failed = ops.ingest.replay_quarantined(item["id"], actor="olga@example.com")
     assert not failed.ok
     assert failed.reason == item["reason"]
-    [still] = ops.quarantine_items()
+    [still] = ops.ingest.quarantine_items()
     assert (still["status"], len(still["replays"])) == ("held", 1)
     assert still["replays"][0]["reason"] == item["reason"]
     assert not still["replays"][0]["ok"]
@@ -115,9 +115,9 @@ def test_a_replayed_event_is_decided_on_like_any_other(
             errors=[],
             body=b'{"type": "lead.created", "subject": "lead:8", "traits": {"email": "c@d.co"}}',
         )
-    done = ops.replay_quarantined(item_id, actor="olga@example.com")
+    done = ops.ingest.replay_quarantined(item_id, actor="olga@example.com")
     assert done.ok
-    [decision] = ops.list_decisions(subject="lead:8")
+    [decision] = ops.decide.list_decisions(subject="lead:8")
     assert decision["event_id"] == done.event_ids[0]
 
 
@@ -126,23 +126,23 @@ def test_what_cannot_be_checked_again_is_not_replayed(
 ) -> None:
     ops = make_ops(database_url, sources={"shop": {"secret": "s3cret"}}, max_body_bytes=1024)
     with pytest.raises(Unauthorized):
-        ops.ingest_hook("shop", b'{"type": "order.paid", "subject": "customer:1"}', {})
-    ops.refuse_oversized("api", b'{"type": "x"' + b" " * 1000, 5000, "application/json")
-    ops.quarantine(
+        ops.ingest.hook("shop", b'{"type": "order.paid", "subject": "customer:1"}', {})
+    ops.ingest.refuse_oversized("api", b'{"type": "x"' + b" " * 1000, 5000, "application/json")
+    ops.ingest.quarantine(
         source="import", body=b"x,y", error=InvalidInput.single("", "bad"), file="a.csv", line=3
     )
 
-    reasons = {item["source"]: item["cannot_replay"] for item in ops.quarantine_items()}
+    reasons = {item["source"]: item["cannot_replay"] for item in ops.ingest.quarantine_items()}
     assert "signature" in reasons["shop"]
     assert "deliver it again" in reasons["shop"]
     assert "5,000-byte body" in reasons["api"]
     assert "line 3 of the file a.csv" in reasons["import"]
-    for item in ops.quarantine_items():
+    for item in ops.ingest.quarantine_items():
         with pytest.raises(Conflict, match="cannot be replayed"):
-            ops.replay_quarantined(item["id"], actor="olga@example.com")
+            ops.ingest.replay_quarantined(item["id"], actor="olga@example.com")
     with pytest.raises(NotFound):
-        ops.replay_quarantined(999, actor="olga@example.com")
-    assert ops.quarantine_counts() == {"held": 3}
+        ops.ingest.replay_quarantined(999, actor="olga@example.com")
+    assert ops.ingest.quarantine_counts() == {"held": 3}
 
 
 def hold(ops: OpsLoop, source: str, body: bytes) -> int:
@@ -164,32 +164,32 @@ def test_a_held_body_cannot_name_another_source_when_replayed(
     ops = make_ops(database_url)
     body = b'{"type": "order.completed", "subject": "customer:1", "source": "stripe", "idempotency_key": "evt_1"}'
     with pytest.raises(InvalidInput) as refused:
-        ops.ingest(body)
+        ops.ingest.body(body)
     [error] = refused.value.errors
     assert error.field == "source"
     held = hold(ops, "api", body)  # as an older version, which took the body's word, kept it
 
     for item_id in (refused.value.quarantine_id, held):
         assert item_id is not None
-        done = ops.replay_quarantined(item_id, actor="olga@example.com")
+        done = ops.ingest.replay_quarantined(item_id, actor="olga@example.com")
         assert not done.ok
         assert done.reason is not None
         assert "post them to /hooks/stripe" in done.reason
-    assert ops.list_events() == []
+    assert ops.ingest.list_events() == []
 
 
 def test_a_body_no_signature_ever_checked_is_not_replayed_into_a_source_that_wants_one(
     make_ops: OpsFactory, database_url: str
 ) -> None:
     ops = make_ops(database_url, sources={"shop": {}})
-    ops.add_source("name: forms\nkind: webhook\n", "forms.yaml", actor="test")
+    ops.ingest.add_source("name: forms\nkind: webhook\n", "forms.yaml", actor="test")
     event = b'{"type": "order.paid", "subject": "customer:1"}'
     # Kept by an older version, which took unsigned deliveries to any name.
     items = {name: hold(ops, name, event) for name in ("shop", "forms", "nobody")}
 
     reasons = {}
     for name, item_id in items.items():
-        done = ops.replay_quarantined(item_id, actor="olga@example.com")
+        done = ops.ingest.replay_quarantined(item_id, actor="olga@example.com")
         assert not done.ok, name
         reasons[name] = done.reason
     assert "OPSLOOP_SOURCES__SHOP__SECRET" not in reasons["shop"]
@@ -199,5 +199,5 @@ def test_a_body_no_signature_ever_checked_is_not_replayed_into_a_source_that_wan
         "no webhook source 'nobody': declare it with `opsloop source add` "
         "(docs/sources.md#webhooks)"
     )
-    assert ops.list_events() == []
-    assert ops.quarantine_counts() == {"held": 3}
+    assert ops.ingest.list_events() == []
+    assert ops.ingest.quarantine_counts() == {"held": 3}

@@ -57,28 +57,28 @@ def api() -> Iterator[JsonApi]:
 @pytest.fixture
 def ops(make_ops: OpsFactory, database_url: str, api: JsonApi) -> OpsLoop:
     ops = make_ops(database_url)
-    ops.add_source(shop_yaml(api), "shop.yaml", secret=TOKEN, actor="test")
+    ops.ingest.add_source(shop_yaml(api), "shop.yaml", secret=TOKEN, actor="test")
     return ops
 
 
 def stored_keys(ops: OpsLoop) -> Counter[str]:
-    events = ops.list_events(limit=1000)
+    events = ops.ingest.list_events(limit=1000)
     return Counter(e["idempotency_key"] for e in events if e["source"] == "shop")
 
 
 def test_a_sync_stores_each_item_once_and_records_its_run(ops: OpsLoop, clock: Clock) -> None:
-    run = ops.sync_source("shop", actor="test")
+    run = ops.ingest.sync_source("shop", actor="test")
     assert (run.status, run.mode, run.error) == ("ok", "sync", None)
     assert (run.rows_in, run.events_stored, run.duplicates, run.rejected) == (8, 8, 0, 0)
     assert run.started_at == clock.now
     assert run.finished_at == clock.now
     assert stored_keys(ops) == Counter(str(n) for n in range(1, 9))
-    assert ops.get_entity("lead:3")["traits"]["email"] == "buyer3@example.com"
+    assert ops.ingest.get_entity("lead:3")["traits"]["email"] == "buyer3@example.com"
 
-    again = ops.sync_source("shop", actor="test")
+    again = ops.ingest.sync_source("shop", actor="test")
     assert (again.events_stored, again.duplicates) == (0, 8), "read again, stored once"
-    assert [r.id for r in ops.source_runs("shop")] == [again.id, run.id]
-    source = ops.get_source("shop")
+    assert [r.id for r in ops.ingest.source_runs("shop")] == [again.id, run.id]
+    source = ops.ingest.get_source("shop")
     assert source.next_sync_at == clock.now + source.spec.interval
 
 
@@ -86,15 +86,15 @@ def test_a_page_that_fails_fails_the_run_and_the_next_run_resumes_at_that_page(
     ops: OpsLoop, api: JsonApi
 ) -> None:
     api.fail_once = {"page=2"}
-    failed = ops.sync_source("shop", actor="test")
+    failed = ops.ingest.sync_source("shop", actor="test")
     assert failed.status == "failed"
     assert "answered 500" in (failed.error or "")
     assert (failed.rows_in, failed.events_stored) == (3, 3)
     assert failed.checkpoint_after == {"next": {"page": 2}}
-    assert ops.get_source("shop").checkpoint == failed.checkpoint_after
+    assert ops.ingest.get_source("shop").checkpoint == failed.checkpoint_after
 
     api.requests.clear()
-    resumed = ops.sync_source("shop", actor="test")
+    resumed = ops.ingest.sync_source("shop", actor="test")
     assert resumed.status == "ok"
     assert resumed.checkpoint_before == failed.checkpoint_after
     assert [q["page"] for q in api.pages_asked("/page")] == ["2", "3"]
@@ -107,12 +107,12 @@ def test_an_incremental_source_keeps_its_updated_at_cursor_between_runs(
 ) -> None:
     ops = make_ops(database_url)
     extra = "  incremental: {field: updated_at, param: updated_since}\n"
-    ops.add_source(shop_yaml(api, extra=extra), "shop.yaml", secret=TOKEN, actor="test")
-    ops.sync_source("shop", actor="test")
-    assert ops.get_source("shop").checkpoint == {"since": "2026-03-01T09:08:00Z"}
+    ops.ingest.add_source(shop_yaml(api, extra=extra), "shop.yaml", secret=TOKEN, actor="test")
+    ops.ingest.sync_source("shop", actor="test")
+    assert ops.ingest.get_source("shop").checkpoint == {"since": "2026-03-01T09:08:00Z"}
 
     api.items[0]["updated_at"] = "2026-03-01T11:00:00Z"
-    run = ops.sync_source("shop", actor="test")
+    run = ops.ingest.sync_source("shop", actor="test")
     assert api.pages_asked("/page")[-1]["updated_since"] == "2026-03-01T09:08:00Z"
     assert (run.rows_in, run.events_stored, run.duplicates) == (2, 1, 1)
     assert "1@2026-03-01T11:00:00Z" in stored_keys(ops), "a changed order is a new event"
@@ -123,20 +123,22 @@ def test_a_second_run_while_one_is_under_way_is_refused_naming_it(
 ) -> None:
     api.hold = {"page=2"}
     finished = []
-    worker = threading.Thread(target=lambda: finished.append(ops.sync_source("shop", actor="a")))
+    worker = threading.Thread(
+        target=lambda: finished.append(ops.ingest.sync_source("shop", actor="a"))
+    )
     worker.start()
     try:
         assert api.held.wait(10)
-        [running] = ops.source_runs("shop")
+        [running] = ops.ingest.source_runs("shop")
         with pytest.raises(Conflict, match=rf"already syncing: run {running.id} \(sync\)"):
-            ops.sync_source("shop", actor="b")
+            ops.ingest.sync_source("shop", actor="b")
         with pytest.raises(Conflict, match="already syncing"):
-            ops.sync_source("shop", mode="backfill", actor="b")
+            ops.ingest.sync_source("shop", mode="backfill", actor="b")
     finally:
         api.release.set()
         worker.join(10)
     assert finished[0].status == "ok"
-    assert len(ops.source_runs("shop")) == 1
+    assert len(ops.ingest.source_runs("shop")) == 1
 
 
 def test_a_run_left_running_by_a_dead_worker_is_marked_failed_by_the_next(
@@ -147,9 +149,9 @@ def test_a_run_left_running_by_a_dead_worker_is_marked_failed_by_the_next(
         dead = run_store.start_run(
             tx.conn, source="shop", mode="sync", at=clock.now, checkpoint=None
         )
-    run = ops.sync_source("shop", actor="test")
+    run = ops.ingest.sync_source("shop", actor="test")
     assert run.status == "ok"
-    [_, died] = ops.source_runs("shop")
+    [_, died] = ops.ingest.source_runs("shop")
     assert (died.id, died.status, died.error) == (dead, "failed", WORKER_DIED)
 
 
@@ -157,54 +159,54 @@ def test_a_backfill_stores_history_without_deciding_and_keeps_the_live_checkpoin
     make_ops: OpsFactory, database_url: str, api: JsonApi
 ) -> None:
     ops = make_ops(database_url, playbooks=[lead_playbook()])
-    ops.add_source(shop_yaml(api), "shop.yaml", secret=TOKEN, actor="test")
+    ops.ingest.add_source(shop_yaml(api), "shop.yaml", secret=TOKEN, actor="test")
     api.items = orders(2)
-    ops.sync_source("shop", actor="test")
-    assert len(ops.list_decisions()) == 2
-    live = ops.get_source("shop").checkpoint
+    ops.ingest.sync_source("shop", actor="test")
+    assert len(ops.decide.list_decisions()) == 2
+    live = ops.ingest.get_source("shop").checkpoint
 
     api.items = orders(5)
-    run = ops.sync_source("shop", mode="backfill", actor="test")
+    run = ops.ingest.sync_source("shop", mode="backfill", actor="test")
     assert (run.mode, run.status, run.events_stored, run.duplicates) == ("backfill", "ok", 3, 2)
-    assert len(ops.list_decisions()) == 2, "history: no playbook ran on the backfilled rows"
-    assert ops.get_source("shop").checkpoint == live
+    assert len(ops.decide.list_decisions()) == 2, "history: no playbook ran on the backfilled rows"
+    assert ops.ingest.get_source("shop").checkpoint == live
 
 
 def test_the_schedule_syncs_each_due_source_on_its_interval(ops: OpsLoop, clock: Clock) -> None:
     ops.run_jobs()
-    [first] = ops.source_runs("shop")
+    [first] = ops.ingest.source_runs("shop")
     assert (first.status, first.events_stored) == ("ok", 8)
 
     clock.advance(minutes=2)
     ops.run_jobs()
-    assert len(ops.source_runs("shop")) == 1, "not due before its 5 minutes"
+    assert len(ops.ingest.source_runs("shop")) == 1, "not due before its 5 minutes"
 
     clock.advance(minutes=3)
     ops.run_jobs()
-    assert len(ops.source_runs("shop")) == 2
+    assert len(ops.ingest.source_runs("shop")) == 2
 
-    ops.set_source_enabled("shop", False, actor="test")
+    ops.ingest.set_source_enabled("shop", False, actor="test")
     clock.advance(minutes=10)
     ops.run_jobs()
-    assert len(ops.source_runs("shop")) == 2, "a disabled source is not synced"
+    assert len(ops.ingest.source_runs("shop")) == 2, "a disabled source is not synced"
 
 
 def test_sources_that_cannot_be_synced_say_why(ops: OpsLoop) -> None:
-    ops.add_source("name: hooks\nkind: webhook\n", "hooks.yaml", actor="test")
+    ops.ingest.add_source("name: hooks\nkind: webhook\n", "hooks.yaml", actor="test")
     with pytest.raises(InvalidInput, match="webhook source: it sends its signals"):
-        ops.sync_source("hooks", actor="test")
-    ops.set_source_enabled("shop", False, actor="test")
+        ops.ingest.sync_source("hooks", actor="test")
+    ops.ingest.set_source_enabled("shop", False, actor="test")
     with pytest.raises(Conflict, match="disabled; `opsloop source enable shop`"):
-        ops.sync_source("shop", actor="test")
+        ops.ingest.sync_source("shop", actor="test")
     # History can be loaded before a source goes live.
-    assert ops.sync_source("shop", mode="backfill", actor="test").status == "ok"
+    assert ops.ingest.sync_source("shop", mode="backfill", actor="test").status == "ok"
 
 
 def test_an_item_the_mapping_refuses_is_quarantined_and_counted(ops: OpsLoop, api: JsonApi) -> None:
     api.items[3]["updated_at"] = "not a time"
-    run = ops.sync_source("shop", actor="test")
+    run = ops.ingest.sync_source("shop", actor="test")
     assert (run.status, run.rows_in, run.events_stored, run.rejected) == ("ok", 8, 7, 1)
-    [held] = ops.list_quarantine(source="shop")
+    [held] = ops.ingest.list_quarantine(source="shop")
     assert "occurred_at" in held["reason"]
     assert "(id 4)" in held["reason"]
 
@@ -248,7 +250,7 @@ def test_a_sync_killed_mid_run_and_restarted_imports_every_row_exactly_once(
 ) -> None:
     with JsonApi(items=orders(9), hold={"page=3"}) as api:
         ops = make_ops(database_url)
-        ops.add_source(shop_yaml(api), "shop.yaml", secret=TOKEN, actor="test")
+        ops.ingest.add_source(shop_yaml(api), "shop.yaml", secret=TOKEN, actor="test")
         env = {
             **os.environ,
             "OPSLOOP_DATABASE_URL": database_url,
@@ -278,7 +280,7 @@ def test_a_sync_killed_mid_run_and_restarted_imports_every_row_exactly_once(
 
     assert [q["page"] for q in api.pages_asked("/page")] == ["3", "4"], "resumed at page 3"
     assert stored_keys(ops) == Counter(str(n) for n in range(1, 10)), "every row exactly once"
-    finished, killed = ops.source_runs("shop")
+    finished, killed = ops.ingest.source_runs("shop")
     assert (finished.status, killed.status, killed.error) == ("ok", "failed", WORKER_DIED)
     assert killed.events_stored == 6
 
@@ -308,5 +310,5 @@ def test_the_api_syncs_and_backfills_for_owners_and_shows_runs_to_readers(
         assert [r["id"] for r in runs.json()] == [backfill["id"]]
 
         assert client.post("/api/sources/nope/sync").status_code == 404
-        ops.add_source("name: hooks\nkind: webhook\n", "hooks.yaml", actor="test")
+        ops.ingest.add_source("name: hooks\nkind: webhook\n", "hooks.yaml", actor="test")
         assert client.post("/api/sources/hooks/sync").status_code == 422

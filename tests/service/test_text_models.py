@@ -87,7 +87,7 @@ def imported(make_ops: OpsFactory, url: str, tmp_path: Path, clock: Clock) -> Op
         event_type="ticket.created",
         label_column="category",
     )
-    ops.import_history(export, spec)
+    ops.ingest.import_history(export, spec)
     return ops
 
 
@@ -95,16 +95,16 @@ def test_import_train_and_decide_with_the_business_own_categories(
     make_ops: OpsFactory, database_url: str, tmp_path: Path, clock: Clock
 ) -> None:
     ops = imported(make_ops, database_url, tmp_path, clock)
-    assert ops.list_decisions() == [], "imported history is not decided"
+    assert ops.decide.list_decisions() == [], "imported history is not decided"
 
-    result = ops.train("triage-model", actor="test")
+    result = ops.learn.train("triage-model", actor="test")
     assert result["status"] == "promoted"
     assert result["model"] == "triage-model:text:category"
     assert result["training"]["rows"] == 90
     assert result["training"]["test"] == 18, "the latest fifth is held out, in time order"
     assert result["report"]["accuracy"] >= 0.9
-    assert ops.train("triage-model", actor="test")["status"] == "unchanged"
-    listing = ops.list_models("triage-model")
+    assert ops.learn.train("triage-model", actor="test")["status"] == "unchanged"
+    listing = ops.learn.list_models("triage-model")
     assert listing["kind"] == "text"
     assert [v["status"] for v in listing["versions"]] == ["champion"]
 
@@ -113,10 +113,10 @@ def test_import_train_and_decide_with_the_business_own_categories(
         "subject": "ticket:live-1",
         "payload": {"message": "I was charged twice for my order, please refund the second"},
     }
-    ops.ingest(json.dumps(event).encode())
-    [decision] = ops.list_decisions()
+    ops.ingest.body(json.dumps(event).encode())
+    [decision] = ops.decide.list_decisions()
     assert decision["choice"] == "to_finance"
-    classify = ops.decision_detail(decision["id"])["explanation"]["text"]["classify"]
+    classify = ops.decide.decision_detail(decision["id"])["explanation"]["text"]["classify"]
     assert classify["by"] == "model"
     assert classify["label"] == "billing"
     assert classify["version"] == 1
@@ -128,21 +128,21 @@ def test_before_a_model_is_trained_messages_wait_for_a_person(
 ) -> None:
     ops = make_ops(sqlite_url, playbooks=[PLAYBOOK])
     event = {"type": "ticket.created", "subject": "ticket:1", "payload": {"message": "hello"}}
-    ops.ingest(json.dumps(event).encode())
-    [decision] = ops.list_decisions()
+    ops.ingest.body(json.dumps(event).encode())
+    [decision] = ops.decide.list_decisions()
     assert decision["status"] == "pending"
-    holds = ops.decision_detail(decision["id"])["explanation"]["guardrails"]
+    holds = ops.decide.decision_detail(decision["id"])["explanation"]["guardrails"]
     assert "could not be classified: no trained model yet" in holds[0]["reason"]
     with pytest.raises(Conflict, match="not enough labelled messages"):
-        ops.train("triage-model", actor="test")
+        ops.learn.train("triage-model", actor="test")
 
 
 def test_a_backtest_replays_the_trained_categories(
     make_ops: OpsFactory, sqlite_url: str, tmp_path: Path, clock: Clock
 ) -> None:
     ops = imported(make_ops, sqlite_url, tmp_path, clock)
-    ops.train("triage-model", actor="test")
-    report: dict[str, Any] = ops.backtest(playbook="triage-model", since="30d")
+    ops.learn.train("triage-model", actor="test")
+    report: dict[str, Any] = ops.learn.backtest(playbook="triage-model", since="30d")
     choices = {row["choice"]: row["decisions"] for row in report["choices"]}
     assert report["counts"]["decisions"] == 90
     # Roughly a third each: the categories came from the model, not the default.
@@ -155,14 +155,14 @@ def test_a_later_label_corrects_an_earlier_one(
     make_ops: OpsFactory, sqlite_url: str, tmp_path: Path, clock: Clock
 ) -> None:
     ops = imported(make_ops, sqlite_url, tmp_path, clock)
-    [first] = ops.list_events(type="ticket.created", subject="ticket:1000")
+    [first] = ops.ingest.list_events(type="ticket.created", subject="ticket:1000")
     correction = {
         "type": "ticket.labelled",
         "subject": "ticket:1000",
         "occurred_at": datetime.now(UTC).isoformat(),
         "payload": {"label": "product", "event_id": first["id"]},
     }
-    ops.ingest(json.dumps(correction).encode())
+    ops.ingest.body(json.dumps(correction).encode())
     from opsloop.service.learn.text_training import read_dataset
 
     active = ops.ctx.catalog.active()["triage-model"]

@@ -60,7 +60,7 @@ def ticket(key: str, body: str, **payload: Any) -> dict[str, Any]:
 
 
 def send(ops: OpsLoop, *events: dict[str, Any]) -> None:
-    ops.ingest(json.dumps({"events": list(events)}).encode())
+    ops.ingest.body(json.dumps({"events": list(events)}).encode())
 
 
 def draft_answer(text: str) -> Answer:
@@ -83,12 +83,12 @@ def test_an_angry_customer_waits_for_a_person_who_finalizes_the_ai_draft(
             "This is UNACCEPTABLE. Third broken kettle, I want my money back or I call my lawyer!",
         ),
     )
-    assert ops.list_decisions() == [], "the LLM is asked outside the ingest transaction"
+    assert ops.decide.list_decisions() == [], "the LLM is asked outside the ingest transaction"
     ops.run_jobs()
 
-    [pending] = ops.list_decisions(status="pending")
+    [pending] = ops.decide.list_decisions(status="pending")
     assert pending["choice"] == "personal_reply"
-    detail = ops.decision_detail(pending["id"])
+    detail = ops.decide.decision_detail(pending["id"])
     text = detail["explanation"]["text"]
     assert text["upset"] is True
     assert any("lawyer" in reason for reason in text["upset_reasons"])
@@ -98,7 +98,7 @@ def test_an_angry_customer_waits_for_a_person_who_finalizes_the_ai_draft(
     assert any("upset" in reason for reason in reasons)
     assert any("drafted by AI" in reason for reason in reasons)
     assert "message: upset" in pending["why"]
-    assert ops.list_actions() == []
+    assert ops.deliver.list_actions() == []
     assert smtp_sink.messages == []
 
     # Only the message and the named fields left the machine: never the phone or the email.
@@ -112,13 +112,13 @@ def test_an_angry_customer_waits_for_a_person_who_finalizes_the_ai_draft(
     assert [call["purpose"] for call in text["llm_calls"]] == ["classify", "draft"]
 
     final = "Dear Sam,\n\nI am so sorry about the kettle. I have refunded you in full today.\n\nAna"
-    ops.review(pending["id"], ReviewRequest(verdict="approve", reviewer="ana", draft=final))
+    ops.review.verdict(pending["id"], ReviewRequest(verdict="approve", reviewer="ana", draft=final))
     ops.run_jobs()
 
     [mail] = smtp_sink.messages
     assert mail.rcpt_tos == ["1@example.com"]
     assert mail.body.replace("\r\n", "\n").strip() == final
-    settled = ops.decision_detail(pending["id"])
+    settled = ops.decide.decision_detail(pending["id"])
     assert settled["reviews"][0]["draft"] == final
     approved = next(row for row in settled["audit"] if row["verb"] == "decision.approved")
     assert approved["detail"]["draft_edited"] is True
@@ -131,8 +131,8 @@ def test_approving_without_edits_sends_the_draft_as_prepared(
     llm.then(label_answer("billing"), draft_answer("Hello Sam, here is your invoice."))
     send(ops, ticket("2", "Could you send me the invoice for May?", subject="Invoice"))
     ops.run_jobs()
-    [pending] = ops.list_decisions(status="pending")
-    ops.review(pending["id"], ReviewRequest(verdict="approve", reviewer="ana"))
+    [pending] = ops.decide.list_decisions(status="pending")
+    ops.review.verdict(pending["id"], ReviewRequest(verdict="approve", reviewer="ana"))
     ops.run_jobs()
     [mail] = smtp_sink.messages
     assert mail.body.strip() == "Hello Sam, here is your invoice."
@@ -149,7 +149,7 @@ def test_a_calm_order_question_is_answered_at_once_without_a_draft(
     ops.run_jobs()
     ops.run_jobs()
 
-    [decision] = ops.list_decisions()
+    [decision] = ops.decide.list_decisions()
     assert decision["choice"] == "tracking_reply"
     assert decision["status"] == "auto"
     assert len(llm.requests) == 1, "no draft is asked for a templated reply"
@@ -167,7 +167,7 @@ def test_a_high_value_customer_gets_a_person_even_when_calm(
     llm.then(label_answer("order_status"), draft_answer("Hi Sam, it ships today."))
     send(ops, ticket("4", "Where is my order?", ltv=4800))
     ops.run_jobs()
-    [decision] = ops.list_decisions()
+    [decision] = ops.decide.list_decisions()
     assert decision["choice"] == "personal_reply"
     assert decision["status"] == "pending", "a drafted reply waits for a person even in auto"
     assert smtp_sink.messages == []
@@ -183,9 +183,9 @@ def test_when_the_llm_fails_the_message_waits_for_a_person_and_nothing_is_lost(
     send(ops, ticket("5", "Where is my order?"))
     ops.run_jobs()
 
-    [decision] = ops.list_decisions()
+    [decision] = ops.decide.list_decisions()
     assert decision["status"] == "pending"
-    detail = ops.decision_detail(decision["id"])
+    detail = ops.decide.decision_detail(decision["id"])
     reasons = " ".join(hold["reason"] for hold in detail["explanation"]["guardrails"])
     assert "could not be classified" in reasons
     assert "language model failed" in reasons
@@ -193,8 +193,8 @@ def test_when_the_llm_fails_the_message_waits_for_a_person_and_nothing_is_lost(
     assert smtp_sink.messages == []
     # With no draft, the person writes the reply; without one the review is refused.
     with pytest.raises(InvalidInput, match="draft"):
-        ops.review(decision["id"], ReviewRequest(verdict="approve", reviewer="ana"))
-    ops.review(
+        ops.review.verdict(decision["id"], ReviewRequest(verdict="approve", reviewer="ana"))
+    ops.review.verdict(
         decision["id"], ReviewRequest(verdict="approve", reviewer="ana", draft="It ships today.")
     )
     ops.run_jobs()
@@ -209,9 +209,9 @@ def test_a_job_run_twice_decides_once(
     ops = triage_ops(make_ops, sqlite_url, llm, smtp_sink)
     send(ops, ticket("6", "Where is my order?"))
     ops.run_jobs()
-    [decision] = ops.list_decisions()
+    [decision] = ops.decide.list_decisions()
     assert decide_with_llm(ops.ctx, "support-triage", decision["event_id"]) is None
-    assert len(ops.list_decisions()) == 1
+    assert len(ops.decide.list_decisions()) == 1
 
 
 def test_a_playbook_that_needs_an_llm_is_refused_at_its_line_when_none_is_configured(
@@ -219,7 +219,7 @@ def test_a_playbook_that_needs_an_llm_is_refused_at_its_line_when_none_is_config
 ) -> None:
     ops = make_ops(sqlite_url)
     with pytest.raises(PlaybookInvalid) as refused:
-        ops.apply_playbook(EXAMPLE.read_text(), "support-triage.yaml", actor="test")
+        ops.decide.apply_playbook(EXAMPLE.read_text(), "support-triage.yaml", actor="test")
     [problem] = refused.value.problems
     assert problem.field == "text.classify.using"
     assert problem.line == EXAMPLE.read_text().splitlines().index("    using: llm") + 1
@@ -235,9 +235,9 @@ def test_a_playbook_whose_llm_went_away_holds_its_decisions_with_the_reason(
     ops = make_ops(sqlite_url, smtp_host="127.0.0.1", smtp_port=smtp_sink.port)
     send(ops, ticket("7", "Where is my order?"))
     ops.run_jobs()
-    [decision] = ops.list_decisions()
+    [decision] = ops.decide.list_decisions()
     assert decision["status"] == "pending"
-    detail = ops.decision_detail(decision["id"])
+    detail = ops.decide.decision_detail(decision["id"])
     reasons = " ".join(hold["reason"] for hold in detail["explanation"]["guardrails"])
     assert "no language model is configured" in reasons or "OPSLOOP_LLM__URL" in reasons
     assert llm.requests == []
@@ -256,4 +256,4 @@ def test_draft_in_a_template_without_a_draft_block_is_a_problem_at_its_line(
     without = without.split("    instructions: >")[0] + "\nrules:" + without.split("\nrules:")[1]
     ops = make_ops(sqlite_url)
     with pytest.raises(PlaybookInvalid, match=r"\{\{ draft \}\}"):
-        ops.apply_playbook(without, "t.yaml", actor="test")
+        ops.decide.apply_playbook(without, "t.yaml", actor="test")

@@ -32,7 +32,9 @@ IDENTIFY_PLAYBOOK = lead_playbook(
 @pytest.fixture
 def site(make_ops: OpsFactory, database_url: str, serve: Serve) -> tuple[OpsLoop, LiveServer]:
     ops = make_ops(database_url, playbooks=[IDENTIFY_PLAYBOOK], use_clock=False)
-    ops.add_source("name: website\nkind: segment\n", "website.yaml", secret=WRITE_KEY, actor="t")
+    ops.ingest.add_source(
+        "name: website\nkind: segment\n", "website.yaml", secret=WRITE_KEY, actor="t"
+    )
     return ops, serve(ops)
 
 
@@ -47,7 +49,7 @@ def basic(key: str = WRITE_KEY) -> dict[str, str]:
 
 
 def events(ops: OpsLoop, **filters: str) -> list[dict]:
-    return list(reversed(ops.list_events(limit=500, **filters)))
+    return list(reversed(ops.ingest.list_events(limit=500, **filters)))
 
 
 def days_ago(days: float) -> datetime:
@@ -79,7 +81,7 @@ def test_every_call_from_segments_client_becomes_an_event(
     order = events(ops, type="track.order_completed")[0]
     assert order["payload"]["revenue"] == 49.9
     assert order["payload"]["call"]["context"]["library"]["name"] == "analytics-python"
-    assert ops.get_entity("lead:42")["traits"]["email"] == "ana@example.com"
+    assert ops.ingest.get_entity("lead:42")["traits"]["email"] == "ana@example.com"
 
 
 def test_a_gzipped_batch_from_the_queueing_client_is_stored_whole(
@@ -93,7 +95,7 @@ def test_a_gzipped_batch_from_the_queueing_client_is_stored_whole(
     analytics.join()
     clicks = events(ops, type="track.clicked")
     assert sorted(e["payload"]["n"] for e in clicks) == list(range(30))
-    quality = ops.source_quality("website")
+    quality = ops.ingest.source_quality("website")
     assert (quality.received, quality.stored, quality.rejected) == (30, 30, 0)
 
 
@@ -115,13 +117,13 @@ def test_a_group_call_keeps_a_profile_of_the_account(site: tuple[OpsLoop, LiveSe
     ops, server = site
     analytics = segment_client(server)
     analytics.group(user_id="42", group_id="acme", traits={"plan": "pro", "employees": 40})
-    assert ops.get_entity("account:acme")["traits"] == {"plan": "pro", "employees": 40}
+    assert ops.ingest.get_entity("account:acme")["traits"] == {"plan": "pro", "employees": 40}
     [joined] = events(ops, type="group.joined")
     assert (joined["subject"], joined["payload"]["group"]) == ("lead:42", "account:acme")
 
     # A later call from another member merges into the same profile, as identify does.
     analytics.group(user_id="43", group_id="acme", traits={"employees": 41})
-    assert ops.get_entity("account:acme")["traits"] == {"plan": "pro", "employees": 41}
+    assert ops.ingest.get_entity("account:acme")["traits"] == {"plan": "pro", "employees": 41}
     updates = events(ops, subject="account:acme")
     assert [(e["type"], e["payload"]["member"]) for e in updates] == [
         ("group.updated", "lead:42"),
@@ -133,7 +135,7 @@ def test_a_group_call_keeps_a_profile_of_the_account(site: tuple[OpsLoop, LiveSe
     assert events(ops, subject="lead:44")[0]["payload"]["group"] == "account:solo"
     assert events(ops, subject="account:solo") == []
     with pytest.raises(NotFound):
-        ops.get_entity("account:solo")
+        ops.ingest.get_entity("account:solo")
 
 
 def test_a_repeated_group_call_stores_both_its_events_once(
@@ -167,7 +169,7 @@ def test_an_unknown_or_disabled_write_key_is_refused(site: tuple[OpsLoop, LiveSe
     assert refused.value.code == "unauthorized"
     assert "unknown write key" in refused.value.message
 
-    ops.set_source_enabled("website", False, actor="t")
+    ops.ingest.set_source_enabled("website", False, actor="t")
     with pytest.raises(APIError) as disabled:
         segment_client(server).track(user_id="1", event="Signed Up")
     assert disabled.value.status == 401
@@ -185,7 +187,7 @@ def test_an_invalid_call_is_refused_naming_the_field_and_kept(
     assert body["success"] is False
     assert body["code"] == "invalid_input"
     assert body["message"] == "event: is required in a track call: the name of what happened"
-    held = ops.get_quarantined(body["quarantine_id"])
+    held = ops.ingest.get_quarantined(body["quarantine_id"])
     assert held["source"] == "website"
     assert '"userId":"42"' in held["body"]
     assert events(ops) == []
@@ -230,7 +232,7 @@ def test_a_bad_call_in_a_batch_is_kept_aside_and_the_rest_are_stored(
     [error] = body["errors"]
     assert error["where"] == "batch[1]"
     assert "event: is required in a track call" in error["reason"]
-    assert '"messageId":"2"' in ops.get_quarantined(error["quarantine_id"])["body"]
+    assert '"messageId":"2"' in ops.ingest.get_quarantined(error["quarantine_id"])["body"]
     assert [e["type"] for e in events(ops)] == ["page.viewed", "track.clicked"]
 
 
@@ -282,8 +284,8 @@ def test_a_visitors_page_views_count_for_the_lead_they_become(
     # The visitor signs up: the identify call carries both ids, and the playbook deciding on it
     # counts the page views made before anyone knew who they were.
     analytics.identify(user_id="42", anonymous_id="anon-7", traits={"company_size": 40})
-    [decision] = ops.list_decisions(subject="lead:42")
-    features = ops.decision_detail(decision["id"])["inputs"]["features"]
+    [decision] = ops.decide.list_decisions(subject="lead:42")
+    features = ops.decide.decision_detail(decision["id"])["inputs"]["features"]
     assert (features["visits_7d"], features["pricing_views_30d"]) == (3, 2)
 
     # Earlier events keep their subject; later anonymous calls are filed under the lead.
@@ -298,8 +300,10 @@ def test_an_alias_joins_an_earlier_id_to_the_user(site: tuple[OpsLoop, LiveServe
     analytics.page(anonymous_id="anon-8", properties={"path": "/pricing"}, timestamp=days_ago(1))
     analytics.alias(previous_id="anon-8", user_id="77")
     analytics.identify(user_id="77", traits={"company_size": 12})
-    [decision] = ops.list_decisions(subject="lead:77")
-    assert ops.decision_detail(decision["id"])["inputs"]["features"]["pricing_views_30d"] == 1
+    [decision] = ops.decide.list_decisions(subject="lead:77")
+    assert (
+        ops.decide.decision_detail(decision["id"])["inputs"]["features"]["pricing_views_30d"] == 1
+    )
 
 
 def test_the_snippet_is_small_first_party_and_has_install_text(
@@ -354,7 +358,7 @@ contracts:
     refused = httpx.post(f"{server.url}/v1/track", json=call, headers=basic())
     assert refused.status_code == 400
     assert "currency" in refused.json()["message"]
-    [item] = ops.quarantine_items()
+    [item] = ops.ingest.quarantine_items()
 
     # The shop sends revenue in its one currency: the owner relaxes the contract.
     relaxed = strict.replace("{type: money, currency: currency, required: true}", "number")
@@ -364,7 +368,7 @@ contracts:
         "o.yaml",
         actor="t",
     )
-    replayed = ops.replay_quarantined(item["id"], actor="test")
+    replayed = ops.ingest.replay_quarantined(item["id"], actor="test")
     assert replayed.ok, replayed.reason
     [order] = events(ops, type="track.order_completed")
     assert (order["subject"], order["payload"]["revenue"]) == ("lead:42", 20)

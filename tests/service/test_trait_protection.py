@@ -45,18 +45,22 @@ class Site:
         return Client(WRITE_KEY, host=self.server.url, sync_mode=True, max_retries=0)
 
     def traits(self, subject: str) -> dict:
-        return self.ops.get_entity(subject)["traits"]
+        return self.ops.ingest.get_entity(subject)["traits"]
 
 
 def make_site(
     make_ops: OpsFactory, url: str, serve: Serve, clock: Clock, **settings: object
 ) -> Site:
     ops = make_ops(url, **settings)
-    ops.add_source(
+    ops.ingest.add_source(
         "name: crm\nkind: webhook\nverify: hmac\n", "crm.yaml", secret=CRM_SECRET, actor="t"
     )
-    ops.add_source("name: form\nkind: webhook\nallow_unsigned: true\n", "form.yaml", actor="t")
-    ops.add_source("name: website\nkind: segment\n", "website.yaml", secret=WRITE_KEY, actor="t")
+    ops.ingest.add_source(
+        "name: form\nkind: webhook\nallow_unsigned: true\n", "form.yaml", actor="t"
+    )
+    ops.ingest.add_source(
+        "name: website\nkind: segment\n", "website.yaml", secret=WRITE_KEY, actor="t"
+    )
     return Site(ops, serve(ops), clock)
 
 
@@ -95,12 +99,12 @@ def test_a_write_key_cannot_change_an_email_a_signed_source_set_but_can_set_a_ne
         "plan": "free",  # not an address: a public source may change it
         "name": "M",
     }
-    assert site.ops.get_entity("lead:42")["trusted_traits"] == {
+    assert site.ops.ingest.get_entity("lead:42")["trusted_traits"] == {
         "email": "crm",
         "phone": "crm",
     }
     assert site.traits("lead:77") == {"email": "new@example.com", "name": "Nia"}
-    sent = [e["traits"] for e in site.ops.list_events(type="identify", subject="lead:42")]
+    sent = [e["traits"] for e in site.ops.ingest.list_events(type="identify", subject="lead:42")]
     assert {"email": "mallory@example.net", "plan": "free", "name": "M"} in sent  # as it arrived
     [kept] = [r for r in caplog.records if getattr(r, "trait", None) == "email"]
     assert (kept.subject, kept.source) == ("lead:42", "website")
@@ -131,12 +135,15 @@ def test_an_unsigned_hook_is_held_to_the_same_rule_and_a_trusted_source_still_de
         # And once a trusted source removed it, a public one may set it again.
         gone = {"type": "lead.updated", "subject": "lead:42", "traits": {"email": None}}
         assert api.post("/api/events", json=gone).status_code == 201
-    assert site.ops.get_entity("lead:42")["trusted_traits"] == {"phone": "crm", "plan": "crm"}
+    assert site.ops.ingest.get_entity("lead:42")["trusted_traits"] == {
+        "phone": "crm",
+        "plan": "crm",
+    }
     site.form({"type": "form.sent", "subject": "lead:42", "traits": {"email": "ana@later.example"}})
     assert site.traits("lead:42")["email"] == "ana@later.example"
     # A public source saying what the trusted one said leaves it the trusted one's.
     site.form({"type": "form.sent", "subject": "lead:42", "traits": {"phone": "+351912345678"}})
-    assert site.ops.get_entity("lead:42")["trusted_traits"]["phone"] == "crm"
+    assert site.ops.ingest.get_entity("lead:42")["trusted_traits"]["phone"] == "crm"
 
 
 def test_an_alias_call_cannot_merge_a_customer_a_trusted_source_knows_into_another(
@@ -156,7 +163,9 @@ def test_an_alias_call_cannot_merge_a_customer_a_trusted_source_knows_into_anoth
     analytics.page(anonymous_id="anon-ana", name="Pricing", properties={"path": "/pricing"})
     analytics.page(anonymous_id="anon-old", name="Blog", properties={"path": "/blog"})
 
-    pages = {e["payload"]["path"]: e["subject"] for e in site.ops.list_events(type="page.viewed")}
+    pages = {
+        e["payload"]["path"]: e["subject"] for e in site.ops.ingest.list_events(type="page.viewed")
+    }
     assert pages == {"/pricing": "lead:42", "/blog": "lead:mallory"}
 
 

@@ -82,7 +82,7 @@ def test_an_intact_ledger_verifies(ops: OpsLoop) -> None:
 
 def test_every_state_an_action_goes_through_is_in_the_audit_trail(ops: OpsLoop) -> None:
     [email] = settle(ops, 4, "nurture")
-    ops.cancel_action(email["id"], actor="rui")
+    ops.deliver.cancel_action(email["id"], actor="rui")
 
     with ops.db.read() as conn:
         trail = [row["verb"] for row in audit_store.trail(conn, "action", email["id"])]
@@ -156,11 +156,11 @@ def rewrite_explanation(conn: Connection, decision_id: int, **changes: object) -
 
 
 def test_an_altered_explanation_is_named(ops: OpsLoop) -> None:
-    decision = ops.list_decisions(subject="lead:1")[0]
+    decision = ops.decide.list_decisions(subject="lead:1")[0]
     with as_attacker(ops.db) as conn:
         rewrite_explanation(conn, decision["id"], why="Looked hot to everyone")
 
-    assert ops.decision_detail(decision["id"])["why"] == "Looked hot to everyone"
+    assert ops.decide.decision_detail(decision["id"])["why"] == "Looked hot to everyone"
     approved = audit_id(ops, "decision.approved", decision["id"])
     assert ops.verify_ledger().problem == (
         f"decision {decision['id']} was altered after audit row {approved}"
@@ -168,7 +168,7 @@ def test_an_altered_explanation_is_named(ops: OpsLoop) -> None:
 
 
 def test_an_altered_choice_is_named(ops: OpsLoop) -> None:
-    decision = ops.list_decisions(subject="lead:3")[0]
+    decision = ops.decide.list_decisions(subject="lead:3")[0]
     with as_attacker(ops.db) as conn:
         conn.execute(
             sa.update(decisions).where(decisions.c.id == decision["id"]).values(choice="hot")
@@ -181,7 +181,7 @@ def test_an_altered_choice_is_named(ops: OpsLoop) -> None:
 
 
 def test_a_damaged_detail_is_named(ops: OpsLoop) -> None:
-    decision = ops.list_decisions(subject="lead:3")[0]
+    decision = ops.decide.list_decisions(subject="lead:3")[0]
     with as_attacker(ops.db) as conn:
         conn.execute(
             sa.update(decisions).where(decisions.c.id == decision["id"]).values(detail=b"\x01junk")
@@ -195,7 +195,7 @@ def test_a_damaged_detail_is_named(ops: OpsLoop) -> None:
 
 
 def test_a_deleted_decision_is_named(ops: OpsLoop) -> None:
-    decision = ops.list_decisions(subject="lead:3")[0]  # no review, no action refers to it
+    decision = ops.decide.list_decisions(subject="lead:3")[0]  # no review, no action refers to it
     with as_attacker(ops.db) as conn:
         conn.execute(sa.delete(decisions).where(decisions.c.id == decision["id"]))
 
@@ -206,7 +206,9 @@ def test_a_deleted_decision_is_named(ops: OpsLoop) -> None:
 
 
 def test_an_altered_action_request_is_named(ops: OpsLoop) -> None:
-    [email] = ops.decision_detail(ops.list_decisions(subject="lead:1")[0]["id"])["actions"]
+    [email] = ops.decide.decision_detail(ops.decide.list_decisions(subject="lead:1")[0]["id"])[
+        "actions"
+    ]
     request = {**email["request"], "to": "attacker@example.com"}
     with as_attacker(ops.db) as conn:
         conn.execute(sa.update(actions).where(actions.c.id == email["id"]).values(request=request))

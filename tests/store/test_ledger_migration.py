@@ -270,12 +270,12 @@ def test_an_old_ledger_reads_the_same_and_is_sealed_by_the_migration(
     db.dispose()
     ops: OpsLoop = make_ops(old_url)
 
-    first = ops.decision_detail(1)
+    first = ops.decide.decision_detail(1)
     assert first["explanation"] == EXPLANATION
     assert first["inputs"] == INPUTS
     assert first["why"] == EXPLANATION["why"]
     assert [row["verb"] for row in first["audit"]] == ["decision.pending", "decision.approved"]
-    assert ops.list_decisions(status="pending")[0]["reasons"] == "Engaged this week +25"
+    assert ops.decide.list_decisions(status="pending")[0]["reasons"] == "Engaged this week +25"
     result = ops.verify_ledger()
     assert result.intact, result.problem
     assert (result.decisions, result.actions) == (2, 1)

@@ -126,7 +126,7 @@ def fuzzed_app(data_dir: Path, database_url: str | None = None) -> Iterator[Fuzz
     )
     ops = OpsLoop(settings)
     ops.prepare()
-    ops.apply_playbook(LEAD_PLAYBOOK.read_text(), "lead-qualification.yaml", actor="fuzz")
+    ops.decide.apply_playbook(LEAD_PLAYBOOK.read_text(), "lead-qualification.yaml", actor="fuzz")
     _seed(ops)
     server = LiveServer(ops)
     server.start()
@@ -147,7 +147,7 @@ def _seed(ops: OpsLoop) -> None:
             "occurred_at": now,
             "traits": {"email": f"lead{n}@example.com", "company_size": 10 * n, "budget": 900 * n},
         }
-        ops.ingest(json.dumps(event).encode())
+        ops.ingest.body(json.dumps(event).encode())
     with contextlib.suppress(InvalidInput):  # refused and kept: a row for the quarantine routes
-        ops.ingest(b'{"type": "lead.created"}')
+        ops.ingest.body(b'{"type": "lead.created"}')
     ops.run_jobs()

@@ -94,13 +94,13 @@ NOW = datetime(2026, 4, 17, 9, 0, tzinfo=UTC)
 
 
 def send(ops: OpsLoop, *events: dict[str, Any]) -> None:
-    ops.ingest(json.dumps({"events": list(events)}, default=str).encode())
+    ops.ingest.body(json.dumps({"events": list(events)}, default=str).encode())
 
 
 def review(ops: OpsLoop, subject: str, verdict: str, **more: Any) -> None:
-    [row] = ops.list_decisions(subject=subject)
+    [row] = ops.decide.list_decisions(subject=subject)
     request = ReviewRequest(verdict=verdict, reviewer="maria", **more)  # type: ignore[arg-type]
-    ops.review(int(row["id"]), request)
+    ops.review.verdict(int(row["id"]), request)
     ops.run_jobs()  # its actions are delivered now, which is when time to action stops
 
 
@@ -152,5 +152,5 @@ def build_history(make_ops: OpsFactory, url: str, clock: Clock) -> OpsLoop:
     ops.run_jobs()
     review(ops, "ticket:1", "approve")
     clock.now = NOW
-    ops.close_outcome_windows()
+    ops.learn.close_outcome_windows()
     return ops

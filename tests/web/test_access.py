@@ -255,7 +255,7 @@ def test_people_do_what_their_role_allows(
         headers={"X-CSRF-Token": owner_csrf},
     )
     assert (demoted.status_code, demoted.json()["mode"]) == (200, "shadow")
-    assert site.ops.get_playbook("lead-qualification")["mode"] == "shadow"
+    assert site.ops.decide.get_playbook("lead-qualification")["mode"] == "shadow"
 
 
 def test_pages_send_strangers_to_sign_in_and_refuse_a_role_too_low(

@@ -77,9 +77,9 @@ def test_each_tab_lists_its_actions_with_decision_target_attempts_and_error(
     notify, task = settle(ops, 2, option="hot")
     [dead] = settle(ops, 3, email=None)
     [failing] = settle(ops, 4)
-    ops.deliver(task["id"])  # a local kind: done at once
-    ops.deliver(dead["id"])
-    ops.deliver(failing["id"])  # the mail server is down: retried later
+    ops.deliver.send(task["id"])  # a local kind: done at once
+    ops.deliver.send(dead["id"])
+    ops.deliver.send(failing["id"])  # the mail server is down: retried later
     reviewer, _ = signed(site.url, REVIEWER)
 
     pending = rows(reviewer.get("/actions").text)
@@ -111,9 +111,9 @@ def test_a_reviewer_retries_a_dead_action_and_it_is_delivered(
 ) -> None:
     ops = site.ops
     [email] = settle(ops, 1)
-    ops.deliver(email["id"])
-    ops.deliver(email["id"])  # both attempts fail: the mail server is down
-    assert ops.get_action(email["id"])["status"] == "dead"
+    ops.deliver.send(email["id"])
+    ops.deliver.send(email["id"])  # both attempts fail: the mail server is down
+    assert ops.deliver.get_action(email["id"])["status"] == "dead"
     mail.start()
     reviewer, csrf = signed(site.url, REVIEWER)
 
@@ -122,9 +122,9 @@ def test_a_reviewer_retries_a_dead_action_and_it_is_delivered(
     )
 
     assert (answer.status_code, answer.headers["location"]) == (303, "/actions?status=dead")
-    assert ops.get_action(email["id"])["status"] == "pending"
+    assert ops.deliver.get_action(email["id"])["status"] == "pending"
     ops.run_jobs()
-    assert ops.get_action(email["id"])["status"] == "delivered"
+    assert ops.deliver.get_action(email["id"])["status"] == "delivered"
     assert [m.rcpt_tos for m in mail.messages] == [["lead1@example.com"]]
     page = reviewer.get("/actions?status=delivered").text
     assert email["id"] in rows(page)
@@ -142,7 +142,7 @@ def test_a_cancelled_action_is_never_delivered_even_if_its_job_runs(
 
     assert (answer.status_code, answer.headers["location"]) == (303, "/actions?status=pending")
     ops.run_jobs()  # the delivery job queued with the action
-    assert ops.deliver(email["id"]) == "cancelled"
+    assert ops.deliver.send(email["id"]) == "cancelled"
     assert mail.messages == []
     page = owner.get("/actions?status=cancelled").text
     assert "cancelled by olga@example.com" in rows(page)[email["id"]]
@@ -164,7 +164,7 @@ def test_a_cancelled_action_is_never_delivered_even_if_its_job_runs(
 def test_htmx_gets_the_row_back_with_the_outcome(site: LiveServer, signed: SignIn) -> None:
     ops = site.ops
     [email] = settle(ops, 1)
-    ops.deliver(email["id"])  # fails: retrying
+    ops.deliver.send(email["id"])  # fails: retrying
     reviewer, csrf = signed(site.url, REVIEWER)
     htmx = {"HX-Request": "true", "X-CSRF-Token": csrf}
 
@@ -184,7 +184,7 @@ def test_a_viewer_may_look_but_not_retry_or_cancel(site: LiveServer, signed: Sig
     ops = site.ops
     [email] = settle(ops, 1)
     [dead] = settle(ops, 2, email=None)
-    ops.deliver(dead["id"])
+    ops.deliver.send(dead["id"])
     viewer, csrf = signed(site.url, VIEWER)
 
     for status in ("pending", "dead"):
@@ -195,5 +195,5 @@ def test_a_viewer_may_look_but_not_retry_or_cancel(site: LiveServer, signed: Sig
         refused = viewer.post(url, data={"csrf_token": csrf})
         assert refused.status_code == 403, url
         assert "needs the reviewer role" in refused.text
-    assert ops.get_action(email["id"])["status"] == "pending"
-    assert ops.get_action(dead["id"])["status"] == "dead"
+    assert ops.deliver.get_action(email["id"])["status"] == "pending"
+    assert ops.deliver.get_action(dead["id"])["status"] == "dead"

@@ -83,16 +83,18 @@ class Site:
     def held(self, answer: httpx.Response) -> dict[str, Any]:
         """The quarantine item a refusal names."""
         quarantine_id = answer.json()["quarantine_id"]
-        return self.ops.get_quarantined(quarantine_id)
+        return self.ops.ingest.get_quarantined(quarantine_id)
 
 
 @pytest.fixture
 def site(make_ops: OpsFactory, database_url: str, serve: Serve) -> Site:
     ops = make_ops(database_url, use_clock=False, sources={"legacy": {"secret": LEGACY_SECRET}})
     shop = "name: shop\nkind: webhook\nverify: standard\n"
-    ops.add_source(shop, "shop.yaml", secret=WEBHOOK_SECRET, actor="t")
-    ops.add_source(MAPPED, "forms.yaml", secret=WEBHOOK_SECRET, actor="t")
-    ops.add_source("name: website\nkind: segment\n", "website.yaml", secret=WRITE_KEY, actor="t")
+    ops.ingest.add_source(shop, "shop.yaml", secret=WEBHOOK_SECRET, actor="t")
+    ops.ingest.add_source(MAPPED, "forms.yaml", secret=WEBHOOK_SECRET, actor="t")
+    ops.ingest.add_source(
+        "name: website\nkind: segment\n", "website.yaml", secret=WRITE_KEY, actor="t"
+    )
     return Site(ops, serve(ops))
 
 
@@ -101,7 +103,7 @@ def lead(n: int, **fields: Any) -> dict[str, Any]:
 
 
 def stored(ops: OpsLoop) -> list[dict[str, Any]]:
-    return sorted(ops.list_events(limit=100), key=lambda event: event["id"])
+    return sorted(ops.ingest.list_events(limit=100), key=lambda event: event["id"])
 
 
 # --- event times -----------------------------------------------------------------------------
@@ -184,7 +186,7 @@ def test_in_a_tracking_batch_only_the_calls_with_bad_times_are_set_aside(site: S
     assert f"timestamp: {EXTREMES[1]} is {RANGE}" in body["errors"][0]["reason"]
     assert "originalTimestamp: corrected for the device's clock" in body["errors"][1]["reason"]
     for error in body["errors"]:
-        assert site.ops.get_quarantined(error["quarantine_id"])["source"] == "website"
+        assert site.ops.ingest.get_quarantined(error["quarantine_id"])["source"] == "website"
     assert [e["subject"] for e in stored(site.ops)] == ["lead:1", "lead:4"]
 
 
@@ -258,12 +260,14 @@ def test_a_pulled_row_with_a_bad_time_or_a_big_integer_is_held_and_the_rest_stor
     ]
     (drop / "leads.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     ops = make_ops(database_url)
-    ops.add_source(f"name: drops\nkind: folder\nfolder:\n  path: {drop}\n", "d.yaml", actor="t")
+    ops.ingest.add_source(
+        f"name: drops\nkind: folder\nfolder:\n  path: {drop}\n", "d.yaml", actor="t"
+    )
 
-    run = ops.sync_source("drops", actor="test")
+    run = ops.ingest.sync_source("drops", actor="test")
     assert (run.status, run.rows_in, run.events_stored, run.rejected) == ("ok", 4, 2, 2)
     assert [e["subject"] for e in stored(ops)] == ["lead:1", "lead:4"]
-    reasons = sorted(item["reason"] for item in ops.list_quarantine(source="drops"))
+    reasons = sorted(item["reason"] for item in ops.ingest.list_quarantine(source="drops"))
     assert reasons == [
         f"leads.jsonl line 2: occurred_at: {EXTREMES[0]} is {RANGE}",
         f"leads.jsonl line 3: payload.order_id: {TOO_BIG}",
@@ -298,20 +302,20 @@ http:
   pagination: {{type: page, size_param: per_page, size: 10}}
 """
     ops = make_ops(database_url)
-    ops.add_source(definition, "orders.yaml", secret=TOKEN, actor="test")
+    ops.ingest.add_source(definition, "orders.yaml", secret=TOKEN, actor="test")
 
-    run = ops.sync_source("orders", actor="test")
+    run = ops.ingest.sync_source("orders", actor="test")
     assert (run.status, run.rows_in, run.events_stored, run.rejected) == ("ok", 4, 2, 2)
     assert sorted(e["subject"] for e in stored(ops)) == ["order:1", "order:4"]
-    reasons = sorted(item["reason"] for item in ops.list_quarantine(source="orders"))
+    reasons = sorted(item["reason"] for item in ops.ingest.list_quarantine(source="orders"))
     assert any(f"total: {TOO_BIG}" in reason for reason in reasons), reasons
     assert any(f"{EXTREMES[1]} is {RANGE}" in reason for reason in reasons), reasons
-    [kept] = [i for i in ops.list_quarantine(source="orders") if "total" in i["reason"]]
+    [kept] = [i for i in ops.ingest.list_quarantine(source="orders") if "total" in i["reason"]]
     assert str(HUGE) in kept["body"]
 
 
 def test_a_report_or_backtest_window_past_the_range_is_a_422_naming_it(site: Site) -> None:
-    site.ops.apply_playbook(lead_playbook(), "lead.yaml", actor="test")
+    site.ops.decide.apply_playbook(lead_playbook(), "lead.yaml", actor="test")
     with site.server.client() as api:
         metrics = api.get("/api/metrics", params={"baseline": f"2026-01-01..{EXTREMES[0]}"})
         backtest = api.post(

@@ -146,7 +146,7 @@ def test_the_weekly_charts_are_valid_vega_lite_with_each_weeks_values(
         assert spec["$schema"].endswith(f"/v{alt.SCHEMA_VERSION.lstrip('v')}.json")
         alt.LayerChart.from_dict(spec)  # validates against the Vega-Lite schema
 
-    report = history.ops.metrics_report(by="week")
+    report = history.ops.learn.metrics_report(by="week")
     [follow_up] = [row for row in report["playbooks"] if row["playbook"] == "follow-up"]
     override = weekly_values(charts["override-rate"])
     assert len([key for key in override if key[0] == "follow-up"]) == WEEKS

@@ -55,7 +55,7 @@ def test_a_declared_source_is_listed_and_has_a_page_with_its_quality(
     empty = viewer.get("/sources").text
     assert "No sources declared yet." in empty
 
-    ops.add_source(
+    ops.ingest.add_source(
         "name: stripe\nkind: webhook\nverify: stripe\nmapping: stripe\n"
         "description: Payments from the online shop\n",
         "stripe.yaml",
@@ -97,13 +97,15 @@ def test_an_open_hook_and_a_lost_secret_are_flagged(
     ops: OpsLoop = make_ops(sqlite_url, use_clock=False)
     add_people(ops)
     monkeypatch.setenv("OPSLOOP_TEST_FORMS_SECRET", "s3cret")
-    ops.add_source(
+    ops.ingest.add_source(
         "name: forms\nkind: webhook\nverify: hmac\nsecret_env: OPSLOOP_TEST_FORMS_SECRET\n",
         "forms.yaml",
         actor="test",
     )
-    ops.add_source("name: closed\nkind: webhook\n", "closed.yaml", actor="test")
-    ops.add_source("name: open\nkind: webhook\nallow_unsigned: true\n", "open.yaml", actor="test")
+    ops.ingest.add_source("name: closed\nkind: webhook\n", "closed.yaml", actor="test")
+    ops.ingest.add_source(
+        "name: open\nkind: webhook\nallow_unsigned: true\n", "open.yaml", actor="test"
+    )
     server = serve(ops)
     owner, _ = signed(server.url, OWNER)
     warning = "ccepts unsigned deliveries: anyone who knows the URL can send events"
@@ -132,7 +134,7 @@ def test_an_owner_syncs_a_drop_folder_from_its_page_and_sees_the_run(
     (drop / "orders.csv").write_text(
         "receipt,email,total\n1,ana@example.com,12.5\n2,bo@example.com,8\n3,broken\n"
     )
-    ops.add_source(
+    ops.ingest.add_source(
         f"""\
 name: pos
 kind: folder
@@ -158,7 +160,7 @@ folder:
     assert "3 rows in, 2 stored." in done.text
     runs = done.text.split('data-testid="runs"')[1]
     assert "<td>sync</td><td>ok</td>" in runs
-    assert len(ops.list_events(type="order.completed")) == 2
+    assert len(ops.ingest.list_events(type="order.completed")) == 2
     assert (drop / "processed" / "orders.csv").exists()
     quality = done.text.split('data-testid="quality"')[1]
     assert "(unreadable line)" in quality
@@ -176,7 +178,9 @@ def test_a_tracking_source_page_shows_the_snippet_to_paste(
 ) -> None:
     ops: OpsLoop = make_ops(sqlite_url, use_clock=False)
     add_people(ops)
-    ops.add_source("name: website\nkind: segment\n", "site.yaml", secret="wk_page_1", actor="t")
+    ops.ingest.add_source(
+        "name: website\nkind: segment\n", "site.yaml", secret="wk_page_1", actor="t"
+    )
     server = serve(ops)
     viewer, _ = signed(server.url, VIEWER)
     page = viewer.get("/sources/website").text

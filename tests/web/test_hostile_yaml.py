@@ -93,8 +93,8 @@ def test_the_nine_level_bomb_is_refused_by_every_yaml_endpoint_and_the_server_li
     alias_refused(admin.put("/api/sources/shop", content=text), "shop.yaml")
 
     alive(site)
-    assert [p["name"] for p in site.ops.list_playbooks()] == [LEAD]
-    assert site.ops.list_sources() == []
+    assert [p["name"] for p in site.ops.decide.list_playbooks()] == [LEAD]
+    assert site.ops.ingest.list_sources() == []
     assert admin.get("/api/contracts").json()["contracts"] == contracts
 
 
@@ -129,7 +129,7 @@ def test_the_bomb_pasted_in_the_playbook_editor_is_refused_at_its_line(
     assert ALIASES_REFUSED in backtest.text
 
     alive(site)
-    assert site.ops.get_playbook(LEAD)["version"] == 1
+    assert site.ops.decide.get_playbook(LEAD)["version"] == 1
 
 
 @pytest.mark.parametrize(
@@ -198,7 +198,7 @@ def test_json_commands_yaml_routes_and_forms_all_have_the_limit(
 
     owner, csrf = signed(small_site.url, OWNER)
     too_large(owner.post("/playbooks/save", data={"source": big, "csrf_token": csrf}))
-    assert small_site.ops.list_playbooks() == []
+    assert small_site.ops.decide.list_playbooks() == []
     alive(small_site)
 
 
@@ -259,7 +259,7 @@ def test_curl_d_json_is_read_by_the_mode_and_backtest_routes(
         f"/api/playbooks/{LEAD}/mode", content=json.dumps({"mode": "shadow"}), headers=FORM
     )
     assert moved.status_code == 200, moved.text
-    assert site.ops.get_playbook(LEAD)["mode"] == "shadow"
+    assert site.ops.decide.get_playbook(LEAD)["mode"] == "shadow"
 
     report = admin.post(
         "/api/playbooks/backtest", content=json.dumps({"playbook": LEAD}), headers=FORM

@@ -102,7 +102,7 @@ def test_the_route_table_lists_every_id_route() -> None:
 def site(make_ops: OpsFactory, database_url: str, serve: Serve) -> LiveServer:
     ops = make_ops(database_url, playbooks=[lead_playbook()], use_clock=False)
     # A second version, so that comparing versions reaches the store.
-    ops.apply_playbook(lead_playbook("shadow"), "lead.yaml", actor="test")
+    ops.decide.apply_playbook(lead_playbook("shadow"), "lead.yaml", actor="test")
     add_people(ops)
     return serve(ops)
 

@@ -28,7 +28,7 @@ NURTURE = "Nurture by email"
 
 
 def send(ops: OpsLoop, *events: dict[str, Any]) -> None:
-    ops.ingest(json.dumps({"events": list(events)}).encode())
+    ops.ingest.body(json.dumps({"events": list(events)}).encode())
     ops.run_jobs()
 
 
@@ -47,7 +47,7 @@ def lead(key: str, *, hot: bool, name: str = "Ana") -> list[dict[str, Any]]:
 
 def waiting(ops: OpsLoop) -> dict[str, int]:
     """Decision id by subject, of those waiting for a person."""
-    return {row["subject"]: row["id"] for row in ops.list_decisions(status="to_review")}
+    return {row["subject"]: row["id"] for row in ops.decide.list_decisions(status="to_review")}
 
 
 def text_of(page: str) -> str:
@@ -224,7 +224,7 @@ def test_the_inbox_counts_and_orders_on_every_backend(
     owner = browse(server, OWNER)
     assert owner.review(ids["lead:3"], verdict="approve").status_code == 200
 
-    assert ops.count_waiting() == {"lead-qualification": 2}
+    assert ops.review.count_waiting() == {"lead-qualification": 2}
     page = owner.get("/inbox?sort=urgent")
     assert row_ids(page.text) == [ids["lead:2"], ids["lead:1"]]
     assert re.search(r'data-testid="waiting-count"[^>]*>2<', page.text)
@@ -242,7 +242,7 @@ def test_a_viewer_reads_the_inbox_but_cannot_review(site: LiveServer, browse: Br
     answer = viewer.review(decision_id, verdict="approve")
     assert answer.status_code == 403
     assert "needs the reviewer role" in text_of(answer.text)
-    assert site.ops.decision_detail(decision_id)["status"] == "pending"
+    assert site.ops.decide.decision_detail(decision_id)["status"] == "pending"
     detail = viewer.get(f"/decisions/{decision_id}")
     assert detail.status_code == 200
     assert "review-approve" not in detail.text
@@ -263,7 +263,7 @@ def test_approving_replaces_the_row_with_a_confirmation_and_updates_the_count(
     assert 'id="inbox-summary" hx-swap-oob="true"' in answer.text
     assert re.search(r'data-testid="waiting-count"[^>]*>1<', answer.text)
 
-    detail = site.ops.decision_detail(ids["lead:1"])
+    detail = site.ops.decide.decision_detail(ids["lead:1"])
     assert (detail["status"], detail["final_choice"]) == ("approved", "hot")
     assert detail["reviews"][0]["reviewer"] == REVIEWER.email
     assert [a["kind"] for a in detail["actions"]] == ["notify", "task"]
@@ -284,14 +284,14 @@ def test_an_override_needs_a_reason_and_runs_the_option_chosen(
     # The override form stays open with the option picked, ready to fix.
     assert '<details class="review-panel" data-panel="override" open>' in again
     assert '<option value="nurture" selected>' in again
-    assert site.ops.decision_detail(decision_id)["status"] == "pending"
+    assert site.ops.decide.decision_detail(decision_id)["status"] == "pending"
 
     answer = reviewer.review(
         decision_id, verdict="override", option="nurture", reason="a student, not a buyer"
     )
     assert answer.status_code == 200, answer.text
     assert f"overridden — runs “{NURTURE}” instead" in text_of(answer.text)
-    detail = site.ops.decision_detail(decision_id)
+    detail = site.ops.decide.decision_detail(decision_id)
     assert (detail["status"], detail["final_choice"]) == ("overridden", "nurture")
     assert detail["reviews"][0]["reason"] == "a student, not a buyer"
 
@@ -308,7 +308,7 @@ def test_a_reject_needs_a_reason_and_runs_nothing(site: LiveServer, reviewer: Br
     answer = reviewer.review(decision_id, verdict="reject", reason="a competitor")
     assert answer.status_code == 200
     assert "lead:1 rejected — nothing runs" in text_of(answer.text)
-    detail = site.ops.decision_detail(decision_id)
+    detail = site.ops.decide.decision_detail(decision_id)
     assert (detail["status"], detail["actions"]) == ("rejected", [])
 
 
@@ -328,7 +328,7 @@ def test_a_review_without_the_csrf_token_is_refused(site: LiveServer, reviewer: 
         data={"verdict": "approve", "csrf_token": "not-the-token"},
     )
     assert wrong.status_code == 403
-    assert site.ops.decision_detail(decision_id)["status"] == "pending"
+    assert site.ops.decide.decision_detail(decision_id)["status"] == "pending"
 
 
 def test_a_decision_reviewed_by_someone_else_meanwhile_says_so(
@@ -359,7 +359,7 @@ def test_an_auto_decision_sampled_for_review_is_checked_after_the_fact(
     server = serve(ops)
     send(ops, *lead("1", hot=True))
     [decision_id] = waiting(ops).values()
-    assert ops.decision_detail(decision_id)["status"] == "auto"
+    assert ops.decide.decision_detail(decision_id)["status"] == "auto"
     reviewer = browse(server, REVIEWER)
 
     item = text_of(row(reviewer.get("/inbox").text, decision_id))
@@ -411,7 +411,7 @@ def test_the_ai_draft_is_edited_in_the_inbox_and_the_edited_reply_is_sent(
     assert answer.status_code == 200, answer.text
     ops.run_jobs()
     sent = final.replace("\r\n", "\n")
-    assert ops.decision_detail(decision_id)["reviews"][0]["draft"] == sent
+    assert ops.decide.decision_detail(decision_id)["reviews"][0]["draft"] == sent
     [mail] = smtp_sink.messages
     assert mail.body.replace("\r\n", "\n").strip() == sent
 
@@ -449,7 +449,10 @@ def test_when_the_ai_could_not_draft_the_reviewer_writes_the_reply(
 
     answer = reviewer.review(decision_id, verdict="approve", draft="Hello Sam, refunded today.")
     assert answer.status_code == 200
-    assert ops.decision_detail(decision_id)["reviews"][0]["draft"] == "Hello Sam, refunded today."
+    assert (
+        ops.decide.decision_detail(decision_id)["reviews"][0]["draft"]
+        == "Hello Sam, refunded today."
+    )
 
 
 # --- a decision in full ----------------------------------------------------------------------

@@ -49,7 +49,7 @@ def pending_decision(site: Site) -> dict[str, Any]:
         )
         assert made.status_code == 201, made.text
     site.ops.run_jobs()
-    [decision] = site.ops.list_decisions(status="pending")
+    [decision] = site.ops.decide.list_decisions(status="pending")
     return decision
 
 
@@ -131,11 +131,11 @@ http:
   pagination: {{type: page, size_param: per_page, size: 10}}
 """
     ops = make_ops(database_url)
-    ops.add_source(definition, "orders.yaml", secret=TOKEN, actor="test")
+    ops.ingest.add_source(definition, "orders.yaml", secret=TOKEN, actor="test")
 
-    run = ops.sync_source("orders", actor="test")
+    run = ops.ingest.sync_source("orders", actor="test")
     assert (run.status, run.rows_in, run.events_stored, run.rejected) == ("ok", 3, 2, 1)
-    assert sorted(e["subject"] for e in ops.list_events(limit=10)) == ["order:1", "order:3"]
-    [held] = ops.list_quarantine(source="orders")
+    assert sorted(e["subject"] for e in ops.ingest.list_events(limit=10)) == ["order:1", "order:3"]
+    [held] = ops.ingest.list_quarantine(source="orders")
     assert "note: contains \\u0000 (a NUL character)" in held["reason"]
-    eventually(lambda: ops.get_quarantined(held["id"])["status"] == "held")
+    eventually(lambda: ops.ingest.get_quarantined(held["id"])["status"] == "held")

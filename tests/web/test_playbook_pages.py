@@ -184,16 +184,16 @@ def open_tickets(ops: OpsLoop, start: int, count: int) -> list[int]:
         {"type": "ticket.opened", "subject": f"ticket:{n}", "payload": {"urgent": False}}
         for n in range(start, start + count)
     ]
-    ops.ingest(json.dumps({"events": events}).encode())
+    ops.ingest.body(json.dumps({"events": events}).encode())
     ops.run_jobs()
     wanted = {f"ticket:{n}" for n in range(start, start + count)}
-    found = ops.list_decisions(playbook="triage", limit=500)
+    found = ops.decide.list_decisions(playbook="triage", limit=500)
     return sorted(d["id"] for d in found if d["subject"] in wanted)
 
 
 def approve(ops: OpsLoop, ids: list[int]) -> None:
     for decision_id in ids:
-        ops.review(decision_id, ReviewRequest(verdict="approve", reviewer=REVIEWER.email))
+        ops.review.verdict(decision_id, ReviewRequest(verdict="approve", reviewer=REVIEWER.email))
 
 
 # --- the list ----------------------------------------------------------------------------
@@ -222,7 +222,7 @@ def test_the_list_shows_each_playbook_with_its_mode_and_readiness(
     ops = app_for(lead_playbook("shadow"), TRIAGE)
     ids = open_tickets(ops, 0, 5)
     approve(ops, ids[:4])
-    ops.review(
+    ops.review.verdict(
         ids[4],
         ReviewRequest(verdict="override", reviewer="rui", option="escalate", reason="angry"),
     )
@@ -334,7 +334,9 @@ def test_an_unknown_playbook_is_a_404_page(app_for: AppFor, browse: Browse) -> N
 
 def test_two_versions_are_compared_line_by_line(app_for: AppFor, browse: Browse) -> None:
     ops = app_for(lead_playbook())
-    ops.apply_playbook(lead_playbook(**{"score >= 60": "score >= 50"}), "v2.yaml", actor="ana")
+    ops.decide.apply_playbook(
+        lead_playbook(**{"score >= 60": "score >= 50"}), "v2.yaml", actor="ana"
+    )
     viewer = browse(ops, VIEWER)
 
     page = viewer.get(f"/playbooks/{LEAD}")
@@ -409,7 +411,7 @@ def test_saving_stores_a_new_version_and_says_auto_is_not_granted(
     saved = owner.post("/playbooks/save", {"source": lead_playbook("auto"), "editing": LEAD})
     assert saved.status_code == 303
     assert saved.headers["location"] == f"/playbooks/{LEAD}?saved=2"
-    record = ops.get_playbook(LEAD)
+    record = ops.decide.get_playbook(LEAD)
     assert (record["version"], record["mode"]) == (2, "recommend")
     assert record["versions"][0]["created_by"] == OWNER.email
     page = text_of(owner.get(saved.headers["location"]).text)
@@ -424,12 +426,12 @@ def test_saving_stores_a_new_version_and_says_auto_is_not_granted(
     assert refused.status_code == 422
     assert "no option named 'hott'; did you mean 'hot'?" in html.unescape(refused.text)
     assert "choose: hott" in html.unescape(refused.text), "the text is kept for fixing"
-    assert ops.get_playbook(LEAD)["version"] == 2
+    assert ops.decide.get_playbook(LEAD)["version"] == 2
 
     new = owner.get("/playbooks/_new")
     assert new.status_code == 200
     starter = html.unescape(re.search(r"<textarea[^>]*>\n(.*?)</textarea>", new.text, re.S)[1])  # type: ignore[index]
-    assert ops.validate_playbook(starter, "starter.yaml").name == "my-playbook"
+    assert ops.decide.validate_playbook(starter, "starter.yaml").name == "my-playbook"
 
 
 def test_a_reviewer_may_not_open_the_editor_or_save(app_for: AppFor, browse: Browse) -> None:
@@ -442,12 +444,12 @@ def test_a_reviewer_may_not_open_the_editor_or_save(app_for: AppFor, browse: Bro
     assert reviewer.get(f"/playbooks/{LEAD}/edit").status_code == 403
     assert reviewer.get("/playbooks/_new").status_code == 403
     assert reviewer.htmx("/playbooks/validate", {"source": source}).status_code == 403
-    assert ops.get_playbook(LEAD)["version"] == 1
+    assert ops.decide.get_playbook(LEAD)["version"] == 1
     # Without the session's CSRF token even an owner is refused.
     owner = browse(ops, OWNER)
     forged = owner.client.post("/playbooks/save", data={"source": source})
     assert forged.status_code == 403
-    assert ops.get_playbook(LEAD)["version"] == 1
+    assert ops.decide.get_playbook(LEAD)["version"] == 1
 
 
 # --- backtests -----------------------------------------------------------------------------
@@ -462,7 +464,7 @@ def leads(ops: OpsLoop, count: int) -> None:
         }
         for n in range(count)
     ]
-    ops.ingest(json.dumps({"events": events}).encode())
+    ops.ingest.body(json.dumps({"events": events}).encode())
     ops.run_jobs()
 
 
@@ -546,7 +548,7 @@ def test_promotion_is_refused_with_the_reason_until_it_is_earned(
         "Playbook 'triage' has not earned auto: needs 20 reviewed decisions, has 3: "
         "17 more to go." in html.unescape(refused.text)
     )
-    assert ops.get_playbook("triage")["mode"] == "recommend"
+    assert ops.decide.get_playbook("triage")["mode"] == "recommend"
     assert owner.post("/playbooks/triage/mode", {"mode": "sideways"}).status_code == 422
 
 
@@ -571,7 +573,7 @@ def test_an_owner_promotes_a_ready_playbook_and_can_move_it_back(
     promoted = owner.post("/playbooks/triage/mode", {"mode": "auto", "reason": "they agree"})
     assert promoted.status_code == 303
     assert promoted.headers["location"] == "/playbooks/triage?moved=auto"
-    assert ops.get_playbook("triage")["mode"] == "auto"
+    assert ops.decide.get_playbook("triage")["mode"] == "auto"
     with ops.ctx.db.read() as conn:
         [entry] = [
             e
@@ -586,7 +588,7 @@ def test_an_owner_promotes_a_ready_playbook_and_can_move_it_back(
 
     demoted = owner.post("/playbooks/triage/mode", {"mode": "shadow"})
     assert demoted.headers["location"] == "/playbooks/triage?moved=shadow"
-    assert ops.get_playbook("triage")["mode"] == "shadow"
+    assert ops.decide.get_playbook("triage")["mode"] == "shadow"
 
 
 def test_the_built_in_playbook_validates_unchanged_in_the_editor(

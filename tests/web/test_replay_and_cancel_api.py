@@ -29,8 +29,8 @@ def bearer(ops: OpsLoop, scope: str) -> dict[str, str]:
 def refused_form(ops: OpsLoop) -> int:
     """A typeform body refused because the source has no mapping yet; its quarantine id."""
     with pytest.raises(InvalidInput):
-        ops.ingest_hook("typeform", FORM, {})
-    [item] = ops.quarantine_items()
+        ops.ingest.hook("typeform", FORM, {})
+    [item] = ops.ingest.quarantine_items()
     return int(item["id"])
 
 
@@ -53,7 +53,7 @@ def test_an_admin_token_replays_an_item_once_its_source_is_fixed(
         event = api.get(f"/api/events/{event_id}").json()
         assert (event["type"], event["subject"]) == ("form.submitted", "lead:ana@example.com")
         assert api.get(f"/api/quarantine/{item_id}").json()["status"] == "replayed"
-        [replay] = site.ops.quarantine_item(item_id)["replays"]
+        [replay] = site.ops.ingest.quarantine_item(item_id)["replays"]
         assert (replay["ok"], replay["actor"]) == (True, "token:tests")  # the caller by default
 
         again = api.post(f"/api/quarantine/{item_id}/replay")
@@ -83,10 +83,10 @@ def test_a_replay_refused_again_answers_with_the_new_reason_and_the_item_stays_h
         "reason": "type: is required; subject: is required; email: unknown field; "
         "answers: unknown field",
     }
-    item = ops.quarantine_item(item_id)
+    item = ops.ingest.quarantine_item(item_id)
     assert item["status"] == "held"
     assert [(r["ok"], r["actor"]) for r in item["replays"]] == [(False, "olga")]
-    assert ops.quarantine_counts() == {"held": 1}
+    assert ops.ingest.quarantine_counts() == {"held": 1}
 
 
 def test_an_item_that_cannot_be_replayed_is_refused_with_the_reason(
@@ -94,8 +94,8 @@ def test_an_item_that_cannot_be_replayed_is_refused_with_the_reason(
 ) -> None:
     ops = make_ops(database_url, use_clock=False, sources={"shop": {"secret": "a shop secret"}})
     with pytest.raises(Unauthorized):
-        ops.ingest_hook("shop", b'{"type": "a.b", "subject": "c:d"}', {})
-    [item] = ops.quarantine_items()
+        ops.ingest.hook("shop", b'{"type": "a.b", "subject": "c:d"}', {})
+    [item] = ops.ingest.quarantine_items()
     site = serve(ops)
 
     with site.client() as api:
@@ -103,7 +103,7 @@ def test_an_item_that_cannot_be_replayed_is_refused_with_the_reason(
 
     assert (refused.status_code, refused.json()["error"]) == (409, "conflict")
     assert "cannot be replayed: it was refused for its signature" in refused.json()["message"]
-    assert ops.quarantine_item(item["id"])["replays"] == []
+    assert ops.ingest.quarantine_item(item["id"])["replays"] == []
 
 
 def test_a_review_token_cancels_a_pending_action_and_it_is_never_delivered(
@@ -137,8 +137,8 @@ def test_a_review_token_cancels_a_pending_action_and_it_is_never_delivered(
         assert (missing.status_code, missing.json()["error"]) == (404, "not_found")
 
     ops.run_jobs()  # its delivery job runs, and does nothing
-    assert ops.deliver(email["id"]) == "cancelled"
-    assert ops.get_action(email["id"])["attempts"] == 0
+    assert ops.deliver.send(email["id"]) == "cancelled"
+    assert ops.deliver.get_action(email["id"])["attempts"] == 0
     assert smtp_sink.messages == []
 
 
@@ -154,7 +154,7 @@ def test_a_delivered_action_cannot_be_cancelled(
     )
     [email] = settle(ops, 1)
     ops.run_jobs()
-    assert ops.get_action(email["id"])["status"] == "delivered"
+    assert ops.deliver.get_action(email["id"])["status"] == "delivered"
     site = serve(ops)
 
     with site.client() as api:
@@ -164,7 +164,7 @@ def test_a_delivered_action_cannot_be_cancelled(
     assert refused.json()["message"] == (
         f"action {email['id']} is delivered; only pending or retrying actions can be cancelled"
     )
-    assert ops.get_action(email["id"])["status"] == "delivered"
+    assert ops.deliver.get_action(email["id"])["status"] == "delivered"
 
 
 def test_a_read_token_and_an_anonymous_caller_may_neither_replay_nor_cancel(
@@ -188,5 +188,5 @@ def test_a_read_token_and_an_anonymous_caller_may_neither_replay_nor_cancel(
             answer = anonymous.post(url)
             assert (answer.status_code, answer.json()["error"]) == (401, "unauthorized"), url
 
-    assert ops.quarantine_item(item_id)["replays"] == []
-    assert ops.get_action(email["id"])["status"] == "pending"
+    assert ops.ingest.quarantine_item(item_id)["replays"] == []
+    assert ops.deliver.get_action(email["id"])["status"] == "pending"

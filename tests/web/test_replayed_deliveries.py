@@ -41,10 +41,10 @@ def site(make_ops: OpsFactory, database_url: str, serve: Serve, clock: Clock) ->
             "stamped": {"secret": SECRET, "signed": "timestamp"},
         },
     )
-    ops.add_source(
+    ops.ingest.add_source(
         "name: backoffice\nkind: webhook\nverify: hmac\n", "b.yaml", secret=SECRET, actor="t"
     )
-    ops.add_source(
+    ops.ingest.add_source(
         "name: github\nkind: webhook\nverify: hmac\nsigned: body\n"
         "signature_header: X-Hub-Signature-256\n",
         "g.yaml",
@@ -67,7 +67,7 @@ def body_signed(body: bytes, header: str = "X-OpsLoop-Signature", **extra: str) 
 
 
 def stored(ops: OpsLoop, source: str) -> list[dict]:
-    return [e for e in ops.list_events() if e["source"] == source]
+    return [e for e in ops.ingest.list_events() if e["source"] == source]
 
 
 @pytest.mark.parametrize("name", ["backoffice", "stamped"])
@@ -90,7 +90,7 @@ def test_a_captured_timestamped_delivery_replayed_six_minutes_later_is_refused(
     assert ahead.status_code == 401
     assert "ahead of this server's clock" in ahead.json()["message"]
     assert len(stored(site.ops, name)) == 1
-    assert {i["refused_as"] for i in site.ops.quarantine_items()} == {"unauthorized"}
+    assert {i["refused_as"] for i in site.ops.ingest.quarantine_items()} == {"unauthorized"}
     # The source works: a new delivery, signed now, is stored.
     other = json.dumps({**ORDER, "payload": {"order": "B-8"}}).encode()
     assert site.post(name, other, stamped(other, site.clock.now)).status_code == 201
@@ -147,7 +147,7 @@ def test_a_body_only_source_stores_a_replayed_delivery_once_by_default(
 
 def test_a_body_signed_id_is_the_key_and_the_window_can_be_turned_off(site: Site) -> None:
     keyed = json.dumps({**ORDER, "idempotency_key": "B-7"}).encode()
-    site.ops.add_source(
+    site.ops.ingest.add_source(
         "name: pinger\nkind: webhook\nverify: hmac\nsigned: body\ndedupe_window: 0s\n",
         "p.yaml",
         secret=SECRET,

@@ -118,9 +118,9 @@ def test_the_examples_on_the_page_work_as_written(
         answer.get("status") == "created" or answer.get("created") == 2 for answer in answers
     ), answers
 
-    counts = {a.source: a.events for a in ops.source_activity()}
+    counts = {a.source: a.events for a in ops.ingest.source_activity()}
     assert counts == {"api": 3, "backoffice": 1, "shop": 1, "typeform": 1}
-    [form] = ops.list_events(type="form.submitted")
+    [form] = ops.ingest.list_events(type="form.submitted")
     assert form["subject"] == "lead:ana@example.com"
     page = viewer.get("/sources").text
     assert '<a href="#webhooks-shop"><code>shop</code></a>' in page
@@ -175,7 +175,7 @@ def test_an_owner_replays_an_item_once_the_source_is_fixed(
         303,
         f"/sources?quarantine=all#item-{item_id}",
     )
-    [event] = fixed.ops.list_events(type="form.submitted")
+    [event] = fixed.ops.ingest.list_events(type="form.submitted")
     [item] = items(owner.get("/sources?quarantine=all").text)
     assert 'data-status="replayed"' in item
     assert f'stored as\n    <a href="/api/events/{event["id"]}">event {event["id"]}</a>' in item
@@ -208,7 +208,9 @@ def test_a_replay_refused_again_shows_the_new_reason_in_place(
     assert 'data-status="held"' in fragment.text
     assert "was refused again: type: is required; subject: is required" in fragment.text
     assert "Replay</button>" in fragment.text  # try again after the next fix
-    assert site.ops.quarantine_counts() == {"held": 1}  # the replay itself quarantines nothing
+    assert site.ops.ingest.quarantine_counts() == {
+        "held": 1
+    }  # the replay itself quarantines nothing
 
 
 def test_only_an_owner_may_replay(open_site: LiveServer, signed: SignIn) -> None:
@@ -220,7 +222,7 @@ def test_only_an_owner_may_replay(open_site: LiveServer, signed: SignIn) -> None
         refused = client.post(f"/sources/quarantine/{item_id}/replay", data={"csrf_token": csrf})
         assert refused.status_code == 403, person
         assert "needs the owner role" in refused.text
-    assert site.ops.quarantine_items()[0]["replays"] == []
+    assert site.ops.ingest.quarantine_items()[0]["replays"] == []
 
 
 def test_what_cannot_be_replayed_says_why(

@@ -60,7 +60,7 @@ def stripe_headers(body: bytes, *, at: float | None = None, secret: str = STRIPE
 def declare(ops: OpsLoop, name: str, *, verify: str, secret: str) -> None:
     """A webhook source using the built-in mapping of the same name."""
     definition = f"name: {name}\nkind: webhook\nverify: {verify}\nmapping: {name}\n"
-    ops.add_source(definition, f"{name}.yaml", secret=secret, actor="test")
+    ops.ingest.add_source(definition, f"{name}.yaml", secret=secret, actor="test")
 
 
 @pytest.fixture
@@ -83,12 +83,12 @@ def test_a_stripe_signed_checkout_becomes_one_order_however_often_it_is_delivere
         assert again.status_code == 200
         assert again.json()["status"] == "duplicate"
 
-    [order] = ops.list_events(type="order.completed")
+    [order] = ops.ingest.list_events(type="order.completed")
     assert order["source"] == "stripe"
     assert order["subject"] == "customer:ana@example.com"
     assert order["payload"]["amount"] == 49.99
     assert order["payload"]["currency"] == "EUR"
-    assert ops.source_quality("stripe").duplicates == 1
+    assert ops.ingest.source_quality("stripe").duplicates == 1
 
 
 def test_tampered_expired_and_unsigned_deliveries_are_refused_and_kept(
@@ -113,8 +113,8 @@ def test_tampered_expired_and_unsigned_deliveries_are_refused_and_kept(
     assert "more than the 5m tolerance" in messages[1]
     assert "missing signature header Stripe-Signature" in messages[2]
     assert "no signature in Stripe-Signature matches" in messages[3]
-    assert ops.list_events(type="order.completed") == []
-    held = ops.quarantine_items()
+    assert ops.ingest.list_events(type="order.completed") == []
+    held = ops.ingest.quarantine_items()
     assert len(held) == 4
     assert {item["refused_as"] for item in held} == {"unauthorized"}
 
@@ -129,15 +129,15 @@ def test_a_type_no_rule_maps_is_acknowledged_as_ignored(site: tuple[OpsLoop, Liv
     assert answer.status_code == 200
     assert answer.json()["status"] == "ignored"
     assert "customer.updated" in answer.json()["reason"]
-    assert ops.source_quality("stripe").ignored == 1
-    assert ops.quarantine_items() == []
+    assert ops.ingest.source_quality("stripe").ignored == 1
+    assert ops.ingest.quarantine_items() == []
 
 
 def test_standard_webhooks_deliveries_are_verified_and_stored_once_by_webhook_id(
     make_ops: OpsFactory, sqlite_url: str, serve: Serve
 ) -> None:
     ops = make_ops(sqlite_url, use_clock=False)
-    ops.add_source(
+    ops.ingest.add_source(
         """\
 name: billing
 kind: webhook
@@ -183,7 +183,7 @@ mapping:
     assert (ok.status_code, replay.status_code) == (201, 200)
     assert replay.json()["status"] == "duplicate"
     assert (late.status_code, forged.status_code) == (401, 401)
-    [invoice] = ops.list_events(type="invoice.paid")
+    [invoice] = ops.ingest.list_events(type="invoice.paid")
     assert invoice["subject"] == "customer:c7"
     assert invoice["idempotency_key"] == "msg_1"
 
@@ -201,7 +201,7 @@ mapping:
   type: form.submitted
   subject: "'lead:' + lower(contact.email)"
 """
-    ops.add_source(definition, "forms.yaml", secret="s3cret", actor="test")
+    ops.ingest.add_source(definition, "forms.yaml", secret="s3cret", actor="test")
     server = serve(ops)
     body = b'{"email": "Bo@Example.com", "answers": [1, 2]}'
     # The default for `verify: hmac`: the signature covers the timestamp, a dot and the body.
@@ -212,14 +212,14 @@ mapping:
         refused = client.post("/hooks/forms", content=body, headers=signed)
     assert refused.status_code == 422
     assert "subject" in refused.text
-    [item] = ops.quarantine_items()
+    [item] = ops.ingest.quarantine_items()
     assert item["cannot_replay"] is None
 
     fixed = definition.replace("contact.email", "email")
-    ops.add_source(fixed, "forms.yaml", actor="test", replace=True)
-    replayed = ops.replay_quarantined(item["id"], actor="test")
+    ops.ingest.add_source(fixed, "forms.yaml", actor="test", replace=True)
+    replayed = ops.ingest.replay_quarantined(item["id"], actor="test")
     assert replayed.ok, replayed.reason
-    [lead] = ops.list_events(type="form.submitted")
+    [lead] = ops.ingest.list_events(type="form.submitted")
     assert lead["subject"] == "lead:bo@example.com"
 
 
@@ -267,15 +267,15 @@ def test_shopify_and_calendly_sign_their_own_ways_and_both_are_checked(
     assert "X-Shopify-Hmac-Sha256" in forged.json()["message"]
     assert unsigned.status_code == 401
     assert "Calendly-Webhook-Signature" in unsigned.json()["message"]
-    assert len(ops.list_events(type="order.paid")) == 1
-    assert len(ops.list_events(type="meeting.booked")) == 1
+    assert len(ops.ingest.list_events(type="order.paid")) == 1
+    assert len(ops.ingest.list_events(type="meeting.booked")) == 1
 
 
 def test_a_base64_hmac_signature_is_read_when_the_source_says_so(
     make_ops: OpsFactory, sqlite_url: str, serve: Serve
 ) -> None:
     ops = make_ops(sqlite_url, use_clock=False)
-    ops.add_source(
+    ops.ingest.add_source(
         """\
 name: typeform
 kind: webhook
@@ -300,7 +300,7 @@ mapping:
         f"{server.url}/hooks/typeform", content=body, headers={"Typeform-Signature": signature}
     )
     assert answer.status_code == 201, answer.text
-    [form] = ops.list_events(type="form.submitted")
+    [form] = ops.ingest.list_events(type="form.submitted")
     assert form["subject"] == "lead:ana@example.com"
 
 
@@ -346,10 +346,10 @@ def test_hubspot_signs_the_url_too_and_a_proxy_address_can_be_declared(
     assert stale.status_code == 401
     assert behind_proxy.status_code == 401
     assert "set public_url" in behind_proxy.json()["message"]
-    stored = len(ops.list_events(limit=100))
+    stored = len(ops.ingest.list_events(limit=100))
     assert stored >= 2  # a HubSpot delivery is a list of events
 
-    ops.add_source(
+    ops.ingest.add_source(
         f"name: hubspot\nkind: webhook\nverify: hubspot\nmapping: hubspot\npublic_url: {public}\n",
         "hubspot.yaml",
         actor="test",

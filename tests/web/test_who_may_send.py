@@ -72,7 +72,7 @@ def site(make_ops: OpsFactory, database_url: str, serve: Serve, clock: Clock) ->
         ("name: closed\nkind: webhook\n", None),
         ("name: website\nkind: segment\n", WRITE_KEY),
     ):
-        ops.add_source(text, "source.yaml", secret=secret, actor="test")
+        ops.ingest.add_source(text, "source.yaml", secret=secret, actor="test")
     return Site(ops, serve(ops), clock)
 
 
@@ -128,9 +128,9 @@ def test_a_hook_nobody_declared_answers_404_and_keeps_nothing(site: Site) -> Non
         "no webhook source 'nobody': declare it with `opsloop source add` "
         "(docs/sources.md#webhooks)"
     )
-    assert site.ops.list_events() == []
-    assert site.ops.quarantine_items() == []
-    assert site.ops.source_activity() == []
+    assert site.ops.ingest.list_events() == []
+    assert site.ops.ingest.quarantine_items() == []
+    assert site.ops.ingest.source_activity() == []
 
 
 def test_a_source_that_checks_no_signature_refuses_every_delivery_unless_it_allows_unsigned(
@@ -151,8 +151,8 @@ def test_a_source_that_checks_no_signature_refuses_every_delivery_unless_it_allo
     )
     assert "set OPSLOOP_SOURCES__LEGACY__SECRET, or allow_unsigned" in legacy.json()["message"]
     assert (forms.status_code, zap.status_code) == (201, 201)
-    assert sorted(e["source"] for e in site.ops.list_events()) == ["forms", "zap"]
-    held = {item["source"]: item for item in site.ops.quarantine_items()}
+    assert sorted(e["source"] for e in site.ops.ingest.list_events()) == ["forms", "zap"]
+    held = {item["source"]: item for item in site.ops.ingest.quarantine_items()}
     assert set(held) == {"closed", "legacy"}
     assert all(item["refused_as"] == "unauthorized" for item in held.values())
     assert all("cannot be checked again" in item["cannot_replay"] for item in held.values())
@@ -181,11 +181,13 @@ def test_an_api_event_naming_stripe_is_refused_and_the_real_delivery_is_stored_a
         "events into 'stripe', post them to /hooks/stripe signed with that source's secret "
         "(docs/sources.md#webhooks)",
     }
-    assert site.ops.quarantine_item(refused.json()["quarantine_id"])["source"] == "api"
+    assert site.ops.ingest.quarantine_item(refused.json()["quarantine_id"])["source"] == "api"
     assert batch.status_code == 422
     assert [e["field"] for e in batch.json()["errors"]] == ["events[1].source"]
     assert old_client.status_code == 201
-    assert [(e["source"], e["type"]) for e in site.ops.list_events()] == [("api", "ticket.opened")]
+    assert [(e["source"], e["type"]) for e in site.ops.ingest.list_events()] == [
+        ("api", "ticket.opened")
+    ]
 
     body = checkout("evt_1")
     header = stripe.WebhookSignature.generate_signature_header(
@@ -195,10 +197,10 @@ def test_an_api_event_naming_stripe_is_refused_and_the_real_delivery_is_stored_a
         real = client.post("/hooks/stripe", content=body, headers={"Stripe-Signature": header})
 
     assert real.status_code == 201, real.text
-    order = site.ops.get_event(real.json()["id"])
+    order = site.ops.ingest.get_event(real.json()["id"])
     assert (order["source"], order["idempotency_key"]) == ("stripe", "evt_1")
     assert order["payload"]["amount"] == 49.99
-    [decision] = site.ops.list_decisions(subject="customer:ana@example.com")
+    [decision] = site.ops.decide.list_decisions(subject="customer:ana@example.com")
     assert decision["event_id"] == order["id"]
 
 
@@ -232,10 +234,10 @@ def test_nobody_can_take_zendesk_981_before_the_real_delivery_arrives(site: Site
     # Each sender's copy is in its own source; the key was never the others' to take.
     keyed = {
         e["source"]: e["id"]
-        for e in site.ops.list_events()
+        for e in site.ops.ingest.list_events()
         if e["idempotency_key"] == "zendesk-981"
     }
     assert set(keyed) == {"forms", "website", "zendesk"}
     assert keyed["zendesk"] == real.json()["id"]
-    decided = {d["event_id"] for d in site.ops.list_decisions(subject="ticket:981")}
+    decided = {d["event_id"] for d in site.ops.decide.list_decisions(subject="ticket:981")}
     assert decided == {in_forms.json()["id"], real.json()["id"]}

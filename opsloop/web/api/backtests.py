@@ -50,7 +50,7 @@ class BacktestIn(BaseModel):
 async def run_backtest(request: Request, service: Service, who: Reviewer) -> Json:
     body = await json_body(request, BacktestIn)
     report = await run_in_threadpool(
-        service.backtest,
+        service.learn.backtest,
         playbook=body.playbook,
         version=body.version,
         source=body.source,
@@ -68,4 +68,4 @@ async def run_backtest(request: Request, service: Service, who: Reviewer) -> Jso
     dependencies=[Depends(READ)],
 )
 def get_backtest(backtest_id: DbId, service: Service) -> Json:
-    return Json(service.get_backtest(backtest_id))
+    return Json(service.learn.get_backtest(backtest_id))

@@ -30,7 +30,7 @@ _YAML_BODY = {
     dependencies=[Depends(READ)],
 )
 def list_contracts(service: Service) -> Json:
-    return Json({"contracts": service.list_contracts()})
+    return Json({"contracts": service.ingest.list_contracts()})
 
 
 @router.get(
@@ -39,7 +39,7 @@ def list_contracts(service: Service) -> Json:
     dependencies=[Depends(READ)],
 )
 def get_contract(name: str, service: Service) -> Json:
-    return Json(service.get_contract(name))
+    return Json(service.ingest.get_contract(name))
 
 
 @router.put(
@@ -54,7 +54,7 @@ async def apply_contracts(
     file: Annotated[str, Query(description="A name for the file, shown in errors.")] = "api",
 ) -> Json:
     text = (await request.body()).decode("utf-8", errors="replace")
-    applied = await run_in_threadpool(service.apply_contracts, text, file, actor=who.actor)
+    applied = await run_in_threadpool(service.ingest.apply_contracts, text, file, actor=who.actor)
     body = {
         "contracts": [
             {"event_type": item.event_type, "version": item.version, "status": item.status}
@@ -71,5 +71,5 @@ async def apply_contracts(
     status_code=200,
 )
 def remove_contract(name: str, service: Service, who: Owner) -> Json:
-    version = service.remove_contract(name, actor=who.actor)
+    version = service.ingest.remove_contract(name, actor=who.actor)
     return Json({"event_type": name, "version": version, "removed": True})

@@ -42,7 +42,7 @@ def list_decisions(
         raise InvalidInput.single(
             "status", f"must be one of {', '.join(DECISION_STATUSES)} or to_review"
         )
-    found = service.list_decisions(
+    found = service.decide.list_decisions(
         status=status, playbook=playbook, subject=subject, limit=limit, before_id=before_id
     )
     next_page = found[-1]["id"] if len(found) == limit else None
@@ -55,7 +55,7 @@ def list_decisions(
     dependencies=[Depends(READ)],
 )
 def get_decision(decision_id: DbId, service: Service) -> Json:
-    return Json(service.decision_detail(decision_id))
+    return Json(service.decide.decision_detail(decision_id))
 
 
 @router.post(
@@ -74,8 +74,8 @@ async def review_decision(
         reason=review.reason,
         draft=review.draft,
     )
-    await run_in_threadpool(service.review, decision_id, verdict)
-    return Json(await run_in_threadpool(service.decision_detail, decision_id))
+    await run_in_threadpool(service.review.verdict, decision_id, verdict)
+    return Json(await run_in_threadpool(service.decide.decision_detail, decision_id))
 
 
 @router.get(
@@ -90,7 +90,7 @@ def list_actions(
     limit: Limit = 50,
     before_id: BeforeId = None,
 ) -> Json:
-    found = service.list_actions(status=status, limit=limit, before_id=before_id)
+    found = service.deliver.list_actions(status=status, limit=limit, before_id=before_id)
     return Json(
         {"actions": found, "next_before_id": found[-1]["id"] if len(found) == limit else None}
     )
@@ -103,7 +103,7 @@ def list_actions(
     dependencies=[Depends(READ)],
 )
 def get_action(action_id: DbId, service: Service) -> Json:
-    return Json(service.get_action(action_id))
+    return Json(service.deliver.get_action(action_id))
 
 
 @router.post(
@@ -115,7 +115,8 @@ async def retry_action(action_id: DbId, request: Request, service: Service, who:
     body = await json_body(request, ActorIn, optional=True)
     actor = body.actor or who.actor
     return Json(
-        await run_in_threadpool(service.retry_action, action_id, actor=actor), status_code=202
+        await run_in_threadpool(service.deliver.retry_action, action_id, actor=actor),
+        status_code=202,
     )
 
 
@@ -127,7 +128,7 @@ async def retry_action(action_id: DbId, request: Request, service: Service, who:
 async def cancel_action(action_id: DbId, request: Request, service: Service, who: Reviewer) -> Json:
     body = await json_body(request, ActorIn, optional=True)
     actor = body.actor or who.actor
-    return Json(await run_in_threadpool(service.cancel_action, action_id, actor=actor))
+    return Json(await run_in_threadpool(service.deliver.cancel_action, action_id, actor=actor))
 
 
 @router.get(
@@ -141,11 +142,11 @@ def list_tasks(
     status: Annotated[str | None, Query(pattern="^(open|done)$")] = None,
     limit: Limit = 50,
 ) -> Json:
-    return Json({"tasks": service.list_tasks(status=status, limit=limit)})
+    return Json({"tasks": service.deliver.list_tasks(status=status, limit=limit)})
 
 
 @router.post("/api/tasks/{task_id}/complete", summary="Mark a task done", tags=["actions"])
 async def complete_task(task_id: DbId, request: Request, service: Service, who: Reviewer) -> Json:
     body = await json_body(request, ActorIn, optional=True)
     by = body.actor or who.actor
-    return Json(await run_in_threadpool(service.complete_task, task_id, by=by))
+    return Json(await run_in_threadpool(service.deliver.complete_task, task_id, by=by))

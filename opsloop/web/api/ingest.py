@@ -38,7 +38,7 @@ the first event's id). 422: invalid, nothing stored, the body is kept in quarant
 )
 async def post_events(request: Request, service: Annotated[OpsLoop, Depends(ops)]) -> Json:
     body = await _body(request, service, "api")
-    accepted = await service.ingest_async(
+    accepted = await service.ingest.body_async(
         body, source="api", content_type=request.headers.get("content-type")
     )
     return _answer(accepted)
@@ -67,7 +67,7 @@ async def post_hook(
     body = await _body(request, service, source, hook=True)
     headers = dict(request.headers)
     received = await run_in_threadpool(
-        service.receive_hook,
+        service.ingest.receive_hook,
         source,
         body,
         headers,
@@ -85,7 +85,7 @@ async def _body(request: Request, service: OpsLoop, source: str, *, hook: bool =
         return await read_limited(request, service.settings.max_body_bytes)
     except Oversized as big:
         raise await run_in_threadpool(
-            service.refuse_oversized_hook if hook else service.refuse_oversized,
+            service.ingest.refuse_oversized_hook if hook else service.ingest.refuse_oversized,
             source,
             big.head,
             big.size,

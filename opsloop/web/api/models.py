@@ -31,7 +31,9 @@ async def train(
     force: Annotated[bool, Query(description="Train even if the labels did not change.")] = False,
 ) -> Json:
     # Training takes seconds: off the event loop.
-    result = await run_in_threadpool(service.train, name, actor=actor or who.actor, force=force)
+    result = await run_in_threadpool(
+        service.learn.train, name, actor=actor or who.actor, force=force
+    )
     return Json(result, status_code=200 if result["status"] == "unchanged" else 201)
 
 
@@ -41,4 +43,4 @@ async def train(
     dependencies=[Depends(READ)],
 )
 def list_models(name: str, service: Service) -> Json:
-    return Json(service.list_models(name))
+    return Json(service.learn.list_models(name))

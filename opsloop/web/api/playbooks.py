@@ -28,7 +28,7 @@ _YAML_BODY = {
 
 @router.get("/api/playbooks", summary="Active playbooks", dependencies=[Depends(READ)])
 def list_playbooks(service: Service) -> Json:
-    return Json({"playbooks": service.list_playbooks()})
+    return Json({"playbooks": service.decide.list_playbooks()})
 
 
 @router.get(
@@ -37,7 +37,7 @@ def list_playbooks(service: Service) -> Json:
     dependencies=[Depends(READ)],
 )
 def get_playbook(name: str, service: Service) -> Json:
-    return Json(service.get_playbook(name))
+    return Json(service.decide.get_playbook(name))
 
 
 @router.post(
@@ -51,7 +51,7 @@ async def validate_playbook(
 ) -> Json:
     text = (await request.body()).decode("utf-8", errors="replace")
     # Off the event loop: a large file takes PyYAML seconds to read (docs/performance.md).
-    playbook = await run_in_threadpool(service.validate_playbook, text, file)
+    playbook = await run_in_threadpool(service.decide.validate_playbook, text, file)
     return Json({"valid": True, "name": playbook.name, "mode": playbook.mode})
 
 
@@ -68,7 +68,9 @@ async def apply_playbook(
     actor: Annotated[str | None, Query()] = None,
 ) -> Json:
     text = (await request.body()).decode("utf-8", errors="replace")
-    applied = await run_in_threadpool(service.apply_playbook, text, file, actor=actor or who.actor)
+    applied = await run_in_threadpool(
+        service.decide.apply_playbook, text, file, actor=actor or who.actor
+    )
     body = {
         "name": applied.name,
         "version": applied.version,
@@ -85,7 +87,7 @@ async def apply_playbook(
     dependencies=[Depends(READ)],
 )
 def readiness(name: str, service: Service) -> Json:
-    return Json(service.readiness(name))
+    return Json(service.review.readiness(name))
 
 
 class ModeChange(BaseModel):
@@ -106,6 +108,6 @@ async def change_mode(name: str, request: Request, service: Service, who: Owner)
     change = await json_body(request, ModeChange)
     actor = change.actor or who.actor
     moved = await run_in_threadpool(
-        service.change_mode, name, change.mode, actor=actor, reason=change.reason
+        service.review.change_mode, name, change.mode, actor=actor, reason=change.reason
     )
     return Json(moved)

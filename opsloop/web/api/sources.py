@@ -31,7 +31,7 @@ _YAML_BODY = {
     dependencies=[Depends(READ)],
 )
 def list_sources(service: Service) -> Json:
-    return Json([source.public() for source in service.list_sources()])
+    return Json([source.public() for source in service.ingest.list_sources()])
 
 
 @router.get(
@@ -40,7 +40,7 @@ def list_sources(service: Service) -> Json:
     dependencies=[Depends(READ)],
 )
 def get_source(name: str, service: Service) -> Json:
-    return Json(service.get_source(name).public())
+    return Json(service.ingest.get_source(name).public())
 
 
 @router.put(
@@ -55,9 +55,9 @@ async def put_source(name: str, request: Request, service: Service, who: Owner) 
     # FastAPI's own parsing would read a JSON-typed body as JSON.
     text = (await request.body()).decode("utf-8", errors="replace")
     added = await run_in_threadpool(
-        service.add_source, text, f"{name}.yaml", actor=who.actor, replace=True, name=name
+        service.ingest.add_source, text, f"{name}.yaml", actor=who.actor, replace=True, name=name
     )
-    body = service.get_source(added.name).public()
+    body = service.ingest.get_source(added.name).public()
     return Json(body, status_code=201 if added.created else 200)
 
 
@@ -67,7 +67,7 @@ async def put_source(name: str, request: Request, service: Service, who: Owner) 
     status_code=200,
 )
 def delete_source(name: str, service: Service, who: Owner) -> Json:
-    service.remove_source(name, actor=who.actor)
+    service.ingest.remove_source(name, actor=who.actor)
     return Json({"name": name, "removed": True})
 
 
@@ -81,4 +81,4 @@ def source_quality(
     service: Service,
     days: Annotated[int, Query(ge=1, le=366, description="Days, today included.")] = 7,
 ) -> Json:
-    return Json(service.source_quality(name, days=days).as_dict())
+    return Json(service.ingest.source_quality(name, days=days).as_dict())

@@ -33,7 +33,7 @@ async def sync_source(
     ] = "sync",
 ) -> Json:
     # In a worker thread: a sync waits on the network and the database for as long as it runs.
-    run = await run_in_threadpool(service.sync_source, name, mode=mode, actor=who.actor)
+    run = await run_in_threadpool(service.ingest.sync_source, name, mode=mode, actor=who.actor)
     return Json(run.as_dict())
 
 
@@ -47,4 +47,4 @@ def source_runs(
     service: Service,
     limit: Annotated[int, Query(ge=1, le=500, description="How many runs.")] = 20,
 ) -> Json:
-    return Json([run.as_dict() for run in service.source_runs(name, limit=limit)])
+    return Json([run.as_dict() for run in service.ingest.source_runs(name, limit=limit)])

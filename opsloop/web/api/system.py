@@ -40,7 +40,7 @@ def list_events(
     limit: Limit = 50,
     before_id: BeforeId = None,
 ) -> Json:
-    found = service.list_events(subject=subject, type=type, limit=limit, before_id=before_id)
+    found = service.ingest.list_events(subject=subject, type=type, limit=limit, before_id=before_id)
     return Json(
         {"events": found, "next_before_id": found[-1]["id"] if len(found) == limit else None}
     )
@@ -53,7 +53,7 @@ def list_events(
     dependencies=[Depends(READ)],
 )
 def get_event(event_id: DbId, service: Service) -> Json:
-    return Json(service.get_event(event_id))
+    return Json(service.ingest.get_event(event_id))
 
 
 @router.get(
@@ -63,7 +63,7 @@ def get_event(event_id: DbId, service: Service) -> Json:
     dependencies=[Depends(READ)],
 )
 def get_entity(subject: str, service: Service) -> Json:
-    return Json(service.get_entity(subject))
+    return Json(service.ingest.get_entity(subject))
 
 
 @router.get(
@@ -75,7 +75,7 @@ def get_entity(subject: str, service: Service) -> Json:
 def list_quarantine(
     service: Service, source: str | None = None, limit: Limit = 50, before_id: BeforeId = None
 ) -> Json:
-    found = service.list_quarantine(source=source, limit=limit, before_id=before_id)
+    found = service.ingest.list_quarantine(source=source, limit=limit, before_id=before_id)
     return Json(
         {"items": found, "next_before_id": found[-1]["id"] if len(found) == limit else None}
     )
@@ -88,7 +88,7 @@ def list_quarantine(
     dependencies=[Depends(READ)],
 )
 def get_quarantined(item_id: DbId, service: Service) -> Json:
-    return Json(service.get_quarantined(item_id))
+    return Json(service.ingest.get_quarantined(item_id))
 
 
 @router.post(
@@ -102,7 +102,7 @@ def get_quarantined(item_id: DbId, service: Service) -> Json:
 async def replay_quarantined(item_id: DbId, request: Request, service: Service, who: Owner) -> Json:
     body = await json_body(request, ActorIn, optional=True)
     actor = body.actor or who.actor
-    done = await run_in_threadpool(service.replay_quarantined, item_id, actor=actor)
+    done = await run_in_threadpool(service.ingest.replay_quarantined, item_id, actor=actor)
     return Json({**asdict(done), "status": "replayed" if done.ok else "held"})
 
 
@@ -144,7 +144,7 @@ def get_metrics(
     except ValueError as exc:
         raise InvalidInput.single("baseline", str(exc)) from None
     return Json(
-        service.metrics_report(
+        service.learn.metrics_report(
             since=window,
             playbook=playbook,
             by="week" if by else None,

@@ -64,7 +64,7 @@ async def post_call(call: str, request: Request, service: Service) -> Response:
     try:
         body = await _body(request, service, call, authorization)
         tracked = await run_in_threadpool(
-            service.track,
+            service.ingest.track,
             call,
             body,
             authorization=authorization,
@@ -123,7 +123,7 @@ async def _body(request: Request, service: OpsLoop, call: str, authorization: st
         raw = await read_limited(request, MAX_BATCH_BYTES)
     except Oversized as big:
         raise await run_in_threadpool(
-            service.refuse_oversized_tracking,
+            service.ingest.refuse_oversized_tracking,
             call,
             big.head,
             big.size,

@@ -74,12 +74,12 @@ def actions(
 
 @router.post("/actions/{action_id}/retry", summary="One more attempt at a dead-lettered action")
 async def retry(request: Request, service: Service, who: PageReviewer, action_id: int) -> Response:
-    return await _change(request, service, action_id, service.retry_action, who.actor)
+    return await _change(request, service, action_id, service.deliver.retry_action, who.actor)
 
 
 @router.post("/actions/{action_id}/cancel", summary="Stop an action that is not delivered yet")
 async def cancel(request: Request, service: Service, who: PageReviewer, action_id: int) -> Response:
-    return await _change(request, service, action_id, service.cancel_action, who.actor)
+    return await _change(request, service, action_id, service.deliver.cancel_action, who.actor)
 
 
 async def _change(
@@ -96,7 +96,7 @@ async def _change(
     except Conflict as exc:
         error = sentence(str(exc))
     if is_htmx(request):
-        action = await run_in_threadpool(service.get_action, action_id)
+        action = await run_in_threadpool(service.deliver.get_action, action_id)
         context = {"action": _row(action), "may_act": True, "tab": tab, "error": error}
         return render(request, "actions_row.html", {**context, **TIME_HELPERS})
     if error:
@@ -117,8 +117,8 @@ def _page(
     status_code: int = 200,
 ) -> HTMLResponse:
     tab = _tab(status)
-    counts = service.count_actions()
-    found = service.list_actions(status=tab, limit=PAGE_SIZE, before_id=before_id)
+    counts = service.deliver.count_actions()
+    found = service.deliver.list_actions(status=tab, limit=PAGE_SIZE, before_id=before_id)
     tabs = [
         (name, label, counts.get(name, 0))
         for name, (label, _) in TABS.items()

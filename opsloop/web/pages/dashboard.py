@@ -1,7 +1,7 @@
 """The dashboard: is OpsLoop helping? The seed metrics per playbook against their baseline,
 week by week as charts, and what waits for someone (reviews, failed deliveries).
 
-The numbers come from `service.dashboard()` (the metrics report of GET /api/metrics, with time
+The numbers come from `service.learn.dashboard()` (the metrics report of GET /api/metrics, with time
 saved added); this module only words and formats them, and builds the charts' specs.
 """
 
@@ -58,10 +58,10 @@ def dashboard(
     request: Request, service: Service, who: PageReader, playbook: str | None = None
 ) -> HTMLResponse:
     chosen = playbook or None  # the selector's "All playbooks" sends playbook=
-    described = {p["name"]: p["description"] for p in service.list_playbooks()}
+    described = {p["name"]: p["description"] for p in service.decide.list_playbooks()}
     names = sorted(described)
     try:
-        data = service.dashboard(playbook=chosen)
+        data = service.learn.dashboard(playbook=chosen)
     except NotFound as exc:
         return render(
             request,

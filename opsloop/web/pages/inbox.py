@@ -41,7 +41,7 @@ def inbox(
     sort: str = "newest",
 ) -> HTMLResponse:
     order = _order(sort)
-    found = service.inbox(playbook=playbook or None, order=order, limit=PAGE_SIZE)
+    found = service.review.inbox(playbook=playbook or None, order=order, limit=PAGE_SIZE)
     context = {
         **_summary(found["waiting"], playbook or None, order),
         "items": found["items"],
@@ -80,7 +80,7 @@ async def review(
     try:
         if number is None:
             raise NotFound(f"no decision {decision_id}")
-        item = await run_in_threadpool(service.inbox_item, number)
+        item = await run_in_threadpool(service.review.inbox_item, number)
     except NotFound:
         return render(
             request, "decision_missing.html", {"decision_id": decision_id}, status_code=404
@@ -90,11 +90,11 @@ async def review(
         if verdict not in VERDICTS:
             raise InvalidInput.single("verdict", "choose approve, override or reject")
         asked = _review_request(item, values, who.actor)
-        await run_in_threadpool(service.review, number, asked)
+        await run_in_threadpool(service.review.verdict, number, asked)
     except (InvalidInput, Conflict) as exc:
         problem = _problem(exc)
         status = 409 if isinstance(exc, Conflict) else 422
-        fresh = await run_in_threadpool(service.inbox_item, number)
+        fresh = await run_in_threadpool(service.review.inbox_item, number)
         if not htmx:
             return await run_in_threadpool(
                 lambda: _decision_page(
@@ -120,7 +120,7 @@ async def review(
     if not htmx:
         return RedirectResponse(INBOX, status_code=303)
     playbook, order = _filters_of(request.headers.get("hx-current-url", ""))
-    waiting = await run_in_threadpool(service.count_waiting)
+    waiting = await run_in_threadpool(service.review.count_waiting)
     context = {
         **_summary(waiting, playbook, order),
         "item": item,
@@ -143,8 +143,8 @@ def _decision_page(
     values: dict[str, str | None] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    detail = service.decision_detail(decision_id)
-    item = service.inbox_item(decision_id)
+    detail = service.decide.decision_detail(decision_id)
+    item = service.review.inbox_item(decision_id)
     context = {
         "d": detail,
         "item": item,

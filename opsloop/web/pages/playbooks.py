@@ -85,7 +85,7 @@ options:
 @router.get("/playbooks", summary="Every playbook with its mode and readiness for auto")
 def playbook_list(request: Request, service: Service, who: PageReader) -> HTMLResponse:
     rows = []
-    for playbook in sorted(service.list_playbooks(), key=lambda p: p["name"]):
+    for playbook in sorted(service.decide.list_playbooks(), key=lambda p: p["name"]):
         rows.append({**playbook, "readiness": _readiness(service, playbook["name"])})
     context = {
         "playbooks": rows,
@@ -114,7 +114,7 @@ def playbook_detail(
     moved: str | None = None,
 ) -> HTMLResponse:
     try:
-        record = service.get_playbook(name)
+        record = service.decide.get_playbook(name)
     except NotFound:
         return _not_found(request, name)
     playbook, problem = _parse(record["source"] or "", name)
@@ -158,7 +158,7 @@ def playbook_diff_fragment(
         query = urlencode({key: value for key, value in given.items() if value is not None})
         return RedirectResponse(f"/playbooks/{name}?{query}#compare", status_code=303)
     try:
-        record = service.get_playbook(name)
+        record = service.decide.get_playbook(name)
     except NotFound:
         return _not_found(request, name)
     context = {"name": name, **_diff_context(service, name, record, old, new, view)}
@@ -171,7 +171,7 @@ def playbook_diff_fragment(
 @router.get("/playbooks/{name}/edit", summary="The YAML editor on the active version")
 def edit_playbook(request: Request, name: str, service: Service, who: PageOwner) -> HTMLResponse:
     try:
-        record = service.get_playbook(name)
+        record = service.decide.get_playbook(name)
     except NotFound:
         return _not_found(request, name)
     return _editor(request, source=record["source"] or "", editing=name, mode=record["mode"])
@@ -183,7 +183,7 @@ async def validate(request: Request, service: Service, who: PageOwner) -> HTMLRe
     source = _source(form)
     context: dict[str, Any] = {"problems": [], "playbook": None, "notice": None}
     try:
-        playbook = await run_in_threadpool(service.validate_playbook, source, "draft.yaml")
+        playbook = await run_in_threadpool(service.decide.validate_playbook, source, "draft.yaml")
     except PlaybookInvalid as exc:
         context["problems"] = _problems(exc.problems, source)
     else:
@@ -202,7 +202,7 @@ async def save(request: Request, service: Service, who: PageOwner) -> Response:
     editing = str(form.get("editing") or "") or None
     try:
         applied = await run_in_threadpool(
-            service.apply_playbook, source, EDITOR_FILE, actor=who.actor
+            service.decide.apply_playbook, source, EDITOR_FILE, actor=who.actor
         )
     except PlaybookInvalid as exc:
         return _editor(
@@ -230,7 +230,7 @@ async def backtest(request: Request, service: Service, who: PageReviewer) -> HTM
     context: dict[str, Any] = {"report": None, "error": None, "problems": [], "name": name}
 
     def run() -> tuple[dict[str, Any], dict[str, Any] | None]:
-        report = service.backtest(
+        report = service.learn.backtest(
             playbook=None if source else name,
             version=int(version) if version.isdigit() and not source else None,
             source=source,
@@ -278,7 +278,9 @@ async def change_mode(request: Request, name: str, service: Service, who: PageOw
     mode = str(form.get("mode") or "")
     reason = str(form.get("reason") or "").strip() or None
     try:
-        await run_in_threadpool(service.change_mode, name, mode, actor=who.actor, reason=reason)
+        await run_in_threadpool(
+            service.review.change_mode, name, mode, actor=who.actor, reason=reason
+        )
     except NotFound:
         return _not_found(request, name)
     except (Conflict, InvalidInput) as exc:
@@ -367,7 +369,7 @@ def _not_found(request: Request, name: str) -> HTMLResponse:
 def _readiness(service: OpsLoop, name: str) -> dict[str, Any] | None:
     """The readiness evidence, or None for a playbook the catalog does not hold."""
     try:
-        return service.readiness(name)
+        return service.review.readiness(name)
     except NotFound:
         return None
 
@@ -407,7 +409,7 @@ def _mode_notice(service: OpsLoop, playbook: Playbook) -> str | None:
     if playbook.mode != "auto":
         return None
     try:
-        current = service.get_playbook(playbook.name)["mode"]
+        current = service.decide.get_playbook(playbook.name)["mode"]
     except NotFound:
         current = None
     if current == "auto":
@@ -440,8 +442,8 @@ def _diff_context(
         old = earlier[0] if earlier else next(n for n in numbers if n != new)
     context.update(old=old, new=new)
     try:
-        left = service.get_playbook_version(name, old)
-        right = service.get_playbook_version(name, new)
+        left = service.decide.get_playbook_version(name, old)
+        right = service.decide.get_playbook_version(name, new)
     except NotFound as exc:
         context["diff_error"] = _sentence(str(exc))
         return context

@@ -46,7 +46,7 @@ async def smtp_test(request: Request, service: Service, who: PageOwner) -> Respo
     form = await request.form()
     to = str(form.get("to") or "").strip()
     try:
-        check = await run_in_threadpool(service.check_smtp, send_to=to or None)
+        check = await run_in_threadpool(service.deliver.check_smtp, send_to=to or None)
     except InvalidInput as exc:
         return await _part(
             request, service, who, "settings_smtp_check.html", smtp_error=_first(exc), smtp_to=to
@@ -58,7 +58,7 @@ async def smtp_test(request: Request, service: Service, who: PageOwner) -> Respo
 
 @router.post("/settings/llm/test", summary="Test the language model")
 async def llm_test(request: Request, service: Service, who: PageOwner) -> Response:
-    check = await run_in_threadpool(service.check_llm)
+    check = await run_in_threadpool(service.decide.check_llm)
     return await _part(request, service, who, "settings_llm_check.html", llm_check=check)
 
 
@@ -176,7 +176,7 @@ def _page(
 
 def _context(service: OpsLoop, who: Principal, **extra: Any) -> dict[str, Any]:
     s = service.settings
-    usage = service.llm_usage()
+    usage = service.decide.llm_usage()
     return {
         "server": _server(s),
         "smtp": _smtp(s),

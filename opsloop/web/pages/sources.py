@@ -43,7 +43,7 @@ def sources(
 def replay(request: Request, service: Service, who: PageOwner, item_id: int) -> Response:
     error: str | None = None
     try:
-        service.replay_quarantined(page_id(item_id, "quarantined item"), actor=who.actor)
+        service.ingest.replay_quarantined(page_id(item_id, "quarantined item"), actor=who.actor)
     except NotFound as exc:
         return _page(request, service, True, "all", error=sentence(str(exc)), status_code=404)
     except Conflict as exc:
@@ -52,7 +52,7 @@ def replay(request: Request, service: Service, who: PageOwner, item_id: int) -> 
         if error:
             return _page(request, service, True, "all", error=error, status_code=409)
         return RedirectResponse(f"{SOURCES}?quarantine=all#item-{item_id}", status_code=303)
-    item = _shown(service.quarantine_item(item_id))
+    item = _shown(service.ingest.quarantine_item(item_id))
     context = {"item": item, "may_replay": True, "error": error, **TIME_HELPERS}
     return render(request, "sources_item.html", context)
 
@@ -75,22 +75,22 @@ def _page(
         for endpoint in endpoints
         if endpoint.source
     }
-    items = service.quarantine_items(status=None if shown == "all" else shown, limit=50)
+    items = service.ingest.quarantine_items(status=None if shown == "all" else shown, limit=50)
     declared = [
         {
             "source": source,
             "where": _where(source, base),
-            "quality": service.source_quality(source.name, top=0),
+            "quality": service.ingest.source_quality(source.name, top=0),
         }
-        for source in service.list_sources()
+        for source in service.ingest.list_sources()
     ]
     context: dict[str, Any] = {
         "declared": declared,
         "kinds": kinds,
         "anchors": anchors,
-        "activity": service.source_activity(),
+        "activity": service.ingest.source_activity(),
         "items": [_shown(item) for item in items],
-        "counts": service.quarantine_counts(),
+        "counts": service.ingest.quarantine_counts(),
         "shown": shown,
         "filters": FILTERS,
         "may_replay": may_replay,
@@ -109,7 +109,7 @@ def source_page(request: Request, service: Service, who: PageReader, name: str) 
 def sync_now(request: Request, service: Service, who: PageOwner, name: str) -> Response:
     message: str | None = None
     try:
-        run = service.sync_source(name, mode="sync", actor=who.actor)
+        run = service.ingest.sync_source(name, mode="sync", actor=who.actor)
         message = f"Run {run.id} {run.status}: {run.rows_in} rows in, {run.events_stored} stored."
     except (Conflict, NotFound) as exc:
         message = sentence(str(exc))
@@ -125,7 +125,7 @@ def _source_page(
     message: str | None = None,
 ) -> HTMLResponse:
     try:
-        source = service.get_source(name)
+        source = service.ingest.get_source(name)
     except NotFound:
         return render(
             request, "source_not_found.html", {"name": name}, status_code=404, active=SOURCES
@@ -135,9 +135,11 @@ def _source_page(
         "source": source,
         "where": _where(source, base),
         "definition": yaml.safe_dump(source.spec.written(), sort_keys=False, allow_unicode=True),
-        "quality": service.source_quality(name),
-        "runs": service.source_runs(name, limit=20) if source.spec.pulled else [],
-        "snippet": service.tracking_snippet(name, base) if source.spec.kind == "segment" else None,
+        "quality": service.ingest.source_quality(name),
+        "runs": service.ingest.source_runs(name, limit=20) if source.spec.pulled else [],
+        "snippet": service.ingest.tracking_snippet(name, base)
+        if source.spec.kind == "segment"
+        else None,
         "may_sync": may_sync and source.spec.pulled,
         "protected": service.settings.protected_traits,
         "message": message,

@@ -14,7 +14,7 @@ every page forbids it.
 
        @router.get("/inbox")
        def inbox(request: Request, service: Service, who: PageReader) -> HTMLResponse:
-           rows = service.list_decisions(status="to_review", limit=50)
+           rows = service.decide.list_decisions(status="to_review", limit=50)
            return render(request, "inbox.html", {"decisions": rows}, active="/inbox")
 
    `PageReader`, `PageReviewer` and `PageOwner` say who may open it (opsloop/web/auth.py):

@@ -1,0 +1,70 @@
+"""The decide stage as the edges see it: events → decisions: playbooks and their versions, the
+decisions made, the language model. `OpsLoop.decide` is one of these, on the service's context;
+every method is one use case."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from opsloop.core.playbooks import Playbook
+from opsloop.core.yaml_source import read_text
+from opsloop.reasoning.llm_client import Classification
+from opsloop.service import reading
+from opsloop.service.context import Context
+from opsloop.service.decide import llm_setup as llm_service
+from opsloop.service.decide import playbooks
+from opsloop.service.decide.llm_setup import ConnectionCheck
+from opsloop.service.decide.playbooks import Applied
+
+
+class Decide:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def validate_playbook(self, text: str, file: str) -> Playbook:
+        configured = bool(self.ctx.settings.llm.url and self.ctx.settings.llm.model)
+        return playbooks.load_playbook(text, file, llm_configured=configured)[0]
+
+    def apply_playbook(self, text: str, file: str, *, actor: str) -> Applied:
+        return playbooks.apply_playbook(self.ctx, text, file, actor=actor)
+
+    def apply_playbook_file(self, path: Path, *, actor: str) -> Applied:
+        return playbooks.apply_playbook(self.ctx, read_text(path), str(path), actor=actor)
+
+    def list_playbooks(self) -> list[dict[str, Any]]:
+        return playbooks.list_playbooks(self.ctx)
+
+    def get_playbook(self, name: str) -> dict[str, Any]:
+        return playbooks.get_playbook(self.ctx, name)
+
+    def get_playbook_version(self, name: str, version: int) -> dict[str, Any]:
+        """One stored version with its source, for showing it or comparing two versions."""
+        return playbooks.get_playbook_version(self.ctx, name, version)
+
+    def list_decisions(self, **filters: Any) -> list[dict[str, Any]]:
+        return reading.list_decisions(self.ctx, **filters)
+
+    def decision_detail(self, decision_id: int) -> dict[str, Any]:
+        return reading.decision_detail(self.ctx, decision_id)
+
+    def check_llm(self) -> ConnectionCheck:
+        """One tiny request to the language model (no retries, no cache): model and latency,
+        or what is wrong (opsloop/service/decide/llm_setup.py)."""
+        return llm_service.test_connection(self.ctx)
+
+    def classify_text(
+        self,
+        text: str,
+        labels: list[str],
+        *,
+        instructions: str | None = None,
+        needed_by: str = "",
+    ) -> Classification:
+        """One of `labels` for `text`, as a playbook would ask the model (cached, booked)."""
+        with llm_service.language_model(self.ctx, needed_by=needed_by) as llm:
+            return llm.classify(text, labels, instructions=instructions)
+
+    def llm_usage(self) -> dict[str, Any]:
+        """Per model: calls, cache hits, failures, tokens and cost, from the LLM call ledger."""
+        return llm_service.usage(self.ctx)

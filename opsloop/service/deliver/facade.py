@@ -1,0 +1,46 @@
+"""The deliver stage as the edges see it: the outbox: actions sent, retried, cancelled; tasks; the
+mail server's check. `OpsLoop.deliver` is one of these, on the service's context; every method
+is one use case."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opsloop.service import reading
+from opsloop.service.context import Context
+from opsloop.service.deliver import outbox
+from opsloop.service.deliver.connections import SmtpCheck, check_smtp
+
+
+class Deliver:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def send(self, action_id: int) -> str:
+        return outbox.deliver(self.ctx, action_id)
+
+    def retry_action(self, action_id: int, *, actor: str) -> dict[str, Any]:
+        return outbox.retry_action(self.ctx, action_id, actor=actor)
+
+    def cancel_action(self, action_id: int, *, actor: str) -> dict[str, Any]:
+        """Stop a pending or retrying action for good (audited); Conflict otherwise."""
+        return outbox.cancel_action(self.ctx, action_id, actor=actor)
+
+    def count_actions(self) -> dict[str, int]:
+        return reading.count_actions(self.ctx)
+
+    def list_actions(self, **filters: Any) -> list[dict[str, Any]]:
+        return reading.list_actions(self.ctx, **filters)
+
+    def get_action(self, action_id: int) -> dict[str, Any]:
+        return reading.get_action(self.ctx, action_id)
+
+    def check_smtp(self, *, send_to: str | None = None) -> SmtpCheck:
+        """Connect to the SMTP server as configured (EHLO, NOOP); with `send_to`, send a test email."""
+        return check_smtp(self.ctx, send_to=send_to)
+
+    def list_tasks(self, **filters: Any) -> list[dict[str, Any]]:
+        return reading.list_tasks(self.ctx, **filters)
+
+    def complete_task(self, task_id: int, *, by: str) -> dict[str, Any]:
+        return reading.complete_task(self.ctx, task_id, by=by)

@@ -1,0 +1,115 @@
+"""The learn stage as the edges see it: what happened next: metrics, the dashboard, backtests,
+models and their training. `OpsLoop.learn` is one of these, on the service's context; every
+method is one use case."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from opsloop.core.periods import Baseline
+from opsloop.service.context import Context
+from opsloop.service.learn import dashboard as dashboard_service
+from opsloop.service.learn import metrics as metric_service
+from opsloop.service.learn import training
+from opsloop.service.learn.metrics import By
+
+
+class Learn:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._retrain_checked: dict[str, datetime] = {}
+        """When each playbook's `retrain` schedule was last looked at."""
+
+    def metrics(
+        self, *, since: timedelta | None = None, playbook: str | None = None
+    ) -> list[dict[str, Any]]:
+        return metric_service.metrics(self.ctx, since=since, playbook=playbook)
+
+    def dashboard(self, *, playbook: str | None = None) -> dict[str, Any]:
+        """`metrics_report(by="week")` with time saved, reviews waiting and failed deliveries:
+        what the web dashboard shows (opsloop/service/learn/dashboard.py)."""
+        return dashboard_service.dashboard(self.ctx, playbook=playbook)
+
+    def metrics_report(
+        self,
+        *,
+        since: timedelta | None = None,
+        playbook: str | None = None,
+        by: By | None = None,
+        baseline: Baseline | None = None,
+        csat_event: str = metric_service.CSAT_EVENT,
+        csat_field: str = metric_service.CSAT_FIELD,
+    ) -> dict[str, Any]:
+        """`metrics` plus ISO weeks (`by="week"`), each number against a baseline period, and
+        customer satisfaction: what `GET /api/metrics` and `opsloop metrics` show."""
+        return metric_service.report(
+            self.ctx,
+            since=since,
+            playbook=playbook,
+            by=by,
+            baseline=baseline,
+            csat_event=csat_event,
+            csat_field=csat_field,
+        )
+
+    def backtest(
+        self,
+        *,
+        playbook: str | None = None,
+        version: int | None = None,
+        source: str | None = None,
+        file: str = "draft.yaml",
+        since: str | datetime | timedelta = "90d",
+        until: str | datetime | timedelta | None = None,
+        actor: str = "api",
+        save: bool = True,
+        progress: Callable[[str, int, int | None], None] | None = None,
+    ) -> dict[str, Any]:
+        """Replay a saved playbook (`playbook`, optionally an older `version`) or a draft
+        (`source`) over stored history, with no side effects; keep the report when `save`."""
+        from opsloop.service.learn import backtesting  # Polars: loaded only when a backtest runs
+
+        return backtesting.backtest(
+            self.ctx,
+            playbook=playbook,
+            version=version,
+            source=source,
+            file=file,
+            since=since,
+            until=until,
+            actor=actor,
+            save=save,
+            progress=progress,
+        )
+
+    def get_backtest(self, backtest_id: int) -> dict[str, Any]:
+        from opsloop.service.learn import backtesting
+
+        return backtesting.get_backtest(self.ctx, backtest_id)
+
+    def close_outcome_windows(self) -> int:
+        return metric_service.close_outcome_windows(self.ctx)
+
+    def train(
+        self,
+        playbook: str,
+        *,
+        actor: str,
+        force: bool = False,
+        step: Callable[[str], None] | None = None,
+    ) -> dict[str, Any]:
+        """Train the playbook's model from the ledger now: refused when the labelled rows are
+        too few or of one class, skipped when they have not changed (unless `force`). The new
+        version becomes champion only if it beats the current one on the same held-out rows;
+        otherwise it runs in shadow as the challenger."""
+        return training.train(self.ctx, playbook, actor=actor, force=force, step=step)
+
+    def list_models(self, playbook: str) -> dict[str, Any]:
+        """The playbook's model versions with status, metrics and training window."""
+        return training.list_models(self.ctx, playbook)
+
+    def retrain_due(self) -> list[dict[str, Any]]:
+        """Retrain the models whose playbook's `retrain` interval has passed (the schedule)."""
+        return training.retrain_due(self.ctx, self._retrain_checked)
