@@ -5,7 +5,8 @@ a business without models, backtests or an LLM never needs them (the memory budg
 A command that only reads the ledger loads no more than it uses either: Alembic is for a
 database behind the newest revision, httpx for deliveries, phonenumbers and email-validator
 for normalizing contact fields, Jinja2 for templates and PyYAML for reading files
-(docs/performance.md#cli-start-up)."""
+(docs/performance.md#cli-start-up). Nor does it load the stages of the service it does not
+use: importing `opsloop.service` builds no stage, and each stage is imported when first used."""
 
 from __future__ import annotations
 
@@ -32,11 +33,17 @@ def test_serving_and_the_cli_do_not_import_the_learning_libraries() -> None:
 LOADED_WHEN_USED = ("alembic", "httpx", "phonenumbers", "email_validator", "jinja2", "yaml")
 
 
-def test_listing_decisions_on_a_current_database_loads_only_what_it_uses(tmp_path: Path) -> None:
+def migrated_data_dir(tmp_path: Path) -> dict[str, str]:
+    """The environment of a command on a fresh SQLite data directory at the newest schema."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPSLOOP_")}
     env |= {"OPSLOOP_DATA_DIR": str(tmp_path / "data"), "OPSLOOP_CONFIG": str(tmp_path / "none")}
     migrate = [sys.executable, "-m", "opsloop", "migrate"]
     subprocess.run(migrate, env=env, cwd=tmp_path, capture_output=True, check=True)
+    return env
+
+
+def test_listing_decisions_on_a_current_database_loads_only_what_it_uses(tmp_path: Path) -> None:
+    env = migrated_data_dir(tmp_path)
     probe = (
         "import sys\n"
         "from opsloop.service import OpsLoop\n"
@@ -56,3 +63,46 @@ def test_listing_decisions_on_a_current_database_loads_only_what_it_uses(tmp_pat
         check=True,
     ).stdout.strip()
     assert loaded == "", f"imported to list decisions: {loaded}"
+
+
+STAGES_NOT_USED = (
+    "opsloop.service.learn.training",  # the learn façade and the model jobs
+    "opsloop.service.ingest.history_import",  # the ingest façade
+    "opsloop.service.ingest.syncing",  # the ingest façade and the sync jobs
+)
+
+
+def test_listing_decisions_at_the_command_line_imports_no_other_stage(tmp_path: Path) -> None:
+    """`opsloop decisions` builds the service, whose constructor registers every background
+    job, and uses the decide stage only: the other stages are imported when first used."""
+    env = migrated_data_dir(tmp_path)
+    listed = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "opsloop", "decisions"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "No decisions match" in listed.stdout
+    imported = {
+        line.rpartition("|")[2].strip()
+        for line in listed.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "opsloop.service.decide.facade" in imported
+    loaded = [module for module in STAGES_NOT_USED if module in imported]
+    assert loaded == [], f"imported to list decisions: {loaded}"
+
+
+def test_every_export_of_the_service_is_there_when_asked_for() -> None:
+    """The types and functions `opsloop.service` exports are imported on first use (PEP 562);
+    each name of `__all__` still answers, as the object its stage module holds."""
+    import opsloop.service as service
+
+    for name in service.__all__:
+        assert getattr(service, name) is not None, name
+    from opsloop.service import Quality
+    from opsloop.service.ingest.quality import Quality as QualityInItsStage
+
+    assert Quality is QualityInItsStage

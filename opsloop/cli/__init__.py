@@ -4,7 +4,8 @@ them for one run.
 
     root.py         the `opsloop` command: global options, the modules below assembled, main()
     common.py       consoles, settings, the `service()` block, who runs it, errors, option types
-    rendering.py    every Rich table, report and progress bar the commands print
+    rendering.py    the Rich tables, progress bars and formatters the commands share
+    reports.py      the long reports: metrics, training and models, backtests
     serve.py        serve, worker, migrate
     demo.py         demo, flywheel (the sample business)
     events.py       ingest, import

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from opsloop.cli import rendering
+from opsloop.cli import rendering, reports
 from opsloop.cli.common import err, fail_problems, service, who
 from opsloop.core.errors import PlaybookInvalid
 
@@ -62,4 +62,4 @@ def backtest(
     if as_json:
         rendering.print_json(report)
     else:
-        rendering.show_backtest(report)
+        reports.show_backtest(report)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, cast
 import typer
 from rich.markup import escape
 
-from opsloop.cli import rendering
+from opsloop.cli import rendering, reports
 from opsloop.cli.common import AsJson, Limit, console, err, id_argument, service, who
 from opsloop.core.durations import parse_duration
 
@@ -165,7 +165,7 @@ def metrics(
     if as_json:
         rendering.print_json(report)
         return
-    rendering.show_metrics(report)
+    reports.show_metrics(report)
 
 
 @commands.command()

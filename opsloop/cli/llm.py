@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from opsloop.cli import rendering
+from opsloop.cli import reports
 from opsloop.cli.common import AsJson, console, err, service
 
 llm_app = typer.Typer(
@@ -69,4 +69,4 @@ def llm_classify(
             )
         )
         return
-    rendering.show_classification(result)
+    reports.show_classification(result)

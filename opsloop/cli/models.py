@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from opsloop.cli import rendering
+from opsloop.cli import rendering, reports
 from opsloop.cli.common import AsJson, AsJsonTables, console, err, service, who
 
 commands = typer.Typer()
@@ -38,9 +38,9 @@ def train(
         if one["status"] == "unchanged":
             console.print(f"[yellow]{escape(one['message'])}[/yellow]")
         elif one.get("kind") == "text":
-            rendering.show_text_training(one)
+            reports.show_text_training(one)
         else:
-            rendering.show_training(one)
+            reports.show_training(one)
 
 
 @commands.command()
@@ -54,4 +54,4 @@ def models(
     if as_json:
         rendering.print_json(listing)
         return
-    rendering.show_models(playbook, listing)
+    reports.show_models(playbook, listing)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -39,6 +39,7 @@ from typing import Any
 
 import orjson
 
+from opsloop.core.decision_views import DecisionSummary
 from opsloop.core.errors import Conflict
 from opsloop.core.periods import iso_week
 from opsloop.demo.reviewer import HOT_PROPENSITY, right_option, verdict
@@ -272,8 +273,8 @@ class _Flywheel:
             reviewed += 1
         return reviewed > 0
 
-    def _inbox(self) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
+    def _inbox(self) -> list[DecisionSummary]:
+        found: list[DecisionSummary] = []
         before: int | None = None
         while True:
             page = self.ops.decide.list_decisions(
@@ -294,7 +295,7 @@ class _Flywheel:
             )
             if d["status"] in ACTED and d["decided_at"] is not None and d["decided_at"] <= at
         ]
-        first = min((d["decided_at"] for d in acted), default=None)
+        first = min((d["decided_at"] for d in acted if d["decided_at"] is not None), default=None)
         chance = conversion_chance(
             lead.propensity,
             to_sales=any(d["final_choice"] == "hot" for d in acted) if acted else None,
@@ -350,7 +351,7 @@ class _Flywheel:
         reports = []
         for index in range(weeks):
             starts = START + timedelta(weeks=index)
-            figures = by_week.get(iso_week(starts), {})
+            figures: Mapping[str, Any] = by_week.get(iso_week(starts), {})
             wait = figures.get("median_time_to_action_seconds")
             reports.append(
                 WeekReport(
@@ -397,7 +398,7 @@ def _first_at_or_after(events: list[PlannedEvent], start: int, moment: datetime)
     return position
 
 
-def _champion(ops: OpsLoop) -> dict[str, Any] | None:
+def _champion(ops: OpsLoop) -> Mapping[str, Any] | None:
     versions = ops.learn.list_models(PLAYBOOK)["versions"]
     return next((v for v in versions if v["status"] == "champion"), None)
 

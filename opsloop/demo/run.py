@@ -39,6 +39,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from opsloop.builtin import builtin_playbook
+from opsloop.core.decision_views import DecisionSummary
 from opsloop.core.errors import OpsLoopError
 from opsloop.core.events import validate_events
 from opsloop.demo.reviewer import verdict
@@ -417,7 +418,7 @@ def _settle_old_decisions(
     otherwise override with the right option, each working day at 16:00 (a minute an
     approval, three an override), the actions delivered right after. Recent decisions stay
     pending for the user, and so do decisions on events the user sent."""
-    pending: list[dict[str, Any]] = []
+    pending: list[DecisionSummary] = []
     before: int | None = None
     while True:
         page = ops.decide.list_decisions(
@@ -428,7 +429,7 @@ def _settle_old_decisions(
             break
         before = page[-1]["id"]
     cutoff = now - REVIEW_AFTER
-    sessions: dict[datetime, list[tuple[dict[str, Any], float]]] = {}
+    sessions: dict[datetime, list[tuple[DecisionSummary, float]]] = {}
     for decision in sorted(pending, key=lambda d: int(d["id"])):
         at = _demo_trigger_time(ops, triggers, decision["event_id"])
         if at is not None and at < cutoff:

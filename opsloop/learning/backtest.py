@@ -30,8 +30,20 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+from opsloop.core.backtest_reports import (
+    Agreeing,
+    Agreement,
+    BacktestReport,
+    ChangedDecision,
+    Changes,
+    ChoiceOutcome,
+    ChoiceShare,
+    Errors,
+    LiveExample,
+    LiveRecord,
+    Outcomes,
+)
 from opsloop.core.durations import format_duration
 from opsloop.learning.replay import Needs, Replayed, needs, replay
 from opsloop.learning.replay_decisions import Scorer, TextScorer
@@ -97,7 +109,7 @@ def run(
     since: datetime,
     until: datetime,
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> BacktestReport:
     """Replay `version` (and `active`, when it differs) and build the report."""
     started = time.perf_counter()
 
@@ -132,7 +144,14 @@ def run(
         progress("comparing", 0, None)
 
     spec = version.compiled.playbook
-    report: dict[str, Any] = {
+    choices = _choices(version.compiled, ours)
+    agreement = _agreement(ours, evidence.reviews, theirs if active else None)
+    changes = None if active is None else _changes(ours, theirs, same=same)
+    live_record = None if active is None else _live_record(theirs, evidence.stored, active)
+    outcomes = _outcomes(version.compiled, ours)
+    errors = _errors(ours)
+    compared = time.perf_counter()
+    report: BacktestReport = {
         "playbook": spec.name,
         "version": {
             "label": version.label,
@@ -155,12 +174,16 @@ def run(
             "held_for_review": sum(ours.held),
             "failed": sum(1 for choice in ours.choices if choice is None),
         },
-        "choices": _choices(version.compiled, ours),
-        "agreement": _agreement(ours, evidence.reviews, theirs if active else None),
-        "changes": None if active is None else _changes(ours, theirs, same=same),
-        "live_record": None if active is None else _live_record(theirs, evidence.stored, active),
-        "outcomes": _outcomes(version.compiled, ours),
-        "errors": _errors(ours),
+        "choices": choices,
+        "agreement": agreement,
+        "changes": changes,
+        "live_record": live_record,
+        "outcomes": outcomes,
+        "errors": errors,
+        "timings": {
+            "replay_seconds": round(replayed - started, 3),
+            "compare_seconds": round(compared - replayed, 3),
+        },
     }
     text = spec.text
     if text is not None and text.classify is not None and text.classify.using == "llm":
@@ -168,14 +191,10 @@ def run(
             "a backtest never calls the language model: categories are unknown, so every "
             "decision waits for a person here and rules reading the category do not match"
         ]
-    report["timings"] = {
-        "replay_seconds": round(replayed - started, 3),
-        "compare_seconds": round(time.perf_counter() - replayed, 3),
-    }
     return report
 
 
-def _choices(compiled: CompiledPlaybook, replayed: Replayed) -> list[dict[str, Any]]:
+def _choices(compiled: CompiledPlaybook, replayed: Replayed) -> list[ChoiceShare]:
     counts = Counter(replayed.choices)
     total = len(replayed.choices)
     return [
@@ -193,7 +212,7 @@ def _agreement(
     ours: Replayed,
     reviews: dict[int, tuple[str | None, str, str | None]],
     active: Replayed | None,
-) -> dict[str, Any]:
+) -> Agreement:
     """Agreement with what people chose on the same triggering events."""
     right: dict[int, str | None] = {}
     rejected = 0
@@ -204,13 +223,22 @@ def _agreement(
             right[event_id] = option
         else:
             rejected += 1  # a rejection names no option: nothing to agree with
-    report = {"reviewed": len(reviews), "rejected": rejected, **_agreeing(ours, right)}
+    agreeing = _agreeing(ours, right)
+    report: Agreement = {
+        "reviewed": len(reviews),
+        "rejected": rejected,
+        "compared": agreeing["compared"],
+        "not_decided": agreeing["not_decided"],
+        "agreed": agreeing["agreed"],
+        "rate": agreeing["rate"],
+        "lower_bound": agreeing["lower_bound"],
+    }
     if active is not None:
         report["active"] = _agreeing(active, right)
     return report
 
 
-def _agreeing(replayed: Replayed, right: dict[int, str | None]) -> dict[str, Any]:
+def _agreeing(replayed: Replayed, right: dict[int, str | None]) -> Agreeing:
     decided = dict(zip(replayed.event_ids, replayed.choices, strict=True))
     compared = [event_id for event_id in right if event_id in decided]
     agreed = sum(1 for event_id in compared if decided[event_id] == right[event_id])
@@ -231,7 +259,7 @@ def _lower_bound(agreed: int, compared: int) -> float | None:
     return round(wilson_lower_bound(agreed, compared), 4)
 
 
-def _changes(ours: Replayed, theirs: Replayed, *, same: bool) -> dict[str, Any]:
+def _changes(ours: Replayed, theirs: Replayed, *, same: bool) -> Changes:
     """Decision by decision against the active version, both replayed over the same events."""
     method = (
         "this is the active version" if same else "the active version replayed over the same events"
@@ -239,7 +267,7 @@ def _changes(ours: Replayed, theirs: Replayed, *, same: bool) -> dict[str, Any]:
     index = {event_id: i for i, event_id in enumerate(theirs.event_ids)}
     ours_ids = set(ours.event_ids)
     transitions: Counter[tuple[str | None, str | None]] = Counter()
-    examples: dict[tuple[str | None, str | None], list[dict[str, Any]]] = {}
+    examples: dict[tuple[str | None, str | None], list[ChangedDecision]] = {}
     compared = score_changed = 0
     for i, event_id in enumerate(ours.event_ids):
         j = index.get(event_id)
@@ -281,9 +309,9 @@ def _changes(ours: Replayed, theirs: Replayed, *, same: bool) -> dict[str, Any]:
     }
 
 
-def _round_robin(groups: list[list[dict[str, Any]]], limit: int) -> list[dict[str, Any]]:
+def _round_robin(groups: list[list[ChangedDecision]], limit: int) -> list[ChangedDecision]:
     """A few of each kind of change, the commonest first."""
-    picked: list[dict[str, Any]] = []
+    picked: list[ChangedDecision] = []
     for depth in range(limit):
         for group in groups:
             if depth < len(group) and len(picked) < limit:
@@ -299,13 +327,13 @@ def _difference(new: float | None, old: float | None) -> float | None:
 
 def _live_record(
     theirs: Replayed, stored: dict[int, tuple[str | None, float | None]], active: Version
-) -> dict[str, Any]:
+) -> LiveRecord:
     """Does the replay of the active version reproduce what it stored? Differences come from
     what a replay cannot see (see docs/backtests.md): traits changed by `update_traits`
     actions, events that arrived after the decision but occurred before it."""
     index = {event_id: i for i, event_id in enumerate(theirs.event_ids)}
     same = different = 0
-    examples: list[dict[str, Any]] = []
+    examples: list[LiveExample] = []
     for event_id, (choice, score) in stored.items():
         i = index.get(event_id)
         if i is None:
@@ -333,14 +361,14 @@ def _live_record(
     }
 
 
-def _outcomes(compiled: CompiledPlaybook, replayed: Replayed) -> dict[str, Any] | None:
+def _outcomes(compiled: CompiledPlaybook, replayed: Replayed) -> Outcomes | None:
     outcome = compiled.playbook.outcome
     if outcome is None:
         return None
     counts: Counter[tuple[str | None, str | None]] = Counter(
         zip(replayed.choices, replayed.outcomes, strict=True)
     )
-    rows = []
+    rows: list[ChoiceOutcome] = []
     for name in compiled.playbook.options:
         success, failure, open_ = (counts[(name, kind)] for kind in ("success", "failure", "open"))
         rows.append(
@@ -361,7 +389,7 @@ def _outcomes(compiled: CompiledPlaybook, replayed: Replayed) -> dict[str, Any] 
     }
 
 
-def _errors(replayed: Replayed) -> dict[str, Any]:
+def _errors(replayed: Replayed) -> Errors:
     by_message: Counter[tuple[str, str]] = Counter()
     decisions = 0
     for errors in replayed.errors:

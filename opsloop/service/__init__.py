@@ -4,55 +4,79 @@ clock) and a façade per stage of the loop on it — `ops.ingest`, `ops.decide`,
 background jobs and keeps the lifecycle and the ledger's own checks. The HTTP routes, the
 pages and the CLI commands that do the same thing call the same façade method, so they share
 one code path; each use case is one transaction (delivery is two, around the network call).
+
+Importing this module loads no stage: a façade is built when first used, a job's handler
+imports its stage when the job runs, and the exports below are imported when first asked for,
+so a command pays only for the stages it uses (docs/performance.md#cli-start-up).
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from opsloop.perception.history import HistorySpec
 from opsloop.runtime.base import Job, Runtime
 from opsloop.runtime.inprocess import InProcessRuntime
-from opsloop.service import ledger, reading, retention
-from opsloop.service.accounts import Accounts
 from opsloop.service.context import Context, utcnow
-from opsloop.service.decide import deciding, llm_decisions, playbooks
-from opsloop.service.decide.facade import Decide
-from opsloop.service.decide.playbooks import Applied, load_playbook
-from opsloop.service.deliver import outbox
-from opsloop.service.deliver.facade import Deliver
 from opsloop.service.group_commit import GroupCommitter
-from opsloop.service.ingest import (
-    storing,
-    syncing,
+from opsloop.service.jobs import (
+    CLOSE_OUTCOMES,
+    DECIDE_WITH_LLM,
+    DELIVER,
+    RETENTION,
+    RETRAIN_DUE,
+    SYNC_DUE,
+    SYNC_SOURCE,
+    TRAIN_MODEL,
 )
-from opsloop.service.ingest.contracts import AppliedContract, builtin_contracts, validate_contracts
-from opsloop.service.ingest.event_files import FileIngested
-from opsloop.service.ingest.facade import Ingest
-from opsloop.service.ingest.history_import import Imported
-from opsloop.service.ingest.quality import Quality
-from opsloop.service.ingest.sources import StoredSource
-from opsloop.service.ingest.storing import Accepted, Ingested
-from opsloop.service.ingest.syncing import Run
-from opsloop.service.ingest.tracking import MAX_BATCH_BYTES, SNIPPET_PATH, Tracked
-from opsloop.service.learn import training
-from opsloop.service.learn.facade import Learn
-from opsloop.service.learn.metrics import CSAT_EVENT, CSAT_FIELD
-from opsloop.service.learn.training import RETRAIN_DUE
-from opsloop.service.reading import DatabaseStatus, LedgerCounts
-from opsloop.service.retention import DbStats, Purged
-from opsloop.service.review.facade import Review
-from opsloop.service.review.inbox import ORDERS
-from opsloop.service.served_models import TRAIN_MODEL
 from opsloop.settings import Settings
 from opsloop.store.database import Database
-from opsloop.store.inbox import InboxOrder
+
+if TYPE_CHECKING:
+    from opsloop.core.events import NewEvent
+    from opsloop.perception.history import HistorySpec
+    from opsloop.service import ledger
+    from opsloop.service.accounts import Accounts
+    from opsloop.service.decide.facade import Decide
+    from opsloop.service.decide.playbooks import Applied, load_playbook
+    from opsloop.service.decide.views import PlaybookDetail, PlaybookSummary
+    from opsloop.service.deliver.facade import Deliver
+    from opsloop.service.ingest.contracts import (
+        AppliedContract,
+        builtin_contracts,
+        validate_contracts,
+    )
+    from opsloop.service.ingest.event_files import FileIngested
+    from opsloop.service.ingest.facade import Ingest
+    from opsloop.service.ingest.history_import import Imported
+    from opsloop.service.ingest.quality import Quality
+    from opsloop.service.ingest.sources import StoredSource
+    from opsloop.service.ingest.storing import Accepted, Ingested
+    from opsloop.service.ingest.syncing import Run
+    from opsloop.service.ingest.tracking import MAX_BATCH_BYTES, SNIPPET_PATH, Tracked
+    from opsloop.service.ingest.views import ContractDetail, ContractSummary, ReplayableItem
+    from opsloop.service.learn.facade import Learn
+    from opsloop.service.learn.metrics import CSAT_EVENT, CSAT_FIELD
+    from opsloop.service.learn.views import (
+        Change,
+        CsatReport,
+        DashboardPlaybook,
+        MetricsReport,
+        TrainResult,
+    )
+    from opsloop.service.reading import DatabaseStatus, LedgerCounts
+    from opsloop.service.retention import DbStats, Purged
+    from opsloop.service.review.facade import Review
+    from opsloop.service.review.inbox import ORDERS
+    from opsloop.service.review.views import InboxItem, ReadinessReport
+    from opsloop.store.inbox import InboxOrder
 
 log = logging.getLogger(__name__)
-
-CLOSE_OUTCOMES = "close_outcome_windows"
 
 __all__ = [
     "CSAT_EVENT",
@@ -63,20 +87,32 @@ __all__ = [
     "Accepted",
     "Applied",
     "AppliedContract",
+    "Change",
+    "ContractDetail",
+    "ContractSummary",
+    "CsatReport",
+    "DashboardPlaybook",
     "DatabaseStatus",
     "DbStats",
     "FileIngested",
     "HistorySpec",
     "Imported",
+    "InboxItem",
     "InboxOrder",
     "Ingested",
     "LedgerCounts",
+    "MetricsReport",
     "OpsLoop",
+    "PlaybookDetail",
+    "PlaybookSummary",
     "Purged",
     "Quality",
+    "ReadinessReport",
+    "ReplayableItem",
     "Run",
     "StoredSource",
     "Tracked",
+    "TrainResult",
     "builtin_contracts",
     "load_playbook",
     "migrate_database",
@@ -84,6 +120,62 @@ __all__ = [
 ]
 """What the edges (web, cli, demo) may use besides `OpsLoop`: the types its methods return
 and the few pure functions that need no database. Everything else stays behind the façade."""
+
+_EXPORTED_FROM = {
+    "CSAT_EVENT": "opsloop.service.learn.metrics",
+    "CSAT_FIELD": "opsloop.service.learn.metrics",
+    "MAX_BATCH_BYTES": "opsloop.service.ingest.tracking",
+    "ORDERS": "opsloop.service.review.inbox",
+    "SNIPPET_PATH": "opsloop.service.ingest.tracking",
+    "Accepted": "opsloop.service.ingest.storing",
+    "Applied": "opsloop.service.decide.playbooks",
+    "AppliedContract": "opsloop.service.ingest.contracts",
+    "DatabaseStatus": "opsloop.service.reading",
+    "DbStats": "opsloop.service.retention",
+    "FileIngested": "opsloop.service.ingest.event_files",
+    "HistorySpec": "opsloop.perception.history",
+    "Imported": "opsloop.service.ingest.history_import",
+    "InboxOrder": "opsloop.store.inbox",
+    "Ingested": "opsloop.service.ingest.storing",
+    "LedgerCounts": "opsloop.service.reading",
+    "Purged": "opsloop.service.retention",
+    "Quality": "opsloop.service.ingest.quality",
+    "Run": "opsloop.service.ingest.syncing",
+    "StoredSource": "opsloop.service.ingest.sources",
+    "Tracked": "opsloop.service.ingest.tracking",
+    "builtin_contracts": "opsloop.service.ingest.contracts",
+    "load_playbook": "opsloop.service.decide.playbooks",
+    "validate_contracts": "opsloop.service.ingest.contracts",
+    "Change": "opsloop.service.learn.views",
+    "CsatReport": "opsloop.service.learn.views",
+    "DashboardPlaybook": "opsloop.service.learn.views",
+    "MetricsReport": "opsloop.service.learn.views",
+    "TrainResult": "opsloop.service.learn.views",
+    "ContractDetail": "opsloop.service.ingest.views",
+    "ContractSummary": "opsloop.service.ingest.views",
+    "ReplayableItem": "opsloop.service.ingest.views",
+    "PlaybookDetail": "opsloop.service.decide.views",
+    "PlaybookSummary": "opsloop.service.decide.views",
+    "InboxItem": "opsloop.service.review.views",
+    "ReadinessReport": "opsloop.service.review.views",
+}
+"""Where each export of `__all__` but `OpsLoop` and `migrate_database` lives (the imports
+under TYPE_CHECKING above say the same to mypy)."""
+
+if not TYPE_CHECKING:  # mypy reads the imports above, and still flags a name nobody exports
+
+    def __getattr__(name: str) -> Any:
+        """An export imported when first asked for (PEP 562): importing `opsloop.service` loads
+        no stage, so a command pays only for the stages it uses."""
+        module = _EXPORTED_FROM.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
+
+
+_Facade = TypeVar("_Facade")
 
 
 def migrate_database(settings: Settings) -> None:
@@ -116,34 +208,13 @@ class OpsLoop:
             clock=clock,
         )
         self.ctx = Context(settings, self.db, self.runtime, clock)
-        self.ctx.committer = GroupCommitter(lambda events: storing.store_now(self.ctx, events))
-        self.accounts = Accounts(self.ctx)
-        """People, sessions, API tokens and sign-in limits (opsloop/service/accounts.py)."""
-        self.ingest = Ingest(self.ctx)
-        """Signals → events: bodies, webhooks, tracking, files, imports, sources, syncs,
-        contracts and the quarantine."""
-        self.decide = Decide(self.ctx)
-        """Events → decisions: playbooks and their versions, decisions, the language model."""
-        self.review = Review(self.ctx)
-        """People's verdicts, the inbox, and the autonomy a playbook earns."""
-        self.deliver = Deliver(self.ctx)
-        """The outbox: actions sent, retried and cancelled; tasks; the mail server's check."""
-        self.learn = Learn(self.ctx)
-        """What happened next: metrics, the dashboard, backtests, models and their training."""
+        self.ctx.committer = GroupCommitter(self._store_now)
         self._closed = False
-        self.runtime.register(
-            outbox.DELIVER,
-            lambda jobs: outbox.deliver_jobs(self.ctx, jobs),
-            batch_size=1,
-            max_attempts=3,
-        )
+        self._building = threading.Lock()
+        # Each handler imports its stage when a job of its kind runs (see `_deliver_jobs` …).
+        self.runtime.register(DELIVER, self._deliver_jobs, batch_size=1, max_attempts=3)
         # Playbooks that ask the language model decide here, outside the ingest transaction.
-        self.runtime.register(
-            deciding.DECIDE_WITH_LLM,
-            lambda jobs: llm_decisions.decide_jobs(self.ctx, jobs),
-            batch_size=1,
-            max_attempts=3,
-        )
+        self.runtime.register(DECIDE_WITH_LLM, self._decide_jobs, batch_size=1, max_attempts=3)
         self.runtime.register(CLOSE_OUTCOMES, lambda jobs: self._close_outcomes_job())
         self.runtime.every(CLOSE_OUTCOMES, CLOSE_OUTCOMES, timedelta(minutes=10))
         # Models: a retrain asked for (a rejected artifact), and the playbooks' `retrain:`
@@ -152,23 +223,78 @@ class OpsLoop:
         self.runtime.register(RETRAIN_DUE, lambda jobs: self._retrain_due_job())
         self.runtime.every(RETRAIN_DUE, RETRAIN_DUE, timedelta(minutes=10))
         # Pulled sources: every minute, one sync job per source that is due (its `interval`).
-        self.runtime.register(syncing.SYNC_DUE, lambda jobs: self._sync_due_job())
-        self.runtime.every(syncing.SYNC_DUE, syncing.SYNC_DUE, timedelta(minutes=1))
-        self.runtime.register(
-            syncing.SYNC_SOURCE, lambda jobs: syncing.sync_jobs(self.ctx, jobs), max_attempts=2
-        )
+        self.runtime.register(SYNC_DUE, lambda jobs: self._sync_due_job())
+        self.runtime.every(SYNC_DUE, SYNC_DUE, timedelta(minutes=1))
+        self.runtime.register(SYNC_SOURCE, self._sync_jobs, max_attempts=2)
         # Retention: purge what the settings let go, give SQLite's free pages back, empty the WAL.
-        self.runtime.register(retention.RETENTION, lambda jobs: self._retention_job())
+        self.runtime.register(RETENTION, lambda jobs: self._retention_job())
         self.runtime.every(
-            retention.RETENTION,
-            retention.RETENTION,
-            timedelta(minutes=settings.retention_interval_minutes),
+            RETENTION, RETENTION, timedelta(minutes=settings.retention_interval_minutes)
         )
+
+    # --- the stages ----------------------------------------------------------------------------
+    # Each façade is built, and its stage's modules imported, when first used: importing every
+    # stage costs over 100 ms, which `opsloop decisions` (one stage) would otherwise pay at
+    # start-up (docs/performance.md#cli-start-up).
+
+    @cached_property
+    def accounts(self) -> Accounts:
+        """People, sessions, API tokens and sign-in limits (opsloop/service/accounts.py)."""
+        from opsloop.service.accounts import Accounts
+
+        return self._once("accounts", Accounts)
+
+    @cached_property
+    def ingest(self) -> Ingest:
+        """Signals → events: bodies, webhooks, tracking, files, imports, sources, syncs,
+        contracts and the quarantine."""
+        from opsloop.service.ingest.facade import Ingest
+
+        return self._once("ingest", Ingest)
+
+    @cached_property
+    def decide(self) -> Decide:
+        """Events → decisions: playbooks and their versions, decisions, the language model."""
+        from opsloop.service.decide.facade import Decide
+
+        return self._once("decide", Decide)
+
+    @cached_property
+    def review(self) -> Review:
+        """People's verdicts, the inbox, and the autonomy a playbook earns."""
+        from opsloop.service.review.facade import Review
+
+        return self._once("review", Review)
+
+    @cached_property
+    def deliver(self) -> Deliver:
+        """The outbox: actions sent, retried and cancelled; tasks; the mail server's check."""
+        from opsloop.service.deliver.facade import Deliver
+
+        return self._once("deliver", Deliver)
+
+    @cached_property
+    def learn(self) -> Learn:
+        """What happened next: metrics, the dashboard, backtests, models and their training."""
+        from opsloop.service.learn.facade import Learn
+
+        return self._once("learn", Learn)
+
+    def _once(self, name: str, build: Callable[[Context], _Facade]) -> _Facade:
+        """`build(ctx)`, kept as attribute `name`, once even when two threads ask first at the
+        same time (a request and a job): `cached_property` holds no lock from Python 3.12 on,
+        and a façade keeps state (the accounts' caches, the retrain schedule's memory)."""
+        with self._building:
+            if name not in self.__dict__:
+                self.__dict__[name] = build(self.ctx)
+            return cast("_Facade", self.__dict__[name])
 
     # --- lifecycle -----------------------------------------------------------------------------
 
     def prepare(self) -> list[Applied]:
         """Migrate the database (when allowed) and apply the playbooks directory."""
+        from opsloop.service.decide import playbooks
+
         if self.settings.auto_migrate:
             self.db.migrate()
         return playbooks.apply_directory(
@@ -177,6 +303,10 @@ class OpsLoop:
 
     def start(self) -> None:
         """Start the background workers and the group-commit writer (a server's set-up)."""
+        # A server uses every stage: build them now, before the first request or job needs one
+        # (and before the collector freezes what start-up made, `gc_tuning.tune_for_serving`).
+        for stage in ("accounts", "ingest", "decide", "review", "deliver", "learn"):
+            getattr(self, stage)
         assert self.ctx.committer is not None
         self.ctx.committer.start()
         self.runtime.start()
@@ -208,10 +338,14 @@ class OpsLoop:
 
     def database_status(self) -> DatabaseStatus:
         """The backend, and whether the schema is at the newest migration (`/readyz`)."""
+        from opsloop.service import reading
+
         return reading.database_status(self.ctx)
 
     def ledger_counts(self) -> LedgerCounts:
         """Events, decisions per playbook and status, actions per status, items held (`/metrics`)."""
+        from opsloop.service import reading
+
         return reading.ledger_counts(self.ctx)
 
     def verify_ledger(
@@ -223,29 +357,62 @@ class OpsLoop:
         """Walk the audit hash chain and check every decision and action against its latest
         audit row; name the first problem. `expect`: an (audit row id, hash) noted earlier
         that the chain must still hold (opsloop/service/ledger.py)."""
+        from opsloop.service import ledger
+
         return ledger.verify(self.ctx, expect=expect, progress=progress)
 
-    def purge(self, *, actor: str) -> retention.Purged:
+    def purge(self, *, actor: str) -> Purged:
         """Run retention now: delete what the retention settings let go (audited, as counts),
         give SQLite's free pages back and empty its WAL (opsloop/service/retention.py)."""
+        from opsloop.service import retention
+
         return retention.purge(self.ctx, actor=actor)
 
-    def db_stats(self) -> retention.DbStats:
+    def db_stats(self) -> DbStats:
         """Rows and bytes per table, file and WAL size, and the retention settings in force."""
+        from opsloop.service import retention
+
         return retention.stats(self.ctx)
 
-    def vacuum_db(self) -> retention.DbStats:
+    def vacuum_db(self) -> DbStats:
         """Rebuild the database (SQLite: switches an existing file to incremental vacuum)."""
+        from opsloop.service import retention
+
         return retention.vacuum(self.ctx)
 
-    # --- background jobs -----------------------------------------------------------------------
+    # --- background jobs: each imports its stage when it runs ----------------------------------
+
+    def _store_now(self, events: list[NewEvent]) -> list[Accepted]:
+        """The group committer's writer: one group of events stored in one transaction."""
+        from opsloop.service.ingest import storing
+
+        return storing.store_now(self.ctx, events)
+
+    def _deliver_jobs(self, batch: list[Job]) -> None:
+        from opsloop.service.deliver import outbox
+
+        outbox.deliver_jobs(self.ctx, batch)
+
+    def _decide_jobs(self, batch: list[Job]) -> None:
+        from opsloop.service.decide import llm_decisions
+
+        llm_decisions.decide_jobs(self.ctx, batch)
 
     def _sync_due_job(self) -> None:
+        from opsloop.service.ingest import syncing
+
         queued = syncing.enqueue_due(self.ctx)
         if queued:
             log.info("syncs queued: %s", ", ".join(queued))
 
+    def _sync_jobs(self, batch: list[Job]) -> None:
+        from opsloop.service.ingest import syncing
+
+        syncing.sync_jobs(self.ctx, batch)
+
     def _retention_job(self) -> None:
+        from opsloop.service import retention
+
         purged = retention.purge(self.ctx)
         if purged.deleted or purged.vacuumed_pages:
             log.info("retention: %s", purged)
@@ -258,8 +425,10 @@ class OpsLoop:
         trained = [r for r in self.learn.retrain_due() if r["status"] in ("promoted", "challenger")]
         log.info("scheduled retrain: %d models trained", len(trained))
 
-    def _train_job(self, jobs: list[Job]) -> None:
-        for job in jobs:
+    def _train_job(self, batch: list[Job]) -> None:
+        from opsloop.service.learn import training
+
+        for job in batch:
             training.train_quietly(
                 self.ctx, str(job.payload["playbook"]), reason=str(job.payload.get("reason"))
             )

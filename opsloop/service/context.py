@@ -22,7 +22,8 @@ from opsloop.learning.predictors import load_predictor
 from opsloop.reasoning.compiler import CompiledPlaybook, compile_playbook
 from opsloop.runtime.base import Runtime
 from opsloop.service.group_commit import GroupCommitter
-from opsloop.service.served_models import TRAIN_MODEL, ServedModels
+from opsloop.service.jobs import TRAIN_MODEL
+from opsloop.service.served_models import ServedModels
 from opsloop.settings import Settings
 from opsloop.store import playbooks as playbook_store
 from opsloop.store import source_registry as source_registry_store

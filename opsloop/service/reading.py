@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
+from opsloop.core.action_views import ActionDetail, ActionRow, AttemptRow, TaskRow
+from opsloop.core.decision_views import (
+    DecisionDetail,
+    DecisionInputs,
+    DecisionRecord,
+    DecisionSummary,
+)
+from opsloop.core.decisions import Decision
 from opsloop.core.errors import Conflict, NotFound
+from opsloop.core.event_views import Entity, EventView
+from opsloop.core.events import Event
+from opsloop.core.explanations import Explanation
+from opsloop.core.quarantine import QuarantinedItem, readable
 from opsloop.service.context import Context
 from opsloop.store import actions as action_store
 from opsloop.store import audit
@@ -72,7 +84,7 @@ def list_decisions(
     subject: str | None = None,
     limit: int = 50,
     before_id: int | None = None,
-) -> list[dict[str, Any]]:
+) -> list[DecisionSummary]:
     with ctx.db.read() as conn:
         found = decision_store.list_decisions(
             conn,
@@ -85,7 +97,7 @@ def list_decisions(
     return [_summary(d) for d in found]
 
 
-def decision_detail(ctx: Context, decision_id: int) -> dict[str, Any]:
+def decision_detail(ctx: Context, decision_id: int) -> DecisionDetail:
     """Everything about one decision: inputs, explanation, reviews, actions and every delivery
     attempt, the outcome and the audit trail."""
     with ctx.db.read() as conn:
@@ -95,11 +107,11 @@ def decision_detail(ctx: Context, decision_id: int) -> dict[str, Any]:
         event = event_store.get_events(conn, [decision.event_id]).get(decision.event_id)
         actions = action_store.actions_of(conn, decision_id)
         attempts = action_store.attempts_of(conn, [a["id"] for a in actions])
-        detail = {
-            **asdict(decision),
-            "trigger": asdict(event) if event else None,
+        detail: DecisionDetail = {
+            **_record(decision),
+            "trigger": _event(event) if event else None,
             "reviews": decision_store.reviews_of(conn, decision_id),
-            "actions": [{**_action(a), "attempt_log": attempts[a["id"]]} for a in actions],
+            "actions": [_with_attempts(a, attempts[a["id"]]) for a in actions],
             "outcome": outcome_store.outcome_of(conn, decision_id),
             "audit": [
                 row
@@ -114,14 +126,9 @@ def decision_detail(ctx: Context, decision_id: int) -> dict[str, Any]:
 
 def list_actions(
     ctx: Context, *, status: str | None = None, limit: int = 50, before_id: int | None = None
-) -> list[dict[str, Any]]:
+) -> list[ActionRow]:
     with ctx.db.read() as conn:
-        return [
-            _action(a)
-            for a in action_store.list_actions(
-                conn, status=status, limit=limit, before_id=before_id
-            )
-        ]
+        return action_store.list_actions(conn, status=status, limit=limit, before_id=before_id)
 
 
 def count_actions(ctx: Context) -> dict[str, int]:
@@ -130,31 +137,28 @@ def count_actions(ctx: Context) -> dict[str, int]:
         return action_store.count_by_status(conn)
 
 
-def get_action(ctx: Context, action_id: int) -> dict[str, Any]:
+def get_action(ctx: Context, action_id: int) -> ActionDetail:
     with ctx.db.read() as conn:
         action = action_store.get_action(conn, action_id)
         if action is None:
             raise NotFound(f"no action {action_id}")
-        return {
-            **_action(action),
-            "attempt_log": action_store.attempts_of(conn, [action_id])[action_id],
-        }
+        return _with_attempts(action, action_store.attempts_of(conn, [action_id])[action_id])
 
 
-def list_events(ctx: Context, **filters: Any) -> list[dict[str, Any]]:
+def list_events(ctx: Context, **filters: Any) -> list[EventView]:
     with ctx.db.read() as conn:
-        return [asdict(e) for e in event_store.list_events(conn, **filters)]
+        return [_event(e) for e in event_store.list_events(conn, **filters)]
 
 
-def get_event(ctx: Context, event_id: int) -> dict[str, Any]:
+def get_event(ctx: Context, event_id: int) -> EventView:
     with ctx.db.read() as conn:
         event = event_store.get_events(conn, [event_id]).get(event_id)
     if event is None:
         raise NotFound(f"no event {event_id}")
-    return asdict(event)
+    return _event(event)
 
 
-def get_entity(ctx: Context, subject: str) -> dict[str, Any]:
+def get_entity(ctx: Context, subject: str) -> Entity:
     with ctx.db.read() as conn:
         entity = event_store.get_entity(conn, subject)
     if entity is None:
@@ -162,26 +166,26 @@ def get_entity(ctx: Context, subject: str) -> dict[str, Any]:
     return entity
 
 
-def list_quarantine(ctx: Context, **filters: Any) -> list[dict[str, Any]]:
+def list_quarantine(ctx: Context, **filters: Any) -> list[QuarantinedItem]:
     with ctx.db.read() as conn:
         items = quarantine_store.list_held(conn, **filters)
-    return [_quarantined(item) for item in items]
+    return [readable(item) for item in items]
 
 
-def get_quarantined(ctx: Context, item_id: int) -> dict[str, Any]:
+def get_quarantined(ctx: Context, item_id: int) -> QuarantinedItem:
     with ctx.db.read() as conn:
         item = quarantine_store.get(conn, item_id)
     if item is None:
         raise NotFound(f"no quarantined item {item_id}")
-    return _quarantined(item)
+    return readable(item)
 
 
-def list_tasks(ctx: Context, *, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+def list_tasks(ctx: Context, *, status: str | None = None, limit: int = 50) -> list[TaskRow]:
     with ctx.db.read() as conn:
         return action_store.list_tasks(conn, status=status, limit=limit)
 
 
-def complete_task(ctx: Context, task_id: int, *, by: str) -> dict[str, Any]:
+def complete_task(ctx: Context, task_id: int, *, by: str) -> TaskRow:
     now = ctx.clock()
     with ctx.db.transaction() as tx:
         task = action_store.get_task(tx.conn, task_id)
@@ -195,7 +199,7 @@ def complete_task(ctx: Context, task_id: int, *, by: str) -> dict[str, Any]:
     return done
 
 
-def _summary(decision: Any) -> dict[str, Any]:
+def _summary(decision: Decision) -> DecisionSummary:
     return {
         "id": decision.id,
         "playbook": decision.playbook,
@@ -216,12 +220,34 @@ def _summary(decision: Any) -> dict[str, Any]:
     }
 
 
-def _action(action: dict[str, Any]) -> dict[str, Any]:
-    return dict(action)
+def _record(decision: Decision) -> DecisionRecord:
+    return {
+        "id": decision.id,
+        "playbook": decision.playbook,
+        "playbook_version": decision.playbook_version,
+        "subject": decision.subject,
+        "event_id": decision.event_id,
+        "mode": decision.mode,
+        "status": decision.status,
+        "choice": decision.choice,
+        "final_choice": decision.final_choice,
+        "score": decision.score,
+        "needs_approval": decision.needs_approval,
+        "created_at": decision.created_at,
+        "decided_at": decision.decided_at,
+        "why": decision.why,
+        # What reasoning wrote (opsloop/reasoning/decide.py, service/decide/deciding.py for a
+        # failed decision), as the store decoded it.
+        "explanation": cast(Explanation, decision.explanation),
+        "inputs": cast(DecisionInputs, decision.inputs),
+        "sampled": decision.sampled,
+    }
 
 
-def _quarantined(item: dict[str, Any]) -> dict[str, Any]:
-    body: bytes = item.pop("body")
-    item["body"] = body.decode("utf-8", errors="replace")
-    item["body_truncated"] = item["body_size"] > len(body)
-    return item
+def _event(event: Event) -> EventView:
+    # `asdict` of an Event: its fields are EventView's keys.
+    return cast(EventView, asdict(event))
+
+
+def _with_attempts(action: ActionRow, attempts: list[AttemptRow]) -> ActionDetail:
+    return {**action, "attempt_log": attempts}

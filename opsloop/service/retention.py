@@ -31,8 +31,6 @@ from opsloop.store.sizes import TableSize, table_sizes
 
 log = logging.getLogger(__name__)
 
-RETENTION = "retention"
-"""Job kind (and schedule name) of the periodic retention run."""
 VACUUM_STEP = 1000
 """Pages (4 KiB each) given back per transaction."""
 VACUUM_STEPS = 250

@@ -26,9 +26,6 @@ from opsloop.store.database import Tx
 
 log = logging.getLogger(__name__)
 
-TRAIN_MODEL = "train_model"
-"""Job kind: train one playbook's model (payload: `playbook`, `reason`)."""
-
 
 # (artifact bytes, its stored row without the bytes) → a predictor; raises ModelArtifactError.
 Loader = Callable[[bytes, dict[str, Any]], Predictor | TextPredictor]

@@ -15,10 +15,11 @@ never both start the same delivery; the attempt row is written before anything i
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from opsloop.core.action_views import ActionRow, AttemptRow, TaskRow
 from opsloop.store.bulk import insert_returning_ids
 from opsloop.store.schema import action_attempts, actions, tasks
 
@@ -31,12 +32,27 @@ def insert_actions(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
     return insert_returning_ids(conn, actions, rows)
 
 
-def get_action(conn: Connection, action_id: int) -> dict[str, Any] | None:
+def _action(row: Any) -> ActionRow:
+    # A row of `select(actions)`: the table's columns are ActionRow's keys.
+    return cast(ActionRow, dict(row._mapping))
+
+
+def _attempt(row: Any) -> AttemptRow:
+    # A row of `select(action_attempts)`.
+    return cast(AttemptRow, dict(row._mapping))
+
+
+def _task(row: Any) -> TaskRow:
+    # A row of `select(tasks)`.
+    return cast(TaskRow, dict(row._mapping))
+
+
+def get_action(conn: Connection, action_id: int) -> ActionRow | None:
     row = conn.execute(select(actions).where(actions.c.id == action_id)).first()
-    return dict(row._mapping) if row else None
+    return _action(row) if row else None
 
 
-def claim(conn: Connection, action_id: int, now: datetime) -> dict[str, Any] | None:
+def claim(conn: Connection, action_id: int, now: datetime) -> ActionRow | None:
     """Take the action for one delivery attempt; None if someone else has it or it is settled."""
     result = conn.execute(
         update(actions)
@@ -93,13 +109,13 @@ def set_status(
     return result.rowcount == 1
 
 
-def actions_of(conn: Connection, decision_id: int) -> list[dict[str, Any]]:
+def actions_of(conn: Connection, decision_id: int) -> list[ActionRow]:
     query = select(actions).where(actions.c.decision_id == decision_id).order_by(actions.c.position)
-    return [dict(row._mapping) for row in conn.execute(query)]
+    return [_action(row) for row in conn.execute(query)]
 
 
-def attempts_of(conn: Connection, action_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-    found: dict[int, list[dict[str, Any]]] = {action_id: [] for action_id in action_ids}
+def attempts_of(conn: Connection, action_ids: list[int]) -> dict[int, list[AttemptRow]]:
+    found: dict[int, list[AttemptRow]] = {action_id: [] for action_id in action_ids}
     if not action_ids:
         return found
     query = (
@@ -108,19 +124,19 @@ def attempts_of(conn: Connection, action_ids: list[int]) -> dict[int, list[dict[
         .order_by(action_attempts.c.action_id, action_attempts.c.number)
     )
     for row in conn.execute(query):
-        found[row.action_id].append(dict(row._mapping))
+        found[row.action_id].append(_attempt(row))
     return found
 
 
 def list_actions(
     conn: Connection, *, status: str | None = None, limit: int = 50, before_id: int | None = None
-) -> list[dict[str, Any]]:
+) -> list[ActionRow]:
     query = select(actions).order_by(actions.c.id.desc()).limit(limit)
     if status:
         query = query.where(actions.c.status == status)
     if before_id:
         query = query.where(actions.c.id < before_id)
-    return [dict(row._mapping) for row in conn.execute(query)]
+    return [_action(row) for row in conn.execute(query)]
 
 
 def count_by_status(conn: Connection) -> dict[str, int]:
@@ -136,18 +152,16 @@ def insert_task(conn: Connection, row: dict[str, Any]) -> int:
     return new_id
 
 
-def task_for_action(conn: Connection, action_id: int) -> dict[str, Any] | None:
+def task_for_action(conn: Connection, action_id: int) -> TaskRow | None:
     row = conn.execute(select(tasks).where(tasks.c.action_id == action_id)).first()
-    return dict(row._mapping) if row else None
+    return _task(row) if row else None
 
 
-def list_tasks(
-    conn: Connection, *, status: str | None = None, limit: int = 50
-) -> list[dict[str, Any]]:
+def list_tasks(conn: Connection, *, status: str | None = None, limit: int = 50) -> list[TaskRow]:
     query = select(tasks).order_by(tasks.c.id.desc()).limit(limit)
     if status:
         query = query.where(tasks.c.status == status)
-    return [dict(row._mapping) for row in conn.execute(query)]
+    return [_task(row) for row in conn.execute(query)]
 
 
 def complete_task(conn: Connection, task_id: int, *, by: str, at: datetime) -> bool:
@@ -159,6 +173,6 @@ def complete_task(conn: Connection, task_id: int, *, by: str, at: datetime) -> b
     return result.rowcount == 1
 
 
-def get_task(conn: Connection, task_id: int) -> dict[str, Any] | None:
+def get_task(conn: Connection, task_id: int) -> TaskRow | None:
     row = conn.execute(select(tasks).where(tasks.c.id == task_id)).first()
-    return dict(row._mapping) if row else None
+    return _task(row) if row else None

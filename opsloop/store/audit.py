@@ -4,10 +4,11 @@ hash chain (opsloop/store/ledger.py) shows any change made with the triggers off
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, select
 
+from opsloop.core.audit_entries import AuditEntry
 from opsloop.store import ledger
 from opsloop.store.schema import audit
 
@@ -21,6 +22,12 @@ COLUMNS = (
     audit.c.detail,
 )
 """What readers show of an audit row (the chain's hashes are for `opsloop audit verify`)."""
+
+
+def audit_entry(row: Any) -> AuditEntry:
+    """A row of `select(*COLUMNS)` as readers see it."""
+    # COLUMNS are AuditEntry's keys.
+    return cast(AuditEntry, dict(row._mapping))
 
 
 def record(
@@ -58,15 +65,15 @@ def record_many(conn: Connection, rows: list[dict[str, Any]]) -> None:
     ledger.append(conn, rows)
 
 
-def trail(conn: Connection, object_type: str, object_id: str | int) -> list[dict[str, Any]]:
+def trail(conn: Connection, object_type: str, object_id: str | int) -> list[AuditEntry]:
     query = (
         select(*COLUMNS)
         .where(audit.c.object_type == object_type, audit.c.object_id == str(object_id))
         .order_by(audit.c.id)
     )
-    return [dict(row._mapping) for row in conn.execute(query)]
+    return [audit_entry(row) for row in conn.execute(query)]
 
 
-def recent(conn: Connection, limit: int = 100) -> list[dict[str, Any]]:
+def recent(conn: Connection, limit: int = 100) -> list[AuditEntry]:
     query = select(*COLUMNS).order_by(audit.c.id.desc()).limit(limit)
-    return [dict(row._mapping) for row in conn.execute(query)]
+    return [audit_entry(row) for row in conn.execute(query)]

@@ -14,11 +14,12 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 from sqlalchemy import Connection, bindparam, insert, select
 
+from opsloop.core.backtest_reports import BacktestRow, BacktestRun
 from opsloop.store.schema import backtests, decisions, events, reviews
 from opsloop.store.types import to_sqlite_text
 
@@ -226,7 +227,7 @@ def insert_backtest(
     content_hash: str,
     since: datetime,
     until: datetime,
-    report: dict[str, Any],
+    report: BacktestRun,
     created_by: str,
     now: datetime,
 ) -> int:
@@ -245,6 +246,8 @@ def insert_backtest(
     return new_id
 
 
-def get_backtest(conn: Connection, backtest_id: int) -> dict[str, Any] | None:
+def get_backtest(conn: Connection, backtest_id: int) -> BacktestRow | None:
     row = conn.execute(select(backtests).where(backtests.c.id == backtest_id)).first()
-    return dict(row._mapping) if row else None
+    # A row of `select(backtests)`; its `report` is the BacktestRun `insert_backtest` kept,
+    # whose times are ISO text already, so JSON gives it back as it was.
+    return cast(BacktestRow, dict(row._mapping)) if row else None

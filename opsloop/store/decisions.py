@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, String, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from opsloop.core.decision_views import ReviewRow
 from opsloop.core.decisions import Decision, DecisionDraft
 from opsloop.store import explanations
 from opsloop.store.bulk import insert_returning_ids
@@ -233,9 +234,10 @@ def recent_verdicts(conn: Connection, playbook_id: int, limit: int) -> list[str]
     return list(conn.execute(query).scalars())
 
 
-def reviews_of(conn: Connection, decision_id: int) -> list[dict[str, Any]]:
+def reviews_of(conn: Connection, decision_id: int) -> list[ReviewRow]:
     query = select(reviews).where(reviews.c.decision_id == decision_id).order_by(reviews.c.id)
-    return [dict(row._mapping) for row in conn.execute(query)]
+    # Rows of `select(reviews)`: the table's columns are ReviewRow's keys.
+    return [cast(ReviewRow, dict(row._mapping)) for row in conn.execute(query)]
 
 
 def _decision(conn: Connection, row: Any) -> Decision:

@@ -7,12 +7,13 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from opsloop.core.event_views import Entity
 from opsloop.core.events import Event, HistoryEvent, NewEvent, subject_kind
 from opsloop.store import identities as identity_store
 from opsloop.store.bulk import insert_returning_ids, run_many
@@ -411,9 +412,10 @@ def _profiles(rows: Iterable[Any]) -> Profiles:
     return found
 
 
-def get_entity(conn: Connection, subject: str) -> dict[str, Any] | None:
+def get_entity(conn: Connection, subject: str) -> Entity | None:
     row = conn.execute(select(entities).where(entities.c.subject == subject)).first()
-    return dict(row._mapping) if row else None
+    # A row of `select(entities)`: the table's columns are Entity's keys.
+    return cast(Entity, dict(row._mapping)) if row else None
 
 
 def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:

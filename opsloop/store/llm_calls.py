@@ -10,12 +10,13 @@ import functools
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection, case, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from opsloop.core.llm_calls import ModelUsage
 from opsloop.store.schema import llm_cache, llm_calls
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ def list_calls(
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
-def usage_totals(conn: Connection, *, since: datetime | None = None) -> dict[str, Any]:
+def usage_totals(conn: Connection, *, since: datetime | None = None) -> dict[str, ModelUsage]:
     """Calls, cache hits, failures, tokens and cost, per model."""
     query = (
         select(
@@ -78,7 +79,8 @@ def usage_totals(conn: Connection, *, since: datetime | None = None) -> dict[str
     )
     if since is not None:
         query = query.where(llm_calls.c.created_at >= since)
-    return {row.model: dict(row._mapping) for row in conn.execute(query)}
+    # The query's labelled columns are ModelUsage's keys.
+    return {row.model: cast(ModelUsage, dict(row._mapping)) for row in conn.execute(query)}
 
 
 class DatabaseLedger:

@@ -4,6 +4,7 @@ and training window. Per model name, at most one `champion` (used by decisions) 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -37,7 +38,7 @@ def insert_version(
     algorithm: str,
     features: list[str],
     metrics: dict[str, Any],
-    training: dict[str, Any],
+    training: Mapping[str, Any],
     labels_hash: str,
     artifact: bytes,
     artifact_sha256: str,

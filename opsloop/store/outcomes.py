@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, func, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from opsloop.core.decision_views import OutcomeRow
 from opsloop.store.schema import decisions, events, outcomes
 
 
@@ -86,9 +87,10 @@ def close_expired(conn: Connection, playbook_id: int, within: timedelta, now: da
     return len(rows)
 
 
-def outcome_of(conn: Connection, decision_id: int) -> dict[str, Any] | None:
+def outcome_of(conn: Connection, decision_id: int) -> OutcomeRow | None:
     row = conn.execute(select(outcomes).where(outcomes.c.decision_id == decision_id)).first()
-    return dict(row._mapping) if row else None
+    # A row of `select(outcomes)`: the table's columns are OutcomeRow's keys.
+    return cast(OutcomeRow, dict(row._mapping)) if row else None
 
 
 def count_outcomes(conn: Connection) -> dict[str, int]:

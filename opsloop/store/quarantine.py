@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from opsloop.core.quarantine import KEEP_BYTES
+from opsloop.core.audit_entries import AuditEntry
+from opsloop.core.quarantine import KEEP_BYTES, QuarantineRow
 from opsloop.store.audit import COLUMNS as AUDIT_COLUMNS
+from opsloop.store.audit import audit_entry
 from opsloop.store.schema import audit, quarantine
 
 
@@ -43,6 +45,11 @@ def hold(
     return new_id
 
 
+def _item(row: Any) -> QuarantineRow:
+    # A row of `select(quarantine)`: the table's columns are QuarantineRow's keys.
+    return cast(QuarantineRow, dict(row._mapping))
+
+
 def list_held(
     conn: Connection,
     *,
@@ -50,7 +57,7 @@ def list_held(
     status: str | None = None,
     limit: int = 50,
     before_id: int | None = None,
-) -> list[dict[str, Any]]:
+) -> list[QuarantineRow]:
     query = select(quarantine).order_by(quarantine.c.id.desc()).limit(limit)
     if source:
         query = query.where(quarantine.c.source == source)
@@ -58,12 +65,12 @@ def list_held(
         query = query.where(quarantine.c.status == status)
     if before_id:
         query = query.where(quarantine.c.id < before_id)
-    return [dict(row._mapping) for row in conn.execute(query)]
+    return [_item(row) for row in conn.execute(query)]
 
 
-def get(conn: Connection, item_id: int) -> dict[str, Any] | None:
+def get(conn: Connection, item_id: int) -> QuarantineRow | None:
     row = conn.execute(select(quarantine).where(quarantine.c.id == item_id)).first()
-    return dict(row._mapping) if row else None
+    return _item(row) if row else None
 
 
 def count_held(conn: Connection) -> int:
@@ -87,9 +94,9 @@ def mark_replayed(conn: Connection, item_id: int) -> bool:
     return result.rowcount == 1
 
 
-def trails(conn: Connection, item_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+def trails(conn: Connection, item_ids: list[int]) -> dict[int, list[AuditEntry]]:
     """The audit entries of these items (why each was quarantined, its replays), oldest first."""
-    found: dict[int, list[dict[str, Any]]] = {item_id: [] for item_id in item_ids}
+    found: dict[int, list[AuditEntry]] = {item_id: [] for item_id in item_ids}
     if not item_ids:
         return found
     query = (
@@ -100,5 +107,5 @@ def trails(conn: Connection, item_ids: list[int]) -> dict[int, list[dict[str, An
         .order_by(audit.c.id)
     )
     for row in conn.execute(query):
-        found[int(row.object_id)].append(dict(row._mapping))
+        found[int(row.object_id)].append(audit_entry(row))
     return found

@@ -123,6 +123,6 @@ def events_of(leads: list[Lead]) -> list[dict[str, Any]]:
 
 def store_history(ops: OpsLoop, leads: list[Lead]) -> None:
     """Store as imported history: features, training and outcomes see it, nothing is decided."""
-    events = validate_events(events_of(leads), source="import", received_at=ops.ctx.clock())
+    events = validate_events(events_of(leads), source="import", received_at=ops.now())
     for start in range(0, len(events), 1000):
         ops.ingest.store_events(events[start : start + 1000], decide=False)

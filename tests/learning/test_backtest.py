@@ -120,9 +120,7 @@ def store(ops: OpsLoop, events: list[dict[str, Any]], batch: int = 400) -> None:
     pending: list[dict[str, Any]] = []
     for event in [*events, None]:
         if pending and (event is None or event.get("traits") or len(pending) >= batch):
-            ops.ingest.store_events(
-                validate_events(pending, source="test", received_at=ops.ctx.clock())
-            )
+            ops.ingest.store_events(validate_events(pending, source="test", received_at=ops.now()))
             pending = []
         if event is not None:
             pending.append(event)

@@ -25,7 +25,7 @@ REVIEWED = SCORING.replace("name: scoring", "name: reviewed").replace(
 def dataset(ops: OpsLoop, playbook: str = "scoring") -> Dataset:
     active = ops.ctx.catalog.active()[playbook]
     with ops.db.read() as conn:
-        return build_dataset(conn, active.compiled, active.id, now=ops.ctx.clock())
+        return build_dataset(conn, active.compiled, active.id, now=ops.now())
 
 
 def ingest_leads(ops: OpsLoop, first: int, count: int, *, visits: int = 0) -> list[int]:

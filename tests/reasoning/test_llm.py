@@ -368,7 +368,7 @@ def test_without_a_model_the_error_names_the_settings_to_set(
         assert needle in message
     assert not llm_service.is_configured(ops.ctx)
 
-    check = llm_service.test_connection(ops.ctx)
+    check = ops.decide.check_llm()
     assert not check.ok
     assert check.error is not None
     assert "OPSLOOP_LLM__URL" in check.error
@@ -404,7 +404,7 @@ def test_the_api_key_is_sent_but_never_logged_or_shown(
     assert "LLM classify failed" in caplog.text, "failures are logged, without the key"
     assert all(SECRET_KEY not in (row["error"] or "") for row in calls(ops))
     assert SECRET_KEY not in repr(ops.settings)
-    assert SECRET_KEY not in repr(llm_service.test_connection(ops.ctx))
+    assert SECRET_KEY not in repr(ops.decide.check_llm())
 
 
 def test_llm_settings_come_from_variables_and_the_key_from_a_file(
@@ -445,7 +445,7 @@ def test_the_connection_test_reports_the_model_and_latency(
     make_llm: LlmFactory, server: FakeOpenAI
 ) -> None:
     ops, _ = make_llm()
-    check = llm_service.test_connection(ops.ctx)
+    check = ops.decide.check_llm()
     assert check.ok
     assert (check.url, check.model, check.served_model) == (server.url, "tiny", SERVED_MODEL)
     assert check.latency_ms is not None
@@ -453,7 +453,7 @@ def test_the_connection_test_reports_the_model_and_latency(
     assert calls(ops)[0]["purpose"] == "test"
 
     server.default = Answer(status=503)
-    check = llm_service.test_connection(ops.ctx)
+    check = ops.decide.check_llm()
     assert not check.ok
     assert len(server.requests) == 2, "the connection test does not retry"
     assert check.error is not None
@@ -465,7 +465,7 @@ def test_the_connection_test_says_when_nothing_listens(
 ) -> None:
     url = f"http://127.0.0.1:{free_port()}/v1"
     ops = make_ops(sqlite_url, llm={"url": url, "model": "tiny"})
-    check = llm_service.test_connection(ops.ctx)
+    check = ops.decide.check_llm()
     assert not check.ok
     assert check.error is not None
     assert check.error.startswith(f"cannot reach the language model at {url}")

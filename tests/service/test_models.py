@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from opsloop.cli import app
 from opsloop.learning import artifacts
 from opsloop.service import OpsLoop
-from opsloop.service.served_models import TRAIN_MODEL
+from opsloop.service.jobs import TRAIN_MODEL
 from opsloop.store import audit as audit_store
 from opsloop.store.schema import jobs, model_versions
 from tests.conftest import Clock, OpsFactory

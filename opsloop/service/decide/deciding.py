@@ -24,6 +24,7 @@ from opsloop.reasoning.decide import decide, triggers
 from opsloop.reasoning.predictions import PlaybookModels
 from opsloop.service.context import ActivePlaybook, Context
 from opsloop.service.deliver.outbox import queue_actions
+from opsloop.service.jobs import DECIDE_WITH_LLM
 from opsloop.store import audit
 from opsloop.store import decisions as decision_store
 from opsloop.store import events as event_store
@@ -31,10 +32,6 @@ from opsloop.store import outcomes as outcome_store
 from opsloop.store.database import Tx
 
 log = logging.getLogger(__name__)
-
-DECIDE_WITH_LLM = "decide_with_llm"
-"""Job kind: decide one event for a playbook that asks the language model (payload:
-`playbook`, `event_id`); see `opsloop.service.decide.llm_decisions`."""
 
 
 def decide_stored(

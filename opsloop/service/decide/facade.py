@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from opsloop.core.decision_views import DecisionDetail, DecisionSummary
+from opsloop.core.llm_calls import ModelUsage
 from opsloop.core.playbooks import Playbook
 from opsloop.core.yaml_source import read_text
 from opsloop.reasoning.llm_client import Classification
@@ -16,6 +18,7 @@ from opsloop.service.decide import llm_setup as llm_service
 from opsloop.service.decide import playbooks
 from opsloop.service.decide.llm_setup import ConnectionCheck
 from opsloop.service.decide.playbooks import Applied
+from opsloop.service.decide.views import PlaybookDetail, PlaybookSummary, PlaybookVersion
 
 
 class Decide:
@@ -32,20 +35,20 @@ class Decide:
     def apply_playbook_file(self, path: Path, *, actor: str) -> Applied:
         return playbooks.apply_playbook(self.ctx, read_text(path), str(path), actor=actor)
 
-    def list_playbooks(self) -> list[dict[str, Any]]:
+    def list_playbooks(self) -> list[PlaybookSummary]:
         return playbooks.list_playbooks(self.ctx)
 
-    def get_playbook(self, name: str) -> dict[str, Any]:
+    def get_playbook(self, name: str) -> PlaybookDetail:
         return playbooks.get_playbook(self.ctx, name)
 
-    def get_playbook_version(self, name: str, version: int) -> dict[str, Any]:
+    def get_playbook_version(self, name: str, version: int) -> PlaybookVersion:
         """One stored version with its source, for showing it or comparing two versions."""
         return playbooks.get_playbook_version(self.ctx, name, version)
 
-    def list_decisions(self, **filters: Any) -> list[dict[str, Any]]:
+    def list_decisions(self, **filters: Any) -> list[DecisionSummary]:
         return reading.list_decisions(self.ctx, **filters)
 
-    def decision_detail(self, decision_id: int) -> dict[str, Any]:
+    def decision_detail(self, decision_id: int) -> DecisionDetail:
         return reading.decision_detail(self.ctx, decision_id)
 
     def check_llm(self) -> ConnectionCheck:
@@ -65,6 +68,6 @@ class Decide:
         with llm_service.language_model(self.ctx, needed_by=needed_by) as llm:
             return llm.classify(text, labels, instructions=instructions)
 
-    def llm_usage(self) -> dict[str, Any]:
+    def llm_usage(self) -> dict[str, ModelUsage]:
         """Per model: calls, cache hits, failures, tokens and cost, from the LLM call ledger."""
         return llm_service.usage(self.ctx)

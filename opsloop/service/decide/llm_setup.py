@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from opsloop.core.llm_calls import ModelUsage
 from opsloop.reasoning.llm_client import LanguageModel, LLMError, LLMNotConfigured
 from opsloop.service.context import Context
 from opsloop.store import llm_calls as llm_store
@@ -74,7 +75,7 @@ def recent_calls(
         return llm_store.list_calls(conn, decision_id=decision_id, limit=limit)
 
 
-def usage(ctx: Context, *, since: datetime | None = None) -> dict[str, Any]:
+def usage(ctx: Context, *, since: datetime | None = None) -> dict[str, ModelUsage]:
     """Per model: calls, cache hits, failures, tokens and cost."""
     with ctx.db.read() as conn:
         return llm_store.usage_totals(conn, since=since)

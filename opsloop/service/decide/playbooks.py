@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from opsloop.core.errors import NotFound, PlaybookInvalid, PlaybookProblem
 from opsloop.core.playbooks import Playbook, check_playbook, content_hash
 from opsloop.execution.templates import template_problems
 from opsloop.reasoning.compiler import CompiledPlaybook, compile_playbook
 from opsloop.service.context import Context
+from opsloop.service.decide.views import PlaybookDetail, PlaybookSummary, PlaybookVersion
 from opsloop.store import audit
 from opsloop.store import playbooks as playbook_store
 
@@ -140,7 +140,7 @@ def apply_directory(ctx: Context, directory: Path, *, actor: str) -> list[Applie
     return applied
 
 
-def list_playbooks(ctx: Context) -> list[dict[str, Any]]:
+def list_playbooks(ctx: Context) -> list[PlaybookSummary]:
     return [
         {
             "name": p.name,
@@ -155,7 +155,7 @@ def list_playbooks(ctx: Context) -> list[dict[str, Any]]:
     ]
 
 
-def get_playbook(ctx: Context, name: str) -> dict[str, Any]:
+def get_playbook(ctx: Context, name: str) -> PlaybookDetail:
     with ctx.db.read() as conn:
         record = playbook_store.get_playbook(conn, name)
         if record is None:
@@ -179,7 +179,7 @@ def get_playbook(ctx: Context, name: str) -> dict[str, Any]:
     }
 
 
-def get_playbook_version(ctx: Context, name: str, version: int) -> dict[str, Any]:
+def get_playbook_version(ctx: Context, name: str, version: int) -> PlaybookVersion:
     """One stored version of a playbook, with its source (to show it or compare two)."""
     with ctx.db.read() as conn:
         record = playbook_store.get_playbook(conn, name)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from opsloop.core.action_views import ActionDetail, ActionRow, TaskRow
 from opsloop.service import reading
 from opsloop.service.context import Context
 from opsloop.service.deliver import outbox
@@ -19,28 +20,28 @@ class Deliver:
     def send(self, action_id: int) -> str:
         return outbox.deliver(self.ctx, action_id)
 
-    def retry_action(self, action_id: int, *, actor: str) -> dict[str, Any]:
+    def retry_action(self, action_id: int, *, actor: str) -> ActionRow:
         return outbox.retry_action(self.ctx, action_id, actor=actor)
 
-    def cancel_action(self, action_id: int, *, actor: str) -> dict[str, Any]:
+    def cancel_action(self, action_id: int, *, actor: str) -> ActionRow:
         """Stop a pending or retrying action for good (audited); Conflict otherwise."""
         return outbox.cancel_action(self.ctx, action_id, actor=actor)
 
     def count_actions(self) -> dict[str, int]:
         return reading.count_actions(self.ctx)
 
-    def list_actions(self, **filters: Any) -> list[dict[str, Any]]:
+    def list_actions(self, **filters: Any) -> list[ActionRow]:
         return reading.list_actions(self.ctx, **filters)
 
-    def get_action(self, action_id: int) -> dict[str, Any]:
+    def get_action(self, action_id: int) -> ActionDetail:
         return reading.get_action(self.ctx, action_id)
 
     def check_smtp(self, *, send_to: str | None = None) -> SmtpCheck:
         """Connect to the SMTP server as configured (EHLO, NOOP); with `send_to`, send a test email."""
         return check_smtp(self.ctx, send_to=send_to)
 
-    def list_tasks(self, **filters: Any) -> list[dict[str, Any]]:
+    def list_tasks(self, **filters: Any) -> list[TaskRow]:
         return reading.list_tasks(self.ctx, **filters)
 
-    def complete_task(self, task_id: int, *, by: str) -> dict[str, Any]:
+    def complete_task(self, task_id: int, *, by: str) -> TaskRow:
         return reading.complete_task(self.ctx, task_id, by=by)

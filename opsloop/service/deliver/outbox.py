@@ -16,6 +16,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from opsloop.core.action_views import ActionRow
 from opsloop.core.decisions import Decision
 from opsloop.core.errors import Conflict, DeliveryError, NotFound
 from opsloop.core.playbooks import Option
@@ -23,6 +24,7 @@ from opsloop.execution.outbox import LOCAL_KINDS, GiveUp, after_failure
 from opsloop.execution.render import plan_actions
 from opsloop.runtime.base import Job
 from opsloop.service.context import Context
+from opsloop.service.jobs import DELIVER
 from opsloop.store import actions as action_store
 from opsloop.store import audit
 from opsloop.store import decisions as decision_store
@@ -30,8 +32,6 @@ from opsloop.store import events as event_store
 from opsloop.store.database import Tx
 
 log = logging.getLogger(__name__)
-
-DELIVER = "deliver"
 
 # A guarded action runs only after a person said yes to it.
 _APPROVED = frozenset({"approved", "overridden"})
@@ -152,9 +152,7 @@ def deliver(ctx: Context, action_id: int) -> str:
     return "delivered"
 
 
-def _run_local(
-    conn: Any, action: dict[str, Any], decision: Decision, now: datetime
-) -> dict[str, Any]:
+def _run_local(conn: Any, action: ActionRow, decision: Decision, now: datetime) -> dict[str, Any]:
     request = action["request"]
     if action["kind"] == "update_traits":
         subject = request["subject"]
@@ -179,7 +177,7 @@ def _run_local(
     return {"task_id": task_id}
 
 
-def _succeeded(conn: Any, action: dict[str, Any], receipt: dict[str, Any], now: datetime) -> None:
+def _succeeded(conn: Any, action: ActionRow, receipt: dict[str, Any], now: datetime) -> None:
     action_store.finish_attempt(
         conn, action["id"], action["attempts"], outcome="ok", at=now, detail=receipt
     )
@@ -205,7 +203,7 @@ def _succeeded(conn: Any, action: dict[str, Any], receipt: dict[str, Any], now: 
     log.info("delivered %s action %d", action["kind"], action["id"], extra={"action": action["id"]})
 
 
-def _failed(ctx: Context, action: dict[str, Any], error: DeliveryError) -> str:
+def _failed(ctx: Context, action: ActionRow, error: DeliveryError) -> str:
     s = ctx.settings
     step = after_failure(
         error,
@@ -278,7 +276,7 @@ def _failed(ctx: Context, action: dict[str, Any], error: DeliveryError) -> str:
     return "retrying"
 
 
-def retry_action(ctx: Context, action_id: int, *, actor: str) -> dict[str, Any]:
+def retry_action(ctx: Context, action_id: int, *, actor: str) -> ActionRow:
     """A person asks for one more attempt at a dead-lettered action."""
     now = ctx.clock()
     with ctx.db.transaction() as tx:
@@ -306,7 +304,7 @@ def retry_action(ctx: Context, action_id: int, *, actor: str) -> dict[str, Any]:
 CANCELLABLE = ("pending", "retrying")
 
 
-def cancel_action(ctx: Context, action_id: int, *, actor: str) -> dict[str, Any]:
+def cancel_action(ctx: Context, action_id: int, *, actor: str) -> ActionRow:
     """A person stops an action that has not been delivered yet. It never runs afterwards: a
     delivery job that finds it `cancelled` does nothing (`deliver` claims only pending and
     retrying actions), and a retry refuses it. One being delivered right now cannot be

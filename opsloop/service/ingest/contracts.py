@@ -24,12 +24,13 @@ import weakref
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any, Literal
+from typing import Literal
 
 from opsloop.core.contracts import Contract, parse_contracts
 from opsloop.core.errors import NotFound
 from opsloop.core.events import did_you_mean
 from opsloop.service.context import Context
+from opsloop.service.ingest.views import ContractDetail, ContractSummary, Origin
 from opsloop.store import audit
 from opsloop.store import contracts as contract_store
 from opsloop.store.database import Database
@@ -160,12 +161,12 @@ def contract_for(ctx: Context, event_type: str, *, builtin_mapping: bool) -> Con
     return builtin_contracts().get(event_type)
 
 
-def list_contracts(ctx: Context) -> list[dict[str, Any]]:
+def list_contracts(ctx: Context) -> list[ContractSummary]:
     """Every contract in force, applied and built-in, by event type."""
     with ctx.db.read() as conn:
         rows = {row["event_type"]: row for row in contract_store.active_contracts(conn)}
     builtins = builtin_contracts()
-    listed = []
+    listed: list[ContractSummary] = []
     for event_type in sorted({*rows, *builtins}):
         row = rows.get(event_type)
         contract = Contract.from_spec(event_type, row["spec"]) if row else builtins[event_type]
@@ -185,7 +186,7 @@ def list_contracts(ctx: Context) -> list[dict[str, Any]]:
     return listed
 
 
-def get_contract(ctx: Context, event_type: str) -> dict[str, Any]:
+def get_contract(ctx: Context, event_type: str) -> ContractDetail:
     """One event type's contract in force, its YAML and rules, and every applied version.
     A type whose applied contract was removed and has no built-in one is still shown, so its
     history stays in reach: origin `removed`, the newest version's rules, version None."""
@@ -196,6 +197,7 @@ def get_contract(ctx: Context, event_type: str) -> dict[str, Any]:
     if active is None and builtin is None and not versions:
         known = sorted({*builtin_contracts(), *active_contracts(ctx)})
         raise NotFound(f"no contract for {event_type!r}{did_you_mean(event_type, known)}")
+    origin: Origin | Literal["removed"]
     if active is not None:
         origin, version, spec, source = "applied", active["version"], active["spec"], active["yaml"]
     elif builtin is not None:

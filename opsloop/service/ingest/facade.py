@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from opsloop.core.errors import TooLarge
+from opsloop.core.event_views import Entity, EventView
 from opsloop.core.events import NewEvent
+from opsloop.core.quarantine import QuarantinedItem
 from opsloop.perception.history import HistorySpec
 from opsloop.service import reading
 from opsloop.service.context import Context
@@ -30,6 +32,7 @@ from opsloop.service.ingest.event_files import FileIngested, RowDone
 from opsloop.service.ingest.history_import import Imported, Progress
 from opsloop.service.ingest.storing import Accepted, Ingested
 from opsloop.service.ingest.tracking import Tracked
+from opsloop.service.ingest.views import ContractDetail, ContractSummary, ReplayableItem
 
 
 class Ingest:
@@ -170,10 +173,10 @@ class Ingest:
         when the write key names a source."""
         return tracking.refuse_oversized(self.ctx, call, head, size, authorization=authorization)
 
-    def list_contracts(self) -> list[dict[str, Any]]:
+    def list_contracts(self) -> list[ContractSummary]:
         return contracts.list_contracts(self.ctx)
 
-    def get_contract(self, event_type: str) -> dict[str, Any]:
+    def get_contract(self, event_type: str) -> ContractDetail:
         return contracts.get_contract(self.ctx, event_type)
 
     def apply_contracts(self, text: str, file: str, *, actor: str) -> list[AppliedContract]:
@@ -234,30 +237,30 @@ class Ingest:
         """The source's latest sync and backfill runs, newest first."""
         return syncing.runs(self.ctx, name, limit=limit)
 
-    def list_events(self, **filters: Any) -> list[dict[str, Any]]:
+    def list_events(self, **filters: Any) -> list[EventView]:
         return reading.list_events(self.ctx, **filters)
 
-    def get_event(self, event_id: int) -> dict[str, Any]:
+    def get_event(self, event_id: int) -> EventView:
         return reading.get_event(self.ctx, event_id)
 
-    def get_entity(self, subject: str) -> dict[str, Any]:
+    def get_entity(self, subject: str) -> Entity:
         return reading.get_entity(self.ctx, subject)
 
-    def list_quarantine(self, **filters: Any) -> list[dict[str, Any]]:
+    def list_quarantine(self, **filters: Any) -> list[QuarantinedItem]:
         return reading.list_quarantine(self.ctx, **filters)
 
-    def get_quarantined(self, item_id: int) -> dict[str, Any]:
+    def get_quarantined(self, item_id: int) -> QuarantinedItem:
         return reading.get_quarantined(self.ctx, item_id)
 
     def source_activity(self) -> list[source_service.SourceActivity]:
         """Per source that has sent events: counts by type and the last one received."""
         return source_service.source_activity(self.ctx)
 
-    def quarantine_items(self, **filters: Any) -> list[dict[str, Any]]:
+    def quarantine_items(self, **filters: Any) -> list[ReplayableItem]:
         """`list_quarantine` with, for each item, whether it can be replayed and its replays."""
         return source_service.list_quarantine(self.ctx, **filters)
 
-    def quarantine_item(self, item_id: int) -> dict[str, Any]:
+    def quarantine_item(self, item_id: int) -> ReplayableItem:
         return source_service.get_quarantined(self.ctx, item_id)
 
     def quarantine_counts(self) -> dict[str, int]:

@@ -24,13 +24,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
 
+from opsloop.core.audit_entries import AuditEntry
 from opsloop.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from opsloop.core.events import NewEvent
+from opsloop.core.quarantine import QuarantineRow, readable
 from opsloop.perception.ingest_bodies import events_from_body
 from opsloop.service.context import Context
 from opsloop.service.ingest import signals, sources, storing, tracking
+from opsloop.service.ingest.views import ReplayableItem
 from opsloop.store import audit
 from opsloop.store import quarantine as quarantine_store
 from opsloop.store import sources as source_store
@@ -90,7 +92,7 @@ def source_activity(ctx: Context) -> list[SourceActivity]:
 
 def list_quarantine(
     ctx: Context, *, status: str | None = None, limit: int = 50, before_id: int | None = None
-) -> list[dict[str, Any]]:
+) -> list[ReplayableItem]:
     """Quarantined items, newest first, each with `refused_as` (invalid, unauthorized,
     too_large), `cannot_replay` (why not, or None) and `replays` (each attempt: `at`, `actor`,
     `ok`, `event_ids`, `reason`)."""
@@ -106,7 +108,7 @@ def quarantine_counts(ctx: Context) -> dict[str, int]:
         return quarantine_store.count_by_status(conn)
 
 
-def get_quarantined(ctx: Context, item_id: int) -> dict[str, Any]:
+def get_quarantined(ctx: Context, item_id: int) -> ReplayableItem:
     with ctx.db.read() as conn:
         item = quarantine_store.get(conn, item_id)
         if item is None:
@@ -204,17 +206,15 @@ def _parse(
     return new
 
 
-def _view(item: dict[str, Any], trail: list[dict[str, Any]]) -> dict[str, Any]:
-    raw: bytes = item.pop("body")
+def _view(item: QuarantineRow, trail: list[AuditEntry]) -> ReplayableItem:
+    raw = item["body"]
     kinds = [
         row["verb"][len(QUARANTINED) :] for row in trail if row["verb"].startswith(QUARANTINED)
     ]
     refused_as = kinds[0] if kinds else "invalid"
     return {
-        **item,
+        **readable(item),
         "raw": raw,
-        "body": raw.decode("utf-8", errors="replace"),
-        "body_truncated": item["body_size"] > len(raw),
         "refused_as": refused_as,
         "cannot_replay": _cannot_replay(item, refused_as, kept=len(raw)),
         "replays": [
@@ -231,7 +231,7 @@ def _view(item: dict[str, Any], trail: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _cannot_replay(item: dict[str, Any], refused_as: str, *, kept: int) -> str | None:
+def _cannot_replay(item: QuarantineRow, refused_as: str, *, kept: int) -> str | None:
     if item["file"]:
         return (
             f"it is line {item['line']} of the file {item['file']}: fix it there and import again"

@@ -34,14 +34,13 @@ from opsloop.runtime.base import Job
 from opsloop.service.context import Context
 from opsloop.service.ingest import signals, sources
 from opsloop.service.ingest.sources import StoredSource
+from opsloop.service.jobs import SYNC_SOURCE
 from opsloop.store import audit
 from opsloop.store import source_registry as registry_store
 from opsloop.store import source_runs as store
 
 log = logging.getLogger(__name__)
 
-SYNC_DUE = "sync_due_sources"
-SYNC_SOURCE = "sync_source"
 SCHEDULE = "schedule"
 """The actor of the runs the schedule starts."""
 WORKER_DIED = "worker died: the process running this sync stopped before it finished"

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from opsloop.core.backtest_reports import BacktestRun, SavedBacktest
 from opsloop.core.durations import parse_duration
 from opsloop.core.errors import FieldError, InvalidInput, NotFound
 from opsloop.core.playbooks import content_hash, parse_playbook
@@ -49,7 +50,7 @@ def backtest(
     actor: str,
     save: bool = True,
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> BacktestRun:
     """Replay a saved playbook (`playbook`, its active version or `version`) or a draft
     (`source`, validated like `opsloop playbook validate`) over [since, until] and return the
     report; with `save`, store it and give it an `id`."""
@@ -106,7 +107,7 @@ def backtest(
     history = prepare(frame)
     del frame  # `history` holds a sorted copy: the unsorted one can go
     prepared_at = time.perf_counter()
-    report = backtests.run(
+    replayed = backtests.run(
         history,
         draft,
         active=baseline,
@@ -115,13 +116,13 @@ def backtest(
         until=end,
         progress=progress,
     )
+    report: BacktestRun = {**replayed, "id": None}
     report["timings"] = {
         "read_seconds": round(read_at - started, 3),
         "prepare_seconds": round(prepared_at - read_at, 3),
-        **report["timings"],
+        **replayed["timings"],
         "total_seconds": round(time.perf_counter() - started, 3),
     }
-    report["id"] = None
     if save:
         report["id"] = _save(ctx, report, draft, start, end, actor)
     log.info(
@@ -135,7 +136,7 @@ def backtest(
     return report
 
 
-def get_backtest(ctx: Context, backtest_id: int) -> dict[str, Any]:
+def get_backtest(ctx: Context, backtest_id: int) -> SavedBacktest:
     with ctx.db.read() as conn:
         row = backtest_store.get_backtest(conn, backtest_id)
     if row is None:
@@ -250,7 +251,7 @@ def _version(row: dict[str, Any], label: str) -> Version:
 
 def _save(
     ctx: Context,
-    report: dict[str, Any],
+    report: BacktestRun,
     version: Version,
     since: datetime,
     until: datetime,

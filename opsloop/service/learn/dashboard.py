@@ -12,16 +12,16 @@ people the actions were for, not a measure of staff hours.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 
 from opsloop.core.errors import NotFound
 from opsloop.service.context import Context
 from opsloop.service.learn import metrics
+from opsloop.service.learn.views import Dashboard, DashboardPlaybook, PlaybookMetrics
 from opsloop.store import actions as action_store
 from opsloop.store import metrics as metric_store
 
 
-def dashboard(ctx: Context, *, playbook: str | None = None) -> dict[str, Any]:
+def dashboard(ctx: Context, *, playbook: str | None = None) -> Dashboard:
     """The metrics report by week with each playbook's `time_saved_seconds`, and the totals
     the dashboard shows above them. NotFound for a playbook that does not exist."""
     if playbook is not None:
@@ -33,12 +33,15 @@ def dashboard(ctx: Context, *, playbook: str | None = None) -> dict[str, Any]:
     report = metrics.report(ctx, playbook=playbook, by="week")
     with ctx.db.read() as conn:
         dead = action_store.count_by_status(conn).get("dead", 0)
-    rows: list[dict[str, Any]] = report["playbooks"]
-    for row in rows:
-        row["time_saved_seconds"] = time_saved(row)
+    rows: list[DashboardPlaybook] = [
+        {**row, "time_saved_seconds": time_saved(row)} for row in report["playbooks"]
+    ]
     saved = [row["time_saved_seconds"] for row in rows if row["time_saved_seconds"] is not None]
     return {
-        **report,
+        "playbooks": rows,
+        "csat": report["csat"],
+        "by": report["by"],
+        "baseline": report["baseline"],
         "decisions": sum(row["total"] for row in rows),
         "pending_reviews": sum(row["pending_reviews"] for row in rows),
         "failed_deliveries": int(dead),
@@ -46,10 +49,10 @@ def dashboard(ctx: Context, *, playbook: str | None = None) -> dict[str, Any]:
     }
 
 
-def time_saved(row: dict[str, Any]) -> float | None:
+def time_saved(row: PlaybookMetrics) -> float | None:
     """Seconds of waiting saved since the baseline (see the module docstring); None while the
     baseline period has not ended or has no time to action to compare with."""
-    versus = row.get("vs_baseline")
+    versus = row["vs_baseline"]
     if not versus or versus["recent"] is None:
         return None
     before = versus["median_time_to_action_seconds"]["baseline"]
@@ -57,7 +60,7 @@ def time_saved(row: dict[str, Any]) -> float | None:
         return None
     ended = _day(versus["baseline"]["until"])
     total = 0.0
-    for week in row.get("weeks") or []:
+    for week in row["weeks"] or []:
         median = week["median_time_to_action_seconds"]
         if median is not None and _day(week["starts"]) >= ended:
             total += (before - median) * week["actions_timed"]

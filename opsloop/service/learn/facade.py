@@ -6,14 +6,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
+from opsloop.core.backtest_reports import BacktestRun, SavedBacktest
 from opsloop.core.periods import Baseline
 from opsloop.service.context import Context
 from opsloop.service.learn import dashboard as dashboard_service
 from opsloop.service.learn import metrics as metric_service
 from opsloop.service.learn import training
-from opsloop.service.learn.metrics import By
+from opsloop.service.learn.views import (
+    By,
+    Dashboard,
+    MetricsReport,
+    ModelListing,
+    PlaybookMetrics,
+    TextModelListing,
+    TrainResult,
+)
 
 
 class Learn:
@@ -24,10 +32,10 @@ class Learn:
 
     def metrics(
         self, *, since: timedelta | None = None, playbook: str | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[PlaybookMetrics]:
         return metric_service.metrics(self.ctx, since=since, playbook=playbook)
 
-    def dashboard(self, *, playbook: str | None = None) -> dict[str, Any]:
+    def dashboard(self, *, playbook: str | None = None) -> Dashboard:
         """`metrics_report(by="week")` with time saved, reviews waiting and failed deliveries:
         what the web dashboard shows (opsloop/service/learn/dashboard.py)."""
         return dashboard_service.dashboard(self.ctx, playbook=playbook)
@@ -41,7 +49,7 @@ class Learn:
         baseline: Baseline | None = None,
         csat_event: str = metric_service.CSAT_EVENT,
         csat_field: str = metric_service.CSAT_FIELD,
-    ) -> dict[str, Any]:
+    ) -> MetricsReport:
         """`metrics` plus ISO weeks (`by="week"`), each number against a baseline period, and
         customer satisfaction: what `GET /api/metrics` and `opsloop metrics` show."""
         return metric_service.report(
@@ -66,7 +74,7 @@ class Learn:
         actor: str = "api",
         save: bool = True,
         progress: Callable[[str, int, int | None], None] | None = None,
-    ) -> dict[str, Any]:
+    ) -> BacktestRun:
         """Replay a saved playbook (`playbook`, optionally an older `version`) or a draft
         (`source`) over stored history, with no side effects; keep the report when `save`."""
         from opsloop.service.learn import backtesting  # Polars: loaded only when a backtest runs
@@ -84,7 +92,7 @@ class Learn:
             progress=progress,
         )
 
-    def get_backtest(self, backtest_id: int) -> dict[str, Any]:
+    def get_backtest(self, backtest_id: int) -> SavedBacktest:
         from opsloop.service.learn import backtesting
 
         return backtesting.get_backtest(self.ctx, backtest_id)
@@ -99,17 +107,17 @@ class Learn:
         actor: str,
         force: bool = False,
         step: Callable[[str], None] | None = None,
-    ) -> dict[str, Any]:
+    ) -> TrainResult:
         """Train the playbook's model from the ledger now: refused when the labelled rows are
         too few or of one class, skipped when they have not changed (unless `force`). The new
         version becomes champion only if it beats the current one on the same held-out rows;
         otherwise it runs in shadow as the challenger."""
         return training.train(self.ctx, playbook, actor=actor, force=force, step=step)
 
-    def list_models(self, playbook: str) -> dict[str, Any]:
+    def list_models(self, playbook: str) -> ModelListing | TextModelListing:
         """The playbook's model versions with status, metrics and training window."""
         return training.list_models(self.ctx, playbook)
 
-    def retrain_due(self) -> list[dict[str, Any]]:
+    def retrain_due(self) -> list[TrainResult]:
         """Retrain the models whose playbook's `retrain` interval has passed (the schedule)."""
         return training.retrain_due(self.ctx, self._retrain_checked)

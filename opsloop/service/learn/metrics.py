@@ -21,41 +21,46 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Generic, Literal, TypeVar
 
 from opsloop.core.decisions import ACTED_STATUSES, DECISION_STATUSES
 from opsloop.core.periods import DEFAULT_BASELINE, Baseline, Period, iso_week, parse_baseline
 from opsloop.core.periods import week_start as monday_of
 from opsloop.service.context import Context
+from opsloop.service.learn.views import (
+    By,
+    Change,
+    CsatFigures,
+    CsatReport,
+    CsatVersusBaseline,
+    CsatWeek,
+    DecisionFigures,
+    DecisionsVersusBaseline,
+    DecisionWeek,
+    MetricsReport,
+    PlaybookMetrics,
+)
 from opsloop.store import metrics as metric_store
 from opsloop.store import outcomes as outcome_store
 
-By = Literal["week"]
 CSAT_EVENT = "csat.submitted"
 CSAT_FIELD = "rating"
 SATISFIED = 4
 """A rating of 4 or 5 (of 5) counts as satisfied."""
 
-# What `vs_baseline` compares, per playbook and for customer satisfaction.
-COMPARED = (
-    "success_rate",
-    "override_rate",
-    "median_time_to_action_seconds",
-    "p90_time_to_action_seconds",
-    "median_task_completion_seconds",
-    "p90_task_completion_seconds",
-)
-CSAT_COMPARED = ("mean_rating", "satisfied_share")
+Keep = Callable[[datetime], bool]
+"""Which moments a block counts: all, a period's, a week's."""
+Figures = TypeVar("Figures", DecisionFigures, CsatFigures)
 
 
 def metrics(
     ctx: Context, *, since: timedelta | None = None, playbook: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[PlaybookMetrics]:
     """Per playbook, all time (or decisions made in `since`)."""
-    rows: list[dict[str, Any]] = report(ctx, since=since, playbook=playbook)["playbooks"]
-    return rows
+    return report(ctx, since=since, playbook=playbook)["playbooks"]
 
 
 def report(
@@ -67,7 +72,7 @@ def report(
     baseline: Baseline | None = None,
     csat_event: str = CSAT_EVENT,
     csat_field: str = CSAT_FIELD,
-) -> dict[str, Any]:
+) -> MetricsReport:
     """`GET /api/metrics`: per playbook (with `by="week"`, per ISO week too) and customer
     satisfaction, each against its baseline period."""
     now = ctx.clock()
@@ -90,7 +95,7 @@ def report(
     for task in task_rows:
         tasks_of[task.playbook].append(task)
 
-    rows = []
+    rows: list[PlaybookMetrics] = []
     for row in names:
         name = row["name"]
         if playbook and name != playbook:
@@ -98,11 +103,11 @@ def report(
         mine, their_tasks = facts_of.get(name, []), tasks_of.get(name, [])
 
         def block(
-            keep: Callable[[datetime], bool],
+            keep: Keep,
             mine: list[Any] = mine,
             their_tasks: list[Any] = their_tasks,
             within: timedelta | None = windows.get(name),
-        ) -> dict[str, Any]:
+        ) -> DecisionFigures:
             return _decision_block(
                 [f for f in mine if keep(f.trigger_at)],
                 [t for t in their_tasks if keep(t.trigger_at)],
@@ -111,10 +116,21 @@ def report(
             )
 
         first = min((f.trigger_at for f in mine), default=None)
-        entry = {"playbook": name, "mode": row["mode"], **block(lambda at: True)}
-        entry["vs_baseline"] = _versus(baseline, first, now, block, COMPARED, "total")
-        entry["weeks"] = _weeks([f.trigger_at for f in mine], block) if by == "week" else None
-        rows.append(entry)
+        weeks: list[DecisionWeek] | None = None
+        if by == "week":
+            weeks = [
+                {"week": week, "starts": starts, **figures}
+                for week, starts, figures in _by_week([f.trigger_at for f in mine], block)
+            ]
+        rows.append(
+            {
+                "playbook": name,
+                "mode": row["mode"],
+                **block(lambda at: True),
+                "vs_baseline": _decisions_versus(_split(baseline, first, now, block)),
+                "weeks": weeks,
+            }
+        )
     return {
         "playbooks": rows,
         "csat": _csat(answers, csat_event, csat_field, by, baseline, now),
@@ -141,8 +157,8 @@ def close_outcome_windows(ctx: Context) -> int:
 
 def _decision_block(
     facts: Sequence[Any], tasks: Sequence[Any], within: timedelta | None, now: datetime
-) -> dict[str, Any]:
-    counts = dict.fromkeys(DECISION_STATUSES, 0)
+) -> DecisionFigures:
+    counts: dict[str, int] = dict.fromkeys(DECISION_STATUSES, 0)
     successes = failures = still_open = 0
     # Sampled `auto` decisions reviewed after the fact: in `auto`, they are the override rate.
     after = dict.fromkeys(("approve", "override", "reject"), 0)
@@ -202,7 +218,7 @@ def _settled(
     return "success" if outcome == "success" else "failure"
 
 
-def _csat_block(ratings: Sequence[float]) -> dict[str, Any]:
+def _csat_block(ratings: Sequence[float]) -> CsatFigures:
     satisfied = sum(1 for r in ratings if r >= SATISFIED)
     return {
         "responses": len(ratings),
@@ -219,20 +235,26 @@ def _csat(
     by: By | None,
     baseline: Baseline,
     now: datetime,
-) -> dict[str, Any]:
+) -> CsatReport:
     rated = [(at, r) for at, payload in answers if (r := rating(payload.get(field))) is not None]
 
-    def block(keep: Callable[[datetime], bool]) -> dict[str, Any]:
+    def block(keep: Keep) -> CsatFigures:
         return _csat_block([r for at, r in rated if keep(at)])
 
     first = rated[0][0] if rated else None
+    weeks: list[CsatWeek] | None = None
+    if by == "week":
+        weeks = [
+            {"week": week, "starts": starts, **figures}
+            for week, starts, figures in _by_week([at for at, _ in rated], block)
+        ]
     return {
         "event": event,
         "field": field,
         **block(lambda at: True),
         "ignored": len(answers) - len(rated),
-        "vs_baseline": _versus(baseline, first, now, block, CSAT_COMPARED, "responses"),
-        "weeks": _weeks([at for at, _ in rated], block) if by == "week" else None,
+        "vs_baseline": _csat_versus(_split(baseline, first, now, block)),
+        "weeks": weeks,
     }
 
 
@@ -253,49 +275,101 @@ def rating(value: Any) -> float | None:
 # --- periods -----------------------------------------------------------------------------
 
 
-def _versus(
-    baseline: Baseline,
-    first: datetime | None,
-    now: datetime,
-    block: Callable[[Callable[[datetime], bool]], dict[str, Any]],
-    compared: Iterable[str],
-    count: str,
-) -> dict[str, Any] | None:
-    """Each compared number in the baseline period and the recent one, and its relative
-    change `(recent - baseline) / baseline`."""
+@dataclass(frozen=True, slots=True)
+class _Split(Generic[Figures]):
+    """The same numbers in the baseline period and in the recent one."""
+
+    baseline: Period
+    before: Figures
+    recent: Period | None
+    """None until the baseline period has ended."""
+    after: Figures | None
+
+
+def _split(
+    baseline: Baseline, first: datetime | None, now: datetime, block: Callable[[Keep], Figures]
+) -> _Split[Figures] | None:
     periods = baseline.periods(first, now)
     if periods is None:
         return None
-    before_period, after_period = periods
-    before = block(before_period.__contains__)
-    after = block(after_period.__contains__) if after_period else None
-    result: dict[str, Any] = {
-        "baseline": _period(before_period, count, before[count]),
-        "recent": _period(after_period, count, after[count]) if after_period and after else None,
+    before, after = periods
+    return _Split(
+        before, block(before.__contains__), after, block(after.__contains__) if after else None
+    )
+
+
+def _decisions_versus(split: _Split[DecisionFigures] | None) -> DecisionsVersusBaseline | None:
+    """Each number in the baseline period and the recent one, and its relative change."""
+    if split is None:
+        return None
+    before, after, recent = split.before, split.after, split.recent
+    return {
+        "baseline": {
+            "since": split.baseline.since,
+            "until": split.baseline.until,
+            "total": before["total"],
+        },
+        "recent": {"since": recent.since, "until": recent.until, "total": after["total"]}
+        if recent and after
+        else None,
+        "success_rate": _compared(before["success_rate"], after["success_rate"] if after else None),
+        "override_rate": _compared(
+            before["override_rate"], after["override_rate"] if after else None
+        ),
+        "median_time_to_action_seconds": _compared(
+            before["median_time_to_action_seconds"],
+            after["median_time_to_action_seconds"] if after else None,
+        ),
+        "p90_time_to_action_seconds": _compared(
+            before["p90_time_to_action_seconds"],
+            after["p90_time_to_action_seconds"] if after else None,
+        ),
+        "median_task_completion_seconds": _compared(
+            before["median_task_completion_seconds"],
+            after["median_task_completion_seconds"] if after else None,
+        ),
+        "p90_task_completion_seconds": _compared(
+            before["p90_task_completion_seconds"],
+            after["p90_task_completion_seconds"] if after else None,
+        ),
     }
-    for name in compared:
-        then, latest = before[name], after[name] if after else None
-        result[name] = {"baseline": then, "recent": latest, "change": change(then, latest)}
-    return result
 
 
-def _weeks(
-    times: list[datetime], block: Callable[[Callable[[datetime], bool]], dict[str, Any]]
-) -> list[dict[str, Any]]:
+def _csat_versus(split: _Split[CsatFigures] | None) -> CsatVersusBaseline | None:
+    if split is None:
+        return None
+    before, after, recent = split.before, split.after, split.recent
+    return {
+        "baseline": {
+            "since": split.baseline.since,
+            "until": split.baseline.until,
+            "responses": before["responses"],
+        },
+        "recent": {"since": recent.since, "until": recent.until, "responses": after["responses"]}
+        if recent and after
+        else None,
+        "mean_rating": _compared(before["mean_rating"], after["mean_rating"] if after else None),
+        "satisfied_share": _compared(
+            before["satisfied_share"], after["satisfied_share"] if after else None
+        ),
+    }
+
+
+def _compared(baseline: float | None, recent: float | None) -> Change:
+    return {"baseline": baseline, "recent": recent, "change": change(baseline, recent)}
+
+
+def _by_week(
+    times: list[datetime], block: Callable[[Keep], Figures]
+) -> list[tuple[str, date, Figures]]:
+    """Each ISO week the moments fall in, oldest first: (week, its Monday, its numbers)."""
     week_of = {at: iso_week(at) for at in times}  # each moment's week, worked out once
     starts = {week: monday_of(at) for at, week in week_of.items()}
-    return [
-        {"week": week, "starts": starts[week], **block(_in(week_of, week))}
-        for week in sorted(starts)
-    ]
+    return [(week, starts[week], block(_in(week_of, week))) for week in sorted(starts)]
 
 
-def _in(week_of: dict[datetime, str], week: str) -> Callable[[datetime], bool]:
+def _in(week_of: dict[datetime, str], week: str) -> Keep:
     return lambda at: week_of[at] == week
-
-
-def _period(period: Period, name: str, count: int) -> dict[str, Any]:
-    return {"since": period.since, "until": period.until, name: count}
 
 
 # --- arithmetic --------------------------------------------------------------------------

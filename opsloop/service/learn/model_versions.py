@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 
 from opsloop.service.context import Context
+from opsloop.service.learn.views import TabularTraining, TextTraining, Verdict
 from opsloop.store import audit
 from opsloop.store import model_registry as model_store
 
@@ -34,7 +35,8 @@ class NewVersion:
     algorithm: str
     features: list[str]
     metrics: dict[str, Any]
-    training: dict[str, Any]
+    """The evaluation report."""
+    training: TabularTraining | TextTraining
     labels_hash: str
     artifact: ModelArtifact
     trained_detail: dict[str, Any]
@@ -60,7 +62,7 @@ def latest_serving(conn: Connection, name: str) -> dict[str, Any] | None:
 def store_version(
     ctx: Context,
     new: NewVersion,
-    verdict: dict[str, Any],
+    verdict: Verdict,
     *,
     compared_with: dict[str, Any] | None,
     actor: str,
@@ -75,7 +77,8 @@ def store_version(
         current = model_store.get_champion(conn, name)
         if verdict["promoted"] and _id(current) != _id(compared_with):
             # Another process promoted a model meanwhile: this one was not compared with it.
-            verdict.update(promoted=False, why="another version became champion meanwhile")
+            verdict["promoted"] = False
+            verdict["why"] = "another version became champion meanwhile"
         status: model_store.ModelStatus = "champion" if verdict["promoted"] else "challenger"
         version_id, number = model_store.insert_version(
             conn,

@@ -24,6 +24,7 @@ from opsloop.learning.text_dataset import (
 )
 from opsloop.service.context import ActivePlaybook, Context
 from opsloop.service.learn.model_versions import NewVersion, latest_serving, store_version
+from opsloop.service.learn.views import TextModels, TextTraining, TrainResult, Verdict
 from opsloop.store import model_registry as model_store
 from opsloop.store import training_data
 
@@ -52,7 +53,7 @@ def read_dataset(ctx: Context, active: ActivePlaybook, now: datetime) -> TextDat
 
 def train_text_model(
     ctx: Context, active: ActivePlaybook, *, actor: str, force: bool = False, step: Step = None
-) -> dict[str, Any]:
+) -> TrainResult:
     say = step or (lambda _: None)
     spec = text_classifier(active)
     if spec is None:
@@ -79,7 +80,6 @@ def train_text_model(
         }
 
     from opsloop.learning import artifacts
-    from opsloop.learning.predictors import load_text_model
     from opsloop.learning.text import evaluate_text, train_text
 
     train_rows, test_rows = dataset.rows[: dataset.split], dataset.rows[dataset.split :]
@@ -98,30 +98,8 @@ def train_text_model(
 
     with ctx.db.read() as conn:
         champion = model_store.get_champion(conn, name, with_artifact=True)
-    verdict: dict[str, Any] = {"promoted": True, "champion_version": None}
-    if champion is None:
-        verdict["why"] = "there was no champion"
-    else:
-        verdict["champion_version"] = champion["version"]
-        try:
-            old = load_text_model(bytes(champion["artifact"]), champion)
-        except artifacts.ModelArtifactError as exc:
-            verdict["why"] = f"the champion's artifact was rejected ({exc})"
-        else:
-            old_accuracy = evaluate_text(old, texts, truth).accuracy
-            new_accuracy = report["accuracy"]
-            verdict.update(
-                champion_accuracy=round(old_accuracy, 4),
-                challenger_accuracy=round(new_accuracy, 4),
-                compared_on=len(texts),
-                promoted=new_accuracy > old_accuracy,
-            )
-            verdict["why"] = (
-                f"accuracy {new_accuracy:.3f} against {old_accuracy:.3f} on the same "
-                f"{len(texts)} held-out messages"
-            )
-
-    training = {
+    verdict = _verdict(champion, texts, truth, report["accuracy"])
+    training: TextTraining = {
         "source": "labelled messages",
         "rows": len(dataset.rows),
         "labels": dataset.counts,
@@ -157,7 +135,39 @@ def train_text_model(
     }
 
 
-def list_text_versions(ctx: Context, active: ActivePlaybook) -> dict[str, Any] | None:
+def _verdict(
+    champion: dict[str, Any] | None, texts: list[str], truth: list[str], new_accuracy: float
+) -> Verdict:
+    """The new classifier against the champion, on the same held-out messages."""
+    if champion is None:
+        return {"promoted": True, "champion_version": None, "why": "there was no champion"}
+    from opsloop.learning import artifacts
+    from opsloop.learning.predictors import load_text_model
+    from opsloop.learning.text import evaluate_text
+
+    try:
+        old = load_text_model(bytes(champion["artifact"]), champion)
+    except artifacts.ModelArtifactError as exc:
+        return {
+            "promoted": True,
+            "champion_version": champion["version"],
+            "why": f"the champion's artifact was rejected ({exc})",
+        }
+    old_accuracy = evaluate_text(old, texts, truth).accuracy
+    return {
+        "promoted": new_accuracy > old_accuracy,
+        "champion_version": champion["version"],
+        "why": (
+            f"accuracy {new_accuracy:.3f} against {old_accuracy:.3f} on the same "
+            f"{len(texts)} held-out messages"
+        ),
+        "champion_accuracy": round(old_accuracy, 4),
+        "challenger_accuracy": round(new_accuracy, 4),
+        "compared_on": len(texts),
+    }
+
+
+def list_text_versions(ctx: Context, active: ActivePlaybook) -> TextModels | None:
     spec = text_classifier(active)
     if spec is None:
         return None

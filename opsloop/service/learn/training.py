@@ -31,12 +31,16 @@ from opsloop.service.learn.text_training import (
     text_classifier,
     train_text_model,
 )
+from opsloop.service.learn.views import (
+    ModelListing,
+    TabularTraining,
+    TextModelListing,
+    TrainResult,
+    Verdict,
+)
 from opsloop.store import model_registry as model_store
 
 log = logging.getLogger(__name__)
-
-RETRAIN_DUE = "retrain_models"
-"""Periodic job kind: retrain the models whose playbook says `retrain:` and whose time came."""
 
 Step = Callable[[str], None]
 """Told what training is doing now, for a spinner."""
@@ -49,7 +53,7 @@ def train(
     actor: str,
     force: bool = False,
     step: Step | None = None,
-) -> dict[str, Any]:
+) -> TrainResult:
     """Train the playbook's model now; return what happened (`status`: promoted, challenger or
     unchanged) with the evaluation report and the champion/challenger verdict. A playbook
     with a trained text classifier (`text.classify.using: model`) trains it too; with no
@@ -73,7 +77,7 @@ def _train_tabular(
     actor: str,
     force: bool = False,
     step: Step | None = None,
-) -> dict[str, Any]:
+) -> TrainResult:
     say = step or (lambda _: None)
     active, spec = _with_model(ctx, playbook)
     name = model_name(playbook, spec)
@@ -144,7 +148,7 @@ def _train_tabular(
     }
 
 
-def list_models(ctx: Context, playbook: str) -> dict[str, Any]:
+def list_models(ctx: Context, playbook: str) -> ModelListing | TextModelListing:
     """The playbook's model versions, newest first, with status and headline metrics; a text
     classifier's versions under `text`."""
     active = ctx.catalog.active().get(playbook)
@@ -157,7 +161,7 @@ def list_models(ctx: Context, playbook: str) -> dict[str, Any]:
     return listing
 
 
-def _list_tabular(ctx: Context, playbook: str) -> dict[str, Any]:
+def _list_tabular(ctx: Context, playbook: str) -> ModelListing:
     _, spec = _with_model(ctx, playbook)
     name = model_name(playbook, spec)
     with ctx.db.read() as conn:
@@ -189,12 +193,12 @@ def _list_tabular(ctx: Context, playbook: str) -> dict[str, Any]:
     }
 
 
-def retrain_due(ctx: Context, last_checked: dict[str, datetime]) -> list[dict[str, Any]]:
+def retrain_due(ctx: Context, last_checked: dict[str, datetime]) -> list[TrainResult]:
     """The scheduled retrain: every active playbook whose `model.retrain` interval has passed
     since its latest version (and since this process last looked) is trained; unchanged labels
     make that a cheap skip. `last_checked` is the caller's memory between runs."""
     now = ctx.clock()
-    results = []
+    results: list[TrainResult] = []
     for name, active in ctx.catalog.active().items():
         spec = active.compiled.playbook.model
         if spec is None or spec.retrain is None:
@@ -211,7 +215,7 @@ def retrain_due(ctx: Context, last_checked: dict[str, datetime]) -> list[dict[st
     return results
 
 
-def train_quietly(ctx: Context, playbook: str, *, reason: str) -> dict[str, Any]:
+def train_quietly(ctx: Context, playbook: str, *, reason: str) -> TrainResult:
     """Train from a job: not enough data, or a playbook that no longer has a model, is logged
     and reported rather than raised (a retry would not help)."""
     try:
@@ -257,8 +261,8 @@ def _check_enough(dataset: Dataset, spec: ModelSpec) -> None:
         )
 
 
-def _training(dataset: Dataset, report: dict[str, Any] | None) -> dict[str, Any]:
-    training: dict[str, Any] = {
+def _training(dataset: Dataset, report: dict[str, Any] | None) -> TabularTraining:
+    training: TabularTraining = {
         "source": dataset.source,
         "rows": len(dataset.rows),
         "positives": dataset.positives,
@@ -271,7 +275,7 @@ def _training(dataset: Dataset, report: dict[str, Any] | None) -> dict[str, Any]
     return training
 
 
-def _verdict(dataset: Dataset, model: Any, champion: dict[str, Any] | None) -> dict[str, Any]:
+def _verdict(dataset: Dataset, model: Any, champion: dict[str, Any] | None) -> Verdict:
     """Score the champion and the new model on the new version's held-out rows."""
     if champion is None:
         return {"promoted": True, "champion_version": None, "why": "there was no champion"}
@@ -296,18 +300,9 @@ def _verdict(dataset: Dataset, model: Any, champion: dict[str, Any] | None) -> d
     new_scores = predictors.scores(labels, predictors.probabilities(model, rows))
     old_scores = predictors.scores(labels, predictors.probabilities(old, rows))
     better = _better(new_scores, old_scores)
-    verdict: dict[str, Any] = {
-        "promoted": better,
-        "champion_version": champion["version"],
-        "compared_on": len(rows),
-        "champion": old_scores,
-        "challenger": new_scores,
-    }
-    if note:
-        verdict["note"] = note
     auc_new, auc_old = new_scores["roc_auc"], old_scores["roc_auc"]
     if better:
-        verdict["why"] = (
+        why = (
             f"ROC AUC {auc_new:.3f} against the champion's {auc_old:.3f} on the same "
             f"{len(rows)} held-out rows"
             if auc_new != auc_old
@@ -315,11 +310,21 @@ def _verdict(dataset: Dataset, model: Any, champion: dict[str, Any] | None) -> d
             f"{old_scores['brier']:.4f})"
         )
     else:
-        verdict["why"] = (
+        why = (
             f"it does not beat champion version {champion['version']} on the same {len(rows)} "
             f"held-out rows (ROC AUC {auc_new:.3f} against {auc_old:.3f}, Brier "
             f"{new_scores['brier']:.4f} against {old_scores['brier']:.4f})"
         )
+    verdict: Verdict = {
+        "promoted": better,
+        "champion_version": champion["version"],
+        "compared_on": len(rows),
+        "champion": old_scores,
+        "challenger": new_scores,
+        "why": why,
+    }
+    if note:
+        verdict["note"] = note
     return verdict
 
 

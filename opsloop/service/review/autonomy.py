@@ -18,6 +18,7 @@ from opsloop.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from opsloop.core.playbooks import MODES, Autonomy
 from opsloop.learning.readiness import Readiness, assess
 from opsloop.service.context import Context
+from opsloop.service.review.views import ModeChange, ReadinessFigures, ReadinessReport
 from opsloop.store import audit
 from opsloop.store import decisions as decision_store
 from opsloop.store import playbooks as playbook_store
@@ -25,18 +26,18 @@ from opsloop.store import playbooks as playbook_store
 log = logging.getLogger(__name__)
 
 
-def readiness(ctx: Context, name: str) -> dict[str, Any]:
+def readiness(ctx: Context, name: str) -> ReadinessReport:
     autonomy = _autonomy(ctx, name)
     with ctx.db.read() as conn:
         record = _record(conn, name)
         verdicts = decision_store.recent_verdicts(conn, record["id"], autonomy.window)
     judged = assess(verdicts, autonomy)
-    return {"playbook": name, "mode": record["mode"], **judged.to_dict()}
+    return {"playbook": name, "mode": record["mode"], **_figures(judged)}
 
 
 def change_mode(
     ctx: Context, name: str, mode: str, *, actor: str, reason: str | None
-) -> dict[str, Any]:
+) -> ModeChange:
     """Set a playbook's mode. Moving to `auto` needs the readiness evidence; moving to
     `shadow` or `recommend` is always allowed (more caution never needs proof)."""
     if mode not in MODES:
@@ -53,7 +54,7 @@ def change_mode(
         )
         current = record["mode"]
         if mode == current:
-            return {"playbook": name, "mode": mode, "changed": False, "readiness": judged.to_dict()}
+            return {"playbook": name, "mode": mode, "changed": False, "readiness": _figures(judged)}
         if mode == "auto" and not judged.ready:
             raise Conflict(f"playbook {name!r} has not earned auto: {judged.why}")
         playbook_store.set_mode(conn, record["id"], mode, now)
@@ -67,7 +68,7 @@ def change_mode(
         )
     ctx.catalog.invalidate()
     log.warning("playbook %s: mode %s -> %s by %s", name, current, mode, actor)
-    return {"playbook": name, "mode": mode, "changed": True, "readiness": judged.to_dict()}
+    return {"playbook": name, "mode": mode, "changed": True, "readiness": _figures(judged)}
 
 
 def demote_if_unearned(conn: Connection, ctx: Context, record: dict[str, Any]) -> Readiness | None:
@@ -93,6 +94,22 @@ def demote_if_unearned(conn: Connection, ctx: Context, record: dict[str, Any]) -
     )
     log.warning("playbook %s dropped back to recommend: %s", name, judged.why)
     return judged
+
+
+def _figures(judged: Readiness) -> ReadinessFigures:
+    return {
+        "ready": judged.ready,
+        "reviewed": judged.reviewed,
+        "agreed": judged.agreed,
+        "overridden": judged.overridden,
+        "rejected": judged.rejected,
+        "agreement": judged.agreement,
+        "lower_bound": judged.lower_bound,
+        "target": judged.target,
+        "min_reviews": judged.min_reviews,
+        "window": judged.window,
+        "why": judged.why,
+    }
 
 
 def _record(conn: Connection, name: str) -> dict[str, Any]:

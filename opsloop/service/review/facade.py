@@ -3,12 +3,11 @@ earns. `OpsLoop.review` is one of these, on the service's context; every method 
 
 from __future__ import annotations
 
-from typing import Any
-
 from opsloop.core.decisions import Decision, ReviewRequest
 from opsloop.service.context import Context
 from opsloop.service.review import autonomy, verdicts
 from opsloop.service.review import inbox as inbox_service
+from opsloop.service.review.views import Inbox, InboxItem, ModeChange, ReadinessReport
 from opsloop.store.inbox import InboxOrder
 
 
@@ -19,21 +18,21 @@ class Review:
     def verdict(self, decision_id: int, request: ReviewRequest) -> Decision:
         return verdicts.review(self.ctx, decision_id, request)
 
-    def readiness(self, name: str) -> dict[str, Any]:
+    def readiness(self, name: str) -> ReadinessReport:
         return autonomy.readiness(self.ctx, name)
 
     def change_mode(
         self, name: str, mode: str, *, actor: str, reason: str | None = None
-    ) -> dict[str, Any]:
+    ) -> ModeChange:
         return autonomy.change_mode(self.ctx, name, mode, actor=actor, reason=reason)
 
     def inbox(
         self, *, playbook: str | None = None, order: InboxOrder = "newest", limit: int = 50
-    ) -> dict[str, Any]:
+    ) -> Inbox:
         """The decisions waiting for a person, ready to review (opsloop/service/review/inbox.py)."""
         return inbox_service.inbox(self.ctx, playbook=playbook, order=order, limit=limit)
 
-    def inbox_item(self, decision_id: int) -> dict[str, Any]:
+    def inbox_item(self, decision_id: int) -> InboxItem:
         return inbox_service.item(self.ctx, decision_id)
 
     def count_waiting(self) -> dict[str, int]:

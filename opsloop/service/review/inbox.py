@@ -11,6 +11,7 @@ from opsloop.core.decisions import Decision
 from opsloop.core.errors import NotFound
 from opsloop.core.playbooks import Option, parse_playbook
 from opsloop.service.context import ActivePlaybook, Context
+from opsloop.service.review.views import Inbox, InboxItem
 from opsloop.store import decisions as decision_store
 from opsloop.store import inbox as inbox_store
 from opsloop.store import playbooks as playbook_store
@@ -21,7 +22,7 @@ ORDERS: tuple[InboxOrder, ...] = ("newest", "urgent")
 
 def inbox(
     ctx: Context, *, playbook: str | None = None, order: InboxOrder = "newest", limit: int = 50
-) -> dict[str, Any]:
+) -> Inbox:
     """`items`: the waiting decisions (see `item`); `waiting`: how many wait per playbook;
     `total`: how many wait in all."""
     active = ctx.catalog.active()
@@ -33,7 +34,7 @@ def inbox(
     return {"items": items, "waiting": waiting, "total": sum(waiting.values())}
 
 
-def item(ctx: Context, decision_id: int) -> dict[str, Any]:
+def item(ctx: Context, decision_id: int) -> InboxItem:
     """One decision as the inbox shows it, whether it still waits or not (`awaiting`)."""
     active = ctx.catalog.active()
     with ctx.db.read() as conn:
@@ -55,7 +56,7 @@ def count(ctx: Context) -> dict[str, int]:
         return inbox_store.count_waiting(conn)
 
 
-def _item(decision: Decision, options: dict[str, Option], *, awaiting: bool) -> dict[str, Any]:
+def _item(decision: Decision, options: dict[str, Option], *, awaiting: bool) -> InboxItem:
     explanation = decision.explanation
     text = explanation.get("text") or {}
     labels = {name: option.label or name for name, option in options.items()}

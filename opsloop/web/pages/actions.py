@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from opsloop.core.action_views import ActionRow
 from opsloop.core.errors import Conflict, NotFound
 from opsloop.service import OpsLoop
 from opsloop.web.deps import ops
@@ -139,11 +140,11 @@ def _page(
     return render(request, "actions.html", context, status_code=status_code, active=ACTIONS)
 
 
-def _row(action: dict[str, Any]) -> dict[str, Any]:
+def _row(action: ActionRow) -> dict[str, Any]:
     return {**action, "target": target(action)}
 
 
-def target(action: dict[str, Any]) -> str:
+def target(action: ActionRow) -> str:
     """Where an action goes, in a few words, without secrets (chat URLs hold theirs)."""
     request = action["request"]
     if "render_error" in request:

@@ -8,8 +8,9 @@ saved added); this module only words and formats them, and builds the charts' sp
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse
@@ -20,6 +21,9 @@ from opsloop.web.auth import walk_routes
 from opsloop.web.deps import ops
 from opsloop.web.pages.charts import Point, Unit, weekly_chart
 from opsloop.web.pages.ui import PageReader, page_router, render
+
+if TYPE_CHECKING:
+    from opsloop.service import Change, CsatReport, DashboardPlaybook
 
 router = page_router()
 Service = Annotated[OpsLoop, Depends(ops)]
@@ -70,7 +74,7 @@ def dashboard(
             status_code=404,
             active="/dashboard",
         )
-    rows: list[dict[str, Any]] = data["playbooks"]
+    rows = data["playbooks"]
     if chosen and chosen not in names:
         names = sorted([*names, chosen])
     context = {
@@ -95,8 +99,8 @@ def dashboard(
 # --- wording -----------------------------------------------------------------------------
 
 
-def _playbook_metrics(row: dict[str, Any]) -> list[Metric]:
-    versus = row["vs_baseline"] or {}
+def _playbook_metrics(row: DashboardPlaybook) -> list[Metric]:
+    versus = row["vs_baseline"]
     success = Metric(
         "success_rate",
         "Decision success rate",
@@ -108,7 +112,7 @@ def _playbook_metrics(row: dict[str, Any]) -> list[Metric]:
             else "no decision that acted has come to the end of its outcome window yet"
         )
         + (f"; {row['open_windows']} still within their window" if row["open_windows"] else ""),
-        **_versus(versus.get("success_rate"), _share, "higher"),
+        **_versus(versus["success_rate"] if versus else None, _share, "higher"),
     )
     override = Metric(
         "override_rate",
@@ -116,7 +120,7 @@ def _playbook_metrics(row: dict[str, Any]) -> list[Metric]:
         _share(row["override_rate"]),
         f"{row['overridden'] + row['rejected']} of {row['reviewed']} reviewed decisions were "
         "overridden or rejected by a person",
-        **_versus(versus.get("override_rate"), _share, "lower"),
+        **_versus(versus["override_rate"] if versus else None, _share, "lower"),
     )
     waited = Metric(
         "time_to_action",
@@ -124,7 +128,7 @@ def _playbook_metrics(row: dict[str, Any]) -> list[Metric]:
         _duration(row["median_time_to_action_seconds"]),
         f"median, from the triggering event to the first action, over {row['actions_timed']} "
         "decisions that acted (waiting for review counts)",
-        **_versus(versus.get("median_time_to_action_seconds"), _duration, "lower"),
+        **_versus(versus["median_time_to_action_seconds"] if versus else None, _duration, "lower"),
     )
     saved = row["time_saved_seconds"]
     time_saved = Metric(
@@ -143,7 +147,7 @@ def _playbook_metrics(row: dict[str, Any]) -> list[Metric]:
     return [success, override, waited, time_saved]
 
 
-def _csat_metric(csat: dict[str, Any]) -> Metric:
+def _csat_metric(csat: CsatReport) -> Metric:
     rated = csat["responses"]
     mean = csat["mean_rating"]
     return Metric(
@@ -156,14 +160,14 @@ def _csat_metric(csat: dict[str, Any]) -> Metric:
         else f"no answers yet: send {csat['event']} events with a 1 to 5 "
         f"`{csat['field']}` in their payload",
         **_versus(
-            (csat["vs_baseline"] or {}).get("mean_rating"),
+            csat["vs_baseline"]["mean_rating"] if csat["vs_baseline"] else None,
             lambda v: "—" if v is None else f"{v:.2f}",
             "higher",
         ),
     )
 
 
-def _versus(compared: dict[str, Any] | None, show: Any, better: Better) -> dict[str, Any]:
+def _versus(compared: Change | None, show: Any, better: Better) -> dict[str, Any]:
     if not compared or (compared["baseline"] is None and compared["recent"] is None):
         return {}
     change = compared["change"]
@@ -219,7 +223,7 @@ def _sentence(message: str) -> str:
 # --- charts ------------------------------------------------------------------------------
 
 
-def _charts(rows: list[dict[str, Any]], csat: dict[str, Any]) -> list[Chart]:
+def _charts(rows: Sequence[Mapping[str, Any]], csat: CsatReport) -> list[Chart]:
     def points(field: str, scale: float = 1.0) -> list[Point]:
         return [
             Point(week["week"], str(week["starts"]), row["playbook"], week[field] / scale)

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from opsloop.core.decision_views import DecisionDetail
 from opsloop.core.decisions import VERDICTS, ReviewRequest
 from opsloop.core.errors import Conflict, InvalidInput, NotFound
 from opsloop.service import ORDERS, InboxOrder, OpsLoop
 from opsloop.web.deps import ops
 from opsloop.web.pages.ui import PageReader, PageReviewer, page_router, render
+
+if TYPE_CHECKING:
+    from opsloop.service import InboxItem
 
 router = page_router()
 Service = Annotated[OpsLoop, Depends(ops)]
@@ -157,9 +161,7 @@ def _decision_page(
     return render(request, "decision.html", context, status_code=status_code, active=INBOX)
 
 
-def _review_request(
-    item: dict[str, Any], values: dict[str, str | None], actor: str
-) -> ReviewRequest:
+def _review_request(item: InboxItem, values: dict[str, str | None], actor: str) -> ReviewRequest:
     verdict = values["verdict"]
     reason = values["reason"]
     if reason is not None and len(reason) > MAX_REASON:
@@ -190,29 +192,34 @@ def _problem(exc: InvalidInput | Conflict) -> dict[str, str]:
     return found
 
 
-def _done(item: dict[str, Any], verdict: str | None, option: str | None) -> str:
+def _done(item: InboxItem, verdict: str | None, option: str | None) -> str:
     labels = item["labels"]
-    ran = labels.get(item["choice"], item["choice"])
+    ran = _label(labels, item["choice"])
     if item["after_the_fact"]:
         return {
             "approve": f"agreed — it already ran “{ran}”",
-            "override": f"noted: you would have run “{labels.get(option, option)}”; it already ran “{ran}”",
+            "override": f"noted: you would have run “{_label(labels, option)}”; it already ran “{ran}”",
             "reject": f"noted: you would not have run it; it already ran “{ran}”",
         }[str(verdict)]
     return {
         "approve": f"approved — runs “{ran}”",
-        "override": f"overridden — runs “{labels.get(option, option)}” instead",
+        "override": f"overridden — runs “{_label(labels, option)}” instead",
         "reject": "rejected — nothing runs",
     }[str(verdict)]
 
 
-def _verdict(detail: dict[str, Any], labels: dict[str, str]) -> str:
+def _label(labels: dict[str, str], name: str | None) -> str | None:
+    """An option's label; the name itself when it has none."""
+    return None if name is None else labels.get(name, name)
+
+
+def _verdict(detail: DecisionDetail, labels: dict[str, str]) -> str:
     """One sentence on where the decision stands."""
     status = detail["status"]
     review = detail["reviews"][-1] if detail["reviews"] else None
     by = f" by {review['reviewer']}" if review else ""
-    choice = labels.get(detail["choice"], detail["choice"])
-    final = labels.get(detail["final_choice"], detail["final_choice"])
+    choice = _label(labels, detail["choice"])
+    final = _label(labels, detail["final_choice"])
     if status == "pending":
         return "Waiting for a person to review it: nothing has run yet."
     if status == "approved":

@@ -10,7 +10,7 @@ keeps serving while it replays history.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import Depends, Query, Request
@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
+from opsloop.core.backtest_reports import BacktestRun, ChoiceShare
 from opsloop.core.errors import Conflict, InvalidInput, NotFound, PlaybookInvalid, PlaybookProblem
 from opsloop.core.playbooks import MODES, Playbook, parse_playbook
 from opsloop.service import OpsLoop
@@ -25,6 +26,9 @@ from opsloop.web.deps import ops
 from opsloop.web.pages import playbook_diff
 from opsloop.web.pages.playbook_outline import MODE_WORDS, outline
 from opsloop.web.pages.ui import PageOwner, PageReader, PageReviewer, page_router, render
+
+if TYPE_CHECKING:
+    from opsloop.service import PlaybookDetail, ReadinessReport
 
 router = page_router()
 Service = Annotated[OpsLoop, Depends(ops)]
@@ -229,7 +233,7 @@ async def backtest(request: Request, service: Service, who: PageReviewer) -> HTM
     since = str(form.get("since") or DEFAULT_PERIOD)
     context: dict[str, Any] = {"report": None, "error": None, "problems": [], "name": name}
 
-    def run() -> tuple[dict[str, Any], dict[str, Any] | None]:
+    def run() -> tuple[BacktestRun, dict[str, Any] | None]:
         report = service.learn.backtest(
             playbook=None if source else name,
             version=int(version) if version.isdigit() and not source else None,
@@ -295,7 +299,7 @@ async def change_mode(request: Request, name: str, service: Service, who: PageOw
 # --- helpers -------------------------------------------------------------------------------
 
 
-def choice_chart(choices: list[dict[str, Any]]) -> dict[str, Any]:
+def choice_chart(choices: list[ChoiceShare]) -> dict[str, Any]:
     """A Vega-Lite spec (made with Altair, drawn by the vendored Vega scripts) of how often a
     backtest's version chooses each option."""
     import altair as alt  # lazily: not needed to start the server (tests/test_startup.py)
@@ -351,7 +355,7 @@ def _editor(
 def _promote_page(
     request: Request,
     name: str,
-    readiness: dict[str, Any],
+    readiness: ReadinessReport,
     *,
     refused: str | None = None,
     status: int = 200,
@@ -366,7 +370,7 @@ def _not_found(request: Request, name: str) -> HTMLResponse:
     )
 
 
-def _readiness(service: OpsLoop, name: str) -> dict[str, Any] | None:
+def _readiness(service: OpsLoop, name: str) -> ReadinessReport | None:
     """The readiness evidence, or None for a playbook the catalog does not hold."""
     try:
         return service.review.readiness(name)
@@ -424,7 +428,7 @@ def _mode_notice(service: OpsLoop, playbook: Playbook) -> str | None:
 def _diff_context(
     service: OpsLoop,
     name: str,
-    record: dict[str, Any],
+    record: PlaybookDetail,
     old: int | None,
     new: int | None,
     view: str,

@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from opsloop.core.access import ROLE_SUMMARY, ROLES, SCOPES, Principal
 from opsloop.core.errors import Conflict, InvalidInput, NotFound
+from opsloop.core.llm_calls import ModelUsage
 from opsloop.service import OpsLoop
 from opsloop.settings import Settings
 from opsloop.web.deps import ops
@@ -301,17 +302,20 @@ def _chat(url: str | None) -> str | None:
     return without_secrets(url, keep_path=False) if url else None
 
 
-def _usage(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _usage(rows: list[ModelUsage]) -> list[ModelUsage]:
     """The per-model rows, and a total when there is more than one model."""
     if len(rows) < 2:
         return rows
-    total: dict[str, Any] = {"model": "all models", "calls": 0, "cached": 0, "failed": 0}
-    total.update({"prompt_tokens": 0, "completion_tokens": 0, "cost": None})
-    for row in rows:
-        for key in ("calls", "cached", "failed", "prompt_tokens", "completion_tokens"):
-            total[key] += int(row[key] or 0)
-        if row["cost"] is not None:
-            total["cost"] = (total["cost"] or 0.0) + float(row["cost"])
+    costs = [float(row["cost"]) for row in rows if row["cost"] is not None]
+    total: ModelUsage = {
+        "model": "all models",
+        "calls": sum(int(row["calls"] or 0) for row in rows),
+        "cached": sum(int(row["cached"] or 0) for row in rows),
+        "failed": sum(int(row["failed"] or 0) for row in rows),
+        "prompt_tokens": sum(int(row["prompt_tokens"] or 0) for row in rows),
+        "completion_tokens": sum(int(row["completion_tokens"] or 0) for row in rows),
+        "cost": sum(costs) if costs else None,
+    }
     return [*rows, total]
 
 

@@ -8,7 +8,7 @@ redirected to the page, where the item shows the same outcome (it is in the audi
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import yaml
 from fastapi import Depends, Request
@@ -22,6 +22,9 @@ from opsloop.web.ids import page_id
 from opsloop.web.pages.admin_common import TIME_HELPERS, is_htmx, sentence
 from opsloop.web.pages.source_kinds import SOURCE_KINDS
 from opsloop.web.pages.ui import PageOwner, PageReader, page_router, render
+
+if TYPE_CHECKING:
+    from opsloop.service import ReplayableItem
 
 router = page_router()
 Service = Annotated[OpsLoop, Depends(ops)]
@@ -158,8 +161,8 @@ def _where(source: StoredSource, base: str) -> str:
     return f"{spec.kind}, every {format_duration(spec.interval)}"
 
 
-def _shown(item: dict[str, Any]) -> dict[str, Any]:
-    body: str = item["body"]
+def _shown(item: ReplayableItem) -> dict[str, Any]:
+    body = item["body"]
     return {
         **item,
         "body_head": body[:SHOW_BYTES],

@@ -1,0 +1,38 @@
+"""The kinds of background job the service runs, by name: the one place these strings live.
+
+A kind is stored with every queued job, so its name outlives a release: renaming one strands
+the jobs already queued under the old name. The stage that enqueues a kind imports its name
+from here, and so does `OpsLoop`, which registers every handler without importing the stages
+(a handler imports its stage when a job of its kind runs; docs/performance.md#cli-start-up).
+It imports nothing of ours: it is shared plumbing, which may not import a stage.
+"""
+
+from __future__ import annotations
+
+DELIVER = "deliver"
+"""Send one action through its channel (payload: `action_id`); `service/deliver/outbox.py`."""
+
+DECIDE_WITH_LLM = "decide_with_llm"
+"""Decide one event for a playbook that asks the language model (payload: `playbook`,
+`event_id`); `service/decide/llm_decisions.py`."""
+
+SYNC_DUE = "sync_due_sources"
+"""Periodic, every minute: queue a `SYNC_SOURCE` job per pulled source that is due."""
+
+SYNC_SOURCE = "sync_source"
+"""Sync one pulled source (payload: `source`); `service/ingest/syncing.py`."""
+
+TRAIN_MODEL = "train_model"
+"""Train one playbook's model (payload: `playbook`, `reason`); queued when a served artifact
+is rejected."""
+
+RETRAIN_DUE = "retrain_models"
+"""Periodic, every 10 minutes: retrain the models whose playbook says `retrain:` and whose
+time came; `service/learn/training.py`."""
+
+CLOSE_OUTCOMES = "close_outcome_windows"
+"""Periodic, every 10 minutes: close the outcome windows that have passed."""
+
+RETENTION = "retention"
+"""Periodic (every `retention_interval_minutes`): purge what the retention settings let go;
+`service/retention.py`."""
