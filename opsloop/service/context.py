@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from opsloop.core.playbooks import Mode, parse_playbook
 from opsloop.core.sources import DEFAULT_LATE, SourceSpec
 from opsloop.execution.channels import Channel
-from opsloop.learning.predictors import load_predictor
 from opsloop.reasoning.compiler import CompiledPlaybook, compile_playbook
 from opsloop.runtime.base import Runtime
 from opsloop.service.group_commit import GroupCommitter
@@ -31,6 +30,8 @@ from opsloop.store.database import Database, Tx
 
 if TYPE_CHECKING:
     import httpx
+
+    from opsloop.reasoning.predictions import Predictor, TextPredictor
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +171,7 @@ class Context:
         self.catalog = Catalog(self.db)
         self.late_after = LateThresholds(self.db)
         self.models = ServedModels(
-            load_predictor, queue_retrain=self.queue_retrain, clock=lambda: self.clock()
+            _load_predictor, queue_retrain=self.queue_retrain, clock=lambda: self.clock()
         )
         self.http = SharedHttpClient(timeout=self.settings.delivery_timeout_seconds)
 
@@ -208,3 +209,10 @@ class Context:
         """Train the playbook's model again soon, in a job (one at a time per playbook)."""
         payload = {"playbook": playbook, "reason": reason}
         self.runtime.enqueue(tx, TRAIN_MODEL, [(payload, f"train:{playbook}")])
+
+
+def _load_predictor(artifact: bytes, stored: dict[str, Any]) -> Predictor | TextPredictor:
+    # The learning layer is imported with the first model a decision needs, not at start-up.
+    from opsloop.learning.predictors import load_predictor
+
+    return load_predictor(artifact, stored)

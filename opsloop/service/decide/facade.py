@@ -5,20 +5,21 @@ every method is one use case."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opsloop.core.decision_views import DecisionDetail, DecisionSummary
 from opsloop.core.llm_calls import ModelUsage
 from opsloop.core.playbooks import Playbook
 from opsloop.core.yaml_source import read_text
-from opsloop.reasoning.llm_client import Classification
 from opsloop.service import reading
 from opsloop.service.context import Context
-from opsloop.service.decide import llm_setup as llm_service
 from opsloop.service.decide import playbooks
-from opsloop.service.decide.llm_setup import ConnectionCheck
 from opsloop.service.decide.playbooks import Applied
 from opsloop.service.decide.views import PlaybookDetail, PlaybookSummary, PlaybookVersion
+
+if TYPE_CHECKING:
+    from opsloop.reasoning.llm_client import Classification
+    from opsloop.service.decide.llm_setup import ConnectionCheck
 
 
 class Decide:
@@ -54,7 +55,9 @@ class Decide:
     def check_llm(self) -> ConnectionCheck:
         """One tiny request to the language model (no retries, no cache): model and latency,
         or what is wrong (opsloop/service/decide/llm_setup.py)."""
-        return llm_service.test_connection(self.ctx)
+        from opsloop.service.decide import llm_setup  # the LLM client loads only when used
+
+        return llm_setup.test_connection(self.ctx)
 
     def classify_text(
         self,
@@ -65,9 +68,13 @@ class Decide:
         needed_by: str = "",
     ) -> Classification:
         """One of `labels` for `text`, as a playbook would ask the model (cached, booked)."""
-        with llm_service.language_model(self.ctx, needed_by=needed_by) as llm:
+        from opsloop.service.decide import llm_setup  # the LLM client loads only when used
+
+        with llm_setup.language_model(self.ctx, needed_by=needed_by) as llm:
             return llm.classify(text, labels, instructions=instructions)
 
     def llm_usage(self) -> dict[str, ModelUsage]:
         """Per model: calls, cache hits, failures, tokens and cost, from the LLM call ledger."""
-        return llm_service.usage(self.ctx)
+        from opsloop.service.decide import llm_setup  # the LLM client loads only when used
+
+        return llm_setup.usage(self.ctx)
