@@ -15,7 +15,9 @@ from opsloop.core.explanations import Explanation
 from opsloop.core.playbooks import Mode
 
 
-class DecisionSummary(TypedDict):
+class DecisionFields(TypedDict):
+    """A decision's own fields, those of `opsloop.core.decisions.Decision`, as a dict."""
+
     id: int
     playbook: str
     playbook_version: int
@@ -28,13 +30,18 @@ class DecisionSummary(TypedDict):
     """What was acted on: the choice, or a reviewer's override; None until decided."""
     score: float | None
     needs_approval: bool
-    sampled: bool
-    """An `auto` decision picked for a person to review after the fact."""
-    why: str
-    reasons: str
-    """The scorecard lines and table rows that gave points (else `why`)."""
     created_at: datetime
     decided_at: datetime | None
+    why: str
+    sampled: bool
+    """An `auto` decision picked for a person to review after the fact."""
+
+
+class DecisionSummary(DecisionFields):
+    """A decision in a list."""
+
+    reasons: str
+    """The scorecard lines and table rows that gave points (else `why`)."""
 
 
 class ReviewRow(TypedDict):
@@ -83,26 +90,11 @@ class DecisionInputs(TypedDict, total=False):
     version: int
 
 
-class DecisionRecord(TypedDict):
-    """A decision's own fields: those of `opsloop.core.decisions.Decision`, as a dict."""
+class DecisionRecord(DecisionFields):
+    """A decision with what it decided on and why."""
 
-    id: int
-    playbook: str
-    playbook_version: int
-    subject: str
-    event_id: int
-    mode: Mode
-    status: DecisionStatus
-    choice: str | None
-    final_choice: str | None
-    score: float | None
-    needs_approval: bool
-    created_at: datetime
-    decided_at: datetime | None
-    why: str
     explanation: Explanation
     inputs: DecisionInputs
-    sampled: bool
 
 
 class DecisionDetail(DecisionRecord):

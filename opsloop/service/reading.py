@@ -8,6 +8,7 @@ from typing import Any, cast
 from opsloop.core.action_views import ActionDetail, ActionRow, AttemptRow, TaskRow
 from opsloop.core.decision_views import (
     DecisionDetail,
+    DecisionFields,
     DecisionInputs,
     DecisionRecord,
     DecisionSummary,
@@ -199,7 +200,7 @@ def complete_task(ctx: Context, task_id: int, *, by: str) -> TaskRow:
     return done
 
 
-def _summary(decision: Decision) -> DecisionSummary:
+def _fields(decision: Decision) -> DecisionFields:
     return {
         "id": decision.id,
         "playbook": decision.playbook,
@@ -212,35 +213,24 @@ def _summary(decision: Decision) -> DecisionSummary:
         "final_choice": decision.final_choice,
         "score": decision.score,
         "needs_approval": decision.needs_approval,
-        "sampled": decision.sampled,
-        "why": decision.why,
-        "reasons": decision.explanation.get("reasons", decision.why),
         "created_at": decision.created_at,
         "decided_at": decision.decided_at,
+        "why": decision.why,
+        "sampled": decision.sampled,
     }
+
+
+def _summary(decision: Decision) -> DecisionSummary:
+    return {**_fields(decision), "reasons": decision.explanation.get("reasons", decision.why)}
 
 
 def _record(decision: Decision) -> DecisionRecord:
     return {
-        "id": decision.id,
-        "playbook": decision.playbook,
-        "playbook_version": decision.playbook_version,
-        "subject": decision.subject,
-        "event_id": decision.event_id,
-        "mode": decision.mode,
-        "status": decision.status,
-        "choice": decision.choice,
-        "final_choice": decision.final_choice,
-        "score": decision.score,
-        "needs_approval": decision.needs_approval,
-        "created_at": decision.created_at,
-        "decided_at": decision.decided_at,
-        "why": decision.why,
+        **_fields(decision),
         # What reasoning wrote (opsloop/reasoning/decide.py, service/decide/deciding.py for a
         # failed decision), as the store decoded it.
         "explanation": cast(Explanation, decision.explanation),
         "inputs": cast(DecisionInputs, decision.inputs),
-        "sampled": decision.sampled,
     }
 
 

@@ -26,9 +26,43 @@ def is_ingest(path: str) -> bool:
     return path == INGEST_PATHS[0] or path.startswith(INGEST_PATHS[1:])
 
 
-class _BodyOverLimit(Exception):
-    """Raised into the app from `receive` when the bytes received pass the limit. Private, so
-    no route or exception handler catches it on the way out."""
+class _BodyRefused(Exception):
+    """Raised into the app from `receive` when a body chunk fails the middleware's check."""
+
+
+async def _run_checking_body(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send, check: Callable[[bytes], bool]
+) -> bool:
+    """Run `app`, showing `check` each chunk of the request body as the app reads it. False
+    when `check` refused a chunk before the app began its answer: the caller answers instead.
+    Every route reads its body before answering, so a refusal after that cannot happen; it
+    would be raised as it is."""
+    started = False
+    refusal = _BodyRefused()  # this call's own: another middleware's refusal passes through
+
+    async def checked_receive() -> Message:
+        message = await receive()
+        if message["type"] == "http.request" and not check(message.get("body", b"")):
+            raise refusal
+        return message
+
+    async def watched_send(message: Message) -> None:
+        nonlocal started
+        started = started or message["type"] == "http.response.start"
+        await send(message)
+
+    try:
+        await app(scope, checked_receive, watched_send)
+    except _BodyRefused as exc:
+        if exc is not refusal or started:
+            raise
+        return False
+    except ExceptionGroup as group:  # a task group in between wraps what it raised
+        matched, rest = group.split(lambda exc: exc is refusal)
+        if matched is None or rest is not None or started:
+            raise
+        return False
+    return True
 
 
 class BodyLimit:
@@ -52,32 +86,13 @@ class BodyLimit:
             await self._refuse(scope, receive, send, f"is {int(declared)} bytes")
             return
         received = 0
-        started = False
 
-        async def counted_receive() -> Message:
+        def within_limit(chunk: bytes) -> bool:
             nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise _BodyOverLimit
-            return message
+            received += len(chunk)
+            return received <= self.limit
 
-        async def watched_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted_receive, watched_send)
-        except _BodyOverLimit:
-            if started:  # cannot happen today: every route reads its body before answering
-                raise
-            await self._refuse(scope, receive, send, f"is over {self.limit} bytes")
-        except ExceptionGroup as group:  # a task group in between wraps what it raised
-            matched, rest = group.split(_BodyOverLimit)
-            if matched is None or rest is not None or started:
-                raise
+        if not await _run_checking_body(self.app, scope, receive, send, within_limit):
             await self._refuse(scope, receive, send, f"is over {self.limit} bytes")
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, size: str) -> None:
@@ -94,10 +109,6 @@ class BodyLimit:
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 NUL_MESSAGE = "contains a NUL character (\\u0000), which cannot be stored; remove it"
-
-
-class _NulInBody(Exception):
-    """Raised into the app from `receive` when a body carries a NUL character."""
 
 
 class NoNul:
@@ -129,34 +140,15 @@ class NoNul:
         form = Headers(scope=scope).get("content-type", "").startswith(FORM_TYPE)
         signs = (b"\x00", b"\\u0000", b"%00") if form else (b"\x00", b"\\u0000")
         tail = b""
-        started = False
 
-        async def checked_receive() -> Message:
+        def clean(chunk: bytes) -> bool:
             nonlocal tail
-            message = await receive()
-            if message["type"] == "http.request":
-                # The last bytes of the previous chunk, so a `%00` cut in two is still seen.
-                chunk = tail + message.get("body", b"")
-                if any(sign in chunk for sign in signs):
-                    raise _NulInBody
-                tail = chunk[-5:]
-            return message
+            # The last bytes of the previous chunk, so a `%00` cut in two is still seen.
+            seen = tail + chunk
+            tail = seen[-5:]
+            return not any(sign in seen for sign in signs)
 
-        async def watched_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, checked_receive, watched_send)
-        except _NulInBody:
-            if started:
-                raise
-            await _invalid(scope, receive, send, "body")
-        except ExceptionGroup as group:
-            matched, rest = group.split(_NulInBody)
-            if matched is None or rest is not None or started:
-                raise
+        if not await _run_checking_body(self.app, scope, receive, send, clean):
             await _invalid(scope, receive, send, "body")
 
 

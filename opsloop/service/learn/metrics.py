@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, cast
 
 from opsloop.core.decisions import ACTED_STATUSES, DECISION_STATUSES
 from opsloop.core.periods import DEFAULT_BASELINE, Baseline, Period, iso_week, parse_baseline
@@ -300,58 +300,28 @@ def _split(
 
 def _decisions_versus(split: _Split[DecisionFigures] | None) -> DecisionsVersusBaseline | None:
     """Each number in the baseline period and the recent one, and its relative change."""
-    if split is None:
-        return None
-    before, after, recent = split.before, split.after, split.recent
-    return {
-        "baseline": {
-            "since": split.baseline.since,
-            "until": split.baseline.until,
-            "total": before["total"],
-        },
-        "recent": {"since": recent.since, "until": recent.until, "total": after["total"]}
-        if recent and after
-        else None,
-        "success_rate": _compared(before["success_rate"], after["success_rate"] if after else None),
-        "override_rate": _compared(
-            before["override_rate"], after["override_rate"] if after else None
-        ),
-        "median_time_to_action_seconds": _compared(
-            before["median_time_to_action_seconds"],
-            after["median_time_to_action_seconds"] if after else None,
-        ),
-        "p90_time_to_action_seconds": _compared(
-            before["p90_time_to_action_seconds"],
-            after["p90_time_to_action_seconds"] if after else None,
-        ),
-        "median_task_completion_seconds": _compared(
-            before["median_task_completion_seconds"],
-            after["median_task_completion_seconds"] if after else None,
-        ),
-        "p90_task_completion_seconds": _compared(
-            before["p90_task_completion_seconds"],
-            after["p90_task_completion_seconds"] if after else None,
-        ),
-    }
+    return cast(DecisionsVersusBaseline | None, _versus(split, DecisionsVersusBaseline, "total"))
 
 
 def _csat_versus(split: _Split[CsatFigures] | None) -> CsatVersusBaseline | None:
+    return cast(CsatVersusBaseline | None, _versus(split, CsatVersusBaseline, "responses"))
+
+
+def _versus(split: _Split[Any] | None, shape: type, count: str) -> dict[str, Any] | None:
+    """The baseline and recent periods with their `count`, and every other key of `shape` (a
+    TypedDict: the numbers compared) as a `Change`."""
     if split is None:
         return None
     before, after, recent = split.before, split.after, split.recent
+
+    def period(span: Period, figures: Mapping[str, Any]) -> dict[str, Any]:
+        return {"since": span.since, "until": span.until, count: figures[count]}
+
+    compared = [name for name in shape.__annotations__ if name not in ("baseline", "recent")]
     return {
-        "baseline": {
-            "since": split.baseline.since,
-            "until": split.baseline.until,
-            "responses": before["responses"],
-        },
-        "recent": {"since": recent.since, "until": recent.until, "responses": after["responses"]}
-        if recent and after
-        else None,
-        "mean_rating": _compared(before["mean_rating"], after["mean_rating"] if after else None),
-        "satisfied_share": _compared(
-            before["satisfied_share"], after["satisfied_share"] if after else None
-        ),
+        "baseline": period(split.baseline, before),
+        "recent": period(recent, after) if recent and after else None,
+        **{name: _compared(before[name], after[name] if after else None) for name in compared},
     }
 
 
