@@ -150,7 +150,14 @@ class Settings(BaseSettings):
     outbox_backoff_base_seconds: float = Field(default=10.0, gt=0)
     outbox_backoff_max_seconds: float = Field(default=3600.0, gt=0)
 
+    serve_workers: bool = True
+    """Whether `opsloop serve` also runs background jobs; off (`--no-worker`) for web-only
+    processes beside `opsloop worker` ones."""
+    runtime: Literal["auto", "inprocess", "procrastinate"] = "auto"
+    """Where background jobs run: `auto` is Procrastinate on PostgreSQL (any number of
+    `opsloop worker` processes share the work) and worker threads of the server on SQLite."""
     worker_threads: int = Field(default=4, ge=1)
+    """Jobs run at once by each process (threads; Procrastinate's `concurrency`)."""
     worker_poll_seconds: float = Field(default=0.5, gt=0)
     worker_stale_seconds: float = Field(default=60.0, gt=0)
 

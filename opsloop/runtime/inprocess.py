@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import socket
 import threading
 import uuid
@@ -23,8 +22,9 @@ from sqlalchemy import Connection, and_, delete, exists, func, insert, select, u
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from opsloop.runtime.base import Handler, Job
+from opsloop.runtime.base import DEFAULT_QUEUE, Handler, Job, backoff_seconds
 from opsloop.store.database import Database, Tx
+from opsloop.store.retention import delete_failed_jobs
 from opsloop.store.schema import jobs, schedules, workers
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def utcnow() -> datetime:
 @dataclass(frozen=True)
 class _Registration:
     handler: Handler
-    batch_size: int
+    queue: str
     max_attempts: int
 
 
@@ -70,9 +70,10 @@ class InProcessRuntime:
     # --- the contract ------------------------------------------------------------------------
 
     def register(
-        self, kind: str, handler: Handler, *, batch_size: int = 1, max_attempts: int = 5
+        self, kind: str, handler: Handler, *, queue: str = DEFAULT_QUEUE, max_attempts: int = 5
     ) -> None:
-        self._registry[kind] = _Registration(handler, batch_size, max_attempts)
+        # Every process runs every queue: one SQLite file is one machine's work.
+        self._registry[kind] = _Registration(handler, queue, max_attempts)
 
     def enqueue(
         self,
@@ -103,6 +104,12 @@ class InProcessRuntime:
         if run_at is None or run_at <= now:
             tx.after_commit(self.notify)
 
+    def cancel(self, tx: Tx, ordering_key: str) -> int:
+        removed = tx.conn.execute(
+            delete(jobs).where(jobs.c.ordering_key == ordering_key, jobs.c.status == "todo")
+        )
+        return int(removed.rowcount or 0)
+
     def every(self, name: str, kind: str, interval: timedelta) -> None:
         self._periodic[name] = (kind, interval)
 
@@ -111,7 +118,7 @@ class InProcessRuntime:
         done = 0
         while limit is None or done < limit:
             self._enqueue_periodic()
-            claimed = self._claim(max_jobs=None)
+            claimed = self._claim()
             if not claimed:
                 return done
             done += self._run(claimed)
@@ -203,7 +210,7 @@ class InProcessRuntime:
         while not self._stopping.is_set():
             try:
                 self._enqueue_periodic()
-                claimed = self._claim(max_jobs=None)
+                claimed = self._claim()
                 if claimed:
                     self._run(claimed)
                     continue
@@ -214,7 +221,7 @@ class InProcessRuntime:
                     self._wake.wait(self.poll_seconds)
                 self._pending_wakeups = 0
 
-    def _claim(self, max_jobs: int | None) -> list[Job]:
+    def _claim(self) -> list[Job]:
         if not self._registry:
             return []
         now = self.clock()
@@ -227,15 +234,12 @@ class InProcessRuntime:
             )
         )
         kinds = list(self._registry)
-        limit = max(r.batch_size for r in self._registry.values())
-        if max_jobs is not None:
-            limit = min(limit, max_jobs)
-        # Oldest due jobs first; the batch is the oldest one's kind, up to its batch size.
+        # The oldest due job first.
         candidates = (
             select(jobs.c.id, jobs.c.kind)
             .where(jobs.c.status == "todo", jobs.c.run_at <= now, jobs.c.kind.in_(kinds), ~blocked)
             .order_by(jobs.c.id)
-            .limit(limit)
+            .limit(1)
         )
         if not self.db.is_sqlite:
             candidates = candidates.with_for_update(skip_locked=True)
@@ -243,10 +247,7 @@ class InProcessRuntime:
             rows = list(tx.conn.execute(candidates))
             if not rows:
                 return []
-            kind = rows[0].kind
-            size = self._registry[kind].batch_size
-            ids = [row.id for row in rows if row.kind == kind][:size]
-            return self._take(tx.conn, ids, now)
+            return self._take(tx.conn, [row.id for row in rows], now)
 
     def _take(self, conn: Connection, ids: list[int], now: datetime) -> list[Job]:
         if not ids:
@@ -270,19 +271,8 @@ class InProcessRuntime:
         try:
             registration.handler(claimed)
         except Exception as exc:
-            if len(claimed) == 1:
-                self._failed(claimed[0], registration, exc)
-                return 1
-            log.warning(
-                "batch of %d %s jobs failed; running them one by one", len(claimed), claimed[0].kind
-            )
             for job in claimed:
-                try:
-                    registration.handler([job])
-                except Exception as single:
-                    self._failed(job, registration, single)
-                else:
-                    self._done([job])
+                self._failed(job, registration, exc)
             return len(claimed)
         self._done(claimed)
         return len(claimed)
@@ -295,8 +285,7 @@ class InProcessRuntime:
         now = self.clock()
         error = f"{type(exc).__name__}: {exc}"[:2000]
         give_up = job.attempts >= registration.max_attempts
-        delay = min(self.retry_base_seconds * 2 ** (job.attempts - 1), 300.0)
-        delay = random.uniform(delay / 2, delay)
+        delay = backoff_seconds(self.retry_base_seconds, job.attempts)
         log.error(
             "job %s %d failed (attempt %d of %d)%s: %s",
             job.kind,
@@ -399,15 +388,32 @@ class InProcessRuntime:
 
     # --- for tests and the API -----------------------------------------------------------------
 
+    def forget_failed(self, conn: Connection, *, before: datetime, limit: int) -> int:
+        return delete_failed_jobs(conn, before=before, limit=limit)
+
     def counts(self) -> dict[str, int]:
         with self.db.read() as conn:
             query = select(jobs.c.status, func.count()).group_by(jobs.c.status)
             return dict(conn.execute(query).all())
 
-    def failed_jobs(self) -> list[dict[str, Any]]:
+    def jobs(self) -> list[dict[str, Any]]:
         with self.db.read() as conn:
-            rows = conn.execute(select(jobs).where(jobs.c.status == "failed").order_by(jobs.c.id))
+            rows = conn.execute(
+                select(
+                    jobs.c.id,
+                    jobs.c.kind,
+                    jobs.c.payload,
+                    jobs.c.ordering_key,
+                    jobs.c.status,
+                    jobs.c.attempts,
+                    jobs.c.run_at,
+                    jobs.c.last_error,
+                ).order_by(jobs.c.id)
+            )
             return [dict(row._mapping) for row in rows]
+
+    def failed_jobs(self) -> list[dict[str, Any]]:
+        return [job for job in self.jobs() if job["status"] == "failed"]
 
 
 def _pid_alive(pid: int) -> bool:

@@ -28,6 +28,7 @@ from opsloop.service.jobs import (
     CLOSE_OUTCOMES,
     DECIDE_WITH_LLM,
     DELIVER,
+    QUEUES,
     RETENTION,
     RETRAIN_DUE,
     SYNC_DUE,
@@ -83,6 +84,7 @@ __all__ = [
     "CSAT_FIELD",
     "MAX_BATCH_BYTES",
     "ORDERS",
+    "QUEUE_NAMES",
     "SNIPPET_PATH",
     "Accepted",
     "Applied",
@@ -178,6 +180,43 @@ if not TYPE_CHECKING:  # mypy reads the imports above, and still flags a name no
 _Facade = TypeVar("_Facade")
 
 
+QUEUE_NAMES: tuple[str, ...] = tuple(sorted(set(QUEUES.values())))
+"""The job queues, one per stage (`opsloop worker --queues`)."""
+
+
+def make_runtime(
+    settings: Settings,
+    db: Database,
+    clock: Callable[[], datetime] = utcnow,
+    *,
+    queues: list[str] | None = None,
+) -> Runtime:
+    """The runtime `settings.runtime` names; `auto`: Procrastinate on PostgreSQL, worker threads
+    of this process on SQLite (docs/scaling.md)."""
+    choice = settings.runtime
+    if choice == "auto":
+        choice = "inprocess" if db.is_sqlite else "procrastinate"
+    if choice == "procrastinate":
+        # Imported only here: the SQLite install never loads Procrastinate.
+        from opsloop.runtime.procrastinate import ProcrastinateRuntime
+
+        return ProcrastinateRuntime(
+            db,
+            concurrency=settings.worker_threads,
+            poll_seconds=settings.worker_poll_seconds,
+            stale_seconds=settings.worker_stale_seconds,
+            queues=queues,
+            clock=clock,
+        )
+    return InProcessRuntime(
+        db,
+        threads=settings.worker_threads,
+        poll_seconds=settings.worker_poll_seconds,
+        stale_seconds=settings.worker_stale_seconds,
+        clock=clock,
+    )
+
+
 def migrate_database(settings: Settings) -> None:
     """Create or upgrade the schema of the database `settings` name (`opsloop migrate`)."""
     db = Database(settings.resolved_database_url)
@@ -195,42 +234,43 @@ class OpsLoop:
         db: Database | None = None,
         runtime: Runtime | None = None,
         clock: Callable[[], datetime] = utcnow,
+        queues: list[str] | None = None,
     ) -> None:
+        """`queues`: run only the jobs of these queues (`opsloop worker --queues`; PostgreSQL)."""
         self.settings = settings
         self.db = db or Database(
             settings.resolved_database_url, pool_size=settings.worker_threads + 8
         )
-        self.runtime = runtime or InProcessRuntime(
-            self.db,
-            threads=settings.worker_threads,
-            poll_seconds=settings.worker_poll_seconds,
-            stale_seconds=settings.worker_stale_seconds,
-            clock=clock,
-        )
+        self.runtime = runtime or make_runtime(settings, self.db, clock, queues=queues)
         self.ctx = Context(settings, self.db, self.runtime, clock)
         self.ctx.committer = GroupCommitter(self._store_now)
         self._closed = False
         self._building = threading.Lock()
         # Each handler imports its stage when a job of its kind runs (see `_deliver_jobs` …).
-        self.runtime.register(DELIVER, self._deliver_jobs, batch_size=1, max_attempts=3)
+        self._register(DELIVER, self._deliver_jobs, max_attempts=3)
         # Playbooks that ask the language model decide here, outside the ingest transaction.
-        self.runtime.register(DECIDE_WITH_LLM, self._decide_jobs, batch_size=1, max_attempts=3)
-        self.runtime.register(CLOSE_OUTCOMES, lambda jobs: self._close_outcomes_job())
+        self._register(DECIDE_WITH_LLM, self._decide_jobs, max_attempts=3)
+        self._register(CLOSE_OUTCOMES, lambda jobs: self._close_outcomes_job())
         self.runtime.every(CLOSE_OUTCOMES, CLOSE_OUTCOMES, timedelta(minutes=10))
         # Models: a retrain asked for (a rejected artifact), and the playbooks' `retrain:`
         # schedules, checked every 10 minutes (each playbook's own interval decides).
-        self.runtime.register(TRAIN_MODEL, self._train_job, max_attempts=2)
-        self.runtime.register(RETRAIN_DUE, lambda jobs: self._retrain_due_job())
+        self._register(TRAIN_MODEL, self._train_job, max_attempts=2)
+        self._register(RETRAIN_DUE, lambda jobs: self._retrain_due_job())
         self.runtime.every(RETRAIN_DUE, RETRAIN_DUE, timedelta(minutes=10))
         # Pulled sources: every minute, one sync job per source that is due (its `interval`).
-        self.runtime.register(SYNC_DUE, lambda jobs: self._sync_due_job())
+        self._register(SYNC_DUE, lambda jobs: self._sync_due_job())
         self.runtime.every(SYNC_DUE, SYNC_DUE, timedelta(minutes=1))
-        self.runtime.register(SYNC_SOURCE, self._sync_jobs, max_attempts=2)
+        self._register(SYNC_SOURCE, self._sync_jobs, max_attempts=2)
         # Retention: purge what the settings let go, give SQLite's free pages back, empty the WAL.
-        self.runtime.register(RETENTION, lambda jobs: self._retention_job())
+        self._register(RETENTION, lambda jobs: self._retention_job())
         self.runtime.every(
             RETENTION, RETENTION, timedelta(minutes=settings.retention_interval_minutes)
         )
+
+    def _register(
+        self, kind: str, handler: Callable[[list[Job]], None], *, max_attempts: int = 5
+    ) -> None:
+        self.runtime.register(kind, handler, queue=QUEUES[kind], max_attempts=max_attempts)
 
     # --- the stages ----------------------------------------------------------------------------
     # Each façade is built, and its stage's modules imported, when first used: importing every
@@ -301,15 +341,30 @@ class OpsLoop:
             self.ctx, self.settings.resolved_playbooks_dir, actor="startup"
         )
 
-    def start(self) -> None:
-        """Start the background workers and the group-commit writer (a server's set-up)."""
+    def start(self, *, workers: bool = True) -> None:
+        """Start the group-commit writer and, unless `workers` is off (a web-only process,
+        `opsloop serve --no-worker`), the background workers: a server's set-up."""
         # A server uses every stage: build them now, before the first request or job needs one
         # (and before the collector freezes what start-up made, `gc_tuning.tune_for_serving`).
         for stage in ("accounts", "ingest", "decide", "review", "deliver", "learn"):
             getattr(self, stage)
         assert self.ctx.committer is not None
         self.ctx.committer.start()
+        if workers:
+            self.runtime.start()
+
+    def work(self, stop: threading.Event) -> None:
+        """Run background jobs in the foreground until `stop` is set or, on PostgreSQL, until
+        SIGINT/SIGTERM (`opsloop worker`). Running jobs finish first; a job of a process killed
+        harder is handed to another worker after `worker_stale_seconds`."""
+        self.start(workers=False)
+        run_worker = getattr(self.runtime, "run_worker", None)
+        if run_worker is not None:  # Procrastinate: its worker, in this thread
+            run_worker()
+            return
         self.runtime.start()
+        while not stop.wait(1):
+            pass
 
     def close(self) -> None:
         if self._closed:

@@ -36,3 +36,17 @@ CLOSE_OUTCOMES = "close_outcome_windows"
 RETENTION = "retention"
 """Periodic (every `retention_interval_minutes`): purge what the retention settings let go;
 `service/retention.py`."""
+
+# --- queues: one per stage, so `opsloop worker --queues deliver` runs deliveries only ---------
+
+QUEUES: dict[str, str] = {
+    DELIVER: "deliver",
+    DECIDE_WITH_LLM: "decide",
+    SYNC_DUE: "ingest",
+    SYNC_SOURCE: "ingest",
+    TRAIN_MODEL: "learn",
+    RETRAIN_DUE: "learn",
+    CLOSE_OUTCOMES: "learn",
+    RETENTION: "maintenance",
+}
+"""The queue of each kind (PostgreSQL; on SQLite every process runs every queue)."""

@@ -111,7 +111,7 @@ def purge(ctx: Context, *, actor: str = "retention") -> Purged:
         steps.append(
             (
                 "failed_jobs",
-                lambda conn, n: store.delete_failed_jobs(conn, before=jobs_before, limit=n),
+                lambda conn, n: ctx.runtime.forget_failed(conn, before=jobs_before, limit=n),
             )
         )
     if s.retain_llm_cache_days is not None:

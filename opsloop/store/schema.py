@@ -4,6 +4,7 @@ a test checks the two never drift apart on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -492,6 +493,18 @@ workers = Table(
     Column("pid", Integer, nullable=False),
     Column("started_at", UtcDateTime, nullable=False),
     Column("heartbeat_at", UtcDateTime, nullable=False),
+)
+
+job_errors = Table(
+    # PostgreSQL: the last error of a Procrastinate job that failed, by Procrastinate's job id
+    # (it keeps only the status); opsloop/runtime/procrastinate.py. Unused on SQLite.
+    "job_errors",
+    metadata,
+    Column("job_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", String(64), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
 )
 
 schedules = Table(

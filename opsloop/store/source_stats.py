@@ -6,26 +6,36 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Connection, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from opsloop.store.schema import source_stats
 
 COUNTERS = ("received", "stored", "duplicates", "rejected", "ignored", "late")
 
 
+# Every ingest transaction runs this upsert, so it goes straight to the driver's connection:
+# building and compiling SQLAlchemy's ON CONFLICT construct cost more than the query (issue 12).
+_UPSERT = (
+    "INSERT INTO source_stats (source, day, {columns}) VALUES ({marks}) "
+    "ON CONFLICT (source, day) DO UPDATE SET {sums}"
+)
+_ADD = {
+    dialect: _UPSERT.format(
+        columns=", ".join(COUNTERS),
+        marks=", ".join([mark] * (2 + len(COUNTERS))),
+        sums=", ".join(f"{name} = source_stats.{name} + excluded.{name}" for name in COUNTERS),
+    )
+    for dialect, mark in (("sqlite", "?"), ("postgresql", "%s"))
+}
+
+
 def add(conn: Connection, source: str, day: str, **counts: int) -> None:
     """Add to the source's counters for `day` (YYYY-MM-DD)."""
-    values = {name: int(counts.get(name, 0)) for name in COUNTERS}
-    if not any(values.values()):
+    values = [int(counts.get(name, 0)) for name in COUNTERS]
+    if not any(values):
         return
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    statement = insert(source_stats).values(source=source, day=day, **values)
-    statement = statement.on_conflict_do_update(
-        index_elements=[source_stats.c.source, source_stats.c.day],
-        set_={name: source_stats.c[name] + statement.excluded[name] for name in COUNTERS},
-    )
-    conn.execute(statement)
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    driver.execute(_ADD[conn.dialect.name], (source, day, *values))
 
 
 def totals(conn: Connection, source: str, since_day: str) -> dict[str, int]:

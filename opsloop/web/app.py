@@ -54,6 +54,12 @@ PAGE_ROUTERS += [playbooks_page.router]
 """The browser UI's pages, one router per module of opsloop/web/pages/ (see pages/ui.py)."""
 
 
+def app_from_environment() -> FastAPI:
+    """The app for settings read from the environment: the factory each web process imports
+    when `opsloop serve --processes N` (or uvicorn/gunicorn) starts several."""
+    return create_app(Settings())
+
+
 def create_app(
     settings: Settings, *, service: OpsLoop | None = None, start_workers: bool = True
 ) -> FastAPI:
@@ -68,8 +74,7 @@ def create_app(
             owned = OpsLoop(settings)
             owned.prepare()
             app.state.ops = owned
-            if start_workers:
-                owned.start()
+            owned.start(workers=start_workers and settings.serve_workers)
             tune_for_serving()
             try:
                 yield

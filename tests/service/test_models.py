@@ -21,7 +21,7 @@ from opsloop.learning import artifacts
 from opsloop.service import OpsLoop
 from opsloop.service.jobs import TRAIN_MODEL
 from opsloop.store import audit as audit_store
-from opsloop.store.schema import jobs, model_versions
+from opsloop.store.schema import model_versions
 from tests.conftest import Clock, OpsFactory
 from tests.learning.synthetic import SCORING, plan, store_history
 
@@ -161,10 +161,10 @@ def test_a_bad_model_file_is_rejected_retired_and_retrained_never_loaded(
             for row in audit_store.trail(conn, "model", "scoring:deal.won")
             if row["verb"] == "model.rejected"
         ]
-        queued = conn.execute(select(jobs.c.payload).where(jobs.c.kind == TRAIN_MODEL)).all()
     assert rejected["detail"]["version"] == 1
     assert reason in rejected["detail"]["reason"]
-    assert [payload["playbook"] for (payload,) in queued] == ["scoring"]
+    queued = [job["payload"] for job in ops.runtime.jobs() if job["kind"] == TRAIN_MODEL]
+    assert [payload["playbook"] for payload in queued] == ["scoring"]
 
     meanwhile = decide_on(ops, "lead:meanwhile", visits=6, budget=10000)
     assert "model v1 was rejected" in meanwhile["explanation"]["model"]["note"]

@@ -328,6 +328,8 @@ def cancel_action(ctx: Context, action_id: int, *, actor: str) -> ActionRow:
                 "can be cancelled"
             )
         audit.record(tx.conn, now, actor, "action.cancelled", action_id, {"was": action["status"]})
+        # Its queued delivery job goes too (the job would find it cancelled and do nothing).
+        ctx.runtime.cancel(tx, f"action:{action_id}")
         updated = action_store.get_action(tx.conn, action_id)
     assert updated is not None
     log.info("action %d cancelled by %s", action_id, actor, extra={"action": action_id})
