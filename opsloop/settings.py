@@ -236,6 +236,15 @@ class Settings(BaseSettings):
         return value.expanduser() if value is not None else None
 
     @model_validator(mode="after")
+    def _procrastinate_needs_postgresql(self) -> Settings:
+        if self.runtime == "procrastinate" and self.resolved_database_url.startswith("sqlite"):
+            raise ValueError(
+                "runtime: `procrastinate` runs on PostgreSQL; set OPSLOOP_DATABASE_URL to a "
+                "postgresql+psycopg:// URL, or use `auto` (threads on SQLite)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.environment != "production":
             return self

@@ -59,6 +59,13 @@ def test_placeholder_secrets_are_refused_in_production(monkeypatch: pytest.Monke
         Settings()
 
 
+def test_the_procrastinate_runtime_is_refused_on_sqlite_with_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="`procrastinate` runs on PostgreSQL"):
+        Settings(data_dir=tmp_path, runtime="procrastinate")
+    on_postgres = "postgresql+psycopg://opsloop@db/opsloop"
+    assert Settings(database_url=on_postgres, runtime="procrastinate").runtime == "procrastinate"
+
+
 def test_the_default_database_is_a_sqlite_file_in_the_data_dir(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "d")
     assert (

@@ -5,7 +5,6 @@ since launching the server is what it is for; every other command goes through t
 
 from __future__ import annotations
 
-import contextlib
 import os
 from typing import TYPE_CHECKING, Annotated
 
@@ -126,7 +125,9 @@ def worker(
     extra = {"worker_threads": concurrency} if concurrency else {}
     config = settings(**extra)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # SIGTERM and Ctrl-C: stop fetching, let the running jobs finish.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
     ops = OpsLoop(config, queues=wanted)
     try:
         ops.prepare()
@@ -137,8 +138,7 @@ def worker(
             f"Worker running on {_db_label(config)} ({config.worker_threads} at once, queues: "
             f"{', '.join(wanted) if wanted else 'all'}). Ctrl-C to stop."
         )
-        with contextlib.suppress(KeyboardInterrupt):
-            ops.work(stop)
+        ops.work(stop)
     except OpsLoopError as exc:
         fail(exc)
     finally:

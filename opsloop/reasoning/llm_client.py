@@ -296,11 +296,9 @@ class LanguageModel:
         if context:
             user["fields"] = context
         system = _CLASSIFY_PROMPT.format(labels=_dumps(allowed))
-        if instructions:
-            system += "\n\n" + instructions.strip()
         result, call = self._complete(
             "classify",
-            _messages(system, user),
+            _messages(system, user, instructions),
             temperature=CLASSIFY_TEMPERATURE,
             schema=_classification_schema(allowed),
             parse=lambda content: _parse_classification(content, allowed),
@@ -321,11 +319,9 @@ class LanguageModel:
         """A draft answer to `message` for a person to finalize."""
         user = {"message": message, "context": _checked(context_fields, "context_fields")}
         system = _DRAFT_PROMPT.format(tone=tone.strip() or "professional")
-        if instructions:
-            system += "\n\n" + instructions.strip()
         text, call = self._complete(
             "draft",
-            _messages(system, user),
+            _messages(system, user, instructions),
             temperature=DRAFT_TEMPERATURE,
             schema=None,
             parse=_text_answer,
@@ -346,11 +342,9 @@ class LanguageModel:
             {"text": source} if isinstance(source, str) else {"fields": _checked(source, "source")}
         )
         system = _SUMMARY_PROMPT.format(max_words=max_words)
-        if instructions:
-            system += "\n\n" + instructions.strip()
         text, call = self._complete(
             "summarize",
-            _messages(system, user),
+            _messages(system, user, instructions),
             temperature=SUMMARY_TEMPERATURE,
             schema=None,
             parse=_text_answer,
@@ -558,7 +552,13 @@ class LanguageModel:
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _messages(system: str, user: dict[str, Any]) -> list[dict[str, str]]:
+def _messages(
+    system: str, user: dict[str, Any], instructions: str | None = None
+) -> list[dict[str, str]]:
+    """The system prompt (with the playbook's own `instructions` after it) and the user's
+    fields as JSON."""
+    if instructions:
+        system += "\n\n" + instructions.strip()
     return [{"role": "system", "content": system}, {"role": "user", "content": _dumps(user)}]
 
 

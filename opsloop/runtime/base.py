@@ -23,9 +23,10 @@ suite (tests/runtime/test_runtime_contract.py) checks them on each:
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Connection
@@ -33,6 +34,12 @@ from sqlalchemy import Connection
 from opsloop.store.database import Tx
 
 DEFAULT_QUEUE = "default"
+
+
+def utcnow() -> datetime:
+    """The wall clock, the runtimes' default; the service passes its own (moved by hand in
+    tests and simulations)."""
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +55,15 @@ class Job:
 Handler = Callable[[list[Job]], None]
 """Runs the jobs it is given (one per call on both runtimes; a list so that batching can come
 back without changing every handler)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """What `register` was told about a kind."""
+
+    handler: Handler
+    queue: str
+    max_attempts: int
 
 
 def backoff_seconds(base: float, attempts: int) -> float:
@@ -87,6 +103,10 @@ class Runtime(Protocol):
 
     def start(self) -> None:
         """Start background workers in this process."""
+
+    def work(self, stop: threading.Event) -> None:
+        """Run the workers in the calling thread until `stop` is set (`opsloop worker`), then
+        let running jobs finish."""
 
     def stop(self, timeout: float = 10.0) -> None:
         """Let running jobs finish, then stop the workers."""

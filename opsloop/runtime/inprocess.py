@@ -14,31 +14,26 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, exists, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from opsloop.runtime.base import DEFAULT_QUEUE, Handler, Job, backoff_seconds
+from opsloop.runtime.base import (
+    DEFAULT_QUEUE,
+    Handler,
+    Job,
+    Registration,
+    backoff_seconds,
+    utcnow,
+)
 from opsloop.store.database import Database, Tx
 from opsloop.store.retention import delete_failed_jobs
 from opsloop.store.schema import jobs, schedules, workers
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class _Registration:
-    handler: Handler
-    queue: str
-    max_attempts: int
 
 
 class InProcessRuntime:
@@ -59,7 +54,7 @@ class InProcessRuntime:
         self.retry_base_seconds = retry_base_seconds
         self.clock = clock
         self.worker_id = uuid.uuid4().hex
-        self._registry: dict[str, _Registration] = {}
+        self._registry: dict[str, Registration] = {}
         self._periodic: dict[str, tuple[str, timedelta]] = {}
         self._wake = threading.Condition()
         self._pending_wakeups = 0
@@ -73,7 +68,7 @@ class InProcessRuntime:
         self, kind: str, handler: Handler, *, queue: str = DEFAULT_QUEUE, max_attempts: int = 5
     ) -> None:
         # Every process runs every queue: one SQLite file is one machine's work.
-        self._registry[kind] = _Registration(handler, queue, max_attempts)
+        self._registry[kind] = Registration(handler, queue, max_attempts)
 
     def enqueue(
         self,
@@ -140,6 +135,12 @@ class InProcessRuntime:
         heartbeat.start()
         self._threads.append(heartbeat)
         log.info("runtime started", extra={"worker": self.worker_id, "threads": self.threads})
+
+    def work(self, stop: threading.Event) -> None:
+        self.start()
+        while not stop.wait(1):
+            pass
+        self.stop()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()
@@ -281,7 +282,7 @@ class InProcessRuntime:
         with self.db.transaction() as tx:
             tx.conn.execute(delete(jobs).where(jobs.c.id.in_([job.id for job in finished])))
 
-    def _failed(self, job: Job, registration: _Registration, exc: BaseException) -> None:
+    def _failed(self, job: Job, registration: Registration, exc: BaseException) -> None:
         now = self.clock()
         error = f"{type(exc).__name__}: {exc}"[:2000]
         give_up = job.attempts >= registration.max_attempts

@@ -27,12 +27,13 @@ How the contract of `runtime/base.py` maps onto it:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import procrastinate
@@ -45,23 +46,19 @@ from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, TIMESTAMP, VARCHAR
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError
 
-from opsloop.runtime.base import DEFAULT_QUEUE, Handler, Job, backoff_seconds
+from opsloop.runtime.base import (
+    DEFAULT_QUEUE,
+    Handler,
+    Job,
+    Registration,
+    backoff_seconds,
+    utcnow,
+)
 from opsloop.store.database import Database, Tx
 
 log = logging.getLogger(__name__)
 
 STOPPED = "the worker running this job stopped before it finished"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class _Registration:
-    handler: Handler
-    queue: str
-    max_attempts: int
 
 
 # --- the SQL, through Procrastinate's own functions where it has one ------------------------------
@@ -189,23 +186,20 @@ class ProcrastinateRuntime:
                 conninfo=libpq_url(db.url), min_size=1, max_size=concurrency + 2
             )
         )
-        self._registry: dict[str, _Registration] = {}
+        self._registry: dict[str, Registration] = {}
         self._periodic: dict[str, tuple[str, timedelta]] = {}
         self._ticks: dict[str, int] = {}
         """The newest tick of each schedule this process has deferred or seen deferred."""
         self._manual_worker: int | None = None
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._worker_task: asyncio.Task[None] | None = None
-        self._worker_ready = threading.Event()
 
     # --- the contract ----------------------------------------------------------------------------
 
     def register(
         self, kind: str, handler: Handler, *, queue: str = DEFAULT_QUEUE, max_attempts: int = 5
     ) -> None:
-        registration = _Registration(handler, queue, max_attempts)
+        registration = Registration(handler, queue, max_attempts)
         self._registry[kind] = registration
 
         def run(context: JobContext, /, **payload: Any) -> None:
@@ -230,7 +224,7 @@ class ProcrastinateRuntime:
     ) -> None:
         if not payloads:
             return
-        queue = self._registry[kind].queue if kind in self._registry else DEFAULT_QUEUE
+        queue = self._queue_of(kind)
         tx.conn.execute(
             _DEFER,
             {
@@ -268,20 +262,16 @@ class ProcrastinateRuntime:
         if self._threads:
             return
         self._stopping.clear()
-        self._worker_ready.clear()
-        worker = threading.Thread(target=self._serve, name="opsloop-procrastinate", daemon=True)
-        timer = threading.Thread(target=self._tick, name="opsloop-runtime-timer", daemon=True)
-        self._threads = [worker, timer]
-        for thread in self._threads:
-            thread.start()
-        self._worker_ready.wait(30)
+        worker = threading.Thread(
+            target=self.work, args=(self._stopping,), name="opsloop-procrastinate", daemon=True
+        )
+        worker.start()
+        self._threads = [worker]
         log.info("Procrastinate worker started", extra={"concurrency": self.concurrency})
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop fetching; let running jobs finish (up to `timeout`), then stop."""
         self._stopping.set()
-        if self._loop is not None and self._worker_task is not None:
-            self._loop.call_soon_threadsafe(self._worker_task.cancel)
         for thread in self._threads:
             thread.join(timeout + 5)
         self._threads.clear()
@@ -293,16 +283,17 @@ class ProcrastinateRuntime:
                 )
             self._manual_worker = None
 
-    def run_worker(self, *, install_signal_handlers: bool = True) -> None:
-        """Run the worker in the calling thread until SIGINT/SIGTERM (`opsloop worker`): running
-        jobs finish first. The timer runs beside it."""
-        self._stopping.clear()
-        timer = threading.Thread(target=self._tick, name="opsloop-runtime-timer", daemon=True)
+    def work(self, stop: threading.Event) -> None:
+        """Run Procrastinate's worker and the timer in the calling thread until `stop` is set;
+        running jobs finish first."""
+        timer = threading.Thread(
+            target=self._tick, args=(stop,), name="opsloop-runtime-timer", daemon=True
+        )
         timer.start()
         try:
-            asyncio.run(self._work(install_signal_handlers=install_signal_handlers))
+            asyncio.run(self._work(stop))
         finally:
-            self._stopping.set()
+            stop.set()
             timer.join(10)
 
     # --- jobs --------------------------------------------------------------------------------------
@@ -310,35 +301,35 @@ class ProcrastinateRuntime:
     def retry_at(self, attempts: int) -> datetime:
         return self.clock() + timedelta(seconds=backoff_seconds(self.retry_base_seconds, attempts))
 
-    def _run_one(self, job: Job, registration: _Registration, *, manual: bool = False) -> None:
-        """Run one job; in the worker (not `manual`) Procrastinate then records the outcome."""
+    def _run_one(self, job: Job, registration: Registration, *, manual: bool = False) -> None:
+        """Run one job. In Procrastinate's worker it then records the outcome (retry or fail,
+        through `_Backoff`); `run_due` (`manual`) records it here, in the same transaction as
+        the error."""
         try:
             registration.handler([job])
         except Exception as exc:
-            self._remember(job, exc, registration)
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            give_up = job.attempts >= registration.max_attempts
+            log.error(
+                "job %s %d failed (attempt %d of %d)%s: %s",
+                job.kind,
+                job.id,
+                job.attempts,
+                registration.max_attempts,
+                "; giving up" if give_up else "; will retry",
+                error,
+                extra={"job": job.id, "kind": job.kind},
+            )
+            with self.db.transaction() as tx:
+                self._write_error(tx.conn, job.id, job.kind, job.attempts, error)
+                if manual:
+                    self._settle(tx.conn, job.id, job.attempts, give_up=give_up)
             if manual:
-                self._settle_failure(job, registration)
                 return
             raise
         if manual:
             with self.db.transaction() as tx:
                 tx.conn.execute(_FINISH, {"id": job.id, "status": "succeeded", "delete": True})
-
-    def _remember(self, job: Job, exc: BaseException, registration: _Registration) -> None:
-        error = f"{type(exc).__name__}: {exc}"[:2000]
-        give_up = job.attempts >= registration.max_attempts
-        log.error(
-            "job %s %d failed (attempt %d of %d)%s: %s",
-            job.kind,
-            job.id,
-            job.attempts,
-            registration.max_attempts,
-            "; giving up" if give_up else "; will retry",
-            error,
-            extra={"job": job.id, "kind": job.kind},
-        )
-        with self.db.transaction() as tx:
-            self._write_error(tx.conn, job.id, job.kind, job.attempts, error)
 
     def _write_error(
         self, conn: Connection, job_id: int, kind: str, attempts: int, error: str
@@ -348,29 +339,37 @@ class ProcrastinateRuntime:
             {"id": job_id, "kind": kind, "attempts": attempts, "error": error, "at": self.clock()},
         )
 
-    def _settle_failure(self, job: Job, registration: _Registration) -> None:
-        with self.db.transaction() as tx:
-            if job.attempts >= registration.max_attempts:
-                tx.conn.execute(_FINISH, {"id": job.id, "status": "failed", "delete": False})
-            else:
-                tx.conn.execute(_RETRY, {"id": job.id, "at": self.retry_at(job.attempts)})
+    def _settle(self, conn: Connection, job_id: int, attempts: int, *, give_up: bool) -> None:
+        """A failed attempt: kept as `failed`, or back to the queue after its backoff."""
+        if give_up:
+            conn.execute(_FINISH, {"id": job_id, "status": "failed", "delete": False})
+        else:
+            conn.execute(_RETRY, {"id": job_id, "at": self.retry_at(attempts)})
 
     def _fetch(self) -> Job | None:
+        """Claim the next job due by the service's clock, as this process's worker row."""
         if not self._registry:
             return None
-        worker = self._manual_worker_id()
-        try:
-            with self.db.transaction() as tx:
-                row = tx.conn.execute(
-                    _FETCH, {"tasks": self._kinds(), "due": self.clock(), "worker": worker}
-                ).first()
-        except IntegrityError:
-            # Another process took the last job of the same lock at the same moment (the unique
-            # index on a running lock said no): nothing of ours to run now.
-            return None
-        if row is None:
-            return None
-        return Job(row.id, row.task_name, dict(row.args), row.lock, row.attempts + 1)
+        for _ in range(3):
+            try:
+                with self.db.transaction() as tx:
+                    worker = self._heartbeat(tx.conn)
+                    row = tx.conn.execute(
+                        _FETCH, {"tasks": self._kinds(), "due": self.clock(), "worker": worker}
+                    ).first()
+            except IntegrityError:
+                # Another process took the next job of the same lock at the same moment (the
+                # unique index on a running lock said no): look again, past it.
+                continue
+            self._manual_worker = worker
+            if row is None:
+                return None
+            return Job(row.id, row.task_name, dict(row.args), row.lock, row.attempts + 1)
+        return None
+
+    def _queue_of(self, kind: str) -> str:
+        registration = self._registry.get(kind)
+        return registration.queue if registration else DEFAULT_QUEUE
 
     def _kinds(self) -> list[str]:
         """The kinds this process runs: all registered ones, or those on its `queues`."""
@@ -380,24 +379,20 @@ class ProcrastinateRuntime:
             if self.queues is None or registration.queue in self.queues
         ]
 
-    def _manual_worker_id(self) -> int:
+    def _heartbeat(self, conn: Connection) -> int:
         """`run_due` claims jobs as a registered worker whose heartbeat is fresh, so that other
-        processes never take its jobs for a dead worker's."""
-        with self.db.transaction() as tx:
-            if self._manual_worker is not None:
-                found = tx.conn.execute(
-                    text(
-                        "UPDATE procrastinate_workers SET last_heartbeat = now() "
-                        "WHERE id = :id RETURNING id"
-                    ),
-                    {"id": self._manual_worker},
-                ).first()
-                if found is not None:
-                    return self._manual_worker
-            self._manual_worker = int(
-                tx.conn.execute(text("SELECT procrastinate_register_worker_v1()")).scalar_one()
-            )
-            return self._manual_worker
+        processes never take its jobs for a dead worker's: refresh it, or register one."""
+        if self._manual_worker is not None:
+            found = conn.execute(
+                text(
+                    "UPDATE procrastinate_workers SET last_heartbeat = now() "
+                    "WHERE id = :id RETURNING id"
+                ),
+                {"id": self._manual_worker},
+            ).first()
+            if found is not None:
+                return self._manual_worker
+        return int(conn.execute(text("SELECT procrastinate_register_worker_v1()")).scalar_one())
 
     # --- periodic ticks and stalled workers ---------------------------------------------------------
 
@@ -411,7 +406,7 @@ class ProcrastinateRuntime:
             tick = int(now // seconds * seconds)
             if self._ticks.get(name, -1) >= tick:
                 continue
-            queue = self._registry[kind].queue if kind in self._registry else DEFAULT_QUEUE
+            queue = self._queue_of(kind)
             with self.db.transaction() as tx:
                 # One process at a time per schedule, and never a tick older than one already
                 # deferred: Procrastinate forgets older ticks once a newer one is deferred, so a
@@ -461,55 +456,49 @@ class ProcrastinateRuntime:
             log.warning("handed back %d jobs from stopped workers", handed)
         return handed
 
-    def _tick(self) -> None:
+    def _tick(self, stop: threading.Event) -> None:
         """The timer: periodic ticks every `poll_seconds`; stalled workers every quarter of
-        `stale_seconds`."""
+        `stale_seconds` (at most every 10 s)."""
         every = max(min(self.stale_seconds / 4, 10.0), 0.05)
-        next_check = 0.0
-        waited = 0.0
-        while not self._stopping.wait(self.poll_seconds):
-            waited += self.poll_seconds
+        next_check = time.monotonic()
+        while not stop.wait(self.poll_seconds):
             try:
                 self._defer_ticks()
-                if waited >= next_check:
-                    next_check = waited + every
+                if time.monotonic() >= next_check:
+                    next_check = time.monotonic() + every
                     self.recover_stale()
             except Exception:
                 log.exception("runtime timer failed; will try again")
 
     # --- Procrastinate's worker ---------------------------------------------------------------------
 
-    def _serve(self) -> None:
-        try:
-            asyncio.run(self._work(install_signal_handlers=False))
-        except Exception:
-            log.exception("the Procrastinate worker stopped")
-        finally:
-            self._worker_ready.set()
-
-    async def _work(self, *, install_signal_handlers: bool) -> None:
+    async def _work(self, stop: threading.Event) -> None:
         async with self.app.open_async():
-            self._loop = asyncio.get_running_loop()
-            self._worker_task = asyncio.current_task()
-            self._worker_ready.set()
             options: dict[str, Any] = {"queues": self.queues}  # None: every queue
-            try:
-                await self.app.run_worker_async(
+            worker = asyncio.create_task(
+                self.app.run_worker_async(
                     **options,
                     concurrency=self.concurrency,
                     wait=True,
                     name=f"opsloop-{id(self):x}",
-                    install_signal_handlers=install_signal_handlers,
+                    install_signal_handlers=False,  # the caller owns the signals and sets `stop`
                     delete_jobs="successful",
                     fetch_job_polling_interval=max(self.poll_seconds, 0.05),
                     update_heartbeat_interval=max(min(self.stale_seconds / 4, 10.0), 0.05),
                     stalled_worker_timeout=self.stale_seconds,
                 )
-            except asyncio.CancelledError:
-                pass
+            )
+            stopped = asyncio.create_task(asyncio.to_thread(stop.wait))
+            try:
+                await asyncio.wait({worker, stopped}, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                self._loop = None
-                self._worker_task = None
+                stop.set()  # frees the thread waiting on it
+                # Cancelling Procrastinate's worker stops its fetching and waits for the jobs
+                # it is running.
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+                await stopped
 
     # --- for tests and the API ----------------------------------------------------------------------
 

@@ -354,17 +354,11 @@ class OpsLoop:
             self.runtime.start()
 
     def work(self, stop: threading.Event) -> None:
-        """Run background jobs in the foreground until `stop` is set or, on PostgreSQL, until
-        SIGINT/SIGTERM (`opsloop worker`). Running jobs finish first; a job of a process killed
-        harder is handed to another worker after `worker_stale_seconds`."""
+        """Run background jobs in the foreground until `stop` is set (`opsloop worker`).
+        Running jobs finish first; a job of a process killed harder is handed to another
+        worker after `worker_stale_seconds`."""
         self.start(workers=False)
-        run_worker = getattr(self.runtime, "run_worker", None)
-        if run_worker is not None:  # Procrastinate: its worker, in this thread
-            run_worker()
-            return
-        self.runtime.start()
-        while not stop.wait(1):
-            pass
+        self.runtime.work(stop)
 
     def close(self) -> None:
         if self._closed:

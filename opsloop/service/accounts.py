@@ -314,10 +314,8 @@ class Accounts:
             return None
         digest = _sha256(token)
         now = self.ctx.clock()
-        cached = self._tokens.get(digest)
-        if cached is not None and cached[0] > now:
-            principal = cached[1]
-        else:
+        principal = self._cached(digest, now)
+        if principal is None:
             with self.ctx.db.read() as conn:
                 row = store.find_active_token(conn, digest)
             if row is None:
@@ -330,32 +328,35 @@ class Accounts:
             )
             with self._lock:
                 self._tokens[digest] = (now + timedelta(seconds=TOKEN_CACHE_SECONDS), principal)
-        self._touch(principal.id)
+        with self._lock:  # one request writes the touch, not every one racing it
+            touch = self._touch_due(principal.id, now)
+            if touch:
+                self._touched[principal.id] = now
+        if touch:
+            with self.ctx.db.transaction() as tx:
+                store.touch_token(tx.conn, principal.id, now)
         return principal
 
     def cached_token_principal(self, token: str) -> Principal | None:
-        """The token's principal when the answer is in memory and nothing needs writing (no
+        """`token_principal` when the answer is in memory and nothing needs writing (no
         `last_used_at` touch due), else None: the caller then asks `token_principal`. An async
         request handler calls this first so the common case never switches threads."""
-        cached = self._tokens.get(_sha256(token)) if token.startswith(TOKEN_PREFIX) else None
-        if cached is None or len(token) > 200:
+        if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
             return None
         now = self.ctx.clock()
-        principal = cached[1]
-        last = self._touched.get(principal.id)
-        if cached[0] <= now or last is None or (now - last).total_seconds() >= TOKEN_TOUCH_SECONDS:
+        principal = self._cached(_sha256(token), now)
+        if principal is None or self._touch_due(principal.id, now):
             return None
         return principal
 
-    def _touch(self, token_id: int) -> None:
-        now = self.ctx.clock()
-        with self._lock:
-            last = self._touched.get(token_id)
-            if last is not None and (now - last).total_seconds() < TOKEN_TOUCH_SECONDS:
-                return
-            self._touched[token_id] = now
-        with self.ctx.db.transaction() as tx:
-            store.touch_token(tx.conn, token_id, now)
+    def _cached(self, digest: str, now: datetime) -> Principal | None:
+        cached = self._tokens.get(digest)
+        return cached[1] if cached is not None and cached[0] > now else None
+
+    def _touch_due(self, token_id: int, now: datetime) -> bool:
+        """`last_used_at` is written at most every TOKEN_TOUCH_SECONDS per token."""
+        last = self._touched.get(token_id)
+        return last is None or (now - last).total_seconds() >= TOKEN_TOUCH_SECONDS
 
     # --- the secret key ----------------------------------------------------------------------
 

@@ -165,3 +165,23 @@ def orders(count: int, *, day: str = "2026-03-01") -> list[dict[str, Any]]:
         }
         for n in range(1, count + 1)
     ]
+
+
+def orders_source(url: str, **payload: str) -> str:
+    """A pulled `orders` source on this API (bearer auth, pages of 10) whose events carry the
+    given payload fields (event field: item field)."""
+    fields = "".join(f"\n    {name}: {item}" for name, item in payload.items())
+    return f"""\
+name: orders
+kind: http
+mapping:
+  type: order.updated
+  subject: "'order:' + string(id)"
+  occurred_at: updated_at
+  payload:{fields}
+http:
+  url: {url}/page
+  items: data
+  auth: {{type: bearer}}
+  pagination: {{type: page, size_param: per_page, size: 10}}
+"""

@@ -12,68 +12,26 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select, text, update
 
-from opsloop.runtime.base import Job
 from opsloop.runtime.inprocess import InProcessRuntime
 from opsloop.store.database import Database
 from opsloop.store.schema import jobs, workers
 from tests.conftest import Clock, eventually
-
-Payloads = list[tuple[dict[str, Any], str | None]]
-
-
-class WorkerDied(BaseException):
-    """Raised by a handler to stand in for a worker process that dies mid-job: it is not an
-    `Exception`, so the runtime does not catch it and the job stays claimed, as after a crash."""
-
-
-class Runtimes:
-    """Builds runtimes (and extra `Database` handles standing in for other processes) and stops
-    them all when the test ends."""
-
-    def __init__(self, url: str, db: Database, clock: Clock) -> None:
-        self.url = url
-        self.db = db
-        self.clock = clock
-        self._runtimes: list[InProcessRuntime] = []
-        self._databases: list[Database] = []
-
-    def database(self) -> Database:
-        """A second connection pool on the same database, as another process would have."""
-        other = Database(self.url)
-        self._databases.append(other)
-        return other
-
-    def runtime(
-        self,
-        *,
-        db: Database | None = None,
-        clock: Callable[[], datetime] | None = None,
-        **options: Any,
-    ) -> InProcessRuntime:
-        settings: dict[str, Any] = {
-            "threads": 1,
-            "poll_seconds": 0.02,
-            "stale_seconds": 60.0,
-            "retry_base_seconds": 1.0,
-            **options,
-        }
-        runtime = InProcessRuntime(db or self.db, clock=clock or self.clock, **settings)
-        self._runtimes.append(runtime)
-        return runtime
-
-    def close(self) -> None:
-        for runtime in self._runtimes:
-            runtime.stop(timeout=10)
-        for database in self._databases:
-            database.dispose()
+from tests.runtime.support import (
+    Recorder,
+    Runtimes,
+    crash_while_running,
+    dies,
+    enqueue,
+    named,
+)
 
 
 @pytest.fixture
@@ -86,16 +44,9 @@ def db(database_url: str) -> Iterator[Database]:
 
 @pytest.fixture
 def runtimes(database_url: str, db: Database, clock: Clock) -> Iterator[Runtimes]:
-    made = Runtimes(database_url, db, clock)
+    made = Runtimes("inprocess", database_url, db, clock)
     yield made
     made.close()
-
-
-def enqueue(
-    runtime: InProcessRuntime, kind: str, payloads: Payloads, *, run_at: datetime | None = None
-) -> None:
-    with runtime.db.transaction() as tx:
-        runtime.enqueue(tx, kind, payloads, run_at=run_at)
 
 
 def job_rows(db: Database) -> list[dict[str, Any]]:
@@ -103,32 +54,6 @@ def job_rows(db: Database) -> list[dict[str, Any]]:
         return [dict(row._mapping) for row in conn.execute(select(jobs).order_by(jobs.c.id))]
 
 
-class Recorder:
-    """A handler that remembers every call; it raises for payloads the test marks as bad."""
-
-    def __init__(self, *, fail: Callable[[Job], str | None] = lambda job: None) -> None:
-        self.calls: list[list[Job]] = []
-        self.fail = fail
-        self._lock = threading.Lock()
-
-    def __call__(self, batch: list[Job]) -> None:
-        with self._lock:
-            self.calls.append(list(batch))
-        for job in batch:
-            problem = self.fail(job)
-            if problem:
-                raise ValueError(problem)
-
-    @property
-    def names(self) -> list[str]:
-        return [job.payload["name"] for call in self.calls for job in call]
-
-
-def named(*names: str, key: str | None = None) -> Payloads:
-    return [({"name": name}, key) for name in names]
-
-
-# --- transactions ------------------------------------------------------------------------------
 def test_two_processes_creating_a_schedule_at_the_same_moment_enqueue_it_once(
     runtimes: Runtimes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -205,21 +130,11 @@ def _sessions_waiting_on_a_lock(db: Database) -> int:
         )
 
 
-def crash_while_running(runtime: InProcessRuntime) -> None:
-    """Claim the next job with `runtime` and 'die' in the middle of it."""
-    with pytest.raises(WorkerDied):
-        runtime.run_due()
-
-
-def _dies(batch: list[Job]) -> None:
-    raise WorkerDied
-
-
 def test_a_job_held_by_a_worker_whose_process_is_gone_is_handed_back_at_once(
     runtimes: Runtimes,
 ) -> None:
     dead = runtimes.runtime()
-    dead.register("send", _dies)
+    dead.register("send", dies)
     enqueue(dead, "send", named("welcome"))
     crash_while_running(dead)
     gone_pid = _pid_of_a_finished_process()

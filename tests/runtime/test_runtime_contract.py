@@ -16,111 +16,26 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
-from opsloop.runtime.base import Job, Runtime
-from opsloop.runtime.inprocess import InProcessRuntime, utcnow
-from opsloop.runtime.procrastinate import ProcrastinateRuntime
+from opsloop.runtime.base import Job, Runtime, utcnow
 from opsloop.store.database import Database
 from tests.conftest import Clock, eventually
-
-Payloads = list[tuple[dict[str, Any], str | None]]
+from tests.runtime.support import (
+    Recorder,
+    Runtimes,
+    crash_while_running,
+    dies,
+    enqueue,
+    named,
+)
 
 BACKENDS = ["inprocess-sqlite", "inprocess-postgres", "procrastinate-postgres"]
-
-
-class WorkerDied(BaseException):
-    """Raised by a handler to stand in for a worker process that dies mid-job: it is not an
-    `Exception`, so the runtime does not catch it and the job stays claimed, as after a crash."""
-
-
-class Runtimes:
-    """Builds runtimes of one backend (and extra `Database` handles standing in for other
-    processes) and stops them all when the test ends."""
-
-    def __init__(self, backend: str, url: str, db: Database, clock: Clock) -> None:
-        self.backend = backend
-        self.url = url
-        self.db = db
-        self.clock = clock
-        self._runtimes: list[Any] = []
-        self._databases: list[Database] = []
-
-    @property
-    def procrastinate(self) -> bool:
-        return self.backend.startswith("procrastinate")
-
-    def database(self) -> Database:
-        """A second connection pool on the same database, as another process would have."""
-        other = Database(self.url)
-        self._databases.append(other)
-        return other
-
-    def runtime(
-        self,
-        *,
-        db: Database | None = None,
-        clock: Callable[[], datetime] | None = None,
-        threads: int = 1,
-        **options: Any,
-    ) -> Any:
-        settings: dict[str, Any] = {
-            "poll_seconds": 0.02,
-            "stale_seconds": 60.0,
-            "retry_base_seconds": 1.0,
-            **options,
-        }
-        runtime: Any
-        if self.procrastinate:
-            runtime = ProcrastinateRuntime(
-                db or self.db, clock=clock or self.clock, concurrency=threads, **settings
-            )
-        else:
-            runtime = InProcessRuntime(
-                db or self.db, clock=clock or self.clock, threads=threads, **settings
-            )
-        self._runtimes.append(runtime)
-        return runtime
-
-    def silence(self, runtime: Any, seconds: float) -> None:
-        """Make `runtime`'s last heartbeat `seconds` old, as if its process had stopped then:
-        the in-process runtime keeps heartbeats by the service's clock, Procrastinate by the
-        database's."""
-        if not self.procrastinate:
-            self.clock.advance(seconds=seconds)
-            return
-        with self.db.transaction() as tx:
-            tx.conn.execute(
-                text(
-                    "UPDATE procrastinate_workers SET last_heartbeat = "
-                    "last_heartbeat - make_interval(secs => :s) WHERE id = :id"
-                ),
-                {"s": seconds, "id": runtime._manual_worker},
-            )
-
-    def silence_everyone(self, seconds: float) -> None:
-        """Procrastinate: make every worker's heartbeat `seconds` older (a killed process's
-        worker id is not known to the test)."""
-        with self.db.transaction() as tx:
-            tx.conn.execute(
-                text(
-                    "UPDATE procrastinate_workers SET last_heartbeat = "
-                    "last_heartbeat - make_interval(secs => :s)"
-                ),
-                {"s": seconds},
-            )
-
-    def close(self) -> None:
-        for runtime in self._runtimes:
-            runtime.stop(timeout=10)
-        for database in self._databases:
-            database.dispose()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -148,40 +63,8 @@ def runtimes(backend: str, runtime_url: str, db: Database, clock: Clock) -> Iter
     made.close()
 
 
-def enqueue(
-    runtime: Runtime, kind: str, payloads: Payloads, *, run_at: datetime | None = None
-) -> None:
-    with runtime.db.transaction() as tx:  # type: ignore[attr-defined]
-        runtime.enqueue(tx, kind, payloads, run_at=run_at)
-
-
 def job_rows(runtime: Runtime) -> list[dict[str, Any]]:
     return runtime.jobs()
-
-
-class Recorder:
-    """A handler that remembers every call; it raises for payloads the test marks as bad."""
-
-    def __init__(self, *, fail: Callable[[Job], str | None] = lambda job: None) -> None:
-        self.calls: list[list[Job]] = []
-        self.fail = fail
-        self._lock = threading.Lock()
-
-    def __call__(self, batch: list[Job]) -> None:
-        with self._lock:
-            self.calls.append(list(batch))
-        for job in batch:
-            problem = self.fail(job)
-            if problem:
-                raise ValueError(problem)
-
-    @property
-    def names(self) -> list[str]:
-        return [job.payload["name"] for call in self.calls for job in call]
-
-
-def named(*names: str, key: str | None = None) -> Payloads:
-    return [({"name": name}, key) for name in names]
 
 
 # --- transactions ------------------------------------------------------------------------------
@@ -456,21 +339,11 @@ def test_a_periodic_job_is_enqueued_once_per_interval_with_two_processes_polling
 # --- workers that die --------------------------------------------------------------------------
 
 
-def crash_while_running(runtime: Runtime) -> None:
-    """Claim the next job with `runtime` and 'die' in the middle of it."""
-    with pytest.raises(WorkerDied):
-        runtime.run_due()
-
-
-def _dies(batch: list[Job]) -> None:
-    raise WorkerDied
-
-
 def test_a_job_held_by_a_worker_whose_heartbeat_stopped_is_handed_back_and_run_once(
     runtimes: Runtimes, clock: Clock
 ) -> None:
     dead = runtimes.runtime(stale_seconds=60.0)
-    dead.register("send", _dies)
+    dead.register("send", dies)
     enqueue(dead, "send", named("welcome", key="lead:1"))
     crash_while_running(dead)
     [held] = job_rows(dead)
@@ -500,7 +373,7 @@ def test_a_started_runtime_hands_back_the_jobs_of_a_dead_worker_and_runs_them(
     runtimes: Runtimes, clock: Clock
 ) -> None:
     dead = runtimes.runtime()
-    dead.register("send", _dies)
+    dead.register("send", dies)
     enqueue(dead, "send", named("welcome"))
     crash_while_running(dead)
     runtimes.silence(dead, 120)
@@ -522,7 +395,7 @@ def test_a_job_that_kills_its_worker_every_time_ends_failed_instead_of_looping(
 
     for attempt in range(1, 4):
         process = runtimes.runtime(db=runtimes.database(), stale_seconds=60.0)
-        process.register("explode", _dies, max_attempts=3)
+        process.register("explode", dies, max_attempts=3)
         assert process.recover_stale() == (0 if attempt == 1 else 1)
         crash_while_running(process)
         runtimes.silence(process, 61)

@@ -22,7 +22,7 @@ from standardwebhooks import Webhook
 
 from opsloop.service import OpsLoop
 from tests.conftest import WEBHOOK_SECRET, LiveServer, OpsFactory, Serve, lead_playbook
-from tests.perception.json_api import TOKEN, JsonApi, orders
+from tests.perception.json_api import TOKEN, JsonApi, orders, orders_source
 
 RANGE = "outside the times OpsLoop accepts, from 1900-01-01 to 2999-12-31 UTC"
 EXTREMES = ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"]
@@ -286,21 +286,7 @@ def api() -> Iterator[JsonApi]:
 def test_a_pulled_item_with_a_bad_time_or_a_big_integer_is_held_and_the_rest_stored(
     make_ops: OpsFactory, database_url: str, api: JsonApi
 ) -> None:
-    definition = f"""\
-name: orders
-kind: http
-mapping:
-  type: order.updated
-  subject: "'order:' + string(id)"
-  occurred_at: updated_at
-  payload:
-    total: total
-http:
-  url: {api.url}/page
-  items: data
-  auth: {{type: bearer}}
-  pagination: {{type: page, size_param: per_page, size: 10}}
-"""
+    definition = orders_source(api.url, total="total")
     ops = make_ops(database_url)
     ops.ingest.add_source(definition, "orders.yaml", secret=TOKEN, actor="test")
 

@@ -16,7 +16,7 @@ import pytest
 from opsloop.service import OpsLoop
 from tests.conftest import LiveServer, OpsFactory, Serve, eventually, lead_playbook
 from tests.people import OWNER, add_people, form_csrf
-from tests.perception.json_api import TOKEN, JsonApi, orders
+from tests.perception.json_api import TOKEN, JsonApi, orders, orders_source
 
 SAID = "contains a NUL character (\\u0000), which cannot be stored; remove it"
 
@@ -115,21 +115,7 @@ def api_with_nul() -> Iterator[JsonApi]:
 def test_a_pulled_item_holding_a_nul_is_held_and_the_rest_stored(
     make_ops: OpsFactory, database_url: str, api_with_nul: JsonApi
 ) -> None:
-    definition = f"""\
-name: orders
-kind: http
-mapping:
-  type: order.updated
-  subject: "'order:' + string(id)"
-  occurred_at: updated_at
-  payload:
-    note: note
-http:
-  url: {api_with_nul.url}/page
-  items: data
-  auth: {{type: bearer}}
-  pagination: {{type: page, size_param: per_page, size: 10}}
-"""
+    definition = orders_source(api_with_nul.url, note="note")
     ops = make_ops(database_url)
     ops.ingest.add_source(definition, "orders.yaml", secret=TOKEN, actor="test")
 
