@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, String, bindparam, func, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -23,12 +24,21 @@ _CHUNK = 400  # stay well under SQLite's bound-parameter limit
 
 # Hot statements are built once: building and cache-keying a statement on every call costs more
 # than running it. `expanding` parameters take a list, rendered as IN (?, ?, …) at run time.
-# One source at a time: `source = ? AND key IN (…)` uses the unique index on both backends,
-# where PostgreSQL plans `(source, key) IN (…)` as a scan of the whole table.
+# One source at a time: on SQLite, `source = ? AND key IN (…)` uses the unique index on both
+# columns.
 _BY_KEYS = select(events.c.idempotency_key, events.c.id).where(
     events.c.source == bindparam("source"),
     events.c.idempotency_key.in_(bindparam("keys", expanding=True)),
 )
+# On PostgreSQL the same query walks every row of the source whenever the planner's statistics
+# are stale (autovacuum off, a bulk load): it takes `source = $1` for a handful of rows and
+# filters the keys, so a 1,000-event batch slowed from 0.25 s to 2 s over 100,000 events. One
+# index probe per key, forced by LATERAL … LIMIT 1 (never flattened into a join), is the same
+# plan whatever the statistics say: both columns of the unique index, at most one row each.
+_BY_KEYS_PG = text(
+    "SELECT k.key, e.id FROM unnest(:keys) AS k(key) CROSS JOIN LATERAL ("
+    " SELECT id FROM events WHERE source = :source AND idempotency_key = k.key LIMIT 1) AS e"
+).bindparams(bindparam("keys", type_=ARRAY(String)))
 _TRAITS = select(entities.c.subject, entities.c.traits).where(
     entities.c.subject.in_(bindparam("subjects", expanding=True))
 )
@@ -84,7 +94,8 @@ def find_by_idempotency(
         wanted = sorted(source_keys)
         for start in range(0, len(wanted), _CHUNK):
             params = {"source": source, "keys": wanted[start : start + _CHUNK]}
-            for key, event_id in conn.execute(_BY_KEYS, params):
+            query = _BY_KEYS if conn.dialect.name == "sqlite" else _BY_KEYS_PG
+            for key, event_id in conn.execute(query, params):
                 found[(source, key)] = event_id
     return found
 
