@@ -78,6 +78,8 @@ class Scenario:
     concurrency: int
     views_per_lead: int = 0
     label: str = ""
+    wait: bool = False
+    """Single events sent with `?wait=decision` (the decisions in each answer)."""
 
 
 def run_scenario(
@@ -189,6 +191,7 @@ def _single_load(
             "--",
             run_id,
             str(scenario.views_per_lead),
+            *(["wait"] if scenario.wait else []),
         ]
     else:
         command = [
@@ -262,6 +265,15 @@ def scenarios(args: argparse.Namespace) -> list[Scenario]:
         Scenario(f"single-c{c}", "single", c, label=f"1 event/call, concurrency {c}")
         for c in args.concurrency
     ]
+    found.append(
+        Scenario(
+            "wait-c8",
+            "single",
+            8,
+            label="1 event/call, c8, ?wait=decision (decisions answered)",
+            wait=True,
+        )
+    )
     if args.mix:
         found.append(
             Scenario(
@@ -274,6 +286,8 @@ def scenarios(args: argparse.Namespace) -> list[Scenario]:
     )
     if args.only:
         found = [s for s in found if s.name in args.only]
+    if not args.wrk:  # the Python load client sends plain calls only
+        found = [s for s in found if not s.wait]
     return found
 
 

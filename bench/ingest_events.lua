@@ -30,9 +30,15 @@ end
 local sizes = { 4, 12, 40, 85, 150, 320, 700 }
 local budgets = { 0, 1500, 4000, 5000, 12000, 30000 }
 
+path = "/api/events"
+
 function init(args)
    run_id = args[1] or "run"
    views_per_lead = tonumber(args[2] or "0")
+   -- A third argument, `wait`, asks for the decisions in the answer (?wait=decision).
+   if args[3] == "wait" then
+      path = "/api/events?wait=decision"
+   end
 end
 
 local function lead_created(n, subject)
@@ -65,7 +71,7 @@ function request()
    else
       body = lead_created(n, subject)
    end
-   return wrk.format("POST", "/api/events", headers, body)
+   return wrk.format("POST", path, headers, body)
 end
 
 function done(summary, latency, requests)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -91,6 +91,10 @@ class Runtime(Protocol):
 
     def cancel(self, tx: Tx, ordering_key: str) -> int:
         """Remove the jobs of `ordering_key` that have not started; return how many."""
+
+    def waiting(self, ordering_keys: Collection[str]) -> set[str]:
+        """Those of `ordering_keys` with a job queued or running (for callers that wait on a
+        job's result, `POST /api/events?wait=decision`)."""
 
     def every(self, name: str, kind: str, interval: timedelta) -> None:
         """Enqueue a `kind` job every `interval` (at most one per interval across processes)."""

@@ -13,7 +13,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -104,6 +104,20 @@ class InProcessRuntime:
             delete(jobs).where(jobs.c.ordering_key == ordering_key, jobs.c.status == "todo")
         )
         return int(removed.rowcount or 0)
+
+    def waiting(self, ordering_keys: Collection[str]) -> set[str]:
+        if not ordering_keys:
+            return set()
+        with self.db.read() as conn:
+            found = conn.execute(
+                select(jobs.c.ordering_key)
+                .where(
+                    jobs.c.ordering_key.in_(list(ordering_keys)),
+                    jobs.c.status.in_(("todo", "doing")),
+                )
+                .distinct()
+            )
+            return set(found.scalars())
 
     def every(self, name: str, kind: str, interval: timedelta) -> None:
         self._periodic[name] = (kind, interval)

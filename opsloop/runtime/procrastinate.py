@@ -32,7 +32,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -79,6 +79,11 @@ _DEFER_TICK = text(
     "SELECT procrastinate_defer_periodic_job_v2("
     " :queue, :lock, NULL, :task, 0, :periodic_id, :tick, CAST(:args AS jsonb))"
 )
+
+_WAITING = text(
+    "SELECT DISTINCT lock FROM procrastinate_jobs "
+    "WHERE lock = ANY(:keys) AND status IN ('todo', 'doing')"
+).bindparams(bindparam("keys", type_=ARRAY(VARCHAR)))
 
 _LOCK_SCHEDULE = text("SELECT pg_advisory_xact_lock(hashtext('opsloop-schedule:' || :name))")
 _NEWEST_TICK = text(
@@ -242,6 +247,13 @@ class ProcrastinateRuntime:
             {"key": ordering_key},
         ).scalars()
         return sum(1 for job_id in list(ids) if tx.conn.execute(_CANCEL, {"id": job_id}).scalar())
+
+    def waiting(self, ordering_keys: Collection[str]) -> set[str]:
+        if not ordering_keys:
+            return set()
+        with self.db.read() as conn:
+            found = conn.execute(_WAITING, {"keys": list(ordering_keys)})
+            return set(found.scalars())
 
     def every(self, name: str, kind: str, interval: timedelta) -> None:
         self._periodic[name] = (kind, interval)

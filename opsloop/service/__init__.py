@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from opsloop.service.accounts import Accounts
     from opsloop.service.decide.facade import Decide
     from opsloop.service.decide.playbooks import Applied, load_playbook
-    from opsloop.service.decide.views import PlaybookDetail, PlaybookSummary
+    from opsloop.service.decide.views import EventDecisions, PlaybookDetail, PlaybookSummary
     from opsloop.service.deliver.facade import Deliver
     from opsloop.service.ingest.contracts import (
         AppliedContract,
@@ -96,6 +96,7 @@ __all__ = [
     "DashboardPlaybook",
     "DatabaseStatus",
     "DbStats",
+    "EventDecisions",
     "FileIngested",
     "HistorySpec",
     "Imported",
@@ -138,6 +139,7 @@ _EXPORTED_FROM = {
     "HistorySpec": "opsloop.perception.history",
     "Imported": "opsloop.service.ingest.history_import",
     "InboxOrder": "opsloop.store.inbox",
+    "EventDecisions": "opsloop.service.decide.views",
     "Ingested": "opsloop.service.ingest.storing",
     "LedgerCounts": "opsloop.service.reading",
     "Purged": "opsloop.service.retention",

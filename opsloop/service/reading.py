@@ -95,7 +95,7 @@ def list_decisions(
             limit=limit,
             before_id=before_id,
         )
-    return [_summary(d) for d in found]
+    return [summary(d) for d in found]
 
 
 def decision_detail(ctx: Context, decision_id: int) -> DecisionDetail:
@@ -220,7 +220,8 @@ def _fields(decision: Decision) -> DecisionFields:
     }
 
 
-def _summary(decision: Decision) -> DecisionSummary:
+def summary(decision: Decision) -> DecisionSummary:
+    """A decision as the lists show it (`GET /api/decisions`, `?wait=decision`)."""
     return {**_fields(decision), "reasons": decision.explanation.get("reasons", decision.why)}
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -182,6 +183,15 @@ def list_decisions(
     if before_id:
         query = query.where(decisions.c.id < before_id)
     return [_decision(conn, row) for row in conn.execute(query)]
+
+
+def for_events(conn: Connection, event_ids: Collection[int]) -> list[Decision]:
+    """The decisions these events led to, in the order they were made. Found through the
+    (event, playbook) index: no ORDER BY … LIMIT, which would walk every decision by id."""
+    if not event_ids:
+        return []
+    rows = conn.execute(_select().where(decisions.c.event_id.in_(list(event_ids))))
+    return sorted((_decision(conn, row) for row in rows), key=lambda d: d.id)
 
 
 def settle(

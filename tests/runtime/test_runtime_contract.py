@@ -558,3 +558,20 @@ def test_per_subject_order_holds_with_several_worker_processes(runtimes: Runtime
     eventually(lambda: sum(map(len, seen.values())) == 30 and workers[0].counts() == {})
     assert overlaps == []
     assert {key: seen[key] for key in keys} == {key: list(range(6)) for key in keys}
+
+
+def test_waiting_names_the_keys_with_a_job_queued_or_running_until_it_ends(
+    runtimes: Runtimes, clock: Clock
+) -> None:
+    runtime = runtimes.runtime()
+    runtime.register("triage", Recorder(fail=lambda job: "model down"), max_attempts=2)
+    enqueue(runtime, "triage", named("a", key="triage:a"))
+    enqueue(runtime, "triage", named("b", key="triage:b"), run_at=clock.now + timedelta(hours=1))
+    assert runtime.waiting(["triage:a", "triage:b", "triage:c"]) == {"triage:a", "triage:b"}
+    assert runtime.waiting([]) == set()
+
+    assert runtime.run_due() == 1  # a fails once: waiting for its retry still counts
+    assert runtime.waiting(["triage:a"]) == {"triage:a"}
+    clock.advance(hours=2)
+    assert runtime.run_due() == 2  # a fails for good, b fails once
+    assert runtime.waiting(["triage:a", "triage:b"]) == {"triage:b"}, "a failed job waits no more"

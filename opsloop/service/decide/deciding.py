@@ -34,6 +34,12 @@ from opsloop.store.database import Tx
 log = logging.getLogger(__name__)
 
 
+def triage_key(playbook: str, subject: str) -> str:
+    """The ordering key of a language-model decision's job: one subject's decisions by one
+    playbook run in order."""
+    return f"triage:{playbook}:{subject}"
+
+
 def decide_stored(
     ctx: Context,
     tx: Tx,
@@ -61,17 +67,17 @@ def decide_stored(
 
     # A playbook that asks the language model decides in a job, after this transaction: a
     # slow or failing model must never hold the ingest transaction (or the SQLite write lock).
-    later = [(event, playbook) for event, playbook in work if _needs_llm(playbook)]
+    later = [(event, playbook) for event, playbook in work if needs_llm(playbook)]
     if later:
         ctx.runtime.enqueue(
             tx,
             DECIDE_WITH_LLM,
             [
-                ({"playbook": p.name, "event_id": e.id}, f"triage:{p.name}:{e.subject}")
+                ({"playbook": p.name, "event_id": e.id}, triage_key(p.name, e.subject))
                 for e, p in later
             ],
         )
-        work = [(event, playbook) for event, playbook in work if not _needs_llm(playbook)]
+        work = [(event, playbook) for event, playbook in work if not needs_llm(playbook)]
         if not work:
             return []
 
@@ -186,7 +192,8 @@ def models_for(ctx: Context, tx: Tx, playbook: ActivePlaybook) -> Models:
     )
 
 
-def _needs_llm(playbook: ActivePlaybook) -> bool:
+def needs_llm(playbook: ActivePlaybook) -> bool:
+    """The playbook asks the language model, so it decides in a job after the ingest commit."""
     text = playbook.compiled.playbook.text
     return text is not None and text.needs_llm
 

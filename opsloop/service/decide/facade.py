@@ -4,6 +4,7 @@ every method is one use case."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,9 +14,14 @@ from opsloop.core.playbooks import Playbook
 from opsloop.core.yaml_source import read_text
 from opsloop.service import reading
 from opsloop.service.context import Context
-from opsloop.service.decide import playbooks
+from opsloop.service.decide import awaiting, playbooks
 from opsloop.service.decide.playbooks import Applied
-from opsloop.service.decide.views import PlaybookDetail, PlaybookSummary, PlaybookVersion
+from opsloop.service.decide.views import (
+    EventDecisions,
+    PlaybookDetail,
+    PlaybookSummary,
+    PlaybookVersion,
+)
 
 if TYPE_CHECKING:
     from opsloop.reasoning.llm_client import Classification
@@ -48,6 +54,13 @@ class Decide:
 
     def list_decisions(self, **filters: Any) -> list[DecisionSummary]:
         return reading.list_decisions(self.ctx, **filters)
+
+    async def await_decisions(
+        self, event_ids: Collection[int], *, timeout: float
+    ) -> dict[int, EventDecisions]:
+        """Each event's decisions, once the playbooks that ask the language model have decided
+        on it or `timeout` seconds have passed (`POST /api/events?wait=decision`)."""
+        return await awaiting.await_decisions(self.ctx, event_ids, timeout=timeout)
 
     def decision_detail(self, decision_id: int) -> DecisionDetail:
         return reading.decision_detail(self.ctx, decision_id)

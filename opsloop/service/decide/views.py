@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TypedDict
 
+from opsloop.core.decision_views import DecisionSummary
 from opsloop.core.playbooks import Mode
 
 
@@ -52,3 +53,12 @@ class PlaybookVersion(TypedDict):
     created_by: str
     file: str
     active: bool
+
+
+class EventDecisions(TypedDict):
+    """The decisions an event has led to so far (`POST /api/events?wait=decision`)."""
+
+    decisions: list[DecisionSummary]
+    pending: list[str]
+    """Playbooks still deciding on it: those that ask the language model, whose job is queued
+    or running."""

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from opsloop.service import Ingested, OpsLoop
+from opsloop.service import EventDecisions, Ingested, OpsLoop
 from opsloop.web.auth import PUBLIC, REVIEW
 from opsloop.web.deps import ops
 from opsloop.web.request_bodies import Oversized, read_limited
@@ -36,12 +36,31 @@ the first event's id). 422: invalid, nothing stored, the body is kept in quarant
     status_code=201,
     dependencies=[Depends(REVIEW)],
 )
-async def post_events(request: Request, service: Annotated[OpsLoop, Depends(ops)]) -> Json:
+async def post_events(
+    request: Request,
+    service: Annotated[OpsLoop, Depends(ops)],
+    wait: Annotated[
+        Literal["decision"] | None,
+        Query(
+            description="`decision`: answer with each event's decisions (`decisions`), waiting "
+            "up to `timeout` seconds for playbooks that ask the language model; those still "
+            "deciding then are listed in `pending`."
+        ),
+    ] = None,
+    timeout: Annotated[
+        float, Query(gt=0, le=30, description="With `wait`: the longest wait, in seconds.")
+    ] = 5.0,
+) -> Json:
     body = await _body(request, service, "api")
     accepted = await service.ingest.body_async(
         body, source="api", content_type=request.headers.get("content-type")
     )
-    return _answer(accepted)
+    if wait is None:
+        return _answer(accepted)
+    decided = await service.decide.await_decisions(
+        [a.id for a in accepted.accepted], timeout=timeout
+    )
+    return _answer(accepted, decided)
 
 
 @router.post(
@@ -93,16 +112,17 @@ async def _body(request: Request, service: OpsLoop, source: str, *, hook: bool =
         ) from None
 
 
-def _answer(ingested: Ingested) -> Json:
+def _answer(ingested: Ingested, decided: dict[int, EventDecisions] | None = None) -> Json:
     accepted = ingested.accepted
     created = sum(1 for a in accepted if a.status == "created")
     status = 201 if created else 200
+    events = [{"id": a.id, "status": a.status, **(decided or {}).get(a.id, {})} for a in accepted]
     if not ingested.batch:
-        return Json({"id": accepted[0].id, "status": accepted[0].status}, status_code=status)
+        return Json(events[0], status_code=status)
     body: dict[str, Any] = {
         "accepted": len(accepted),
         "created": created,
         "duplicates": len(accepted) - created,
-        "events": [{"id": a.id, "status": a.status} for a in accepted],
+        "events": events,
     }
     return Json(body, status_code=status)
