@@ -85,6 +85,13 @@ _WAITING = text(
     "WHERE lock = ANY(:keys) AND status IN ('todo', 'doing')"
 ).bindparams(bindparam("keys", type_=ARRAY(VARCHAR)))
 
+# Rows changed since the queue table's statistics were last gathered.
+_QUEUE_CHANGES = text(
+    "SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relname = 'procrastinate_jobs'"
+)
+ANALYZE_AFTER_CHANGES = 500
+"""Gather the queue table's statistics once this many rows changed (see `keep_plans`)."""
+
 _LOCK_SCHEDULE = text("SELECT pg_advisory_xact_lock(hashtext('opsloop-schedule:' || :name))")
 _NEWEST_TICK = text(
     "SELECT max(defer_timestamp) FROM procrastinate_periodic_defers "
@@ -479,8 +486,23 @@ class ProcrastinateRuntime:
                 if time.monotonic() >= next_check:
                     next_check = time.monotonic() + every
                     self.recover_stale()
+                    self.keep_plans()
             except Exception:
                 log.exception("runtime timer failed; will try again")
+
+    def keep_plans(self) -> bool:
+        """ANALYZE the queue table once many of its rows changed since its statistics were last
+        gathered. Procrastinate's fetch walks every waiting job and sorts them when the planner
+        believes the table is empty: 124 ms a fetch with 3,000 jobs waiting, 0.13 ms once
+        analyzed. Autovacuum does this on a default server; where it is off, nothing else
+        would, so the workers do it for the one table whose plan they depend on."""
+        with self.db.read() as conn:
+            changed = conn.execute(_QUEUE_CHANGES).scalar()
+        if changed is None or changed < ANALYZE_AFTER_CHANGES:
+            return False
+        with self.db.transaction() as tx:
+            tx.conn.execute(text("ANALYZE procrastinate_jobs"))
+        return True
 
     # --- Procrastinate's worker ---------------------------------------------------------------------
 
