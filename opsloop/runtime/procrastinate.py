@@ -54,7 +54,7 @@ from opsloop.runtime.base import (
     backoff_seconds,
     utcnow,
 )
-from opsloop.store.database import Database, Tx
+from opsloop.store.database import POSTGRES_OPTIONS, Database, Tx
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,10 @@ class ProcrastinateRuntime:
         self.clock = clock
         self.app = procrastinate.App(
             connector=procrastinate.PsycopgConnector(
-                conninfo=libpq_url(db.url), min_size=1, max_size=concurrency + 2
+                conninfo=libpq_url(db.url),
+                min_size=1,
+                max_size=concurrency + 2,
+                kwargs={"options": POSTGRES_OPTIONS},
             )
         )
         self._registry: dict[str, Registration] = {}

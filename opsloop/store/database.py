@@ -37,6 +37,14 @@ VERSION_TABLE = "alembic_version"
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 _TX = "opsloop.tx"  # key of the open Tx in its connection's `info`
 
+POSTGRES_OPTIONS = "-c plan_cache_mode=force_custom_plan"
+"""Set on every PostgreSQL connection OpsLoop opens. psycopg prepares a statement after its
+fifth run, and PostgreSQL then keeps a generic plan made for the tables as they were: a
+cooldown lookup first planned while `decisions` had a page or two kept scanning it per subject
+once it held thousands of rows (1,000-event batches fell from 4,800 to 150 events/s, the
+database at 100% CPU). Custom plans are made for the tables as they are at each run; the
+statements stay prepared, so only planning, a fraction of a millisecond, is repeated."""
+
 
 @dataclass
 class Tx:
@@ -81,7 +89,12 @@ class Database:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, connect_args={"timeout": 30})
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
+            kwargs.update(
+                pool_size=pool_size,
+                max_overflow=pool_size * 2,
+                pool_pre_ping=True,
+                connect_args={"options": POSTGRES_OPTIONS},
+            )
         self.engine: Engine = create_engine(self.url, **kwargs)
         self._write_lock = threading.Lock() if self.is_sqlite else None
         if self.is_sqlite:
