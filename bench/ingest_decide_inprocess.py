@@ -56,6 +56,7 @@ def step_decide_only(compiled: Any, events: list[Any], traits: dict[str, Any]) -
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from opsloop.core.events import Event
     from opsloop.core.playbooks import parse_playbook
+    from opsloop.gc_tuning import tune_for_serving
     from opsloop.reasoning.compiler import compile_playbook
     from opsloop.service import OpsLoop
     from opsloop.settings import Settings
@@ -70,6 +71,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ops = OpsLoop(settings)
     try:
         ops.prepare()
+        tune_for_serving()  # as `opsloop serve` does, or the profile blames the collector
         singles = [json.dumps(lead_created(i, f"lead:s-{i}")).encode() for i in range(args.singles)]
         batches = [
             json.dumps(

@@ -20,14 +20,23 @@ def run_many(conn: Connection, statement: Executable, rows: list[dict[str, Any]]
     """Execute `statement` once per row of parameters, in one driver call."""
     if not rows:
         return
-    if conn.dialect.name != "sqlite" or len(rows) == 1:
+    if len(rows) == 1:
         conn.execute(statement, rows)
         return
     sql, names, processors = _prepare(statement, conn.dialect, tuple(rows[0]))
-    pick = operator.itemgetter(*names)
     converted = [
         (index, process) for index, process in enumerate(processors) if process is not None
     ]
+    if conn.dialect.name != "sqlite":  # psycopg takes named parameters: a dict per row
+        named = []
+        for row in rows:
+            values = {name: row[name] for name in names}
+            for index, process in converted:
+                values[names[index]] = process(values[names[index]])
+            named.append(values)
+        conn.exec_driver_sql(sql, named)
+        return
+    pick = operator.itemgetter(*names)
     params = []
     for row in rows:
         values = list(pick(row)) if len(names) > 1 else [row[names[0]]]
@@ -86,6 +95,6 @@ def _prepare(
 ) -> tuple[str, tuple[str, ...], tuple[Callable[[Any], Any] | None, ...]]:
     """The SQL text, its positional parameter names and each one's type conversion."""
     compiled = statement.compile(dialect=dialect, column_keys=list(keys))  # type: ignore[attr-defined]
-    names = tuple(compiled.positiontup or ())
+    names = tuple(compiled.positiontup or compiled.bind_names.values())
     processors = compiled._bind_processors
     return str(compiled), names, tuple(processors.get(name) for name in names)
