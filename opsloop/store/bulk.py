@@ -30,10 +30,10 @@ def run_many(conn: Connection, statement: Executable, rows: list[dict[str, Any]]
     if conn.dialect.name != "sqlite":  # psycopg takes named parameters: a dict per row
         named = []
         for row in rows:
-            values = {name: row[name] for name in names}
+            by_name = {name: row[name] for name in names}
             for index, process in converted:
-                values[names[index]] = process(values[names[index]])
-            named.append(values)
+                by_name[names[index]] = process(by_name[names[index]])
+            named.append(by_name)
         conn.exec_driver_sql(sql, named)
         return
     pick = operator.itemgetter(*names)
