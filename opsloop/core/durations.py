@@ -30,3 +30,15 @@ def format_duration(delta: timedelta) -> str:
         if seconds and seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+def in_words(delta: timedelta) -> str:
+    """`1 hour`, `7 days`, `2 weeks`, `90 seconds`."""
+    seconds = int(delta.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        if seconds % size == 0 or unit == "second":
+            count = seconds // size
+            if unit == "day" and count >= 14 and count % 7 == 0:
+                unit, count = "week", count // 7  # `2w` reads as 2 weeks, `7d` as 7 days
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    raise AssertionError(seconds)  # pragma: no cover - every count of seconds has a unit

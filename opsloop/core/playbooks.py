@@ -69,11 +69,62 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+OptionalEventTypes = Annotated[tuple[EventType, ...], BeforeValidator(_listify)]
+
+
 class Trigger(_Model):
-    events: EventTypes
-    """Event types that start a decision."""
+    """What starts a decision: an event (`events`), or an absence — an `after` event not
+    followed by an `unless` event `within` a window, decided when the window closes."""
+
+    events: OptionalEventTypes = ()
+    """Event types that start a decision at once."""
+    after: OptionalEventTypes = ()
+    """Absence: event types that open a window (e.g. signup.completed)."""
+    unless: OptionalEventTypes = ()
+    """Absence: event types that close the window early; then nothing is decided."""
+    within: Duration | None = None
+    """Absence: how long the window stays open; the decision is made when it closes."""
     cooldown: Duration | None = None
     """Skip a trigger when this playbook already decided on the subject within this window."""
+
+    @property
+    def is_absence(self) -> bool:
+        return bool(self.after)
+
+    @property
+    def starts(self) -> tuple[str, ...]:
+        """The event types a decision is anchored on: its trigger event's possible types."""
+        return self.after or self.events
+
+    def problems(self) -> Iterator[tuple[Path, str]]:
+        if self.events and self.after:
+            yield (
+                ("after",),
+                "a trigger is an event (`events`) or an absence (`after`, `unless`, `within`), "
+                "not both",
+            )
+            return
+        if not self.events and not self.after:
+            yield (
+                ("events",),
+                "say what starts a decision: `events: [lead.created]`, or an absence: "
+                "`after: signup.completed`, `unless: project.created`, `within: 3d`",
+            )
+            return
+        if self.after:
+            if not self.unless:
+                yield ("unless",), "an absence needs `unless`: the event types that cancel it"
+            if self.within is None:
+                yield ("within",), "an absence needs `within`: how long to wait, e.g. 3d"
+            elif self.within <= timedelta(0):
+                yield ("within",), "must be longer than zero"
+            overlap = sorted(set(self.after) & set(self.unless))
+            if overlap:
+                yield ("unless",), f"{overlap[0]} is both `after` and `unless`"
+        else:
+            for name in ("unless", "within"):
+                if getattr(self, name):
+                    yield (name,), f"`{name}` belongs to an absence: add `after: <event type>`"
 
 
 AGGREGATES = ("count", "sum", "avg", "min", "max", "last", "days_since")
@@ -456,7 +507,7 @@ class Playbook(_Model):
         )
 
     def event_types_read(self) -> set[str]:
-        types: set[str] = set(self.trigger.events)
+        types: set[str] = {*self.trigger.starts, *self.trigger.unless}
         for feature in self.features.values():
             types.update(feature.event_types)
         return types
@@ -520,6 +571,8 @@ def content_hash(text: str) -> str:
 
 def _reference_problems(playbook: Playbook) -> Iterator[tuple[Path, str]]:
     options = list(playbook.options)
+    for path, message in playbook.trigger.problems():
+        yield ("trigger", *path), message
     for index, rule in enumerate(playbook.rules):
         if rule.choose not in playbook.options:
             yield ("rules", index, "choose"), _unknown_option(rule.choose, options)

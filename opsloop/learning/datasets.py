@@ -138,7 +138,7 @@ def _from_events(
 ) -> Dataset:
     book = playbook.playbook
     triggers = _cooled(
-        training_data.trigger_events(conn, list(book.trigger.events), book.subject, until=now),
+        training_data.trigger_events(conn, list(book.trigger.starts), book.subject, until=now),
         book.trigger.cooldown,
     )
     subjects = sorted({event.subject for event in triggers})

@@ -62,14 +62,15 @@ def needs(playbooks: Iterable[CompiledPlaybook]) -> Needs:
     for compiled in playbooks:
         spec = compiled.playbook
         kinds.add(spec.subject)
-        types.update(spec.trigger.events)
+        types.update(spec.trigger.starts)
+        types.update(spec.trigger.unless)
         types.update(compiled.history_types)
         if spec.outcome is not None:
             types.update(spec.outcome.success)
             types.update(spec.outcome.failure)
             after = True
         if _reads(compiled, "event"):
-            payload_types.update(spec.trigger.events)
+            payload_types.update(spec.trigger.starts)
             with_source = True
         for feature in compiled.features:
             plan = where_plan(feature.where)
@@ -85,10 +86,12 @@ def needs(playbooks: Iterable[CompiledPlaybook]) -> Needs:
                 else:
                     payload_types.update(feature.event_types)
         cooldown = spec.trigger.cooldown or timedelta(0)
+        # An absence decided in the period may have opened its window before it.
+        window = spec.trigger.within or timedelta(0)
         if compiled.lookback is None or lookback is None:
             lookback = None
         else:
-            lookback = max(lookback, compiled.lookback, cooldown)
+            lookback = max(lookback, compiled.lookback + window, cooldown + window)
     return Needs(
         frozenset(kinds),
         frozenset(types),
@@ -233,10 +236,12 @@ def _triggers(
     also how many triggers the period had and how many the cooldown skipped."""
     spec = compiled.playbook
     candidates = history.events.filter(
-        pl.col("type").is_in(list(spec.trigger.events)),
+        pl.col("type").is_in(list(spec.trigger.starts)),
         pl.col("subject").str.starts_with(f"{spec.subject}:"),
-        pl.col("t") <= until,
     )
+    if spec.trigger.is_absence:
+        candidates = _absent(history, compiled, candidates)
+    candidates = candidates.filter(pl.col("t") <= until)
     in_period = candidates.filter(pl.col("t") >= since).height
     cooldown = spec.trigger.cooldown
     if cooldown:
@@ -259,6 +264,29 @@ def _triggers(
         candidates = candidates.filter(pl.Series(keep, dtype=pl.Boolean))
     kept = candidates.filter(pl.col("t") >= since)
     return kept, in_period, in_period - kept.height
+
+
+def _absent(history: History, compiled: CompiledPlaybook, opened: pl.DataFrame) -> pl.DataFrame:
+    """Absences as the live loop decides them: each `after` event with no `unless` event about
+    the subject in its window, decided when the window closes (its `t` moved there, so
+    features read the whole window, and a window still open at the period's end is left out
+    by the caller)."""
+    trigger = compiled.playbook.trigger
+    assert trigger.within is not None
+    span = duration(trigger.within)
+    closing = opened.with_columns(closes=pl.col("t") + span)
+    stops = history.events.filter(pl.col("type").is_in(list(trigger.unless))).select(
+        "code", stop="t"
+    )
+    stopped = (
+        closing.select("id", "code", "t", "closes")
+        .join(stops, on="code")
+        .filter(pl.col("stop") >= pl.col("t"), pl.col("stop") <= pl.col("closes"))
+        .get_column("id")
+        .unique()
+    )
+    kept = closing.filter(~pl.col("id").is_in(stopped.implode()))
+    return kept.with_columns(t=pl.col("closes")).drop("closes").sort("code", "t", "id")
 
 
 # --- outcomes ---------------------------------------------------------------------------------

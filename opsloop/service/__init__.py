@@ -26,6 +26,7 @@ from opsloop.service.context import Context, utcnow
 from opsloop.service.group_commit import GroupCommitter
 from opsloop.service.jobs import (
     CLOSE_OUTCOMES,
+    DECIDE_ABSENCE,
     DECIDE_WITH_LLM,
     DELIVER,
     QUEUES,
@@ -252,6 +253,7 @@ class OpsLoop:
         self._register(DELIVER, self._deliver_jobs, max_attempts=3)
         # Playbooks that ask the language model decide here, outside the ingest transaction.
         self._register(DECIDE_WITH_LLM, self._decide_jobs, max_attempts=3)
+        self._register(DECIDE_ABSENCE, self._absence_jobs, max_attempts=5)
         self._register(CLOSE_OUTCOMES, lambda jobs: self._close_outcomes_job())
         self.runtime.every(CLOSE_OUTCOMES, CLOSE_OUTCOMES, timedelta(minutes=10))
         # Models: a retrain asked for (a rejected artifact), and the playbooks' `retrain:`
@@ -448,6 +450,11 @@ class OpsLoop:
         from opsloop.service.decide import llm_decisions
 
         llm_decisions.decide_jobs(self.ctx, batch)
+
+    def _absence_jobs(self, batch: list[Job]) -> None:
+        from opsloop.service.decide import absences
+
+        absences.decide_jobs(self.ctx, batch)
 
     def _sync_due_job(self) -> None:
         from opsloop.service.ingest import syncing

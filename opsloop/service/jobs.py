@@ -16,6 +16,10 @@ DECIDE_WITH_LLM = "decide_with_llm"
 """Decide one event for a playbook that asks the language model (payload: `playbook`,
 `event_id`); `service/decide/llm_decisions.py`."""
 
+DECIDE_ABSENCE = "decide_absence"
+"""Decide one absence window when it closes (payload: `playbook`, `event_id` of the `after`
+event); `service/decide/absences.py`."""
+
 SYNC_DUE = "sync_due_sources"
 """Periodic, every minute: queue a `SYNC_SOURCE` job per pulled source that is due."""
 
@@ -42,6 +46,7 @@ RETENTION = "retention"
 QUEUES: dict[str, str] = {
     DELIVER: "deliver",
     DECIDE_WITH_LLM: "decide",
+    DECIDE_ABSENCE: "decide",
     SYNC_DUE: "ingest",
     SYNC_SOURCE: "ingest",
     TRAIN_MODEL: "learn",

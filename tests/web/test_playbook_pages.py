@@ -615,3 +615,13 @@ def test_a_playbook_that_reads_messages_says_what_it_does_with_them() -> None:
     assert "The language model drafts a reply (warm, brief and specific" in text
     drafted = {option.label: option.guarded for option in said.options}
     assert drafted["A person replies (AI draft)"] is True, "a drafted reply waits for a person"
+
+
+def test_an_absence_reads_as_the_wait_it_is() -> None:
+    from tests.service.test_absences import NUDGE
+
+    said = text_of(str(outline(parse_playbook(NUDGE)[0]).trigger))
+    assert said == (
+        "Runs 3 days after a signup.completed event about a customer, unless a project.created "
+        "or account.closed event came in between."
+    )

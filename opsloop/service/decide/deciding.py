@@ -52,6 +52,16 @@ def decide_stored(
     transaction; return the new decision ids. `traits` (subject → current traits) saves a read
     when the caller has them."""
     active = ctx.catalog.active()
+    if any(playbook.compiled.playbook.trigger.is_absence for playbook in active.values()):
+        from opsloop.service.decide import absences  # only businesses that wait for absences
+
+        opened = [
+            (event, playbook)
+            for event in stored
+            for playbook in active.values()
+            if absences.opens_window(playbook, event)
+        ]
+        absences.schedule(ctx, tx, opened)
     work = [
         (event, playbook)
         for event in stored
@@ -61,7 +71,7 @@ def decide_stored(
     if not work:
         return []
     conn = tx.conn
-    work = _without_cooldown(conn, work)
+    work = without_cooldown(conn, work)
     if not work:
         return []
 
@@ -223,7 +233,7 @@ def _models(
     return found
 
 
-def _without_cooldown(
+def without_cooldown(
     conn: Connection, work: list[tuple[Event, ActivePlaybook]]
 ) -> list[tuple[Event, ActivePlaybook]]:
     """Drop triggers that come within a playbook's cooldown of its last decision on the subject

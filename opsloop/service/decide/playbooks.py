@@ -148,7 +148,7 @@ def list_playbooks(ctx: Context) -> list[PlaybookSummary]:
             "version": p.version,
             "description": p.compiled.playbook.description,
             "subject": p.compiled.playbook.subject,
-            "trigger": list(p.compiled.playbook.trigger.events),
+            "trigger": list(p.compiled.playbook.trigger.starts),
             "options": list(p.compiled.playbook.options),
         }
         for p in ctx.catalog.active().values()

@@ -43,7 +43,7 @@ def read_dataset(ctx: Context, active: ActivePlaybook, now: datetime) -> TextDat
     playbook = active.compiled.playbook
     with ctx.db.read() as conn:
         messages = training_data.trigger_events(
-            conn, list(playbook.trigger.events), playbook.subject, until=now
+            conn, list(playbook.trigger.starts), playbook.subject, until=now
         )
         labels = training_data.trigger_events(
             conn, [label_type(playbook)], playbook.subject, until=now

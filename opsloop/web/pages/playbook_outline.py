@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from markupsafe import Markup
 
 from opsloop.core.decision_tables import ANY, DecisionTable, describe_cell
+from opsloop.core.durations import in_words
 from opsloop.core.playbooks import (
     GUARDED_KINDS,
     Action,
@@ -156,18 +156,6 @@ def code(text: Any) -> Markup:
     return Markup("<code>{}</code>").format(text)
 
 
-def in_words(delta: timedelta) -> str:
-    """`1 hour`, `7 days`, `2 weeks`, `90 seconds`."""
-    seconds = int(delta.total_seconds())
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
-        if seconds % size == 0 or unit == "second":
-            count = seconds // size
-            if unit == "day" and count >= 14 and count % 7 == 0:
-                unit, count = "week", count // 7  # `2w` reads as 2 weeks, `7d` as 7 days
-            return f"{count} {unit}{'' if count == 1 else 's'}"
-    raise AssertionError(seconds)  # pragma: no cover - every count of seconds has a unit
-
-
 _SLOT = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 
 
@@ -203,9 +191,21 @@ def _points(points: float | str) -> Markup:
 
 
 def _trigger(playbook: Playbook) -> Markup:
-    words = Markup("Runs when a {} event arrives about a <strong>{}</strong>.").format(
-        _types(playbook.trigger.events), playbook.subject
-    )
+    trigger = playbook.trigger
+    if trigger.is_absence and trigger.within is not None:
+        words = Markup(
+            "Runs {} after a {} event about a <strong>{}</strong>, unless a {} event came "
+            "in between."
+        ).format(
+            in_words(trigger.within),
+            _types(trigger.after),
+            playbook.subject,
+            _types(trigger.unless),
+        )
+    else:
+        words = Markup("Runs when a {} event arrives about a <strong>{}</strong>.").format(
+            _types(trigger.events), playbook.subject
+        )
     if playbook.trigger.cooldown is not None:
         words += Markup(
             " At most one decision per {} every {}: a burst of events makes one decision."
