@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     playbooks_dir: Path | None = None
     """YAML playbooks applied at start-up; empty means `<data_dir>/playbooks`."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    timezone: str = "UTC"
+    """The business's time zone (`Europe/Berlin`): scheduled playbooks without a `timezone`
+    of their own run by its clock."""
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -203,6 +206,13 @@ class Settings(BaseSettings):
         if isinstance(value, str) and value.strip().lower() in ("", "forever", "none"):
             return None
         return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from opsloop.core.schedules import parse_zone
+
+        return parse_zone(value).key
 
     @field_validator("sources")
     @classmethod

@@ -31,6 +31,7 @@ from opsloop.core.decision_tables import HIT_POLICIES, DecisionTable
 from opsloop.core.durations import parse_duration
 from opsloop.core.errors import PlaybookInvalid, PlaybookProblem
 from opsloop.core.events import EVENT_TYPE_PATTERN, did_you_mean
+from opsloop.core.schedules import SCHEDULED_EVENT, parse_schedule, parse_zone
 from opsloop.core.yaml_source import Path, YamlDocument, parse_yaml
 
 if TYPE_CHECKING:
@@ -73,8 +74,9 @@ OptionalEventTypes = Annotated[tuple[EventType, ...], BeforeValidator(_listify)]
 
 
 class Trigger(_Model):
-    """What starts a decision: an event (`events`), or an absence — an `after` event not
-    followed by an `unless` event `within` a window, decided when the window closes."""
+    """What starts a decision: an event (`events`); an absence — an `after` event not
+    followed by an `unless` event `within` a window, decided when the window closes; or a
+    `schedule`, deciding about each subject its `select` condition picks."""
 
     events: OptionalEventTypes = ()
     """Event types that start a decision at once."""
@@ -84,6 +86,13 @@ class Trigger(_Model):
     """Absence: event types that close the window early; then nothing is decided."""
     within: Duration | None = None
     """Absence: how long the window stays open; the decision is made when it closes."""
+    schedule: str | None = None
+    """A cron expression (`0 8 * * MON`) or an interval (`6h`): when the playbook runs."""
+    timezone: str | None = None
+    """The time zone of `schedule` (default: the `timezone` setting)."""
+    select: Expression | None = None
+    """Which subjects a scheduled run decides about: an expression over the features and the
+    entity (`days_since_login > 14`); default: every subject of the playbook's kind."""
     cooldown: Duration | None = None
     """Skip a trigger when this playbook already decided on the subject within this window."""
 
@@ -92,11 +101,23 @@ class Trigger(_Model):
         return bool(self.after)
 
     @property
+    def is_scheduled(self) -> bool:
+        return self.schedule is not None
+
+    @property
     def starts(self) -> tuple[str, ...]:
         """The event types a decision is anchored on: its trigger event's possible types."""
+        if self.schedule is not None:
+            return (SCHEDULED_EVENT,)
         return self.after or self.events
 
     def problems(self) -> Iterator[tuple[Path, str]]:
+        if self.schedule is not None:
+            yield from self._schedule_problems()
+            return
+        for name in ("timezone", "select"):
+            if getattr(self, name) is not None:
+                yield (name,), f"`{name}` belongs to a schedule: add `schedule: 0 8 * * MON`"
         if self.events and self.after:
             yield (
                 ("after",),
@@ -125,6 +146,25 @@ class Trigger(_Model):
             for name in ("unless", "within"):
                 if getattr(self, name):
                     yield (name,), f"`{name}` belongs to an absence: add `after: <event type>`"
+
+    def _schedule_problems(self) -> Iterator[tuple[Path, str]]:
+        for name in ("events", "after", "unless", "within"):
+            if getattr(self, name):
+                yield (
+                    (name,),
+                    f"a scheduled playbook starts by the clock: `{name}` cannot be combined "
+                    "with `schedule`",
+                )
+        if self.timezone is not None:
+            try:
+                parse_zone(self.timezone)
+            except ValueError as exc:
+                yield ("timezone",), str(exc)
+                return
+        try:
+            parse_schedule(str(self.schedule), self.timezone)
+        except ValueError as exc:
+            yield ("schedule",), str(exc)
 
 
 AGGREGATES = ("count", "sum", "avg", "min", "max", "last", "days_since")
@@ -465,6 +505,8 @@ class Playbook(_Model):
                 yield ("features", name, "where"), feature.where, history
             known.add(name)
         known.update(self.features)
+        if self.trigger.select is not None:
+            yield ("trigger", "select"), self.trigger.select, frozenset(known)
         if self.model is not None:
             known.add(self.model.output)  # the model reads the features; the rest reads it
         if self.text is not None:

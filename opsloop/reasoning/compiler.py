@@ -71,6 +71,8 @@ class CompiledPlaybook:
     `otherwise`."""
     drafted: frozenset[str] = frozenset()
     """Options that send `{{ draft }}`: a person always finalizes them."""
+    select: CompiledExpression | None = None
+    """A scheduled playbook's `trigger.select`: which subjects a run decides about."""
 
     @property
     def name(self) -> str:
@@ -145,6 +147,7 @@ def compile_playbook(playbook: Playbook, document: YamlDocument | None = None) -
         point_tables=tuple(t for t in tables if not t.chooses),
         choice_tables=tuple(t for t in tables if t.chooses),
         drafted=playbook.drafted_options(),
+        select=compiled.get(("trigger", "select")),
     )
 
 

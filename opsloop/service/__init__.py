@@ -32,6 +32,8 @@ from opsloop.service.jobs import (
     QUEUES,
     RETENTION,
     RETRAIN_DUE,
+    RUN_SCHEDULE,
+    SCHEDULES_DUE,
     SYNC_DUE,
     SYNC_SOURCE,
     TRAIN_MODEL,
@@ -254,6 +256,10 @@ class OpsLoop:
         # Playbooks that ask the language model decide here, outside the ingest transaction.
         self._register(DECIDE_WITH_LLM, self._decide_jobs, max_attempts=3)
         self._register(DECIDE_ABSENCE, self._absence_jobs, max_attempts=5)
+        # Scheduled playbooks: due runs claimed every minute, each run a job of its own.
+        self._register(SCHEDULES_DUE, lambda jobs: self._schedules_due_job())
+        self.runtime.every(SCHEDULES_DUE, SCHEDULES_DUE, timedelta(minutes=1))
+        self._register(RUN_SCHEDULE, self._run_schedule_jobs, max_attempts=5)
         self._register(CLOSE_OUTCOMES, lambda jobs: self._close_outcomes_job())
         self.runtime.every(CLOSE_OUTCOMES, CLOSE_OUTCOMES, timedelta(minutes=10))
         # Models: a retrain asked for (a rejected artifact), and the playbooks' `retrain:`
@@ -455,6 +461,16 @@ class OpsLoop:
         from opsloop.service.decide import absences
 
         absences.decide_jobs(self.ctx, batch)
+
+    def _schedules_due_job(self) -> None:
+        from opsloop.service.decide import schedules
+
+        schedules.claim_due(self.ctx)
+
+    def _run_schedule_jobs(self, batch: list[Job]) -> None:
+        from opsloop.service.decide import schedules
+
+        schedules.run_jobs(self.ctx, batch)
 
     def _sync_due_job(self) -> None:
         from opsloop.service.ingest import syncing

@@ -20,6 +20,13 @@ DECIDE_ABSENCE = "decide_absence"
 """Decide one absence window when it closes (payload: `playbook`, `event_id` of the `after`
 event); `service/decide/absences.py`."""
 
+SCHEDULES_DUE = "schedules_due"
+"""Periodic, every minute: claim and queue the scheduled playbooks' due runs;
+`service/decide/schedules.py`."""
+
+RUN_SCHEDULE = "run_schedule"
+"""One run of a scheduled playbook (payload: `playbook`, `run_id`)."""
+
 SYNC_DUE = "sync_due_sources"
 """Periodic, every minute: queue a `SYNC_SOURCE` job per pulled source that is due."""
 
@@ -47,6 +54,8 @@ QUEUES: dict[str, str] = {
     DELIVER: "deliver",
     DECIDE_WITH_LLM: "decide",
     DECIDE_ABSENCE: "decide",
+    SCHEDULES_DUE: "decide",
+    RUN_SCHEDULE: "decide",
     SYNC_DUE: "ingest",
     SYNC_SOURCE: "ingest",
     TRAIN_MODEL: "learn",

@@ -495,6 +495,23 @@ workers = Table(
     Column("heartbeat_at", UtcDateTime, nullable=False),
 )
 
+playbook_runs = Table(
+    # One row per run of a scheduled playbook: (playbook, due time) is claimed once, so a
+    # restart or a second process never runs a period twice (opsloop/service/decide/schedules.py).
+    "playbook_runs",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("playbook_id", Id, ForeignKey("playbooks.id"), nullable=False),
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("status", String(16), nullable=False),  # queued | done
+    Column("subjects", Integer, nullable=False),  # subjects looked at
+    Column("selected", Integer, nullable=False),
+    Column("decided", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=True),
+    UniqueConstraint("playbook_id", "due_at"),
+)
+
 job_errors = Table(
     # PostgreSQL: the last error of a Procrastinate job that failed, by Procrastinate's job id
     # (it keeps only the status); opsloop/runtime/procrastinate.py. Unused on SQLite.

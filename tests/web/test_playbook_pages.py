@@ -625,3 +625,21 @@ def test_an_absence_reads_as_the_wait_it_is() -> None:
         "Runs 3 days after a signup.completed event about a customer, unless a project.created "
         "or account.closed event came in between."
     )
+
+
+def test_a_scheduled_playbook_shows_its_next_and_last_runs(app_for: AppFor, browse: Browse) -> None:
+    from tests.service.test_schedules import WIN_BACK
+
+    ops = app_for(WIN_BACK)
+    ops.run_jobs()  # the schedule is seen: its past due time is recorded as skipped
+    page = browse(ops, VIEWER).get("/playbooks/win-back")
+    assert page.status_code == 200
+    card = text_of(page.text.split('data-testid="schedule"')[1].split("</section>")[0])
+    assert card.startswith("> Schedule At 08:00 every day (Europe/Berlin).")
+    assert "Next runs (Europe/Berlin) Tue 03 Mar 2026, 08:00 Wed 04 Mar 2026, 08:00" in card
+    assert "Mon 02 Mar 2026, 08:00 skipped 0 0 0" in card
+    words = text_of(page.text)
+    assert (
+        "Runs on a schedule (0 8 * * *) for each customer where "
+        "days_since_login == null or days_since_login > 14." in words
+    )

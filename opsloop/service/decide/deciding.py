@@ -70,10 +70,22 @@ def decide_stored(
     ]
     if not work:
         return []
-    conn = tx.conn
-    work = without_cooldown(conn, work)
+    return decide_work(ctx, tx, without_cooldown(tx.conn, work), now, traits=traits)
+
+
+def decide_work(
+    ctx: Context,
+    tx: Tx,
+    work: list[tuple[Event, ActivePlaybook]],
+    now: datetime,
+    *,
+    traits: dict[str, dict[str, Any]] | None = None,
+) -> list[int]:
+    """Decide each (stored event, playbook) pair, cooldowns already applied, in the caller's
+    transaction; return the new decision ids."""
     if not work:
         return []
+    conn = tx.conn
 
     # A playbook that asks the language model decides in a job, after this transaction: a
     # slow or failing model must never hold the ingest transaction (or the SQLite write lock).

@@ -5,14 +5,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from opsloop.core.errors import NotFound, PlaybookInvalid, PlaybookProblem
 from opsloop.core.playbooks import Playbook, check_playbook, content_hash
 from opsloop.execution.templates import template_problems
 from opsloop.reasoning.compiler import CompiledPlaybook, compile_playbook
 from opsloop.service.context import Context
-from opsloop.service.decide.views import PlaybookDetail, PlaybookSummary, PlaybookVersion
-from opsloop.store import audit
+from opsloop.service.decide import schedules
+from opsloop.service.decide.views import (
+    PlaybookDetail,
+    PlaybookSummary,
+    PlaybookVersion,
+    ScheduleView,
+)
+from opsloop.store import audit, playbook_runs
 from opsloop.store import playbooks as playbook_store
 
 log = logging.getLogger(__name__)
@@ -161,6 +168,7 @@ def get_playbook(ctx: Context, name: str) -> PlaybookDetail:
         if record is None:
             raise NotFound(f"no playbook named {name!r}")
         versions = playbook_store.list_versions(conn, record["id"])
+        recent = playbook_runs.recent(conn, record["id"], limit=10)
     active = next((v for v in versions if v["id"] == record["active_version_id"]), None)
     return {
         "name": name,
@@ -175,6 +183,31 @@ def get_playbook(ctx: Context, name: str) -> PlaybookDetail:
                 "file": v["file"],
             }
             for v in versions
+        ],
+        "schedule": _schedule(ctx, name, recent),
+    }
+
+
+def _schedule(ctx: Context, name: str, recent: list[dict[str, Any]]) -> ScheduleView | None:
+    playbook = ctx.catalog.active().get(name)
+    if playbook is None:
+        return None
+    found = schedules.schedule_of(ctx, playbook)
+    if found is None:
+        return None
+    return {
+        "description": found.describe(),
+        "timezone": "UTC" if found.every is not None else found.zone.key,
+        "next_runs": [due.isoformat() for due in found.upcoming(ctx.clock(), 5)],
+        "last_runs": [
+            {
+                "due_at": run["due_at"].isoformat(),
+                "status": run["status"],
+                "subjects": run["subjects"],
+                "selected": run["selected"],
+                "decided": run["decided"],
+            }
+            for run in recent
         ],
     }
 

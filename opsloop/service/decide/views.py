@@ -31,9 +31,33 @@ class VersionEntry(TypedDict):
     file: str
 
 
+class ScheduledRun(TypedDict):
+    """One run of a scheduled playbook: `skipped` is a new schedule's first, past due time."""
+
+    due_at: str
+    status: str
+    """queued | done | skipped"""
+    subjects: int
+    """Subjects of the playbook's kind looked at."""
+    selected: int
+    """Of those, the ones `select` picked."""
+    decided: int
+
+
+class ScheduleView(TypedDict):
+    description: str
+    """`At 08:00 every day (Europe/Berlin)`, `Every 6 hours`."""
+    timezone: str
+    """The schedule's time zone (`Europe/Berlin`; an interval's is UTC)."""
+    next_runs: list[str]
+    """The next due times, ISO 8601 in UTC."""
+    last_runs: list[ScheduledRun]
+    """Newest first."""
+
+
 class PlaybookDetail(TypedDict):
-    """A stored playbook (`get_playbook`): its mode, its active version's source, and every
-    version, newest first."""
+    """A stored playbook (`get_playbook`): its mode, its active version's source, every
+    version (newest first), and for a scheduled playbook its next and last runs."""
 
     name: str
     mode: Mode
@@ -41,6 +65,7 @@ class PlaybookDetail(TypedDict):
     """The active version; None when none is active."""
     source: str | None
     versions: list[VersionEntry]
+    schedule: ScheduleView | None
 
 
 class PlaybookVersion(TypedDict):

@@ -192,7 +192,13 @@ def _points(points: float | str) -> Markup:
 
 def _trigger(playbook: Playbook) -> Markup:
     trigger = playbook.trigger
-    if trigger.is_absence and trigger.within is not None:
+    if trigger.schedule is not None:
+        words = Markup("Runs on a schedule ({}) for each <strong>{}</strong>{}.").format(
+            code(trigger.schedule),
+            playbook.subject,
+            Markup(" where {}").format(code(trigger.select)) if trigger.select else "",
+        )
+    elif trigger.is_absence and trigger.within is not None:
         words = Markup(
             "Runs {} after a {} event about a <strong>{}</strong>, unless a {} event came "
             "in between."

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -21,7 +22,7 @@ from starlette.datastructures import FormData
 from opsloop.core.backtest_reports import BacktestRun, ChoiceShare
 from opsloop.core.errors import Conflict, InvalidInput, NotFound, PlaybookInvalid, PlaybookProblem
 from opsloop.core.playbooks import MODES, Playbook, parse_playbook
-from opsloop.service import OpsLoop
+from opsloop.service import OpsLoop, PlaybookDetail
 from opsloop.web.deps import ops
 from opsloop.web.pages import playbook_diff
 from opsloop.web.pages.playbook_outline import MODE_WORDS, outline
@@ -129,6 +130,7 @@ def playbook_detail(
         "playbook": playbook,
         "parse_problem": problem,
         "outline": outline(playbook) if playbook else None,
+        "schedule_times": _schedule_times(record),
         "readiness": _readiness(service, name),
         "mode_words": MODE_WORDS.get(record["mode"], ""),
         "asks_auto": playbook is not None and playbook.mode == "auto" and record["mode"] != "auto",
@@ -143,6 +145,18 @@ def playbook_detail(
         **_diff_context(service, name, record, old, new, view),
     }
     return render(request, "playbook.html", context, active=ACTIVE)
+
+
+def _schedule_times(record: PlaybookDetail) -> dict[str, str]:
+    """Each run's due time as the business reads it: in the schedule's time zone."""
+    schedule = record["schedule"]
+    if schedule is None:
+        return {}
+    zone = ZoneInfo(schedule["timezone"])
+    due = [*schedule["next_runs"], *(run["due_at"] for run in schedule["last_runs"])]
+    return {
+        at: datetime.fromisoformat(at).astimezone(zone).strftime("%a %d %b %Y, %H:%M") for at in due
+    }
 
 
 @router.get("/playbooks/{name}/diff", summary="The difference between two versions")
