@@ -96,3 +96,35 @@ def test_cancel_stops_a_pending_action_and_refuses_a_delivered_one(
     )
     code, output = run("cancel", "999999")
     assert (code, output.strip()) == (1, "Error: no action 999999")
+
+
+def test_sequences_lists_the_next_step_and_stop_needs_a_reason(
+    make_ops: OpsFactory, cli_database: str
+) -> None:
+    import json
+
+    from tests.service.test_sequences import ONBOARDING
+
+    ops = make_ops(cli_database, playbooks=[ONBOARDING])
+    for name in ("ann", "bo"):
+        event = {"type": "signup.completed", "subject": f"customer:{name}"}
+        ops.ingest.body(json.dumps(event).encode())
+    ops.run_jobs()
+    code, output = run("sequences")
+    assert code == 0, output
+    assert output.count('email "Resources"') == 2
+    assert "customer:ann" in output
+    [ann] = ops.deliver.list_sequences(subject="customer:ann")
+
+    code, output = run("sequences", "stop", str(ann["id"]))
+    assert code == 2
+    assert "Say why with --reason" in output
+    code, output = run("sequences", "stop", str(ann["id"]), "--reason", "asked us to")
+    assert (code, output.strip()) == (0, "Stopped 1 sequence.")
+    code, output = run("sequences", "stop", str(ann["id"]), "--reason", "again")
+    assert code == 1
+    assert "is not open" in output
+    code, output = run("sequences", "stop", "--all", "--reason", "offer ended")
+    assert (code, output.strip()) == (0, "Stopped 1 sequence.")
+    code, output = run("sequences", "--status", "stopped")
+    assert output.count("stopped by") == 2

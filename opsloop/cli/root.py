@@ -24,6 +24,7 @@ from opsloop.cli import (
     models,
     playbooks,
     quarantine,
+    sequences,
     serve,
     sources,
 )
@@ -55,6 +56,7 @@ app.add_typer(contracts.contract_app, name="contract")
 app.add_typer(ledger.audit_app, name="audit")
 app.add_typer(ledger.db_app, name="db")
 app.add_typer(llm.llm_app, name="llm")
+app.add_typer(sequences.sequences_app, name="sequences")
 
 
 @app.callback()

@@ -261,6 +261,15 @@ def _template_strings(value: Any, path: Path) -> Iterator[tuple[Path, str]]:
             yield from _template_strings(item, (*path, index))
 
 
+def _steps(steps: tuple[Step, ...], path: Path) -> Iterator[tuple[Path, Step]]:
+    """Every step with its path, branches included, in order."""
+    for index, step in enumerate(steps):
+        here = (*path, index)
+        yield here, step
+        yield from _steps(step.then, (*here, "then"))
+        yield from _steps(step.otherwise, (*here, "else"))
+
+
 class EmailAction(_Action):
     kind: Literal["email"]
     to: str
@@ -318,14 +327,95 @@ ACTION_KINDS = (
 )
 
 
+class Step(_Model):
+    """One step of a sequence: exactly one of `send`, `wait` or `wait_for`."""
+
+    send: Action | None = None
+    """An action (any kind), sent when the sequence reaches this step."""
+    wait: Duration | None = None
+    """Pause before the next step."""
+    wait_for: OptionalEventTypes = ()
+    """Wait until the subject has an event of these types (then `then`), or `within` passes
+    without one (then `else`); either branch, then the steps after this one."""
+    where: Expression | None = None
+    """`wait_for` only: a condition on the awaited event (`payload.plan == "pro"`)."""
+    within: Duration | None = None
+    then: tuple[Step, ...] = ()
+    otherwise: tuple[Step, ...] = Field(default=(), alias="else")
+    label: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return "send" if self.send is not None else "wait" if self.wait is not None else "wait_for"
+
+    def problems(self) -> Iterator[tuple[Path, str]]:
+        given = [name for name in ("send", "wait", "wait_for") if getattr(self, name)]
+        if len(given) != 1:
+            found = " and ".join(given) if given else "none"
+            yield (), f"a step is one of send, wait or wait_for (found {found})"
+            return
+        if self.wait_for:
+            if self.within is None:
+                yield ("within",), "`wait_for` needs `within`: how long to wait, e.g. 3d"
+        else:
+            for name in ("where", "within"):
+                if getattr(self, name) is not None:
+                    yield (name,), f"`{name}` belongs to a `wait_for` step"
+            for name, branch in (("then", self.then), ("else", self.otherwise)):
+                if branch:
+                    yield (name,), f"`{name}` belongs to a `wait_for` step"
+        for name, branch in (("then", self.then), ("else", self.otherwise)):
+            for index, step in enumerate(branch):
+                for path, message in step.problems():
+                    yield (name, index, *path), message
+
+    def actions(self) -> Iterator[Any]:
+        """The actions this step and its branches may send."""
+        if self.send is not None:
+            yield self.send
+        for step in (*self.then, *self.otherwise):
+            yield from step.actions()
+
+
+MAX_ACTIVE_SEQUENCES = 1
+
+
 class Option(_Model):
     label: str | None = None
     description: str | None = None
     actions: tuple[Action, ...] = ()
+    steps: tuple[Step, ...] = ()
+    """A sequence: sends, waits and waits for the subject's events, one step after another."""
+    stop_when: OptionalEventTypes = ()
+    """Event types about the subject that end its sequence (it acted, unsubscribed, a person
+    took over)."""
+    max_active: int = Field(default=MAX_ACTIVE_SEQUENCES, ge=1)
+    """A sequence does not start while the subject has this many active already."""
 
     @property
     def guarded(self) -> bool:
-        return any(action.guarded for action in self.actions)
+        return any(action.guarded for action in self.all_actions())
+
+    def all_actions(self) -> Iterator[Any]:
+        """Every action the option may send: its `actions`, or those of its steps."""
+        yield from self.actions
+        for step in self.steps:
+            yield from step.actions()
+
+    def problems(self) -> Iterator[tuple[Path, str]]:
+        if self.steps and self.actions:
+            yield (
+                ("steps",),
+                "an option has `actions` (all at once) or `steps` (a sequence), not both",
+            )
+        if not self.steps:
+            if self.stop_when:
+                yield ("stop_when",), "`stop_when` ends a sequence: give the option `steps`"
+            if self.max_active != MAX_ACTIVE_SEQUENCES:
+                yield ("max_active",), "`max_active` limits sequences: give the option `steps`"
+        for index, step in enumerate(self.steps):
+            for path, message in step.problems():
+                yield ("steps", index, *path), message
 
 
 class Guardrail(_Model):
@@ -530,12 +620,21 @@ class Playbook(_Model):
         known.add("choice")
         for index, guardrail in enumerate(self.guardrails):
             yield ("guardrails", index, "when"), guardrail.when, frozenset(known)
+        awaited = frozenset({"type", "payload", "source", "occurred_at"})
+        for name, option in self.options.items():
+            for path, step in _steps(option.steps, ("options", name, "steps")):
+                if step.where is not None:
+                    yield (*path, "where"), step.where, awaited
 
     def templates(self) -> Iterator[tuple[Path, str]]:
         for option_name, option in self.options.items():
             for index, action in enumerate(option.actions):
                 for path, text in action.templates():
                     yield ("options", option_name, "actions", index, *path), text
+            for step_path, step in _steps(option.steps, ("options", option_name, "steps")):
+                if step.send is not None:
+                    for path, text in step.send.templates():
+                        yield (*step_path, "send", *path), text
 
     def drafted_options(self) -> frozenset[str]:
         """Options whose actions send `{{ draft }}`, the reply a person finalizes: they always
@@ -543,7 +642,7 @@ class Playbook(_Model):
         return frozenset(
             name
             for name, option in self.options.items()
-            for action in option.actions
+            for action in option.all_actions()
             for _, text in action.templates()
             if "draft" in _template_names(text)
         )
@@ -647,6 +746,16 @@ def _reference_problems(playbook: Playbook) -> Iterator[tuple[Path, str]]:
             "`text: {draft: {}}` (and say where the message is, e.g. `field: body`)",
         )
     for option_name, option in playbook.options.items():
+        for path, message in option.problems():
+            yield ("options", option_name, *path), message
+        for path, step in _steps(option.steps, ("options", option_name, "steps")):
+            if isinstance(step.send, WebhookAction) and (step.send.url is None) == (
+                step.send.endpoint is None
+            ):
+                yield (
+                    (*path, "send"),
+                    f"a `{step.send.kind}` action needs exactly one of `url` or `endpoint`",
+                )
         for index, action in enumerate(option.actions):
             if isinstance(action, WebhookAction) and (action.url is None) == (
                 action.endpoint is None

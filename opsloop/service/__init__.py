@@ -34,6 +34,7 @@ from opsloop.service.jobs import (
     RETRAIN_DUE,
     RUN_SCHEDULE,
     SCHEDULES_DUE,
+    SEQUENCE_STEP,
     SYNC_DUE,
     SYNC_SOURCE,
     TRAIN_MODEL,
@@ -256,6 +257,7 @@ class OpsLoop:
         # Playbooks that ask the language model decide here, outside the ingest transaction.
         self._register(DECIDE_WITH_LLM, self._decide_jobs, max_attempts=3)
         self._register(DECIDE_ABSENCE, self._absence_jobs, max_attempts=5)
+        self._register(SEQUENCE_STEP, self._sequence_jobs, max_attempts=5)
         # Scheduled playbooks: due runs claimed every minute, each run a job of its own.
         self._register(SCHEDULES_DUE, lambda jobs: self._schedules_due_job())
         self.runtime.every(SCHEDULES_DUE, SCHEDULES_DUE, timedelta(minutes=1))
@@ -461,6 +463,11 @@ class OpsLoop:
         from opsloop.service.decide import absences
 
         absences.decide_jobs(self.ctx, batch)
+
+    def _sequence_jobs(self, batch: list[Job]) -> None:
+        from opsloop.service.deliver import sequences
+
+        sequences.step_jobs(self.ctx, batch)
 
     def _schedules_due_job(self) -> None:
         from opsloop.service.decide import schedules

@@ -27,6 +27,9 @@ SCHEDULES_DUE = "schedules_due"
 RUN_SCHEDULE = "run_schedule"
 """One run of a scheduled playbook (payload: `playbook`, `run_id`)."""
 
+SEQUENCE_STEP = "sequence_step"
+"""One step of a sequence (payload: `sequence_id`, `position`); `service/deliver/sequences.py`."""
+
 SYNC_DUE = "sync_due_sources"
 """Periodic, every minute: queue a `SYNC_SOURCE` job per pulled source that is due."""
 
@@ -52,6 +55,7 @@ RETENTION = "retention"
 
 QUEUES: dict[str, str] = {
     DELIVER: "deliver",
+    SEQUENCE_STEP: "deliver",
     DECIDE_WITH_LLM: "decide",
     DECIDE_ABSENCE: "decide",
     SCHEDULES_DUE: "decide",

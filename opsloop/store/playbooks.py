@@ -120,3 +120,13 @@ def set_mode(conn: Connection, playbook_id: int, mode: str, now: datetime) -> No
     conn.execute(
         update(playbooks).where(playbooks.c.id == playbook_id).values(mode=mode, updated_at=now)
     )
+
+
+def version_source(conn: Connection, playbook: str, version: int) -> tuple[str, str] | None:
+    """(source, file) of one version of a playbook, by its name and number."""
+    row = conn.execute(
+        select(playbook_versions.c.source, playbook_versions.c.file)
+        .join(playbooks, playbooks.c.id == playbook_versions.c.playbook_id)
+        .where(playbooks.c.name == playbook, playbook_versions.c.version == version)
+    ).first()
+    return None if row is None else (str(row.source), str(row.file))

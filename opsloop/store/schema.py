@@ -512,6 +512,32 @@ playbook_runs = Table(
     UniqueConstraint("playbook_id", "due_at"),
 )
 
+sequences = Table(
+    # A chosen option's `steps`, run one step at a time (opsloop/service/deliver/sequences.py).
+    # `position` is the next step's path ("2", "3.then.0"); `plan` the option as it was when
+    # the sequence started, so a new playbook version never changes a running sequence.
+    "sequences",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("decision_id", Id, ForeignKey("decisions.id"), nullable=False, unique=True),
+    Column("playbook", String(80), nullable=False),
+    Column("option", String(100), nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column(
+        "status", String(16), nullable=False
+    ),  # active | waiting | completed | stopped | skipped
+    Column("position", String(200), nullable=True),
+    Column("plan", Json, nullable=False),
+    Column("next_at", UtcDateTime, nullable=True),  # a wait's end, a wait_for's deadline
+    Column("steps_done", Integer, nullable=False),
+    Column("stop_reason", Text, nullable=True),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("ended_at", UtcDateTime, nullable=True),
+    Index(None, "subject", "status"),
+    Index(None, "status", "next_at"),
+)
+
 job_errors = Table(
     # PostgreSQL: the last error of a Procrastinate job that failed, by Procrastinate's job id
     # (it keeps only the status); opsloop/runtime/procrastinate.py. Unused on SQLite.

@@ -31,6 +31,7 @@ from opsloop.web.pages import actions as actions_page
 from opsloop.web.pages import dashboard as dashboard_page
 from opsloop.web.pages import inbox as inbox_page
 from opsloop.web.pages import playbooks as playbooks_page
+from opsloop.web.pages import sequences as sequences_page
 from opsloop.web.pages import settings as settings_page
 from opsloop.web.pages import sources as sources_page
 from opsloop.web.pages import ui
@@ -50,7 +51,7 @@ included before the pages."""
 
 PAGE_ROUTERS = [accounts_page.router, inbox_page.router, dashboard_page.router]
 PAGE_ROUTERS += [sources_page.router, actions_page.router, settings_page.router]
-PAGE_ROUTERS += [playbooks_page.router]
+PAGE_ROUTERS += [playbooks_page.router, sequences_page.router]
 """The browser UI's pages, one router per module of opsloop/web/pages/ (see pages/ui.py)."""
 
 

@@ -36,3 +36,17 @@ class ActorIn(BaseModel):
         max_length=200,
         description="Who does it; default: the signed-in person or `token:NAME`.",
     )
+
+
+class StopIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500, description="Why: kept in the audit trail.")
+    playbook: str | None = Field(
+        default=None, description="`POST /api/sequences/stop` only: that playbook's sequences."
+    )
+    actor: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Who does it; default: the signed-in person or `token:NAME`.",
+    )

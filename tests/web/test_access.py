@@ -32,6 +32,7 @@ SAMPLES = {
     "item_id": "1",
     "backtest_id": "1",
     "token_id": "1",
+    "sequence_id": "1",
     "name": "lead-qualification",
     "subject": "lead:1",
     "source": "shop",

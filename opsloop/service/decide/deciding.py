@@ -23,7 +23,7 @@ from opsloop.learning.text_dataset import text_model_name
 from opsloop.reasoning.decide import decide, triggers
 from opsloop.reasoning.predictions import PlaybookModels
 from opsloop.service.context import ActivePlaybook, Context
-from opsloop.service.deliver.outbox import queue_actions
+from opsloop.service.deliver.acting import act
 from opsloop.service.jobs import DECIDE_WITH_LLM
 from opsloop.store import audit
 from opsloop.store import decisions as decision_store
@@ -195,7 +195,7 @@ def record_decisions(
         if draft.status == "auto" and draft.choice is not None:
             decision = _as_decision(decision_id, draft, playbook, now)
             option = playbook.compiled.playbook.options[draft.choice]
-            queue_actions(ctx, tx, decision, draft.choice, option, now)
+            act(ctx, tx, decision, draft.choice, option, now)
     return ids
 
 

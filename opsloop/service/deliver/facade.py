@@ -9,8 +9,9 @@ from typing import Any
 from opsloop.core.action_views import ActionDetail, ActionRow, TaskRow
 from opsloop.service import reading
 from opsloop.service.context import Context
-from opsloop.service.deliver import outbox
+from opsloop.service.deliver import outbox, sequences
 from opsloop.service.deliver.connections import SmtpCheck, check_smtp
+from opsloop.service.deliver.sequences import SequenceView
 
 
 class Deliver:
@@ -26,6 +27,30 @@ class Deliver:
     def cancel_action(self, action_id: int, *, actor: str) -> ActionRow:
         """Stop a pending or retrying action for good (audited); Conflict otherwise."""
         return outbox.cancel_action(self.ctx, action_id, actor=actor)
+
+    def list_sequences(
+        self,
+        *,
+        status: str | None = None,
+        playbook: str | None = None,
+        subject: str | None = None,
+        limit: int = 100,
+    ) -> list[SequenceView]:
+        """Sequences, newest first; `status` may be `open` (active or waiting)."""
+        return sequences.list_sequences(
+            self.ctx, status=status, playbook=playbook, subject=subject, limit=limit
+        )
+
+    def sequence_counts(self, playbook: str | None = None) -> dict[str, int]:
+        return sequences.sequence_counts(self.ctx, playbook)
+
+    def stop_sequence(self, sequence_id: int, *, who: str, reason: str) -> bool:
+        """Stop one open sequence (audited); False when it had ended already."""
+        return sequences.stop(self.ctx, sequence_id, who=who, reason=reason)
+
+    def stop_sequences(self, *, who: str, reason: str, playbook: str | None = None) -> int:
+        """Stop every open sequence, or those of one playbook; return how many."""
+        return sequences.stop_all(self.ctx, who=who, reason=reason, playbook=playbook)
 
     def count_actions(self) -> dict[str, int]:
         return reading.count_actions(self.ctx)

@@ -24,6 +24,7 @@ from opsloop.perception.ingest_bodies import delivery_id, events_from_body, map_
 from opsloop.perception.signatures import verify_hmac_sha256, verify_hmac_timestamped
 from opsloop.service.context import Context
 from opsloop.service.decide import deciding
+from opsloop.service.deliver import sequences
 from opsloop.service.ingest import sources
 from opsloop.settings import SourceSettings
 from opsloop.store import audit, source_stats
@@ -378,6 +379,7 @@ def _after_insert(
     if not decide:
         return
     stored = [_stored(event, event_id) for event, event_id in zip(fresh, ids, strict=True)]
+    sequences.on_events(ctx, tx, stored, now)
     deciding.decide_stored(ctx, tx, stored, now, traits=traits)
 
 

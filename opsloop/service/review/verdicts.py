@@ -12,7 +12,7 @@ from opsloop.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from opsloop.core.events import did_you_mean
 from opsloop.core.playbooks import Option, parse_playbook
 from opsloop.service.context import Context
-from opsloop.service.deliver.outbox import queue_actions
+from opsloop.service.deliver.acting import act
 from opsloop.service.review.autonomy import demote_if_unearned
 from opsloop.store import audit
 from opsloop.store import decisions as decision_store
@@ -103,7 +103,7 @@ def review(ctx: Context, decision_id: int, request: ReviewRequest) -> Decision:
             },
         )
         if final is not None and not after_the_fact:
-            queue_actions(ctx, tx, decision, final, options[final], now, draft=reply)
+            act(ctx, tx, decision, final, options[final], now, draft=reply)
         record = playbook_store.get_playbook(conn, decision.playbook)
         if record is not None:
             dropped = demote_if_unearned(conn, ctx, record)

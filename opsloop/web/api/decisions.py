@@ -15,7 +15,7 @@ from opsloop.web.deps import ops
 from opsloop.web.ids import BeforeId, DbId
 from opsloop.web.request_bodies import body_schema, json_body
 from opsloop.web.responses import Json
-from opsloop.web.schemas import ActorIn, ReviewIn
+from opsloop.web.schemas import ActorIn, ReviewIn, StopIn
 
 router = APIRouter(tags=["decisions"])
 
@@ -129,6 +129,65 @@ async def cancel_action(action_id: DbId, request: Request, service: Service, who
     body = await json_body(request, ActorIn, optional=True)
     actor = body.actor or who.actor
     return Json(await run_in_threadpool(service.deliver.cancel_action, action_id, actor=actor))
+
+
+SEQUENCE_STATUSES = ("open", "active", "waiting", "completed", "stopped", "skipped")
+
+
+@router.get(
+    "/api/sequences",
+    summary="Sequences: who is at which step, the next step and when",
+    tags=["sequences"],
+    dependencies=[Depends(READ)],
+)
+def list_sequences(
+    service: Service,
+    status: Annotated[
+        str | None,
+        Query(description=f"One of {', '.join(SEQUENCE_STATUSES)}; `open` is active or waiting"),
+    ] = None,
+    playbook: str | None = None,
+    subject: str | None = None,
+    limit: Limit = 100,
+) -> Json:
+    if status is not None and status not in SEQUENCE_STATUSES:
+        raise InvalidInput.single("status", f"must be one of {', '.join(SEQUENCE_STATUSES)}")
+    found = service.deliver.list_sequences(
+        status=status, playbook=playbook, subject=subject, limit=limit
+    )
+    return Json({"sequences": found, "counts": service.deliver.sequence_counts(playbook)})
+
+
+@router.post(
+    "/api/sequences/{sequence_id}/stop",
+    summary="Stop one open sequence: no further step runs",
+    tags=["sequences"],
+    openapi_extra=body_schema(StopIn),
+)
+async def stop_sequence(
+    sequence_id: DbId, request: Request, service: Service, who: Reviewer
+) -> Json:
+    body = await json_body(request, StopIn)
+    actor = body.actor or who.actor
+    stopped = await run_in_threadpool(
+        service.deliver.stop_sequence, sequence_id, who=actor, reason=body.reason
+    )
+    return Json({"stopped": 1 if stopped else 0})
+
+
+@router.post(
+    "/api/sequences/stop",
+    summary="Stop every open sequence, or those of one playbook",
+    tags=["sequences"],
+    openapi_extra=body_schema(StopIn),
+)
+async def stop_sequences(request: Request, service: Service, who: Reviewer) -> Json:
+    body = await json_body(request, StopIn)
+    actor = body.actor or who.actor
+    stopped = await run_in_threadpool(
+        service.deliver.stop_sequences, who=actor, reason=body.reason, playbook=body.playbook
+    )
+    return Json({"stopped": stopped})
 
 
 @router.get(

@@ -81,6 +81,7 @@ NAV: list[NavItem] = [
     NavItem("Playbooks", "/playbooks"),
     NavItem("Sources", "/sources"),
     NavItem("Actions", "/actions"),
+    NavItem("Sequences", "/sequences"),
     NavItem("Settings", "/settings", needs="admin"),
 ]
 """The navigation bar. Only pages that exist are listed; /account is reached from the name of

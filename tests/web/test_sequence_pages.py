@@ -1,0 +1,84 @@
+"""The Sequences page and API: who is at which step, the next step and when; stopping one or
+all. Through the app, signed in as the people who use it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.conftest import Clock
+from tests.people import REVIEWER, VIEWER
+from tests.service.test_sequences import ONBOARDING
+from tests.web.test_playbook_pages import AppFor, Browse, app_for, browse, text_of
+
+__all__ = ["app_for", "browse"]  # fixtures used here
+
+
+def signups(ops: Any, clock: Clock, *names: str) -> None:
+    events = [
+        {
+            "type": "signup.completed",
+            "subject": f"customer:{name}",
+            "occurred_at": clock.now.isoformat(),
+            "traits": {"email": f"{name}@example.com"},
+        }
+        for name in names
+    ]
+    ops.ingest.body(json.dumps({"events": events}).encode())
+    ops.run_jobs()
+
+
+def test_the_page_shows_each_step_and_a_reviewer_stops_one_then_all(
+    app_for: AppFor, browse: Browse, clock: Clock
+) -> None:
+    ops = app_for(ONBOARDING)
+    signups(ops, clock, "ann", "bo", "cy")
+    viewer = browse(ops, VIEWER).get("/sequences")
+    assert viewer.status_code == 200
+    table = text_of(viewer.text.split('data-testid="sequences"')[1].split("</table>")[0])
+    assert table.count('email "Resources" in 1 day') == 3, table
+    assert "customer:ann onboarding · onboard" in table
+    assert "/sequences/" not in viewer.text.split("<table")[1], "a viewer cannot stop one"
+
+    reviewer = browse(ops, REVIEWER)
+    [ann] = ops.deliver.list_sequences(subject="customer:ann")
+    stopped = reviewer.post(f"/sequences/{ann['id']}/stop", {"reason": "asked us to"})
+    assert stopped.status_code == 303
+    assert reviewer.get(stopped.headers["location"]).text.count("Stopped 1 sequence.") == 1
+    everyone = reviewer.post("/sequences/stop", {"reason": "the offer ended"})
+    assert everyone.headers["location"] == "/sequences?stopped=2"
+    page = text_of(reviewer.get("/sequences?status=stopped").text)
+    assert f"stopped by {REVIEWER.email}: asked us to" in page
+    assert f"stopped by {REVIEWER.email}: the offer ended" in page
+
+
+def test_the_api_lists_filters_and_stops_sequences(
+    app_for: AppFor, browse: Browse, clock: Clock
+) -> None:
+    ops = app_for(ONBOARDING)
+    signups(ops, clock, "dee", "eve")
+    reviewer = browse(ops, REVIEWER)
+    listed = reviewer.get("/api/sequences?status=open").json()
+    assert listed["counts"] == {"active": 2}
+    assert {s["subject"] for s in listed["sequences"]} == {"customer:dee", "customer:eve"}
+    assert reviewer.get("/api/sequences?status=sleeping").status_code == 422
+    dee = next(s for s in listed["sequences"] if s["subject"] == "customer:dee")
+    stop = reviewer.client.post(
+        f"/api/sequences/{dee['id']}/stop",
+        json={"reason": "moved to a person"},
+        headers={"X-CSRF-Token": reviewer.csrf},
+    )
+    assert stop.json() == {"stopped": 1}
+    again = reviewer.client.post(
+        f"/api/sequences/{dee['id']}/stop",
+        json={"reason": "twice"},
+        headers={"X-CSRF-Token": reviewer.csrf},
+    )
+    assert again.json() == {"stopped": 0}
+    missing = reviewer.client.post(
+        f"/api/sequences/{dee['id']}/stop", json={}, headers={"X-CSRF-Token": reviewer.csrf}
+    )
+    assert missing.status_code == 422
+    assert "reason" in missing.text
+    left = reviewer.get("/api/sequences?subject=customer:dee").json()["sequences"]
+    assert left[0]["status"] == "stopped"
