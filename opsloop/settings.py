@@ -149,6 +149,15 @@ class Settings(BaseSettings):
     notify_channels: dict[str, str] = Field(default_factory=dict)
     delivery_timeout_seconds: float = 10.0
 
+    public_url: str | None = None
+    """The address people open OpsLoop at (`https://ops.example.com`), for links in messages
+    OpsLoop sends them; empty means `http://<host>:<port>`."""
+    review_digest_minutes: int = Field(default=60, ge=0)
+    """How often reviewers are told, in one message each, what waits for them; 0 turns the
+    digest off."""
+    review_digest_channel: str | None = None
+    """A chat channel of `notify_channels` that gets the digest too (the team's channel)."""
+
     outbox_max_attempts: int = Field(default=8, ge=1)
     outbox_backoff_base_seconds: float = Field(default=10.0, gt=0)
     outbox_backoff_max_seconds: float = Field(default=3600.0, gt=0)
@@ -268,6 +277,11 @@ class Settings(BaseSettings):
             if secret is not None and secret.get_secret_value().lower() in PLACEHOLDERS:
                 raise ValueError(f"{name} is a placeholder; set a real secret in production")
         return self
+
+    @property
+    def link_base(self) -> str:
+        """Where links in messages to people point."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def resolved_database_url(self) -> str:

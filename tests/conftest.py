@@ -185,6 +185,9 @@ def make_ops(tmp_path: Path, clock: Clock) -> Iterator[OpsFactory]:
             "outbox_backoff_base_seconds": 0.05,
             "outbox_backoff_max_seconds": 0.2,
             "worker_poll_seconds": 0.05,
+            # Review digests are tested on their own (tests/service/test_review_deadlines.py);
+            # elsewhere they would be extra mail in the sinks.
+            "review_digest_minutes": 0,
         }
         settings = Settings(**{**base, **overrides})
         ops = OpsLoop(settings, clock=clock if use_clock else _utcnow)

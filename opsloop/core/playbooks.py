@@ -447,6 +447,28 @@ class Autonomy(_Model):
     """Share of `auto` decisions still sent to a person for review."""
 
 
+REVIEW_THEN = re.compile(r"^(notify|escalate|choose\s+(?P<option>\S+))$")
+
+
+class ReviewDeadline(_Model):
+    """How long a decision may wait for a person, and what happens then."""
+
+    within: Duration
+    then: str = "notify"
+    """`notify` (reviewers' digests mark it overdue), `escalate` (owners are told it waits),
+    or `choose <option>` (the decision acts with that option, as no person answered)."""
+
+    @property
+    def fallback(self) -> str | None:
+        """The option of `choose <option>`."""
+        found = REVIEW_THEN.match(self.then.strip())
+        return found.group("option") if found and found.group("option") else None
+
+    @property
+    def kind(self) -> str:
+        return "choose" if self.fallback else self.then.strip()
+
+
 MODEL_NAME_LENGTH = 120
 """Model versions are stored under `<playbook>:<predicts>` (a 120-character column)."""
 REVIEW_PREFIX = "review:"
@@ -583,6 +605,8 @@ class Playbook(_Model):
     autonomy: Autonomy = Field(default_factory=Autonomy)
     model: ModelSpec | None = None
     text: TextSpec | None = None
+    review: ReviewDeadline | None = None
+    """A deadline for decisions that wait for a person."""
 
     def expressions(self) -> Iterator[tuple[Path, str, frozenset[str]]]:
         """Every expression with its path and the names it may use."""
@@ -737,6 +761,8 @@ def _reference_problems(playbook: Playbook) -> Iterator[tuple[Path, str]]:
     if playbook.text is not None:
         yield from _text_problems(playbook, playbook.text)
     yield from _table_problems(playbook)
+    if playbook.review is not None:
+        yield from _review_problems(playbook, playbook.review)
     drafted = playbook.drafted_options()
     if drafted and (playbook.text is None or playbook.text.draft is None):
         name = sorted(drafted)[0]
@@ -818,6 +844,33 @@ def _model_problems(playbook: Playbook, model: ModelSpec) -> Iterator[tuple[Path
             )
         elif name in model.features[:index]:
             yield ("model", "features", index), f"{name!r} is listed twice"
+
+
+def _review_problems(playbook: Playbook, review: ReviewDeadline) -> Iterator[tuple[Path, str]]:
+    if review.within <= timedelta(0):
+        yield ("review", "within"), "must be longer than zero"
+    if not REVIEW_THEN.match(review.then.strip()):
+        yield (
+            ("review", "then"),
+            f"{review.then!r}: write notify, escalate or choose <option> (e.g. choose nurture)",
+        )
+        return
+    option = review.fallback
+    if option is None:
+        return
+    if option not in playbook.options:
+        yield ("review", "then"), _unknown_option(option, list(playbook.options))
+    elif playbook.options[option].guarded:
+        yield (
+            ("review", "then"),
+            f"{option!r} has a sensitive action: it never runs without a person, so a deadline "
+            "cannot choose it; use notify or escalate",
+        )
+    elif option in playbook.drafted_options():
+        yield (
+            ("review", "then"),
+            f"{option!r} sends a reply a person finalizes: a deadline cannot choose it",
+        )
 
 
 def _text_problems(playbook: Playbook, text: TextSpec) -> Iterator[tuple[Path, str]]:

@@ -32,6 +32,8 @@ from opsloop.service.jobs import (
     QUEUES,
     RETENTION,
     RETRAIN_DUE,
+    REVIEW_DEADLINE,
+    REVIEW_DIGEST,
     RUN_SCHEDULE,
     SCHEDULES_DUE,
     SEQUENCE_STEP,
@@ -258,6 +260,12 @@ class OpsLoop:
         self._register(DECIDE_WITH_LLM, self._decide_jobs, max_attempts=3)
         self._register(DECIDE_ABSENCE, self._absence_jobs, max_attempts=5)
         self._register(SEQUENCE_STEP, self._sequence_jobs, max_attempts=5)
+        # Review deadlines, and one digest per reviewer per interval of what waits.
+        self._register(REVIEW_DEADLINE, self._deadline_jobs, max_attempts=5)
+        self._register(REVIEW_DIGEST, lambda jobs: self._digest_job(), max_attempts=1)
+        if settings.review_digest_minutes > 0:
+            every = timedelta(minutes=settings.review_digest_minutes)
+            self.runtime.every(REVIEW_DIGEST, REVIEW_DIGEST, every)
         # Scheduled playbooks: due runs claimed every minute, each run a job of its own.
         self._register(SCHEDULES_DUE, lambda jobs: self._schedules_due_job())
         self.runtime.every(SCHEDULES_DUE, SCHEDULES_DUE, timedelta(minutes=1))
@@ -463,6 +471,16 @@ class OpsLoop:
         from opsloop.service.decide import absences
 
         absences.decide_jobs(self.ctx, batch)
+
+    def _deadline_jobs(self, batch: list[Job]) -> None:
+        from opsloop.service.review import deadlines
+
+        deadlines.deadline_jobs(self.ctx, batch)
+
+    def _digest_job(self) -> None:
+        from opsloop.service.review import deadlines
+
+        deadlines.send_digests(self.ctx)
 
     def _sequence_jobs(self, batch: list[Job]) -> None:
         from opsloop.service.deliver import sequences

@@ -30,6 +30,13 @@ RUN_SCHEDULE = "run_schedule"
 SEQUENCE_STEP = "sequence_step"
 """One step of a sequence (payload: `sequence_id`, `position`); `service/deliver/sequences.py`."""
 
+REVIEW_DEADLINE = "review_deadline"
+"""A waiting decision's review deadline passed (payload: `decision_id`, `then`);
+`service/review/deadlines.py`."""
+
+REVIEW_DIGEST = "review_digest"
+"""Periodic (every `review_digest_minutes`): one message per reviewer saying what waits."""
+
 SYNC_DUE = "sync_due_sources"
 """Periodic, every minute: queue a `SYNC_SOURCE` job per pulled source that is due."""
 
@@ -55,6 +62,8 @@ RETENTION = "retention"
 
 QUEUES: dict[str, str] = {
     DELIVER: "deliver",
+    REVIEW_DEADLINE: "review",
+    REVIEW_DIGEST: "review",
     SEQUENCE_STEP: "deliver",
     DECIDE_WITH_LLM: "decide",
     DECIDE_ABSENCE: "decide",

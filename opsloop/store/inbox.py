@@ -6,6 +6,7 @@ decisions sampled for review that nobody has reviewed yet.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import Connection, and_, case, func, or_, select
@@ -58,3 +59,15 @@ def count_waiting(conn: Connection) -> dict[str, int]:
         .order_by(playbooks.c.name)
     )
     return {name: int(count) for name, count in conn.execute(query)}
+
+
+def pending_since(conn: Connection) -> list[tuple[str, datetime]]:
+    """(playbook name, created_at) of every decision that waits for a person before it acts,
+    oldest first: what review deadlines and digests count."""
+    query = (
+        select(playbooks.c.name, decisions.c.created_at)
+        .select_from(decisions.join(playbooks, playbooks.c.id == decisions.c.playbook_id))
+        .where(decisions.c.status == "pending")
+        .order_by(decisions.c.created_at)
+    )
+    return [(str(name), at) for name, at in conn.execute(query)]

@@ -538,6 +538,21 @@ sequences = Table(
     Index(None, "status", "next_at"),
 )
 
+review_digests = Table(
+    # One digest per recipient per period: claimed before it is sent, so two processes (or a
+    # restart) never send the same period twice (opsloop/service/review/deadlines.py).
+    "review_digests",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("recipient", String(320), nullable=False),  # an email address, or channel:<name>
+    Column("period_start", UtcDateTime, nullable=False),
+    Column("waiting", Integer, nullable=False),
+    Column("overdue", Integer, nullable=False),
+    Column("sent_at", UtcDateTime, nullable=False),
+    Column("error", Text, nullable=True),
+    UniqueConstraint("recipient", "period_start"),
+)
+
 job_errors = Table(
     # PostgreSQL: the last error of a Procrastinate job that failed, by Procrastinate's job id
     # (it keeps only the status); opsloop/runtime/procrastinate.py. Unused on SQLite.

@@ -25,6 +25,7 @@ from opsloop.reasoning.predictions import PlaybookModels
 from opsloop.service.context import ActivePlaybook, Context
 from opsloop.service.deliver.acting import act
 from opsloop.service.jobs import DECIDE_WITH_LLM
+from opsloop.service.review import deadlines as review_deadlines
 from opsloop.store import audit
 from opsloop.store import decisions as decision_store
 from opsloop.store import events as event_store
@@ -191,6 +192,13 @@ def record_decisions(
         ],
     )
     _link_earlier_outcomes(conn, ids, drafts, events, history, now)
+    deadlines = [
+        (decision_id, p.compiled.playbook.review)
+        for decision_id, (draft, p) in zip(ids, drafts, strict=True)
+        if draft.status == "pending" and p.compiled.playbook.review is not None
+    ]
+    if deadlines:
+        review_deadlines.schedule(ctx, tx, deadlines, now)
     for decision_id, (draft, playbook) in zip(ids, drafts, strict=True):
         if draft.status == "auto" and draft.choice is not None:
             decision = _as_decision(decision_id, draft, playbook, now)

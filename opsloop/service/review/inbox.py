@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
@@ -30,7 +31,16 @@ def inbox(
         found = inbox_store.fetch_waiting(conn, playbook=playbook, order=order, limit=limit)
         waiting = inbox_store.count_waiting(conn)
         book = _Options(active, conn)
-        items = [_item(d, book.of(d.playbook, d.playbook_version), awaiting=True) for d in found]
+        items = [
+            _item(
+                d,
+                book.of(d.playbook, d.playbook_version),
+                awaiting=True,
+                due=_due(active, d),
+                now=ctx.clock(),
+            )
+            for d in found
+        ]
     return {"items": items, "waiting": waiting, "total": sum(waiting.values())}
 
 
@@ -47,7 +57,13 @@ def item(ctx: Context, decision_id: int) -> InboxItem:
             and not decision_store.reviews_of(conn, decision_id)
         )
         options = _Options(active, conn).of(decision.playbook, decision.playbook_version)
-    return _item(decision, options, awaiting=awaiting)
+    due = _due(active, decision) if decision.status == "pending" else None
+    return _item(decision, options, awaiting=awaiting, due=due, now=ctx.clock())
+
+
+def options_of(ctx: Context, conn: Connection, decision: Decision) -> dict[str, Option]:
+    """The options of the playbook version that made `decision`."""
+    return _Options(ctx.catalog.active(), conn).of(decision.playbook, decision.playbook_version)
 
 
 def count(ctx: Context) -> dict[str, int]:
@@ -56,7 +72,23 @@ def count(ctx: Context) -> dict[str, int]:
         return inbox_store.count_waiting(conn)
 
 
-def _item(decision: Decision, options: dict[str, Option], *, awaiting: bool) -> InboxItem:
+def _due(active: dict[str, ActivePlaybook], decision: Decision) -> datetime | None:
+    """When a waiting decision's review is due, by its playbook's `review.within`."""
+    playbook = active.get(decision.playbook)
+    review = playbook.compiled.playbook.review if playbook is not None else None
+    if review is None or decision.status != "pending":
+        return None
+    return decision.created_at + review.within
+
+
+def _item(
+    decision: Decision,
+    options: dict[str, Option],
+    *,
+    awaiting: bool,
+    due: datetime | None,
+    now: datetime,
+) -> InboxItem:
     explanation = decision.explanation
     text = explanation.get("text") or {}
     labels = {name: option.label or name for name, option in options.items()}
@@ -83,6 +115,8 @@ def _item(decision: Decision, options: dict[str, Option], *, awaiting: bool) -> 
         "draft": text.get("draft") if isinstance(text.get("draft"), str) else None,
         "draft_error": text.get("draft_error"),
         "message": _message(decision),
+        "due_at": due,
+        "overdue": due is not None and due <= now,
     }
 
 

@@ -79,6 +79,10 @@ class InboxItem(TypedDict):
     draft_error: str | None
     message: str | None
     """The message a text-triage playbook read."""
+    due_at: datetime | None
+    """When its review is due (the playbook's `review.within`); None: no deadline."""
+    overdue: bool
+    """It still waits, past its deadline."""
 
 
 class Inbox(TypedDict):
