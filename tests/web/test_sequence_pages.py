@@ -82,3 +82,23 @@ def test_the_api_lists_filters_and_stops_sequences(
     assert "reason" in missing.text
     left = reviewer.get("/api/sequences?subject=customer:dee").json()["sequences"]
     assert left[0]["status"] == "stopped"
+
+
+def test_the_dashboard_shows_completion_speed_and_the_funnel(
+    app_for: AppFor, browse: Browse, clock: Clock
+) -> None:
+    from tests.service.test_completion import ONBOARDING as BUILT_IN
+
+    ops = app_for(BUILT_IN.replace("mode: recommend", "mode: auto"))
+    signups(ops, clock, "fay", "gil")
+    page = browse(ops, VIEWER).get("/dashboard")
+    assert page.status_code == 200
+    section = page.text.split('data-testid="completion-customer-onboarding"')[1]
+    section = text_of(section.split("</section>")[0])
+    assert "customer-onboarding: time to project.created" in section
+    assert "No customer has completed since the playbook went live yet." in section
+    assert "Started: 2 Welcome: 2 wait 1 day: 2 Resources: 0" in section
+    assert "Stopped because the customer acted: 0" in section
+    api = browse(ops, VIEWER).get("/api/metrics/completion?playbook=customer-onboarding&weeks=2")
+    assert api.json()["funnel"]["started"] == 2
+    assert [c["started"] for c in api.json()["cohorts"]] == [0, 2]

@@ -10,9 +10,10 @@ from datetime import datetime, timedelta
 from opsloop.core.backtest_reports import BacktestRun, SavedBacktest
 from opsloop.core.periods import Baseline
 from opsloop.service.context import Context
+from opsloop.service.learn import completion, training
 from opsloop.service.learn import dashboard as dashboard_service
 from opsloop.service.learn import metrics as metric_service
-from opsloop.service.learn import training
+from opsloop.service.learn.completion import CompletionReport
 from opsloop.service.learn.views import (
     By,
     Dashboard,
@@ -34,6 +35,15 @@ class Learn:
         self, *, since: timedelta | None = None, playbook: str | None = None
     ) -> list[PlaybookMetrics]:
         return metric_service.metrics(self.ctx, since=since, playbook=playbook)
+
+    def completion(self, playbook: str, *, weeks: int = 12) -> CompletionReport:
+        """Completion speed per weekly cohort before and after a sequence playbook went live,
+        and its funnel (opsloop/service/learn/completion.py)."""
+        return completion.completion(self.ctx, playbook, weeks=weeks)
+
+    def completion_playbooks(self) -> list[str]:
+        """The active playbooks `completion` reports on: a sequence and a success outcome."""
+        return [playbook.name for playbook in completion.sequence_playbooks(self.ctx)]
 
     def dashboard(self, *, playbook: str | None = None) -> Dashboard:
         """`metrics_report(by="week")` with time saved, reviews waiting and failed deliveries:

@@ -107,6 +107,21 @@ async def replay_quarantined(item_id: DbId, request: Request, service: Service, 
 
 
 @router.get(
+    "/api/metrics/completion",
+    summary="Completion speed of a sequence playbook per weekly cohort, before and after it "
+    "went live, and its step funnel",
+    tags=["metrics"],
+    dependencies=[Depends(READ)],
+)
+def get_completion(
+    service: Service,
+    playbook: Annotated[str, Query(description="An active playbook with steps and an outcome")],
+    weeks: Annotated[int, Query(ge=1, le=104, description="Weekly cohorts to show")] = 12,
+) -> Json:
+    return Json(service.learn.completion(playbook, weeks=weeks))
+
+
+@router.get(
     "/api/metrics",
     summary="Per playbook and week: decisions, success and override rates, time to action, "
     "task completion, against a baseline; customer satisfaction",

@@ -92,6 +92,11 @@ def dashboard(
         "csat": _csat_metric(data["csat"]),
         "csat_event": data["csat"]["event"],
         "charts": _charts(rows, data["csat"]),
+        "completions": [
+            service.learn.completion(name)
+            for name in service.learn.completion_playbooks()
+            if chosen is None or name == chosen
+        ],
     }
     return render(request, "dashboard.html", context, active="/dashboard")
 
