@@ -427,6 +427,27 @@ def show_backtest(r: BacktestRun) -> None:
             f"{record['reproduced']:,} of its {record['stored']:,} stored decisions"
             + (f" ({record['different']:,} differ)" if record["different"] else "")
         )
+    for seq in r.get("sequences", []):
+        table = Table(
+            "step",
+            "would send",
+            "median after",
+            title=(
+                f"Sequence {seq['option']}: {seq['started']:,} started, {seq['completed']:,} "
+                f"completed, {seq['stopped']:,} stopped because the customer acted"
+                + (
+                    f", {seq['running_at_data_end']:,} still running"
+                    if seq["running_at_data_end"]
+                    else ""
+                )
+            ),
+            title_justify="left",
+        )
+        for step in seq["sends"]:
+            table.add_row(
+                escape(step["step"]), f"{step['would_send']:,}", f"{step['median_after_hours']} h"
+            )
+        console.print(table)
     errors = r["errors"]
     if errors["decisions"]:
         table = Table(

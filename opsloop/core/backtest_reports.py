@@ -166,6 +166,43 @@ class Timings(TypedDict):
     """The last three are the service's: reading and preparing the history, and all of it."""
 
 
+class SequenceStepCount(TypedDict):
+    step: str
+    """The step's label, or its action in words."""
+    would_send: int
+    median_after_hours: float
+    """Median time from the trigger to this send."""
+
+
+class SentStep(TypedDict):
+    step: str
+    at: str
+
+
+class SequenceTimeline(TypedDict):
+    subject: str
+    started_at: str
+    sent: list[SentStep]
+    ended: str
+    """completed | stopped | running (past the end of the data)"""
+    ended_at: str | None
+
+
+class SequenceReplay(TypedDict):
+    """What an option's sequence would have sent over the period, and when it would have
+    stopped (opsloop/learning/replay_sequences.py)."""
+
+    option: str
+    started: int
+    sends: list[SequenceStepCount]
+    completed: int
+    stopped: int
+    """Ended by a `stop_when` event: the subject acted."""
+    running_at_data_end: int
+    median_hours_to_stop: float | None
+    examples: list[SequenceTimeline]
+
+
 class BacktestReport(TypedDict):
     playbook: str
     version: VersionRef
@@ -180,6 +217,8 @@ class BacktestReport(TypedDict):
     outcomes: Outcomes | None
     """None when the playbook declares no outcome."""
     errors: Errors
+    sequences: NotRequired[list[SequenceReplay]]
+    """For options with `steps`: what their sequences would have sent and when they stopped."""
     notes: NotRequired[list[str]]
     timings: Timings
 

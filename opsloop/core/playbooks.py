@@ -402,6 +402,16 @@ class Option(_Model):
         for step in self.steps:
             yield from step.actions()
 
+    def sequence_types(self) -> tuple[set[str], set[str]]:
+        """(event types the sequence reads — stop_when and wait_for —, those of them whose
+        payload a `where` reads)."""
+        types, payloads = set(self.stop_when), set[str]()
+        for _, step in _steps(self.steps, ()):
+            types.update(step.wait_for)
+            if step.where is not None:
+                payloads.update(step.wait_for)
+        return types, payloads
+
     def problems(self) -> Iterator[tuple[Path, str]]:
         if self.steps and self.actions:
             yield (

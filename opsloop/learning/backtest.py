@@ -48,6 +48,7 @@ from opsloop.core.durations import format_duration
 from opsloop.learning.replay import Needs, Replayed, needs, replay
 from opsloop.learning.replay_decisions import Scorer, TextScorer
 from opsloop.learning.replay_features import History, moment
+from opsloop.learning.replay_sequences import replay_sequences
 from opsloop.reasoning.compiler import CompiledPlaybook
 from opsloop.store.backtests import HistoryQuery
 
@@ -185,6 +186,9 @@ def run(
             "compare_seconds": round(compared - replayed, 3),
         },
     }
+    sequences = replay_sequences(history, version.compiled, ours)
+    if sequences:
+        report["sequences"] = sequences
     text = spec.text
     if text is not None and text.classify is not None and text.classify.using == "llm":
         report["notes"] = [

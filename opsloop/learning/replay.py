@@ -85,6 +85,11 @@ def needs(playbooks: Iterable[CompiledPlaybook]) -> Needs:
                     keys.add(feature.field_path[0])
                 else:
                     payload_types.update(feature.event_types)
+        for option in spec.options.values():
+            if option.steps:  # a backtest walks its sequences over the subject's events
+                read, with_payload = option.sequence_types()
+                types.update(read)
+                payload_types.update(with_payload)
         cooldown = spec.trigger.cooldown or timedelta(0)
         # An absence decided in the period may have opened its window before it.
         window = spec.trigger.within or timedelta(0)

@@ -231,3 +231,41 @@ def test_sequence_positions_walk_into_branches_and_back_out() -> None:
     assert after(steps, "3.then.0") == "4"
     assert after(steps, "3.else.0") == "4"
     assert after(steps, "4") is None
+
+
+def test_a_backtest_says_what_a_sequence_would_have_sent_and_when_it_would_have_stopped(
+    make_ops: OpsFactory, sqlite_url: str, clock: Clock
+) -> None:
+    ops = make_ops(sqlite_url, playbooks=[ONBOARDING])
+    start = clock.now
+    for who in ("x1", "x2", "x3", "x4"):
+        send(ops, clock, "signup.completed", f"customer:{who}")
+    clock.advance(hours=12)
+    send(ops, clock, "project.created", "customer:x3")
+    clock.advance(hours=17)  # 1.2 days in
+    send(ops, clock, "login", "customer:x4", device="bot")
+    clock.advance(hours=7)  # 1.5 days in
+    send(ops, clock, "login", "customer:x2", device="laptop")
+    clock.advance(days=10)
+    send(ops, clock, "login", "customer:x9", device="laptop")  # the data goes on past day 3
+
+    report = ops.learn.backtest(playbook="onboarding", since="30d", save=False)
+    [replayed] = report["sequences"]
+    assert (replayed["option"], replayed["started"]) == ("onboard", 4)
+    sends = {s["step"]: (s["would_send"], s["median_after_hours"]) for s in replayed["sends"]}
+    assert sends == {
+        'email "Welcome"': (4, 0.0),
+        'email "Resources"': (3, 24.0),
+        'email "Good to see you"': (1, 36.0),
+        'task "Call {{ subject }}"': (2, 72.0),
+        'email "Last tip"': (3, 72.0),
+    }
+    assert (replayed["completed"], replayed["stopped"], replayed["running_at_data_end"]) == (
+        3,
+        1,
+        0,
+    )
+    assert replayed["median_hours_to_stop"] == 12.0
+    x3 = next(e for e in replayed["examples"] if e["subject"] == "customer:x3")
+    assert x3["sent"] == [{"step": 'email "Welcome"', "at": start.isoformat()}]
+    assert x3["ended"] == "stopped"
