@@ -4,6 +4,7 @@ cancelled."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,18 @@ def test_sequences_lists_the_next_step_and_stop_needs_a_reason(
     assert (code, output.strip()) == (0, "Stopped 1 sequence.")
     code, output = run("sequences", "--status", "stopped")
     assert output.count("stopped by") == 2
+
+
+def test_playbook_list_says_what_triggers_each_and_when_a_schedule_runs_next(
+    make_ops: OpsFactory, cli_database: str
+) -> None:
+    from tests.service.test_absences import NUDGE
+    from tests.service.test_schedules import WIN_BACK
+
+    make_ops(cli_database, playbooks=[NUDGE, WIN_BACK])
+    code, output = run("playbook", "list")
+    assert code == 0, output
+    assert "3 days after signup.completed unless project.created or account.closed" in output
+    assert "At 08:00 every day (Europe/Berlin)" in output
+    # The command runs by the wall clock: 08:00 in Berlin is 07:00 UTC in winter, 06:00 in summer.
+    assert re.search(r"\d{4}-\d\d-\d\d 0[67]:00 UTC", output), output

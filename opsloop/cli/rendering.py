@@ -151,14 +151,15 @@ def ledger_progress() -> Iterator[Any]:
 
 
 def show_playbooks(rows: list[PlaybookSummary]) -> None:
-    table = Table("name", "mode", "version", "subject", "trigger", "options")
+    table = Table("name", "mode", "version", "subject", "trigger", "next run", "options")
     for row in rows:
         table.add_row(
             row["name"],
             row["mode"],
             str(row["version"]),
             row["subject"],
-            ", ".join(row["trigger"]),
+            escape(row["trigger_words"]),
+            f"{row['next_run'][:16].replace('T', ' ')} UTC" if row["next_run"] else "",
             ", ".join(row["options"]),
         )
     console.print(table if rows else "No playbooks yet: `opsloop playbook apply FILE`.")

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from opsloop.core.durations import in_words
 from opsloop.core.errors import NotFound, PlaybookInvalid, PlaybookProblem
-from opsloop.core.playbooks import Playbook, check_playbook, content_hash
+from opsloop.core.playbooks import Playbook, Trigger, check_playbook, content_hash
+from opsloop.core.schedules import Schedule
 from opsloop.execution.templates import template_problems
 from opsloop.reasoning.compiler import CompiledPlaybook, compile_playbook
 from opsloop.service.context import Context
@@ -148,18 +150,35 @@ def apply_directory(ctx: Context, directory: Path, *, actor: str) -> list[Applie
 
 
 def list_playbooks(ctx: Context) -> list[PlaybookSummary]:
-    return [
-        {
-            "name": p.name,
-            "mode": p.mode,
-            "version": p.version,
-            "description": p.compiled.playbook.description,
-            "subject": p.compiled.playbook.subject,
-            "trigger": list(p.compiled.playbook.trigger.starts),
-            "options": list(p.compiled.playbook.options),
-        }
-        for p in ctx.catalog.active().values()
-    ]
+    found: list[PlaybookSummary] = []
+    for p in ctx.catalog.active().values():
+        schedule = schedules.schedule_of(ctx, p)
+        upcoming = schedule.upcoming(ctx.clock(), 1) if schedule is not None else []
+        found.append(
+            {
+                "name": p.name,
+                "mode": p.mode,
+                "version": p.version,
+                "description": p.compiled.playbook.description,
+                "subject": p.compiled.playbook.subject,
+                "trigger": list(p.compiled.playbook.trigger.starts),
+                "trigger_words": _trigger_words(p.compiled.playbook.trigger, schedule),
+                "next_run": upcoming[0].isoformat() if upcoming else None,
+                "options": list(p.compiled.playbook.options),
+            }
+        )
+    return found
+
+
+def _trigger_words(trigger: Trigger, schedule: Schedule | None) -> str:
+    if schedule is not None:
+        return schedule.describe()
+    if trigger.is_absence and trigger.within is not None:
+        return (
+            f"{in_words(trigger.within)} after {' or '.join(trigger.after)} "
+            f"unless {' or '.join(trigger.unless)}"
+        )
+    return ", ".join(trigger.events)
 
 
 def get_playbook(ctx: Context, name: str) -> PlaybookDetail:

@@ -20,7 +20,13 @@ class PlaybookSummary(TypedDict):
     subject: str
     """The kind of subject it decides about: `lead`, `ticket` …"""
     trigger: list[str]
-    """The event types that start it."""
+    """The event types that start it (`schedule.run` for a scheduled one; the `after` types of
+    an absence)."""
+    trigger_words: str
+    """What starts it, in words: `lead.created, demo.requested`; `3 days after
+    signup.completed unless project.created`; `At 08:00 every day (Europe/Berlin)`."""
+    next_run: str | None
+    """A scheduled playbook's next due time (ISO 8601, UTC); None for the others."""
     options: list[str]
 
 
