@@ -76,6 +76,8 @@ EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
     # The body names a playbook (or a version of it) that may not exist.
     ("POST", "/api/playbooks/backtest"): ("404", "502"),
     ("GET", "/readyz"): ("503",),
+    # The query names a playbook that may not exist, or has no steps or outcome.
+    ("GET", "/api/metrics/completion"): ("404",),
 }
 """Answers a route gives beyond what its declaration implies."""
 
