@@ -67,10 +67,13 @@ def stop(
         bool, typer.Option("--all", help="Every open sequence (or --playbook's).")
     ] = False,
     playbook: Annotated[str | None, typer.Option(help="With --all: this playbook's.")] = None,
+    subject: Annotated[str | None, typer.Option(help="With --all: this subject's.")] = None,
 ) -> None:
     """Stop one open sequence, or every open one: no further step runs."""
     if (sequence_id is None) == (not all_open):
-        err.print("[red]Give a sequence id, or --all (optionally with --playbook).[/red]")
+        err.print(
+            "[red]Give a sequence id, or --all (optionally with --playbook or --subject).[/red]"
+        )
         raise typer.Exit(2)
     if not reason.strip():
         err.print("[red]Say why with --reason: it is kept in the audit trail.[/red]")
@@ -79,7 +82,9 @@ def stop(
         if sequence_id is not None:
             done = int(ops.deliver.stop_sequence(sequence_id, who=who(), reason=reason))
         else:
-            done = ops.deliver.stop_sequences(who=who(), reason=reason, playbook=playbook)
+            done = ops.deliver.stop_sequences(
+                who=who(), reason=reason, playbook=playbook, subject=subject
+            )
     if sequence_id is not None and not done:
         err.print(f"Sequence {sequence_id} is not open (it ended, or there is no such sequence).")
         raise typer.Exit(1)

@@ -45,6 +45,11 @@ class StopIn(BaseModel):
     playbook: str | None = Field(
         default=None, description="`POST /api/sequences/stop` only: that playbook's sequences."
     )
+    subject: str | None = Field(
+        default=None,
+        max_length=300,
+        description="`POST /api/sequences/stop` only: that subject's sequences (`customer:42`).",
+    )
     actor: str | None = Field(
         default=None,
         max_length=200,

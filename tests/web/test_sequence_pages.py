@@ -45,11 +45,14 @@ def test_the_page_shows_each_step_and_a_reviewer_stops_one_then_all(
     stopped = reviewer.post(f"/sequences/{ann['id']}/stop", {"reason": "asked us to"})
     assert stopped.status_code == 303
     assert reviewer.get(stopped.headers["location"]).text.count("Stopped 1 sequence.") == 1
+    one_subject = reviewer.post("/sequences/stop", {"reason": "called", "subject": "customer:bo"})
+    assert one_subject.headers["location"] == "/sequences?stopped=1"
     everyone = reviewer.post("/sequences/stop", {"reason": "the offer ended"})
-    assert everyone.headers["location"] == "/sequences?stopped=2"
+    assert everyone.headers["location"] == "/sequences?stopped=1"
     page = text_of(reviewer.get("/sequences?status=stopped").text)
     assert f"stopped by {REVIEWER.email}: asked us to" in page
     assert f"stopped by {REVIEWER.email}: the offer ended" in page
+    assert f"stopped by {REVIEWER.email}: called" in page
 
 
 def test_the_api_lists_filters_and_stops_sequences(
@@ -82,6 +85,13 @@ def test_the_api_lists_filters_and_stops_sequences(
     assert "reason" in missing.text
     left = reviewer.get("/api/sequences?subject=customer:dee").json()["sequences"]
     assert left[0]["status"] == "stopped"
+    by_subject = reviewer.client.post(
+        "/api/sequences/stop",
+        json={"reason": "took over by phone", "subject": "customer:eve"},
+        headers={"X-CSRF-Token": reviewer.csrf},
+    )
+    assert by_subject.json() == {"stopped": 1}
+    assert reviewer.get("/api/sequences?status=open").json()["sequences"] == []
 
 
 def test_the_dashboard_shows_completion_speed_and_the_funnel(

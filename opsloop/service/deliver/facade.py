@@ -48,9 +48,18 @@ class Deliver:
         """Stop one open sequence (audited); False when it had ended already."""
         return sequences.stop(self.ctx, sequence_id, who=who, reason=reason)
 
-    def stop_sequences(self, *, who: str, reason: str, playbook: str | None = None) -> int:
-        """Stop every open sequence, or those of one playbook; return how many."""
-        return sequences.stop_all(self.ctx, who=who, reason=reason, playbook=playbook)
+    def stop_sequences(
+        self,
+        *,
+        who: str,
+        reason: str,
+        playbook: str | None = None,
+        subject: str | None = None,
+    ) -> int:
+        """Stop every open sequence, or those of one playbook or one subject; return how many."""
+        return sequences.stop_all(
+            self.ctx, who=who, reason=reason, playbook=playbook, subject=subject
+        )
 
     def count_actions(self) -> dict[str, int]:
         return reading.count_actions(self.ctx)

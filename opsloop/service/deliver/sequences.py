@@ -308,10 +308,20 @@ def sequence_counts(ctx: Context, playbook: str | None = None) -> dict[str, int]
         return store.counts(conn, playbook)
 
 
-def stop_all(ctx: Context, *, who: str, reason: str, playbook: str | None = None) -> int:
-    """A person stops every open sequence (of one playbook); return how many."""
+def stop_all(
+    ctx: Context,
+    *,
+    who: str,
+    reason: str,
+    playbook: str | None = None,
+    subject: str | None = None,
+) -> int:
+    """A person stops every open sequence (of one playbook, of one subject); return how
+    many."""
     with ctx.db.read() as conn:
-        rows = store.listing(conn, status="open", playbook=playbook, limit=1_000_000)
+        rows = store.listing(
+            conn, status="open", playbook=playbook, subject=subject, limit=1_000_000
+        )
     return sum(stop(ctx, row["id"], who=who, reason=reason) for row in rows)
 
 

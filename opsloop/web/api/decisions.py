@@ -177,7 +177,7 @@ async def stop_sequence(
 
 @router.post(
     "/api/sequences/stop",
-    summary="Stop every open sequence, or those of one playbook",
+    summary="Stop every open sequence, or those of one playbook or one subject",
     tags=["sequences"],
     openapi_extra=body_schema(StopIn),
 )
@@ -185,7 +185,11 @@ async def stop_sequences(request: Request, service: Service, who: Reviewer) -> J
     body = await json_body(request, StopIn)
     actor = body.actor or who.actor
     stopped = await run_in_threadpool(
-        service.deliver.stop_sequences, who=actor, reason=body.reason, playbook=body.playbook
+        service.deliver.stop_sequences,
+        who=actor,
+        reason=body.reason,
+        playbook=body.playbook,
+        subject=body.subject,
     )
     return Json({"stopped": stopped})
 

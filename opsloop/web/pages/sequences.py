@@ -95,8 +95,13 @@ async def stop_one(
 async def stop_all(request: Request, service: Service, who: PageReviewer) -> Response:
     form = await request.form()
     playbook = str(form.get("playbook") or "") or None
+    subject = str(form.get("subject") or "").strip()[:300] or None
     reason = str(form.get("reason") or "stopped from the Sequences page")
     done = await run_in_threadpool(
-        service.deliver.stop_sequences, who=who.actor, reason=reason[:500], playbook=playbook
+        service.deliver.stop_sequences,
+        who=who.actor,
+        reason=reason[:500],
+        playbook=playbook,
+        subject=subject,
     )
     return RedirectResponse(f"{SEQUENCES}?stopped={done}", status_code=303)
