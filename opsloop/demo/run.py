@@ -56,6 +56,7 @@ def utcnow() -> datetime:
 
 
 PLAYBOOK = "lead-qualification"
+ONBOARDING = "customer-onboarding"
 REVIEW_AFTER = timedelta(days=3)
 """Decisions on triggers older than this were settled by the simulated reviewer."""
 REVIEW_HOUR = 16
@@ -172,6 +173,10 @@ def prepare_demo(
             _settle_old_decisions(ops, business.simulator, triggers, now, console, clock)
         finally:
             clock.at = None
+        # Onboarding goes live now: the history's signups are the cohorts before it, and the
+        # live stream's new customers get its sequence (docs/playbooks.md#sequences-steps).
+        text, file = builtin_playbook(ONBOARDING)
+        ops.decide.apply_playbook(text, file, actor="demo")
         ops.start()
         with console.status("Delivering the reviewed decisions' actions to the sinks…"):
             ops.run_jobs()

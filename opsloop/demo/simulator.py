@@ -160,6 +160,38 @@ class Simulator:
                 day += 1
             yield heapq.heappop(heap).as_dict(stamped=False)
 
+    def onboarding(self, lead: Lead, won_at: datetime) -> list[PlannedEvent]:
+        """A won lead becomes a customer: it signs up within a day or so, and most create
+        their first project some days later (the key action of the built-in onboarding
+        playbook). The customers do not read OpsLoop's emails: their pace is the same before
+        and after the playbook goes live."""
+        rng = random.Random(f"{self.seed}:customer:{lead.number}")
+        subject = f"customer:{lead.number}"
+        prefix = f"demo:{subject}"
+        signed_up = won_at + timedelta(hours=rng.uniform(1, 30))
+        events = [
+            PlannedEvent(
+                signed_up,
+                f"{prefix}:signup",
+                "signup.completed",
+                subject,
+                {"plan": "team"},
+                _customer_traits(lead),
+            )
+        ]
+        if rng.random() < 0.3 + 0.5 * lead.propensity:
+            after = timedelta(days=math.exp(rng.gauss(math.log(3.5), 0.8)))
+            events.append(
+                PlannedEvent(
+                    signed_up + after,
+                    f"{prefix}:project",
+                    "project.created",
+                    subject,
+                    {"template": rng.choice(("blank", "sales pipeline", "support queue"))},
+                )
+            )
+        return events
+
     def ground_truth(self, subject: str) -> float:
         """The hidden propensity of a lead of this business (for tests and evaluation)."""
         kind, _, key = subject.partition(":")
@@ -277,6 +309,7 @@ class Simulator:
                     {"amount": amount, "currency": "EUR"},
                 )
             )
+            events.extend(self.onboarding(lead, decided_at))
         elif rng.random() < 0.7:  # the rest simply go quiet
             events.append(
                 PlannedEvent(
@@ -288,6 +321,11 @@ class Simulator:
                 )
             )
         return sorted(events)
+
+
+def _customer_traits(lead: Lead) -> dict[str, Any]:
+    keys = ("email", "first_name", "name", "company", "company_size")
+    return {**{key: lead.traits[key] for key in keys}, "plan": "team"}
 
 
 def _size_fit(size: int) -> float:

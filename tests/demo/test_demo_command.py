@@ -63,7 +63,8 @@ def test_opsloop_demo_serves_a_sample_business_and_stops_on_ctrl_c(tmp_path: Pat
         outbox = get(f"{url}/demo/outbox")
         assert outbox["totals"]["emails"] > 0
         assert outbox["emails"][0]["subject"].startswith("A few ideas for ")
-        [metrics] = get(f"{url}/api/metrics", token)["playbooks"]
+        by_name = {m["playbook"]: m for m in get(f"{url}/api/metrics", token)["playbooks"]}
+        metrics = by_name["lead-qualification"]
         assert metrics["override_rate"] is not None
 
         newest = get(f"{url}/api/events?limit=1", token)["events"][0]["id"]

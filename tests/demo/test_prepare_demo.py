@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from opsloop.demo.run import DemoBusiness, DemoRefused, LiveStream, prepare_demo
+from opsloop.demo.run import PLAYBOOK, DemoBusiness, DemoRefused, LiveStream, prepare_demo
 from opsloop.demo.simulator import Simulator
 from opsloop.service import OpsLoop
 from opsloop.settings import Settings
@@ -46,7 +46,7 @@ def all_decisions(ops: OpsLoop, **filters: Any) -> list[dict[str, Any]]:
 
 
 def test_the_history_is_decided_and_old_decisions_are_reviewed(demo: DemoBusiness) -> None:
-    [metrics] = demo.ops.learn.metrics()
+    [metrics] = demo.ops.learn.metrics(playbook=PLAYBOOK)
     assert metrics["playbook"] == "lead-qualification"
     assert metrics["total"] > 100
     assert metrics["pending_reviews"] > 0
@@ -106,7 +106,7 @@ def test_reviewed_decisions_actions_reached_the_sinks(demo: DemoBusiness) -> Non
 
 
 def test_won_and_lost_deals_become_outcomes(demo: DemoBusiness) -> None:
-    [metrics] = demo.ops.learn.metrics()
+    [metrics] = demo.ops.learn.metrics(playbook=PLAYBOOK)
     assert metrics["successes"] > 0
     assert metrics["failures"] > 0
 
@@ -134,7 +134,7 @@ def test_running_the_demo_again_stores_nothing_twice(tmp_path: Path) -> None:
     first = prepare_demo(settings(tmp_path), days=3, seed=7, console=quiet(), now=NOW)
     try:
         newest = first.ops.ingest.list_events(limit=1)[0]["id"]
-        decisions = first.ops.learn.metrics()[0]["total"]
+        decisions = first.ops.learn.metrics(playbook=PLAYBOOK)[0]["total"]
         # What a user does while trying the demo (README): send an event of their own.
         user_event = {
             "type": "lead.created",
@@ -152,7 +152,7 @@ def test_running_the_demo_again_stores_nothing_twice(tmp_path: Path) -> None:
         assert again.loaded is not None
         assert again.loaded.new_events == 0
         assert again.ops.ingest.list_events(limit=1)[0]["id"] == newest + 1
-        assert again.ops.learn.metrics()[0]["total"] == decisions + 1
+        assert again.ops.learn.metrics(playbook=PLAYBOOK)[0]["total"] == decisions + 1
         assert again.outbox.totals()["emails"] == 0, "nothing is sent twice"
         [mine] = again.ops.decide.list_decisions(subject="lead:9001")
         assert mine["status"] == "pending", "the simulated reviewer leaves the user's leads alone"

@@ -23,9 +23,11 @@ def history() -> list[dict[str, Any]]:
 
 
 def by_lead(events: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The leads' events by lead (a won lead's customer events are left out)."""
     grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for event in events:
-        grouped[event["subject"]].append(event)
+        if event["subject"].startswith("lead:"):
+            grouped[event["subject"]].append(event)
     return grouped
 
 
@@ -58,7 +60,15 @@ def test_every_generated_event_is_valid_for_opsloop(history: list[dict[str, Any]
     stored = validate_events([*history, *live], source="demo", received_at=NOW)
     assert len(stored) == len(history) + len(live)
     types = Counter(e.type for e in stored)
-    assert set(types) == {"lead.created", "page.viewed", "demo.requested", "deal.won", "deal.lost"}
+    assert set(types) == {
+        "lead.created",
+        "page.viewed",
+        "demo.requested",
+        "deal.won",
+        "deal.lost",
+        "signup.completed",
+        "project.created",
+    }
     created = next(e for e in stored if e.type == "lead.created")
     assert {"email", "first_name", "name", "company", "company_size", "budget"} <= set(
         created.traits
@@ -84,7 +94,8 @@ def test_ten_to_twenty_new_leads_a_day(history: list[dict[str, Any]]) -> None:
 def test_the_propensity_is_hidden_from_every_event(history: list[dict[str, Any]]) -> None:
     sim = Simulator(seed=7)
     for event in history[:2000]:
-        p = sim.ground_truth(event["subject"])
+        # A customer is a won lead: the same hidden propensity, not in its events either.
+        p = sim.ground_truth(event["subject"].replace("customer:", "lead:"))
         values = [*event["payload"].values(), *event.get("traits", {}).values()]
         assert p not in values
         assert not {"propensity", "p", "intent", "score"} & {
@@ -157,8 +168,12 @@ def test_live_events_continue_the_history_and_are_stamped_when_sent(
     known = {e["subject"] for e in history} | {
         e["subject"] for e in live if e["type"] == "lead.created"
     }
-    # Visits and deals in the stream belong to leads the ledger knows or is about to meet.
-    assert {e["subject"] for e in live if e["type"] != "page.viewed"} <= known
+    # Visits and deals in the stream belong to leads the ledger knows or is about to meet, and
+    # a customer is a won lead of theirs.
+    subjects = {
+        e["subject"].replace("customer:", "lead:") for e in live if e["type"] != "page.viewed"
+    }
+    assert subjects <= known
 
 
 def test_ground_truth_knows_only_the_businesss_leads() -> None:
