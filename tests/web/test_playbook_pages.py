@@ -643,3 +643,26 @@ def test_a_scheduled_playbook_shows_its_next_and_last_runs(app_for: AppFor, brow
         "Runs on a schedule (0 8 * * *) for each customer where "
         "days_since_login == null or days_since_login > 14." in words
     )
+
+
+def test_a_sequence_reads_as_its_steps_with_their_branches(app_for: AppFor, browse: Browse) -> None:
+    onboarding = (LEAD_PLAYBOOK.parent / "customer-onboarding.yaml").read_text()
+    ops = app_for(onboarding)
+    page = browse(ops, VIEWER).get("/playbooks/customer-onboarding")
+    steps = page.text.split('data-testid="steps-onboard"')[1].split("</ol>")[0]
+    said = [text_of(item.split(">", 1)[1]) for item in steps.split("</li>")[:-1]]
+    assert said[:4] == [
+        "Welcome — Email to entity.email: “Welcome aboard, entity.first_name or "
+        "'and thanks for signing up' ”",  # the slot ends where the template's {{ }} did
+        "Wait 1 day",
+        "Resources — Email to entity.email: “Three guides to get the most out of your first week”",
+        "Wait up to 2 days for a project.created event",
+    ]
+    assert "If it does not come in time:" in said
+    assert said[-1].startswith("A person follows up — Task for success, due in 1 day:")
+    assert 'class="pb-depth-2"' in steps, "a branch's steps are indented under it"
+    words = text_of(page.text)
+    assert (
+        "Sent one step at a time. Stops as soon as a project.created or account.closed or "
+        "unsubscribed event arrives about the customer. At most 1 running per customer at a time."
+    ) in words

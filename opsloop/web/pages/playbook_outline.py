@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from markupsafe import Markup
@@ -25,7 +26,9 @@ from opsloop.core.playbooks import (
     Feature,
     ModelSpec,
     NotifyAction,
+    Option,
     Playbook,
+    Step,
     TaskAction,
     TextSpec,
     UpdateTraitsAction,
@@ -77,6 +80,9 @@ class OptionWords:
     actions: list[Markup]
     guarded: bool
     chosen_when: list[Markup]
+    steps: list[tuple[int, Markup]] = field(default_factory=list)
+    """A sequence's steps in words, each with its depth (a wait_for's branches are deeper)."""
+    stops: Markup | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +304,43 @@ def _option(name: str, playbook: Playbook) -> OptionWords:
         actions=[_action(action, playbook.subject) for action in option.actions],
         guarded=option.guarded or name in playbook.drafted_options(),
         chosen_when=chosen,
+        steps=list(_steps(option.steps, playbook.subject, 0)),
+        stops=_stops(option, playbook.subject) if option.steps else None,
+    )
+
+
+def _steps(steps: tuple[Step, ...], subject: str, depth: int) -> Iterator[tuple[int, Markup]]:
+    for step in steps:
+        if step.send is not None:
+            words = _action(step.send, subject)
+            yield depth, Markup("{} \u2014 {}").format(step.label, words) if step.label else words
+        elif step.wait is not None:
+            yield depth, Markup("Wait {}").format(in_words(step.wait))
+        else:
+            assert step.within is not None
+            where = Markup(" where {}").format(code(step.where)) if step.where else ""
+            yield (
+                depth,
+                Markup("Wait up to {} for a {} event{}").format(
+                    in_words(step.within), _types(step.wait_for), where
+                ),
+            )
+            if step.then:
+                yield depth + 1, Markup("<em>If it comes:</em>")
+                yield from _steps(step.then, subject, depth + 2)
+            if step.otherwise:
+                yield depth + 1, Markup("<em>If it does not come in time:</em>")
+                yield from _steps(step.otherwise, subject, depth + 2)
+
+
+def _stops(option: Option, subject: str) -> Markup:
+    words = Markup("Sent one step at a time.")
+    if option.stop_when:
+        words += Markup(" Stops as soon as a {} event arrives about the {}.").format(
+            _types(option.stop_when), subject
+        )
+    return words + Markup(" At most {} running per {} at a time.").format(
+        option.max_active, subject
     )
 
 
