@@ -531,7 +531,12 @@ def test_the_decision_page_shows_inputs_explanation_review_actions_outcome_and_a
     assert "pending Waiting for a person to review it: nothing has run yet." in words
     assert f"Approve runs “{HOT}”" in words
     assert 'name="origin" value="detail"' in pending.text
-    assert "Nothing has run: the actions are queued once a person approves" in words
+    # Not blind: what approving would send, rendered as the outbox would record it.
+    assert (
+        "Nothing has run yet. Approving sends this: notify Chat channel sales : Hot lead Ana "
+        "(Acme) scored 80: Engaged this week +25" in words
+    )
+    assert "task Task for sales : Call Ana at Acme" in words
 
     # Overridden from the decision page, by htmx: the page reloads to show what happened.
     answer = reviewer.review(

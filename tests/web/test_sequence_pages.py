@@ -112,3 +112,31 @@ def test_the_dashboard_shows_completion_speed_and_the_funnel(
     api = browse(ops, VIEWER).get("/api/metrics/completion?playbook=customer-onboarding&weeks=2")
     assert api.json()["funnel"]["started"] == 2
     assert [c["started"] for c in api.json()["cohorts"]] == [0, 2]
+
+
+def test_a_waiting_decision_shows_what_approving_would_send_and_when(
+    app_for: AppFor, browse: Browse, clock: Clock
+) -> None:
+    ops = app_for(ONBOARDING.replace("mode: auto", "mode: recommend"))
+    event = {
+        "type": "signup.completed",
+        "subject": "customer:77",
+        "traits": {"email": "ana@acme.example", "name": "Ana Silva", "company": "Acme"},
+    }
+    ops.ingest.body(json.dumps(event).encode())
+    reviewer = browse(ops, REVIEWER)
+    inbox = text_of(reviewer.get("/inbox").text)
+    assert "Ana Silva, Acme customer:77" in inbox, "people, not ids"
+    assert "Sends an email to ana@acme.example: “Welcome” and 4 more" in inbox
+
+    [waiting] = ops.decide.list_decisions(status="pending")
+    page = text_of(reviewer.get(f"/decisions/{waiting['id']}").text)
+    assert "Approving sends this, one step at a time:" in page
+    for said in (
+        "email · at once To ana@acme.example Subject: Welcome Hello",
+        "email · after 1 day To ana@acme.example Subject: Resources Guides",
+        "email · after 1 day, if login comes To ana@acme.example Subject: Good to see you",
+        "task · after 3 days, if no login by then Task: Call customer:77",
+        "email · after 3 days To ana@acme.example Subject: Last tip",
+    ):
+        assert said in page, said

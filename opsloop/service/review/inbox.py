@@ -12,6 +12,7 @@ from opsloop.core.decisions import Decision
 from opsloop.core.errors import NotFound
 from opsloop.core.playbooks import Option, parse_playbook
 from opsloop.service.context import ActivePlaybook, Context
+from opsloop.service.review.previews import ActionPreview, preview
 from opsloop.service.review.views import Inbox, InboxItem
 from opsloop.store import decisions as decision_store
 from opsloop.store import inbox as inbox_store
@@ -117,7 +118,30 @@ def _item(
         "message": _message(decision),
         "due_at": due,
         "overdue": due is not None and due <= now,
+        "who": _who(decision),
+        "preview": _preview(decision, options, now)
+        if awaiting and decision.status == "pending"
+        else [],
     }
+
+
+def _who(decision: Decision) -> str | None:
+    """`Ana Silva, Acme`: the name and company the subject's traits had when it was decided."""
+    entity = decision.inputs.get("entity") or {}
+    name = entity.get("name") or " ".join(
+        str(part) for part in (entity.get("first_name"), entity.get("last_name")) if part
+    )
+    parts = [str(part) for part in (name, entity.get("company")) if part]
+    return ", ".join(parts) or None
+
+
+def _preview(decision: Decision, options: dict[str, Option], now: datetime) -> list[ActionPreview]:
+    option = options.get(decision.choice or "")
+    if option is None:
+        return []
+    text = decision.explanation.get("text") or {}
+    draft = text.get("draft") if isinstance(text.get("draft"), str) else None
+    return preview(decision, str(decision.choice), option, now, draft=draft)
 
 
 def _message(decision: Decision) -> str | None:

@@ -9,6 +9,7 @@ from typing import TypedDict
 
 from opsloop.core.decisions import DecisionStatus
 from opsloop.core.playbooks import Mode
+from opsloop.service.review.previews import ActionPreview
 
 
 class ReadinessFigures(TypedDict):
@@ -81,6 +82,10 @@ class InboxItem(TypedDict):
     """The message a text-triage playbook read."""
     due_at: datetime | None
     """When its review is due (the playbook's `review.within`); None: no deadline."""
+    who: str | None
+    """The subject as people know it: the entity's name and company (`Ana Silva, Acme`)."""
+    preview: list[ActionPreview]
+    """While it waits: what approving it would send, rendered as the outbox would."""
     overdue: bool
     """It still waits, past its deadline."""
 
