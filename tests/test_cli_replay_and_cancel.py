@@ -144,3 +144,27 @@ def test_playbook_list_says_what_triggers_each_and_when_a_schedule_runs_next(
     assert "At 08:00 every day (Europe/Berlin)" in output
     # The command runs by the wall clock: 08:00 in Berlin is 07:00 UTC in winter, 06:00 in summer.
     assert re.search(r"\d{4}-\d\d-\d\d 0[67]:00 UTC", output), output
+
+
+def test_tasks_are_listed_reassigned_and_done_from_the_command_line(
+    make_ops: OpsFactory, cli_database: str
+) -> None:
+    ops = make_ops(cli_database, playbooks=[lead_playbook()])
+    settle(ops, 1, "hot", name="Ana", company="Acme")
+    ops.run_jobs()
+    [task] = ops.deliver.list_tasks()
+    code, output = run("tasks")
+    assert code == 0, output
+    assert "Call Ana at Acme" in output
+    assert "sales" in output
+    code, output = run("tasks", "assign", str(task["id"]), "maria@shop.example")
+    assert (code, output.strip()) == (0, f"Task {task['id']} is now for maria@shop.example.")
+    code, output = run("tasks", "--assignee", "MARIA@shop.example")
+    assert "Call Ana at Acme" in output
+    code, output = run("tasks", "done", str(task["id"]))
+    assert (code, output.strip()) == (0, f"Task {task['id']} done: Call Ana at Acme")
+    code, output = run("tasks", "done", str(task["id"]))
+    assert code == 1
+    assert "already done" in output
+    code, output = run("tasks", "--status", "done")
+    assert "done by" in output

@@ -20,6 +20,7 @@ them for one run.
     ledger.py       audit verify, db stats|purge|vacuum
     llm.py          llm test|classify
     sequences.py    sequences [--status …], sequences stop ID|--all
+    tasks.py        tasks [--status …], tasks done ID, tasks assign ID WHO
 
 The command modules import only opsloop.service, opsloop.core and opsloop.settings (and the
 web app in `serve`, the demo in `demo`/`flywheel`, each inside the function that launches it),

@@ -27,6 +27,7 @@ from opsloop.cli import (
     sequences,
     serve,
     sources,
+    tasks,
 )
 from opsloop.cli.common import err, override_settings
 from opsloop.core.errors import OpsLoopError
@@ -57,6 +58,7 @@ app.add_typer(ledger.audit_app, name="audit")
 app.add_typer(ledger.db_app, name="db")
 app.add_typer(llm.llm_app, name="llm")
 app.add_typer(sequences.sequences_app, name="sequences")
+app.add_typer(tasks.tasks_app, name="tasks")
 
 
 @app.callback()

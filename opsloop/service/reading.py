@@ -181,9 +181,41 @@ def get_quarantined(ctx: Context, item_id: int) -> QuarantinedItem:
     return readable(item)
 
 
-def list_tasks(ctx: Context, *, status: str | None = None, limit: int = 50) -> list[TaskRow]:
+def list_tasks(
+    ctx: Context,
+    *,
+    status: str | None = None,
+    limit: int = 50,
+    assignee: str | None = None,
+    overdue: bool = False,
+) -> list[TaskRow]:
+    """Tasks, newest first: `open` or `done`, one assignee's, or the open ones past due."""
     with ctx.db.read() as conn:
-        return action_store.list_tasks(conn, status=status, limit=limit)
+        return action_store.list_tasks(
+            conn,
+            status=status,
+            limit=limit,
+            assignee=assignee,
+            due_before=ctx.clock() if overdue else None,
+        )
+
+
+def reassign_task(ctx: Context, task_id: int, assignee: str | None, *, by: str) -> TaskRow:
+    """Give an open task to someone else (None: nobody in particular); audited."""
+    now = ctx.clock()
+    assignee = (assignee or "").strip()[:200] or None
+    with ctx.db.transaction() as tx:
+        task = action_store.get_task(tx.conn, task_id)
+        if task is None:
+            raise NotFound(f"no task {task_id}")
+        if not action_store.reassign_task(tx.conn, task_id, assignee):
+            raise Conflict(f"task {task_id} is done; only open tasks can be reassigned")
+        audit.record(
+            tx.conn, now, by, "task.reassigned", task_id, {"from": task["assignee"], "to": assignee}
+        )
+        changed = action_store.get_task(tx.conn, task_id)
+    assert changed is not None
+    return changed
 
 
 def complete_task(ctx: Context, task_id: int, *, by: str) -> TaskRow:

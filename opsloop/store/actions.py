@@ -157,11 +157,32 @@ def task_for_action(conn: Connection, action_id: int) -> TaskRow | None:
     return _task(row) if row else None
 
 
-def list_tasks(conn: Connection, *, status: str | None = None, limit: int = 50) -> list[TaskRow]:
+def list_tasks(
+    conn: Connection,
+    *,
+    status: str | None = None,
+    limit: int = 50,
+    assignee: str | None = None,
+    due_before: datetime | None = None,
+) -> list[TaskRow]:
+    """Tasks, newest first; `due_before` keeps the open ones due before then (overdue)."""
     query = select(tasks).order_by(tasks.c.id.desc()).limit(limit)
     if status:
         query = query.where(tasks.c.status == status)
+    if assignee is not None:
+        query = query.where(func.lower(tasks.c.assignee) == assignee.lower())
+    if due_before is not None:
+        query = query.where(tasks.c.status == "open", tasks.c.due_at < due_before)
     return [_task(row) for row in conn.execute(query)]
+
+
+def reassign_task(conn: Connection, task_id: int, assignee: str | None) -> bool:
+    result = conn.execute(
+        update(tasks)
+        .where(tasks.c.id == task_id, tasks.c.status == "open")
+        .values(assignee=assignee)
+    )
+    return result.rowcount == 1
 
 
 def complete_task(conn: Connection, task_id: int, *, by: str, at: datetime) -> bool:

@@ -34,6 +34,7 @@ from opsloop.web.pages import playbooks as playbooks_page
 from opsloop.web.pages import sequences as sequences_page
 from opsloop.web.pages import settings as settings_page
 from opsloop.web.pages import sources as sources_page
+from opsloop.web.pages import tasks as tasks_page
 from opsloop.web.pages import ui
 from opsloop.web.responses import Json
 
@@ -51,7 +52,7 @@ included before the pages."""
 
 PAGE_ROUTERS = [accounts_page.router, inbox_page.router, dashboard_page.router]
 PAGE_ROUTERS += [sources_page.router, actions_page.router, settings_page.router]
-PAGE_ROUTERS += [playbooks_page.router, sequences_page.router]
+PAGE_ROUTERS += [playbooks_page.router, sequences_page.router, tasks_page.router]
 """The browser UI's pages, one router per module of opsloop/web/pages/ (see pages/ui.py)."""
 
 

@@ -55,3 +55,16 @@ class StopIn(BaseModel):
         max_length=200,
         description="Who does it; default: the signed-in person or `token:NAME`.",
     )
+
+
+class AssignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    assignee: str | None = Field(
+        max_length=200, description="Who does it now (an email or a team); null: nobody."
+    )
+    actor: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Who reassigns it; default: the signed-in person or `token:NAME`.",
+    )

@@ -58,7 +58,7 @@ def test_an_owner_replays_retries_cancels_and_adds_a_reviewer(
     made = business(live_app)
     sign_in(page, OWNER.email, OWNER.password)
     nav = page.locator("nav.nav a").all_inner_texts()
-    assert nav[-4:] == ["Sources", "Actions", "Sequences", "Settings"]
+    assert nav[-5:] == ["Sources", "Tasks", "Actions", "Sequences", "Settings"]
 
     page.goto("/sources")
     assert f"{live_app.url}/api/events" in page.get_by_test_id("endpoint-url").all_inner_texts()

@@ -77,5 +77,9 @@ class Deliver:
     def list_tasks(self, **filters: Any) -> list[TaskRow]:
         return reading.list_tasks(self.ctx, **filters)
 
+    def reassign_task(self, task_id: int, assignee: str | None, *, by: str) -> TaskRow:
+        """Give an open task to someone else (audited); Conflict for a done one."""
+        return reading.reassign_task(self.ctx, task_id, assignee, by=by)
+
     def complete_task(self, task_id: int, *, by: str) -> TaskRow:
         return reading.complete_task(self.ctx, task_id, by=by)

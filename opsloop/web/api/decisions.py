@@ -15,7 +15,7 @@ from opsloop.web.deps import ops
 from opsloop.web.ids import BeforeId, DbId
 from opsloop.web.request_bodies import body_schema, json_body
 from opsloop.web.responses import Json
-from opsloop.web.schemas import ActorIn, ReviewIn, StopIn
+from opsloop.web.schemas import ActorIn, AssignIn, ReviewIn, StopIn
 
 router = APIRouter(tags=["decisions"])
 
@@ -203,9 +203,28 @@ async def stop_sequences(request: Request, service: Service, who: Reviewer) -> J
 def list_tasks(
     service: Service,
     status: Annotated[str | None, Query(pattern="^(open|done)$")] = None,
+    assignee: Annotated[str | None, Query(max_length=200)] = None,
+    overdue: Annotated[bool, Query(description="Only open tasks past their due time")] = False,
     limit: Limit = 50,
 ) -> Json:
-    return Json({"tasks": service.deliver.list_tasks(status=status, limit=limit)})
+    found = service.deliver.list_tasks(
+        status=status, assignee=assignee, overdue=overdue, limit=limit
+    )
+    return Json({"tasks": found})
+
+
+@router.post(
+    "/api/tasks/{task_id}/assign",
+    summary="Give an open task to someone else",
+    tags=["actions"],
+    openapi_extra=body_schema(AssignIn),
+)
+async def assign_task(task_id: DbId, request: Request, service: Service, who: Reviewer) -> Json:
+    body = await json_body(request, AssignIn)
+    by = body.actor or who.actor
+    return Json(
+        await run_in_threadpool(service.deliver.reassign_task, task_id, body.assignee, by=by)
+    )
 
 
 @router.post("/api/tasks/{task_id}/complete", summary="Mark a task done", tags=["actions"])

@@ -80,6 +80,7 @@ NAV: list[NavItem] = [
     NavItem("Dashboard", "/dashboard"),
     NavItem("Playbooks", "/playbooks"),
     NavItem("Sources", "/sources"),
+    NavItem("Tasks", "/tasks"),
     NavItem("Actions", "/actions"),
     NavItem("Sequences", "/sequences"),
     NavItem("Settings", "/settings", needs="admin"),
