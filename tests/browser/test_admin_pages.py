@@ -70,7 +70,10 @@ def test_an_owner_replays_retries_cancels_and_adds_a_reviewer(
     assert "was refused again: subject" in item.inner_text()
     shoot(page, "sources-replay-refused")
 
-    page.goto("/actions")
+    page.goto("/actions")  # opens on what failed for good
+    assert page.get_by_test_id("tab-dead").get_attribute("aria-current") == "page"
+    page.get_by_test_id("tab-pending").click()
+    page.wait_for_url("**/actions?status=pending")
     assert page.get_by_test_id("action-row").count() == 1
     shoot(page, "actions")
     page.once("dialog", lambda dialog: dialog.accept())  # "Cancel action …? It will never be sent."

@@ -60,9 +60,11 @@ def actions(
     request: Request,
     service: Service,
     who: PageReader,
-    status: str = "pending",
+    status: str | None = None,
     before_id: int | None = None,
 ) -> HTMLResponse:
+    if status is None:  # open where the work is: the first tab that has something
+        status = first_busy_tab(service.deliver.count_actions())
     try:
         before = None if before_id is None else page_id(before_id, "action")
     except NotFound as exc:
@@ -138,6 +140,14 @@ def _page(
         **TIME_HELPERS,
     }
     return render(request, "actions.html", context, status_code=status_code, active=ACTIONS)
+
+
+FIRST_LOOK = ("dead", "retrying", "pending", "delivering", "delivered", "cancelled")
+"""The order a person wants to see the outbox in: what failed, what is failing, what waits."""
+
+
+def first_busy_tab(counts: dict[str, int]) -> str:
+    return next((tab for tab in FIRST_LOOK if counts.get(tab)), "pending")
 
 
 def _row(action: ActionRow) -> dict[str, Any]:
