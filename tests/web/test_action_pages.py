@@ -82,6 +82,11 @@ def test_each_tab_lists_its_actions_with_decision_target_attempts_and_error(
     ops.deliver.send(failing["id"])  # the mail server is down: retried later
     reviewer, _ = signed(site.url, REVIEWER)
 
+    # The dashboard counts both: what gave up, and what is failing now.
+    tile = reviewer.get("/dashboard").text.split('data-tile="failed-deliveries"')[1]
+    assert ">1</div>" in tile.split("</div>")[1] + "</div>", "one dead-lettered"
+    assert "<strong>1</strong> failing now, to be tried again" in tile
+    assert 'href="/actions?status=retrying"' in tile
     # With no tab asked for, the page opens where the work is: what failed for good first.
     assert set(rows(reviewer.get("/actions").text)) == {dead["id"]}
     pending = rows(reviewer.get("/actions?status=pending").text)

@@ -32,7 +32,8 @@ def dashboard(ctx: Context, *, playbook: str | None = None) -> Dashboard:
             raise NotFound(f"there is no playbook called {playbook!r} (playbooks: {known})")
     report = metrics.report(ctx, playbook=playbook, by="week")
     with ctx.db.read() as conn:
-        dead = action_store.count_by_status(conn).get("dead", 0)
+        by_status = action_store.count_by_status(conn)
+        dead = by_status.get("dead", 0)
     rows: list[DashboardPlaybook] = [
         {**row, "time_saved_seconds": time_saved(row)} for row in report["playbooks"]
     ]
@@ -45,6 +46,7 @@ def dashboard(ctx: Context, *, playbook: str | None = None) -> Dashboard:
         "decisions": sum(row["total"] for row in rows),
         "pending_reviews": sum(row["pending_reviews"] for row in rows),
         "failed_deliveries": int(dead),
+        "retrying_deliveries": int(by_status.get("retrying", 0)),
         "time_saved_seconds": sum(saved) if saved else None,
     }
 

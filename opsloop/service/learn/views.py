@@ -150,6 +150,8 @@ class Dashboard(TypedDict):
     pending_reviews: int
     failed_deliveries: int
     """Actions dead-lettered."""
+    retrying_deliveries: int
+    """Actions whose last attempt failed and that will be tried again."""
     time_saved_seconds: float | None
 
 

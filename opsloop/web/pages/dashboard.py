@@ -84,6 +84,7 @@ def dashboard(
         "empty": data["decisions"] == 0,
         "pending_reviews": data["pending_reviews"],
         "failed_deliveries": data["failed_deliveries"],
+        "retrying_deliveries": data["retrying_deliveries"],
         "time_saved": _saved(data["time_saved_seconds"]),
         "inbox_url": _page_url(request.app, "/inbox"),
         "actions_url": _page_url(request.app, "/actions"),
