@@ -25,6 +25,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from opsloop.core.decision_tables import HIT_POLICIES, DecisionTable
@@ -95,6 +96,14 @@ class Trigger(_Model):
     entity (`days_since_login > 14`); default: every subject of the playbook's kind."""
     cooldown: Duration | None = None
     """Skip a trigger when this playbook already decided on the subject within this window."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        """`trigger: ticket.created` and `trigger: [a, b]` mean `trigger: {events: ...}`."""
+        if isinstance(value, str | list | tuple):
+            return {"events": value}
+        return value
 
     @property
     def is_absence(self) -> bool:

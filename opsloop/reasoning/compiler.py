@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -89,10 +90,23 @@ def compile_playbook(playbook: Playbook, document: YamlDocument | None = None) -
         except ExpressionError as exc:
             problems.append(_problem(document, path, f"expression {text!r}: {exc}"))
             continue
-        for name in expression.names:
-            if root(name) not in allowed:
-                hint = did_you_mean(root(name), allowed) or _order_hint(playbook, path, name)
-                problems.append(_problem(document, path, f"unknown name {root(name)!r}{hint}"))
+        unknown = [name for name in expression.names if root(name) not in allowed]
+        if unknown and path[0] == "scorecard" and path[-1] == "points":
+            # `points: twenty-five` reads as names; say what points may be instead.
+            message = (
+                f"points are a number (25, -15) or an expression over the features; "
+                f"{text!r} is neither"
+            )
+            problems.append(_problem(document, path, message))
+            continue
+        for name in unknown:
+            hint = did_you_mean(root(name), allowed) or _order_hint(playbook, path, name)
+            word = re.escape(name)
+            if "." not in name and re.search(rf"(==|!=)\s*{word}\b|\b{word}\s*(==|!=)", text):
+                # A bare word compared where text was meant: `entity.priority == urgent`.
+                text_hint = f"for the text {name}, quote it: '{name}'"
+                hint = f"{hint} Or, {text_hint}" if hint else f"; {text_hint}"
+            problems.append(_problem(document, path, f"unknown name {root(name)!r}{hint}"))
         compiled[path] = expression
     tables: list[CompiledTable] = []
     for name, table in playbook.tables.items():

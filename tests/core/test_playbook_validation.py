@@ -511,3 +511,36 @@ def test_a_webhook_action_needs_a_url_or_an_endpoint() -> None:
         == "a `webhook` action needs exactly one of `url` or `endpoint` (a name from the webhook_endpoints setting)"
     )
     assert problem.line == text.splitlines().index("      - kind: webhook") + 1
+
+
+# --- the messages a new user meets first (issue 14's rough edges) ------------------------------
+
+LEAD = (ROOT / "playbooks" / "lead-qualification.yaml").read_text()
+
+
+def test_a_trigger_written_as_one_event_type_means_those_events() -> None:
+    text = LEAD.replace(
+        "trigger:\n  events: [lead.created, demo.requested]\n"
+        "  cooldown: 1h            # a burst of form posts makes one decision, not five\n",
+        "trigger: lead.created\n",
+    )
+    playbook, _ = load_playbook(text, "acme.yaml")
+    assert playbook.trigger.events == ("lead.created",)
+
+
+def test_points_in_words_say_what_points_may_be() -> None:
+    line, field, message = only(
+        LEAD.replace("    points: 25\n", "    points: twenty-five\n", 1), full=True
+    )
+    assert (line, field) == (40, "scorecard[0].points")
+    assert message == (
+        "points are a number (25, -15) or an expression over the features; 'twenty-five' is neither"
+    )
+
+
+def test_an_unquoted_word_compared_with_a_value_is_told_to_quote_it() -> None:
+    text = LEAD.replace("    when: visits_7d >= 5\n", "    when: entity.priority == urgent\n", 1)
+    line, field, message = only(text, full=True)
+    assert (line, field) == (39, "scorecard[0].when")
+    assert message.startswith("unknown name 'urgent'")
+    assert message.endswith("for the text urgent, quote it: 'urgent'")
