@@ -134,6 +134,8 @@ def test_decisions_review_and_metrics_from_the_command_line(data_dir: Path, tmp_
     assert code == 0
     assert "Scorecard: 40 points" in output
     assert "No rule matched: otherwise → nurture" in output
+    # Rules are numbered from 1, with their labels, as on the decision's web page.
+    assert "Rule 1 (Engaged, right size and funded): score >= 60 → hot: no" in output
 
     code, output = run("review", "1", "--override", "hot")
     assert code == 1

@@ -268,7 +268,11 @@ def show_decision(d: DecisionDetail) -> None:
         )
     for rule in e.get("rules", []):
         state = "[green]matched[/green]" if rule["matched"] else "no"
-        console.print(f"Rule {rule['index']}: {escape(rule['when'])} → {rule['choose']}: {state}")
+        # Numbered from 1, as the web page and people count them (the index counts from 0).
+        label = f" ({escape(rule['label'])})" if rule.get("label") else ""
+        console.print(
+            f"Rule {rule['index'] + 1}{label}: {escape(rule['when'])} → {rule['choose']}: {state}"
+        )
     for entry in e.get("tables", []):
         _show_decision_table(entry)
     chosen_by = e.get("chosen_by", {})
