@@ -65,6 +65,8 @@ def playbook_apply(file: PlaybookFile) -> None:
     console.print(f"{applied.name}: {state} version {applied.version} (mode {applied.mode})")
     if applied.notice:
         console.print(f"[yellow]{escape(applied.notice)}[/yellow]")
+    for warning in applied.warnings:
+        console.print(f"[yellow]Warning: {escape(warning)}[/yellow]")
 
 
 @playbook_app.command("list")

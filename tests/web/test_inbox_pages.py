@@ -533,9 +533,9 @@ def test_the_decision_page_shows_inputs_explanation_review_actions_outcome_and_a
     assert 'name="origin" value="detail"' in pending.text
     # Not blind: what approving would send, rendered as the outbox would record it.
     assert (
-        "Nothing has run yet. Approving sends this: notify Chat channel sales : Hot lead Ana "
-        "(Acme) scored 80: Engaged this week +25" in words
+        "Nothing has run yet. Approving sends this: notify It could not be delivered yet" in words
     )
+    assert "Chat channel sales : Hot lead Ana (Acme) scored 80: Engaged this week +25" in words
     assert "task Task for sales : Call Ana at Acme" in words
 
     # Overridden from the decision page, by htmx: the page reloads to show what happened.

@@ -666,3 +666,17 @@ def test_a_sequence_reads_as_its_steps_with_their_branches(app_for: AppFor, brow
         "Sent one step at a time. Stops as soon as a project.created or account.closed or "
         "unsubscribed event arrives about the customer. At most 1 running per customer at a time."
     ) in words
+
+
+def test_the_page_says_which_channels_are_not_set_up_and_the_setting_for_each(
+    app_for: AppFor, browse: Browse
+) -> None:
+    ops = app_for(lead_playbook())
+    page = browse(ops, VIEWER).get(f"/playbooks/{LEAD}")
+    box = text_of(page.text.split('data-testid="channel-warnings"')[1].split("</div>")[0])
+    assert "Some actions have nowhere to go yet." in box
+    assert (
+        "chat channel 'sales' is not configured (known: none yet): add it to "
+        "OPSLOOP_NOTIFY_CHANNELS (used by option hot)" in box
+    )
+    assert "set OPSLOOP_SMTP_HOST" in box

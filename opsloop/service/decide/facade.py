@@ -42,6 +42,10 @@ class Decide:
     def apply_playbook_file(self, path: Path, *, actor: str) -> Applied:
         return playbooks.apply_playbook(self.ctx, read_text(path), str(path), actor=actor)
 
+    def channel_warnings(self, name: str) -> list[str]:
+        """What the active playbook's actions need that is not set up, naming each setting."""
+        return playbooks.channel_warnings(self.ctx, name)
+
     def list_playbooks(self) -> list[PlaybookSummary]:
         return playbooks.list_playbooks(self.ctx)
 

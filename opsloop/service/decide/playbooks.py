@@ -21,6 +21,7 @@ from opsloop.service.decide.views import (
     PlaybookVersion,
     ScheduleView,
 )
+from opsloop.service.deliver.channel_checks import playbook_warnings
 from opsloop.store import audit, playbook_runs
 from opsloop.store import playbooks as playbook_store
 
@@ -74,6 +75,8 @@ class Applied:
     changed: bool
     notice: str | None = None
     """Why the stored mode differs from the file's, when it does."""
+    warnings: tuple[str, ...] = ()
+    """Channels its actions need that are not set up, each naming the setting."""
 
 
 def _mode_to_store(asked: str, current: str | None) -> tuple[str, str | None]:
@@ -93,6 +96,7 @@ def apply_playbook(ctx: Context, text: str, file: str, *, actor: str) -> Applied
     playbook, _ = load_playbook(text, file, llm_configured=configured)
     digest = content_hash(text)
     now = ctx.clock()
+    warnings = tuple(playbook_warnings(ctx.settings, dict(playbook.options)))
     with ctx.db.transaction() as tx:
         conn = tx.conn
         record = playbook_store.get_playbook(conn, playbook.name)
@@ -104,7 +108,9 @@ def apply_playbook(ctx: Context, text: str, file: str, *, actor: str) -> Applied
         )
         existing = playbook_store.find_version(conn, playbook_id, digest)
         if existing and record and record["active_version_id"] == existing["id"]:
-            return Applied(playbook.name, existing["version"], record["mode"], False, notice)
+            return Applied(
+                playbook.name, existing["version"], record["mode"], False, notice, warnings
+            )
         if existing:
             version_id, number = existing["id"], existing["version"]
             verb = "playbook.version_reactivated"
@@ -133,7 +139,9 @@ def apply_playbook(ctx: Context, text: str, file: str, *, actor: str) -> Applied
     log.info("playbook %s is now version %d (%s)", playbook.name, number, mode)
     if notice:
         log.warning("playbook %s: %s", playbook.name, notice)
-    return Applied(playbook.name, number, mode, changed=True, notice=notice)
+    for warning in warnings:
+        log.warning("playbook %s: %s", playbook.name, warning)
+    return Applied(playbook.name, number, mode, changed=True, notice=notice, warnings=warnings)
 
 
 def apply_directory(ctx: Context, directory: Path, *, actor: str) -> list[Applied]:
@@ -147,6 +155,13 @@ def apply_directory(ctx: Context, directory: Path, *, actor: str) -> list[Applie
         except PlaybookInvalid as exc:
             log.error("playbook %s was not applied:\n%s", path, exc)
     return applied
+
+
+def channel_warnings(ctx: Context, name: str) -> list[str]:
+    active = ctx.catalog.active().get(name)
+    if active is None:
+        return []
+    return playbook_warnings(ctx.settings, dict(active.compiled.playbook.options))
 
 
 def list_playbooks(ctx: Context) -> list[PlaybookSummary]:

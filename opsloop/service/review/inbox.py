@@ -14,6 +14,7 @@ from opsloop.core.playbooks import Option, parse_playbook
 from opsloop.service.context import ActivePlaybook, Context
 from opsloop.service.review.previews import ActionPreview, preview
 from opsloop.service.review.views import Inbox, InboxItem
+from opsloop.settings import Settings
 from opsloop.store import decisions as decision_store
 from opsloop.store import inbox as inbox_store
 from opsloop.store import playbooks as playbook_store
@@ -39,6 +40,7 @@ def inbox(
                 awaiting=True,
                 due=_due(active, d),
                 now=ctx.clock(),
+                settings=ctx.settings,
             )
             for d in found
         ]
@@ -59,7 +61,9 @@ def item(ctx: Context, decision_id: int) -> InboxItem:
         )
         options = _Options(active, conn).of(decision.playbook, decision.playbook_version)
     due = _due(active, decision) if decision.status == "pending" else None
-    return _item(decision, options, awaiting=awaiting, due=due, now=ctx.clock())
+    return _item(
+        decision, options, awaiting=awaiting, due=due, now=ctx.clock(), settings=ctx.settings
+    )
 
 
 def options_of(ctx: Context, conn: Connection, decision: Decision) -> dict[str, Option]:
@@ -89,6 +93,7 @@ def _item(
     awaiting: bool,
     due: datetime | None,
     now: datetime,
+    settings: Settings,
 ) -> InboxItem:
     explanation = decision.explanation
     text = explanation.get("text") or {}
@@ -119,7 +124,7 @@ def _item(
         "due_at": due,
         "overdue": due is not None and due <= now,
         "who": _who(decision),
-        "preview": _preview(decision, options, now)
+        "preview": _preview(settings, decision, options, now)
         if awaiting and decision.status == "pending"
         else [],
     }
@@ -135,13 +140,15 @@ def _who(decision: Decision) -> str | None:
     return ", ".join(parts) or None
 
 
-def _preview(decision: Decision, options: dict[str, Option], now: datetime) -> list[ActionPreview]:
+def _preview(
+    settings: Settings, decision: Decision, options: dict[str, Option], now: datetime
+) -> list[ActionPreview]:
     option = options.get(decision.choice or "")
     if option is None:
         return []
     text = decision.explanation.get("text") or {}
     draft = text.get("draft") if isinstance(text.get("draft"), str) else None
-    return preview(decision, str(decision.choice), option, now, draft=draft)
+    return preview(settings, decision, str(decision.choice), option, now, draft=draft)
 
 
 def _message(decision: Decision) -> str | None:

@@ -15,6 +15,8 @@ from opsloop.core.decisions import Decision
 from opsloop.core.durations import in_words
 from opsloop.core.playbooks import Option, Step
 from opsloop.execution.render import plan_actions
+from opsloop.service.deliver.channel_checks import unconfigured
+from opsloop.settings import Settings
 
 
 class ActionPreview(TypedDict):
@@ -27,20 +29,31 @@ class ActionPreview(TypedDict):
     guarded: bool
     when: str | None
     """For a sequence's send: when it would go, in words."""
+    warning: str | None
+    """Why it could not be delivered as things are set up (naming the setting), or None."""
 
 
 def preview(
-    decision: Decision, option_name: str, option: Option, now: datetime, *, draft: str | None
+    settings: Settings,
+    decision: Decision,
+    option_name: str,
+    option: Option,
+    now: datetime,
+    *,
+    draft: str | None,
 ) -> list[ActionPreview]:
     if not option.steps:
-        return _rendered(decision, option_name, option, now, draft, [None] * len(option.actions))
+        whens: list[str | None] = [None] * len(option.actions)
+        return _rendered(settings, decision, option_name, option, now, draft, whens)
     sends: list[tuple[Any, str]] = []
     _walk(option.steps, timedelta(0), "", sends)
     single = Option(label=option.label, actions=tuple(action for action, _ in sends))
-    return _rendered(decision, option_name, single, now, draft, [when for _, when in sends])
+    whens = [when for _, when in sends]
+    return _rendered(settings, decision, option_name, single, now, draft, whens)
 
 
 def _rendered(
+    settings: Settings,
     decision: Decision,
     option_name: str,
     option: Option,
@@ -56,8 +69,9 @@ def _rendered(
             "error": row.get("last_error") if row["status"] == "dead" else None,
             "guarded": bool(row["guarded"]),
             "when": when,
+            "warning": unconfigured(settings, spec),
         }
-        for row, when in zip(rows, whens, strict=True)
+        for row, when, spec in zip(rows, whens, option.actions, strict=True)
     ]
 
 

@@ -131,6 +131,7 @@ def playbook_detail(
         "parse_problem": problem,
         "outline": outline(playbook) if playbook else None,
         "schedule_times": _schedule_times(record),
+        "channel_warnings": service.decide.channel_warnings(name),
         "readiness": _readiness(service, name),
         "mode_words": MODE_WORDS.get(record["mode"], ""),
         "asks_auto": playbook is not None and playbook.mode == "auto" and record["mode"] != "auto",
