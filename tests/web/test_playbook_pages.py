@@ -680,3 +680,22 @@ def test_the_page_says_which_channels_are_not_set_up_and_the_setting_for_each(
         "OPSLOOP_NOTIFY_CHANNELS (used by option hot)" in box
     )
     assert "set OPSLOOP_SMTP_HOST" in box
+
+
+def test_enough_reviews_with_too_little_agreement_never_shows_a_full_bar(
+    app_for: AppFor, browse: Browse
+) -> None:
+    ops = app_for(TRIAGE)
+    ids = open_tickets(ops, 0, 20)
+    approve(ops, ids[:12])
+    for decision_id in ids[12:]:  # a reviewer who overrides 40%
+        request = ReviewRequest(
+            verdict="override", reviewer=REVIEWER.email, option="escalate", reason="urgent"
+        )
+        ops.review.verdict(decision_id, request)
+    page = browse(ops, VIEWER).get("/playbooks/triage")
+    readiness = page.text.split('data-testid="readiness"')[1].split("</div>\n</div>")[0]
+    reviews, agreement = re.findall(r'<progress max="(\d+)" value="(\d+)"', readiness)
+    assert reviews == ("20", "20"), "the reviews needed are all there"
+    assert int(agreement[1]) < 0.5 * int(agreement[0]), "agreement is far from its target"
+    assert "Not ready" in text_of(readiness)
