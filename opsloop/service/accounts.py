@@ -173,6 +173,18 @@ class Accounts:
             store.delete_user_sessions(tx.conn, user["id"])
             audit.record(tx.conn, now, actor, "user.password_set", user["id"], {"email": email})
 
+    def change_own_password(self, email: str, current: str, new: str) -> None:
+        """A person changes their own password: the current one must be right, and every
+        session of theirs ends (they sign in again with the new one)."""
+        email = email.strip().lower()
+        with self.ctx.db.read() as conn:
+            user = store.get_user_by_email(conn, email)
+        if user is None or not self._verify(user["password_hash"], current):
+            raise InvalidInput.single("current", "that is not your current password")
+        if new == current:
+            raise InvalidInput.single("password", "choose a password other than the current one")
+        self.set_password(email, new, actor=email)
+
     # --- sessions ----------------------------------------------------------------------------
 
     def sign_in(

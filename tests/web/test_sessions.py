@@ -289,3 +289,34 @@ def test_first_run_set_up_is_only_there_while_nobody_has_an_account(
         )
         assert taken.headers["location"] == "/login"
     assert [u["email"] for u in site.ops.accounts.list_users()] == ["ana@example.com"]
+
+
+def test_a_person_changes_their_own_password_and_signs_in_with_the_new_one(
+    site: LiveServer,
+) -> None:
+    with httpx.Client(base_url=site.url, timeout=10) as browser:
+        login(browser, VIEWER.email, VIEWER.password)
+        page = browser.get("/account")
+        assert "Change your password" in page.text
+        csrf = form_csrf(page.text)
+
+        def change(current: str, new: str, confirm: str) -> httpx.Response:
+            fields = {"csrf_token": csrf, "current": current, "password": new, "confirm": confirm}
+            return browser.post("/account/password", data=fields)
+
+        wrong = change("not my password", "a new password 1", "a new password 1")
+        assert wrong.status_code == 422
+        assert "That is not your current password." in wrong.text
+        differ = change(VIEWER.password, "a new password 1", "a new password 2")
+        assert "The two new passwords differ." in differ.text
+        short = change(VIEWER.password, "short", "short")
+        assert "Must be at least 8 characters." in short.text
+
+        done = change(VIEWER.password, "a new password 1", "a new password 1")
+        assert (done.status_code, done.headers["location"]) == (303, "/login?changed=1")
+        assert "Your password is changed." in browser.get("/login?changed=1").text
+        assert browser.get("/account").status_code == 303, "signed out everywhere"
+
+    with httpx.Client(base_url=site.url, timeout=10) as again:
+        assert login(again, VIEWER.email, VIEWER.password).status_code == 401
+        assert login(again, VIEWER.email, "a new password 1").status_code == 303

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from opsloop.core.access import ROLE_SUMMARY, ROLES
+from opsloop.core.access import ROLE_SUMMARY, ROLES, Principal
 from opsloop.core.errors import Conflict, InvalidInput, RateLimited, Unauthorized
 from opsloop.service import OpsLoop
 from opsloop.web.auth import (
@@ -26,6 +26,7 @@ from opsloop.web.auth import (
     set_session_cookie,
 )
 from opsloop.web.deps import ops
+from opsloop.web.pages.admin_common import sentence
 from opsloop.web.pages.ui import PageReader, home_for, page_router, render
 
 router = page_router()
@@ -39,12 +40,14 @@ def home(who: PageReader) -> RedirectResponse:
 
 
 @router.get("/login", dependencies=[Depends(PUBLIC)], summary="The sign-in form")
-async def login_form(request: Request, service: Service, next: str = "/") -> Response:
+async def login_form(
+    request: Request, service: Service, next: str = "/", changed: int | None = None
+) -> Response:
     if await run_in_threadpool(service.accounts.needs_setup):
         return RedirectResponse("/setup", status_code=303)
     if await _signed_in(request):
         return RedirectResponse(_safe_next(next), status_code=303)
-    return _login_page(request, next=_safe_next(next))
+    return _login_page(request, next=_safe_next(next), changed=bool(changed))
 
 
 @router.post("/login", dependencies=[Depends(PUBLIC)], summary="Sign in")
@@ -144,8 +147,34 @@ async def setup(request: Request, service: Service) -> Response:
 
 @router.get("/account", summary="Who you are signed in as, and what your role may do")
 def account(request: Request, who: PageReader) -> HTMLResponse:
+    return _account_page(request, who)
+
+
+@router.post("/account/password", summary="Change your own password")
+async def change_password(request: Request, service: Service, who: PageReader) -> Response:
+    form = await request.form()
+    current, new = str(form.get("current", "")), str(form.get("password", ""))
+    if who.kind != "user":
+        return _account_page(request, who, error="an API token has no password", status_code=409)
+    if new != str(form.get("confirm", "")):
+        return _account_page(request, who, error="The two new passwords differ.", status_code=422)
+    try:
+        await run_in_threadpool(service.accounts.change_own_password, who.name, current, new)
+    except InvalidInput as exc:
+        said = sentence("; ".join(error.message for error in exc.errors))
+        return _account_page(request, who, error=said, status_code=422)
+    # Every session of this person ended with the change: sign in again with the new one.
+    response = RedirectResponse("/login?changed=1", status_code=303)
+    clear_session_cookie(response, request)
+    return response
+
+
+def _account_page(
+    request: Request, who: Principal, *, error: str | None = None, status_code: int = 200
+) -> HTMLResponse:
     roles = [(role, ROLE_SUMMARY[role]) for role in reversed(ROLES)]
-    return render(request, "account.html", {"roles": roles}, active="/account")
+    context = {"roles": roles, "error": error, "has_password": who.kind == "user"}
+    return render(request, "account.html", context, status_code=status_code, active="/account")
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -163,6 +192,7 @@ def _login_page(
     error: str | None = None,
     status_code: int | None = None,
     headers: dict[str, str] | None = None,
+    changed: bool = False,
 ) -> HTMLResponse:
     token, cookie = form_token(request)
     if status_code is None:
@@ -170,7 +200,7 @@ def _login_page(
     response = render(
         request,
         "login.html",
-        {"form_csrf": token, "email": email, "error": error, "next": next},
+        {"form_csrf": token, "email": email, "error": error, "next": next, "changed": changed},
         status_code=status_code,
         headers=headers,
     )
