@@ -699,3 +699,12 @@ def test_enough_reviews_with_too_little_agreement_never_shows_a_full_bar(
     assert reviews == ("20", "20"), "the reviews needed are all there"
     assert int(agreement[1]) < 0.5 * int(agreement[0]), "agreement is far from its target"
     assert "Not ready" in text_of(readiness)
+
+
+def test_a_backtest_over_no_events_draws_no_chart_of_nulls(app_for: AppFor, browse: Browse) -> None:
+    ops = app_for(lead_playbook())
+    report = browse(ops, REVIEWER).htmx("/playbooks/backtest", {"playbook": LEAD, "since": "7d"})
+    assert report.status_code == 200
+    assert "backtest-chart-" not in report.text, "nothing decided: nothing to draw"
+    assert "null" not in text_of(report.text)
+    assert "0 decisions from 0 triggering events" in text_of(report.text)

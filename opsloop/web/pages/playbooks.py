@@ -256,7 +256,9 @@ async def backtest(request: Request, service: Service, who: PageReviewer) -> HTM
             since=since,
             actor=who.actor,
         )
-        return report, choice_chart(report["choices"]) if report["choices"] else None
+        # No decision in the period: no chart (its shares would be drawn as "null").
+        decided = any(choice["decisions"] for choice in report["choices"])
+        return report, choice_chart(report["choices"]) if decided else None
 
     try:
         # Seconds of replaying: in a worker thread, so the event loop keeps serving others.
