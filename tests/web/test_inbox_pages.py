@@ -609,7 +609,7 @@ def test_a_plain_form_post_without_htmx_goes_back_to_the_page(
     refused = reviewer.review(ids["lead:1"], origin="detail", htmx=False, verdict="reject")
     assert refused.status_code == 422
     assert "Say why you reject it" in text_of(refused.text)
-    assert "<title>lead:1 · decision" in refused.text
+    assert "<title>Ana, Acme · decision" in refused.text  # the person, not the id
 
     reviewer.client.follow_redirects = False
     done = reviewer.review(ids["lead:1"], origin="detail", htmx=False, verdict="approve")

@@ -131,6 +131,7 @@ def test_a_waiting_decision_shows_what_approving_would_send_and_when(
 
     [waiting] = ops.decide.list_decisions(status="pending")
     page = text_of(reviewer.get(f"/decisions/{waiting['id']}").text)
+    assert "Ana Silva, Acme customer:77 Decision" in page, "the person first, at the top"
     assert "Approving sends this, one step at a time:" in page
     # No mail server is set up in this test: each email says so, naming the setting.
     unset = (
