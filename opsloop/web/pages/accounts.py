@@ -41,13 +41,13 @@ def home(who: PageReader) -> RedirectResponse:
 
 @router.get("/login", dependencies=[Depends(PUBLIC)], summary="The sign-in form")
 async def login_form(
-    request: Request, service: Service, next: str = "/", changed: int | None = None
+    request: Request, service: Service, next: str = "/", changed: bool = False
 ) -> Response:
     if await run_in_threadpool(service.accounts.needs_setup):
         return RedirectResponse("/setup", status_code=303)
     if await _signed_in(request):
         return RedirectResponse(_safe_next(next), status_code=303)
-    return _login_page(request, next=_safe_next(next), changed=bool(changed))
+    return _login_page(request, next=_safe_next(next), changed=changed)
 
 
 @router.post("/login", dependencies=[Depends(PUBLIC)], summary="Sign in")
