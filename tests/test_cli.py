@@ -181,3 +181,28 @@ def test_a_bad_setting_is_reported_not_a_traceback(
     assert code == 2
     assert "Configuration error" in output
     assert "smtp_port" in output
+
+
+def test_piped_output_is_not_laid_out_for_80_columns(tmp_path: Path) -> None:
+    """In a pipe or a CI log, a long message stays on one line (it was wrapped mid-word)."""
+    import os
+    import subprocess
+    import sys
+
+    bad = tmp_path / "long.yaml"
+    option = "nurturing_with_a_rather_long_option_name_that_does_not_exist_in_this_file"
+    bad.write_text(
+        "name: long\nsubject: lead\ntrigger: lead.created\n"
+        f"otherwise: {option}\noptions:\n  nurture:\n    actions: []\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    done = subprocess.run(
+        [sys.executable, "-m", "opsloop", "playbook", "validate", str(bad)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 1
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    assert f"{bad}:4: otherwise: no option named '{option}' (options: nurture)" in lines

@@ -9,6 +9,7 @@ for Typer and Rich. Those are imported by the functions that need them.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -24,8 +25,20 @@ if TYPE_CHECKING:
     from opsloop.service import OpsLoop
     from opsloop.settings import Settings
 
-console = Console()
-err = Console(stderr=True)
+PIPED_WIDTH = 160
+"""Rich lays out for 80 columns when the output is not a terminal (a pipe, a file, a CI log):
+tables were cut and messages wrapped mid-word there. Piped output gets this width instead, and
+error messages are never wrapped by us (the reader's terminal wraps them). `COLUMNS` wins."""
+
+
+def _console(*, stderr: bool = False) -> Console:
+    probe = Console(stderr=stderr)
+    width = None if probe.is_terminal or os.environ.get("COLUMNS") else PIPED_WIDTH
+    return Console(stderr=stderr, width=width, soft_wrap=stderr)
+
+
+console = _console()
+err = _console(stderr=True)
 
 _overrides: dict[str, Any] = {}
 """The global options given on this command line (`--data-dir` …), by setting name."""
