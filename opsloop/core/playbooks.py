@@ -29,7 +29,7 @@ from pydantic import (
 )
 
 from opsloop.core.decision_tables import HIT_POLICIES, DecisionTable
-from opsloop.core.durations import parse_duration
+from opsloop.core.durations import in_words, parse_duration
 from opsloop.core.errors import PlaybookInvalid, PlaybookProblem
 from opsloop.core.events import EVENT_TYPE_PATTERN, did_you_mean
 from opsloop.core.schedules import SCHEDULED_EVENT, parse_schedule, parse_zone
@@ -378,6 +378,22 @@ class Step(_Model):
                 for path, message in step.problems():
                     yield (name, index, *path), message
 
+    def describe(self) -> str:
+        """The step in words: `email "Resources"`, `wait 1 day`, `wait for login (up to 2
+        days)`."""
+        if self.send is not None:
+            title = getattr(self.send, "subject", None) or getattr(self.send, "title", None)
+            return f'{self.send.kind} "{title}"' if title else str(self.send.kind)
+        if self.wait is not None:
+            return f"wait {in_words(self.wait)}"
+        assert self.within is not None
+        return f"wait for {' or '.join(self.wait_for)} (up to {in_words(self.within)})"
+
+    @property
+    def name(self) -> str:
+        """What reports call the step: its `label`, else the step in words."""
+        return self.label or self.describe()
+
     def actions(self) -> Iterator[Any]:
         """The actions this step and its branches may send."""
         if self.send is not None:
@@ -469,6 +485,12 @@ class Autonomy(_Model):
 REVIEW_THEN = re.compile(r"^(notify|escalate|choose\s+(?P<option>\S+))$")
 
 
+def fallback_option(then: str) -> str | None:
+    """The option of a review deadline's `then: choose <option>`; None for notify/escalate."""
+    found = REVIEW_THEN.match(then.strip())
+    return found.group("option") if found and found.group("option") else None
+
+
 class ReviewDeadline(_Model):
     """How long a decision may wait for a person, and what happens then."""
 
@@ -480,8 +502,7 @@ class ReviewDeadline(_Model):
     @property
     def fallback(self) -> str | None:
         """The option of `choose <option>`."""
-        found = REVIEW_THEN.match(self.then.strip())
-        return found.group("option") if found and found.group("option") else None
+        return fallback_option(self.then)
 
     @property
     def kind(self) -> str:

@@ -118,7 +118,7 @@ class _Walk:
             if self.end is not None and at > self.end:
                 return "running", at
             if step.send is not None:
-                self.sends.append((_label(step), at))
+                self.sends.append((step.name, at))
             elif step.wait is not None:
                 at += duration(step.wait)
             else:
@@ -182,12 +182,3 @@ def _events(history: History, types: set[str], subjects: set[str]) -> dict[str, 
     for seen in found.values():
         seen.sort(key=lambda item: item[0])
     return found
-
-
-def _label(step: Step) -> str:
-    if step.label:
-        return step.label
-    action = step.send
-    title = getattr(action, "subject", None) or getattr(action, "title", None)
-    kind = getattr(action, "kind", "send")
-    return f'{kind} "{title}"' if title else str(kind)

@@ -30,7 +30,6 @@ from typing import Any, TypedDict
 from sqlalchemy import Connection
 
 from opsloop.core.decisions import Decision
-from opsloop.core.durations import in_words
 from opsloop.core.events import Event
 from opsloop.core.expressions import CompiledExpression, compile_expression
 from opsloop.core.playbooks import Option, Step, parse_playbook
@@ -329,7 +328,7 @@ def _view(conn: Connection, row: dict[str, Any]) -> SequenceView:
     next_step = None
     if row["position"] is not None and row["status"] in store.OPEN:
         step = step_at(_option(conn, row).steps, row["position"])
-        next_step = describe(step)
+        next_step = step.describe()
     return {
         "id": row["id"],
         "decision_id": row["decision_id"],
@@ -346,17 +345,6 @@ def _view(conn: Connection, row: dict[str, Any]) -> SequenceView:
         "updated_at": row["updated_at"],
         "ended_at": row["ended_at"],
     }
-
-
-def describe(step: Step) -> str:
-    if step.send is not None:
-        action = step.send
-        title = getattr(action, "subject", None) or getattr(action, "title", None)
-        return f'{action.kind} "{title}"' if title else str(action.kind)
-    if step.wait is not None:
-        return f"wait {in_words(step.wait)}"
-    assert step.within is not None
-    return f"wait for {' or '.join(step.wait_for)} (up to {in_words(step.within)})"
 
 
 # --- events ------------------------------------------------------------------------------------

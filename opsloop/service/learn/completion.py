@@ -24,9 +24,8 @@ from typing import TypedDict
 
 from opsloop.core.durations import in_words
 from opsloop.core.errors import NotFound
-from opsloop.core.playbooks import Playbook, Step
+from opsloop.core.playbooks import Playbook
 from opsloop.service.context import ActivePlaybook, Context
-from opsloop.service.deliver.sequences import describe
 from opsloop.store import playbooks as playbook_store
 from opsloop.store import sequences as sequence_store
 from opsloop.store import training_data
@@ -174,7 +173,7 @@ def _funnel(spec: Playbook, rows: list[dict[str, object]]) -> Funnel:
     steps: list[FunnelStep] = [
         {
             "step": index + 1,
-            "label": _label(step),
+            "label": step.name,
             "reached": sum(int(str(row["steps_done"])) > index for row in started),
         }
         for index, step in enumerate(option.steps)
@@ -190,10 +189,6 @@ def _funnel(spec: Playbook, rows: list[dict[str, object]]) -> Funnel:
         "running": sum(row["status"] in sequence_store.OPEN for row in started),
         "skipped": len(rows) - len(started),
     }
-
-
-def _label(step: Step) -> str:
-    return step.label or describe(step)
 
 
 def _side(times: list[float | None]) -> Side:

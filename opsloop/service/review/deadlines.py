@@ -27,7 +27,7 @@ from typing import Any
 from opsloop.core.decisions import Decision
 from opsloop.core.durations import in_words
 from opsloop.core.errors import DeliveryError
-from opsloop.core.playbooks import Option, ReviewDeadline
+from opsloop.core.playbooks import Option, ReviewDeadline, fallback_option
 from opsloop.runtime.base import Job
 from opsloop.service.context import Context
 from opsloop.service.deliver.acting import act
@@ -73,7 +73,7 @@ def passed(ctx: Context, decision_id: int, then: str) -> str:
         if decision is None or decision.status != "pending":
             return "settled"
         waited = in_words(_whole_minutes(now - decision.created_at))
-        fallback = ReviewDeadline(within=timedelta(seconds=1), then=then).fallback
+        fallback = fallback_option(then)
         if fallback is None:
             verb = "decision.escalated" if then == "escalate" else "decision.overdue"
             audit.record(conn, now, "deadline", verb, decision_id, {"waited": waited})

@@ -5,12 +5,14 @@ dashboard's task completion time."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 
 from opsloop.core.access import Principal
 from opsloop.core.errors import Conflict, NotFound
@@ -46,44 +48,37 @@ def tasks_page(
 
 @router.post("/tasks/{task_id}/done", summary="Mark a task done")
 async def done(request: Request, service: Service, who: PageReviewer, task_id: int) -> Response:
-    tab = _tab(str((await request.form()).get("status", "open")))
-    try:
-        await run_in_threadpool(
-            service.deliver.complete_task, page_id(task_id, "task"), by=who.actor
-        )
-    except (NotFound, Conflict) as exc:
-        code = 404 if isinstance(exc, NotFound) else 409
-        return await run_in_threadpool(
-            partial(_page, error=sentence(str(exc)), status_code=code),
-            request,
-            service,
-            who,
-            tab,
-        )
-    return RedirectResponse(f"{TASKS}?status={tab}&changed=done", status_code=303)
+    form = await request.form()
+    change = partial(service.deliver.complete_task, by=who.actor)
+    return await _change(request, service, who, form, task_id, change, "done")
 
 
 @router.post("/tasks/{task_id}/assign", summary="Give an open task to someone else")
 async def assign(request: Request, service: Service, who: PageReviewer, task_id: int) -> Response:
     form = await request.form()
+    assignee = str(form.get("assignee") or "")
+    change = partial(service.deliver.reassign_task, assignee=assignee, by=who.actor)
+    return await _change(request, service, who, form, task_id, change, "assigned")
+
+
+async def _change(
+    request: Request,
+    service: OpsLoop,
+    who: Principal,
+    form: FormData,
+    task_id: int,
+    change: Callable[[int], object],
+    changed: str,
+) -> Response:
+    """Apply `change` to the task; back to the tab it came from, or that tab with the error."""
     tab = _tab(str(form.get("status", "open")))
     try:
-        await run_in_threadpool(
-            service.deliver.reassign_task,
-            page_id(task_id, "task"),
-            str(form.get("assignee") or ""),
-            by=who.actor,
-        )
+        await run_in_threadpool(change, page_id(task_id, "task"))
     except (NotFound, Conflict) as exc:
         code = 404 if isinstance(exc, NotFound) else 409
-        return await run_in_threadpool(
-            partial(_page, error=sentence(str(exc)), status_code=code),
-            request,
-            service,
-            who,
-            tab,
-        )
-    return RedirectResponse(f"{TASKS}?status={tab}&changed=assigned", status_code=303)
+        page = partial(_page, error=sentence(str(exc)), status_code=code)
+        return await run_in_threadpool(page, request, service, who, tab)
+    return RedirectResponse(f"{TASKS}?status={tab}&changed={changed}", status_code=303)
 
 
 def _page(
