@@ -179,6 +179,10 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     """Signs browser sessions. Empty: a random key generated once and kept in the database,
     so every process and restart shares it."""
+    encryption_key: SecretStr | None = None
+    """Seals the secrets kept in the database (sources' secrets, passwords saved in Settings).
+    Empty: a key made once in `<data_dir>/secret.key`. Set it when processes on more than one
+    machine share the database."""
     session_days: int = Field(default=14, ge=1)
     """A browser session ends this many days after signing in."""
     login_max_failures: int = Field(default=5, ge=1)
@@ -272,6 +276,7 @@ class Settings(BaseSettings):
             "smtp_password": self.smtp_password,
             "llm.api_key": self.llm.api_key,
             "secret_key": self.secret_key,
+            "encryption_key": self.encryption_key,
         }
         for name, secret in secrets.items():
             if secret is not None and secret.get_secret_value().lower() in PLACEHOLDERS:

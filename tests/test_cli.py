@@ -105,10 +105,10 @@ def test_decisions_review_and_metrics_from_the_command_line(data_dir: Path, tmp_
     assert output.startswith("lead-qualification: now at version 1 (mode recommend)")
     # Nothing is set up for its channels yet: applying says so, naming each setting.
     assert (
-        "Warning: chat channel 'sales' is not configured (known: none yet): add it to "
-        "OPSLOOP_NOTIFY_CHANNELS (used by option hot)" in output
+        "Warning: chat channel 'sales' is not configured (known: none yet): add it under "
+        "Settings → Webhooks and chat (or OPSLOOP_NOTIFY_CHANNELS) (used by option hot)" in output
     )
-    assert "set OPSLOOP_SMTP_HOST" in output
+    assert "set the mail server under Settings → Email (or OPSLOOP_SMTP_HOST" in output
     code, output = run("playbook", "apply", str(playbook))
     assert output.startswith("lead-qualification: unchanged at version 1 (mode recommend)")
 
@@ -161,6 +161,7 @@ def test_decisions_review_and_metrics_from_the_command_line(data_dir: Path, tmp_
     result = runner.invoke(app, ["decisions", "1", "--json"])
     detail = json.loads(result.output)
     assert detail["reviews"][0]["reviewer"] == "ana"
+
     assert [a["kind"] for a in detail["actions"]] == ["notify", "task"]
 
     code, output = run("metrics")
@@ -171,6 +172,29 @@ def test_decisions_review_and_metrics_from_the_command_line(data_dir: Path, tmp_
     code, output = run("metrics", "--since", "a while")
     assert code == 2
     assert "--since" in output
+
+    # Once OpsLoop has accounts, a review names one of them, never the Unix login.
+    made = runner.invoke(
+        app,
+        ["user", "create", "rui@example.com", "--role", "reviewer", "--password-stdin"],
+        input="rui's password\n",
+    )
+    assert made.exit_code == 0, made.output
+    events.write_text(events.read_text().replace("lead:1", "lead:2"))
+    assert run("ingest", str(events))[0] == 0
+    ops = OpsLoop(Settings())
+    ops.run_jobs()
+    ops.close()
+    code, output = run("review", "2", "--approve")
+    assert code == 2
+    assert "Say who reviews: --reviewer you@example.com" in output
+    code, output = run("review", "2", "--approve", "--reviewer", "root")
+    assert code == 2
+    assert "root has no active OpsLoop account" in output
+    code, output = run("review", "2", "--approve", "--reviewer", "Rui@Example.com")
+    assert code == 0
+    detail = json.loads(runner.invoke(app, ["decisions", "2", "--json"]).output)
+    assert detail["reviews"][0]["reviewer"] == "rui@example.com"
 
 
 def test_a_bad_setting_is_reported_not_a_traceback(

@@ -25,6 +25,8 @@ def cli_database(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     """The database the `opsloop` command runs on (the same as the test's `make_ops`)."""
     monkeypatch.setenv("OPSLOOP_DATA_DIR", str(tmp_path / "cli-data"))
     monkeypatch.setenv("OPSLOOP_DATABASE_URL", database_url)
+    # Its own data folder, so the key that seals secrets is given (as on a second machine).
+    monkeypatch.setenv("OPSLOOP_ENCRYPTION_KEY", "one key for the test and its commands")
     monkeypatch.setenv("COLUMNS", "200")
     return database_url
 

@@ -17,6 +17,7 @@ from opsloop.core.durations import parse_duration
 
 if TYPE_CHECKING:
     from opsloop.core.decisions import Verdict
+    from opsloop.service import OpsLoop
 
 commands = typer.Typer()
 
@@ -68,7 +69,12 @@ def review(
         str | None, typer.Option(help="Why (required with --override and --reject).")
     ] = None,
     reviewer: Annotated[
-        str | None, typer.Option(help="Your name. Default: your login.", envvar="OPSLOOP_REVIEWER")
+        str | None,
+        typer.Option(
+            help="Your account's email (required once OpsLoop has accounts; without any, "
+            "default: your login).",
+            envvar="OPSLOOP_REVIEWER",
+        ),
     ] = None,
     draft_file: Annotated[
         Path | None,
@@ -99,15 +105,40 @@ def review(
     draft = None
     if draft_file is not None:
         draft = sys.stdin.read() if str(draft_file) == "-" else draft_file.read_text()
-    request = ReviewRequest(
-        verdict=verdict, reviewer=reviewer or who(), option=override, reason=reason, draft=draft
-    )
     with service() as ops:
+        request = ReviewRequest(
+            verdict=verdict,
+            reviewer=_reviewer(ops, reviewer),
+            option=override,
+            reason=reason,
+            draft=draft,
+        )
         decision = ops.review.verdict(decision_id, request)
     final = decision.final_choice or "nothing"
     console.print(
         f"Decision {decision.id} {decision.status}: runs {final}. A running server or worker delivers its actions."
     )
+
+
+def _reviewer(ops: OpsLoop, given: str | None) -> str:
+    """Who reviews: with accounts, one of them (a review counts toward that person's agreement,
+    so a Unix login such as `root` is not taken); without any, the name given or the login."""
+    people = {u["email"] for u in ops.accounts.list_users() if u["status"] == "active"}
+    if not people:
+        return given or who()
+    if given is None:
+        err.print(
+            "[red]Say who reviews: --reviewer you@example.com, the email of your OpsLoop "
+            "account (OPSLOOP_REVIEWER sets it for every command).[/red]"
+        )
+        raise typer.Exit(2)
+    if given.strip().lower() not in people:
+        err.print(
+            f"[red]{escape(given)} has no active OpsLoop account; --reviewer takes the email of "
+            "one (`opsloop user list` shows them).[/red]"
+        )
+        raise typer.Exit(2)
+    return given.strip().lower()
 
 
 @commands.command()

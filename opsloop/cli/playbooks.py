@@ -77,6 +77,36 @@ def playbook_list() -> None:
     rendering.show_playbooks(rows)
 
 
+@playbook_app.command("templates")
+def playbook_templates(json_out: JustJson = False) -> None:
+    """The built-in playbooks to start from: what each does, what it needs that is not set up,
+    and whether it is installed."""
+    with service() as ops:
+        rows = ops.decide.list_templates()
+    if json_out:
+        rendering.print_json(rows)
+        return
+    rendering.show_templates(rows)
+
+
+@playbook_app.command("install-template")
+def playbook_install_template(
+    name: Annotated[
+        str, typer.Argument(help="The template's name (`opsloop playbook templates`).")
+    ],
+) -> None:
+    """Install a built-in playbook as a new playbook in recommend mode: every decision waits for
+    a person. Refused when a playbook of that name exists."""
+    with service() as ops:
+        try:
+            applied = ops.decide.install_template(name, actor=who())
+        except PlaybookInvalid as exc:
+            fail_problems(exc)
+    console.print(f"{applied.name}: installed as version {applied.version} (mode {applied.mode})")
+    for warning in applied.warnings:
+        console.print(f"[yellow]Warning: {escape(warning)}[/yellow]")
+
+
 @playbook_app.command("readiness")
 def playbook_readiness(name: PlaybookName, json_out: JustJson = False) -> None:
     """Has the playbook earned `auto`? Agreement with reviewers over its recent reviewed

@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # types only: `opsloop --help` loads none of the models behin
         ReadinessReport,
         Run,
         StoredSource,
+        TemplateSummary,
     )
 
 
@@ -163,6 +164,24 @@ def show_playbooks(rows: list[PlaybookSummary]) -> None:
             ", ".join(row["options"]),
         )
     console.print(table if rows else "No playbooks yet: `opsloop playbook apply FILE`.")
+
+
+def show_templates(rows: list[TemplateSummary]) -> None:
+    table = Table("name", "what it does", "needs", "installed")
+    for row in rows:
+        missing = [need["what"] for need in row["needs"] if not need["ready"]]
+        installed = row["installed"]
+        table.add_row(
+            row["name"],
+            escape(row["description"]),
+            escape("; ".join(missing)) if missing else "[green]ready[/green]",
+            f"version {installed['version']}, {installed['mode']}"
+            + ("" if installed["as_shipped"] else ", changed")
+            if installed
+            else "no",
+        )
+    console.print(table)
+    console.print("Install one with `opsloop playbook install-template NAME` (recommend mode).")
 
 
 def show_readiness(name: str, ready: ReadinessReport) -> None:

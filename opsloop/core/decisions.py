@@ -36,13 +36,19 @@ ACTION_STATUSES: tuple[ActionStatus, ...] = (
 )
 
 
-def initial_status(mode: Mode, *, needs_approval: bool) -> DecisionStatus:
+def initial_status(mode: Mode, *, needs_approval: bool, acts: bool = True) -> DecisionStatus:
     """Where a fresh decision starts. Guardrails hold in every mode: `auto` still waits for a
-    person when the chosen option is guarded, and `shadow` never acts at all."""
+    person when the chosen option is guarded, and `shadow` never acts at all. In `recommend`,
+    a choice that does nothing (`acts=False`: an option without actions, in a playbook that does
+    not learn from reviews) has nothing for a person to approve: it is `logged` at once rather
+    than waiting in the inbox, unless something holds it for a person (a guardrail, an upset
+    message)."""
     if mode == "shadow":
         return "logged"
     if mode == "auto" and not needs_approval:
         return "auto"
+    if mode == "recommend" and not acts and not needs_approval:
+        return "logged"
     return "pending"
 
 

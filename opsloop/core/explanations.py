@@ -174,5 +174,8 @@ class Explanation(TypedDict, total=False):
     """The scorecard lines and table rows that gave points, in one line."""
     why: str
     sampled_for_review: bool
+    nothing_to_do: bool
+    """`recommend` only: the chosen option has no actions, so the decision was settled
+    (`logged`) without waiting for review."""
     error: str
     """Why the playbook failed on the event (then only `why` is besides it)."""

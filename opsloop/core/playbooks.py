@@ -32,6 +32,7 @@ from opsloop.core.decision_tables import HIT_POLICIES, DecisionTable
 from opsloop.core.durations import in_words, parse_duration
 from opsloop.core.errors import PlaybookInvalid, PlaybookProblem
 from opsloop.core.events import EVENT_TYPE_PATTERN, did_you_mean
+from opsloop.core.key_paths import path_problem
 from opsloop.core.schedules import SCHEDULED_EVENT, parse_schedule, parse_zone
 from opsloop.core.yaml_source import Path, YamlDocument, parse_yaml
 
@@ -225,6 +226,11 @@ class Feature(_Model):
             yield (kind,), f"`{kind}` needs `field`: the payload value to read, e.g. field: amount"
         if self.field and not needs_field:
             yield ("field",), f"`field` is only used with sum, avg, min, max and last, not {kind}"
+        # A name with dots is one key first (a CSV column), then a nested path: key_paths.py.
+        if self.field is not None and (problem := path_problem(self.field)):
+            yield ("field",), problem
+        if self.trait is not None and (problem := path_problem(str(self.trait), "entity")):
+            yield ("trait",), problem
         if kind in ("trait", "formula"):
             for extra in ("within", "where"):
                 if getattr(self, extra) is not None:
@@ -420,6 +426,12 @@ class Option(_Model):
     @property
     def guarded(self) -> bool:
         return any(action.guarded for action in self.all_actions())
+
+    @property
+    def does_nothing(self) -> bool:
+        """No action to run: no `actions`, and no step that sends (a sequence of waits only).
+        In `recommend` a decision choosing it is settled without review (core/decisions.py)."""
+        return next(self.all_actions(), None) is None
 
     def all_actions(self) -> Iterator[Any]:
         """Every action the option may send: its `actions`, or those of its steps."""
@@ -914,8 +926,10 @@ def _review_problems(playbook: Playbook, review: ReviewDeadline) -> Iterator[tup
 
 
 def _text_problems(playbook: Playbook, text: TextSpec) -> Iterator[tuple[Path, str]]:
-    if not re.match(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$", text.field):
-        yield ("text", "field"), "a payload path such as body or message.text"
+    # Any column name is a path (`Customer message text`), or a quoted one
+    # (`payload["Customer message text"]`): core/key_paths.py.
+    if (problem := path_problem(text.field)) is not None:
+        yield ("text", "field"), f"{problem}; the message's payload key, e.g. body or message.text"
     classify = text.classify
     if classify is not None:
         output = classify.output

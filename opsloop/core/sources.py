@@ -36,6 +36,10 @@ from opsloop.core.events import SUBJECT_KIND_PATTERN, did_you_mean
 from opsloop.core.yaml_source import parse_yaml
 
 SOURCE_NAME = r"^[a-z0-9][a-z0-9_\-.]{0,99}$"
+NAME_RULE = (
+    "must be lowercase letters, digits, `_`, `-` and `.`, starting with a letter or digit, "
+    "at most 100 characters"
+)
 SourceKind = Literal["webhook", "segment", "http", "folder", "sql", "imap"]
 PUSH_KINDS: tuple[str, ...] = ("webhook", "segment")
 PULL_KINDS: tuple[str, ...] = ("http", "folder", "sql", "imap")
@@ -386,6 +390,8 @@ def parse_source(text: str, file: str = "<source>") -> tuple[SourceSpec, str | N
                 message = "unknown field" + did_you_mean(str(loc[-1]), _fields_at(loc))
             elif error["type"] == "missing":
                 message = "is required"
+            elif error["type"] == "string_pattern_mismatch" and loc == ("name",):
+                message = NAME_RULE
             problems.append(document.problem(loc, message))
         raise PlaybookInvalid(sorted(problems, key=lambda p: p.line or 0)) from None
     return spec, None if secret is None else str(secret)

@@ -125,6 +125,12 @@ def summary(reports: Sequence[WeekReport]) -> list[str]:
         )
     else:
         lines.append("The playbook has not earned auto yet: try more weeks.")
+    lines.append(
+        "The simulation runs the built-in lead playbook plus a model that learns from reviews, "
+        "with an autonomy target of 80% instead of the usual 95%: its simulated reviewer "
+        "judges leads by a propensity no event carries, so no playbook can agree with them "
+        "95% of the time (opsloop/demo/lead-qualification-learning.yaml)."
+    )
     return lines
 
 

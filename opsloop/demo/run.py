@@ -6,7 +6,9 @@ built with its actions pointed at them, the built-in lead playbook applied, the 
 (each event received when it occurred, with the customers' satisfaction answers after their
 demos) and decided, a simulated reviewer settling the decisions older than a few days at the
 time it would have (so the dashboard has weeks of success rate, override rate and time to
-action to show) and the resulting actions delivered then. `run_demo` then serves the app (with
+action to show) and the resulting actions delivered then, and a simulated salesperson marking
+the follow-up tasks done a working day or so after they came (the dashboard's task completion
+time). `run_demo` then serves the app (with
 `/demo/outbox` showing what the sinks received), starts the workers and streams live events
 until Ctrl-C or SIGTERM. It also makes sure the demo has an owner account (created on the
 first run, with a new password each run) and an admin API token, and prints both.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import heapq
 import logging
 import random
 import secrets
@@ -61,6 +64,13 @@ REVIEW_AFTER = timedelta(days=3)
 """Decisions on triggers older than this were settled by the simulated reviewer."""
 REVIEW_HOUR = 16
 """The simulated reviewer works the inbox at 16:00 UTC each working day."""
+SALESPERSON = "sales@demo-business.example"
+"""Marks the `task` actions' follow-up calls done (`_Salesperson`)."""
+TASK_HOURS = (2.0, 40.0)
+"""A follow-up call is made this many hours after its task came (drawn per lead), moved on
+to the next working day's 10:00 when that falls on a weekend."""
+TASKS_LEFT_OPEN = 0.1
+"""The share of tasks the salesperson never gets to."""
 SURVEYED = "demo.requested"
 """A lead that asked for a demo rates it (`csat.submitted`, 1 to 5) a few days later."""
 RATINGS = (1, 2, 3, 4, 5)
@@ -440,11 +450,13 @@ def _settle_old_decisions(
         if at is not None and at < cutoff:
             truth = simulator.ground_truth(decision["subject"])
             sessions.setdefault(review_time(at), []).append((decision, truth))
+    sales = _Salesperson(ops, simulator.seed, clock)
     with _progress(console) as progress:
         task = progress.add_task(
             "Simulated reviewer at work", total=sum(len(s) for s in sessions.values())
         )
         for start in sorted(sessions):
+            sales.work_until(start)
             clock.at = start
             for decision, propensity in sessions[start]:
                 request = verdict(decision["choice"], propensity)
@@ -452,7 +464,48 @@ def _settle_old_decisions(
                 ops.review.verdict(decision["id"], request)
                 progress.advance(task)
             ops.run_jobs()  # the session's actions go out now, not when the demo starts
+            sales.take_new_tasks()
+        sales.work_until(now)
     return sum(len(s) for s in sessions.values())
+
+
+class _Salesperson:
+    """Makes the follow-up calls the `task` actions ask for, at the simulated time each is
+    done, so the tasks' created → done times are the dashboard's task completion time. The
+    clock only moves forward: calls due before a review session are made before it."""
+
+    def __init__(self, ops: OpsLoop, seed: int, clock: DemoClock) -> None:
+        self.ops, self.seed, self.clock = ops, seed, clock
+        self.seen: set[int] = set()
+        self.calls: list[tuple[datetime, int]] = []
+
+    def take_new_tasks(self) -> None:
+        for row in self.ops.deliver.list_tasks(status="open", limit=1_000_000):
+            if row["id"] in self.seen:
+                continue
+            self.seen.add(row["id"])
+            rng = random.Random(f"{self.seed}:task:{row['subject']}:{row['title']}")
+            if rng.random() < TASKS_LEFT_OPEN:
+                continue
+            done = _working_time(row["created_at"] + timedelta(hours=rng.uniform(*TASK_HOURS)))
+            # A task an earlier run of the demo left open is not done in the past now.
+            heapq.heappush(self.calls, (max(done, self.clock()), row["id"]))
+
+    def work_until(self, moment: datetime) -> None:
+        while self.calls and self.calls[0][0] <= moment:
+            done, task_id = heapq.heappop(self.calls)
+            self.clock.at = done
+            self.ops.deliver.complete_task(task_id, by=SALESPERSON)
+
+
+def _working_time(at: datetime) -> datetime:
+    """`at`, or the next working day's 10:00 UTC when it falls on a weekend."""
+    if at.weekday() < 5:
+        return at
+    day = at.replace(hour=10, minute=0, second=0, microsecond=0)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day
 
 
 def _wait_for_deliveries(ops: OpsLoop, timeout: float = 120.0) -> None:

@@ -4,7 +4,8 @@ its own, Stripe's `Stripe-Signature` (Calendly signs the same way), Standard Web
 (`webhook-id`, `webhook-timestamp`, `webhook-signature`) and HubSpot's v3.
 
 Each check raises Unauthorized with a message that says what was wrong, never the secret or
-the expected signature.
+the expected signature. The `sign_*` functions are the sender's side of each check (OpsLoop's
+own test deliveries use them, opsloop/service/ingest/test_deliveries.py).
 """
 
 from __future__ import annotations
@@ -25,8 +26,12 @@ from opsloop.core.errors import Unauthorized
 STRIPE_HEADER = "Stripe-Signature"
 
 
-def sign_hmac_sha256(body: bytes, secret: str) -> str:
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def sign_hmac_sha256(
+    body: bytes, secret: str, *, encoding: Literal["hex", "base64"] = "hex"
+) -> str:
+    """The HMAC-SHA256 of `body` under `secret`, hex (GitHub) or base64 (Shopify, Typeform)."""
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode() if encoding == "base64" else digest.hex()
 
 
 def verify_hmac_sha256(
@@ -45,10 +50,12 @@ def verify_hmac_sha256(
         raise Unauthorized(f"signature in {header} does not match the body")
 
 
-def sign_hmac_timestamped(body: bytes, secret: str, timestamp: int) -> str:
-    """The hex signature a sender puts beside `timestamp` for `verify: hmac`, `signed:
-    timestamp`: the HMAC-SHA256 of `"{timestamp}.{body}"`."""
-    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+def sign_hmac_timestamped(
+    body: bytes, secret: str, timestamp: int, *, encoding: Literal["hex", "base64"] = "hex"
+) -> str:
+    """The signature a sender puts beside `timestamp` for `verify: hmac`, `signed:
+    timestamp`: the HMAC-SHA256 of `"{timestamp}.{body}"`, hex unless `encoding` says base64."""
+    return sign_hmac_sha256(f"{timestamp}.".encode() + body, secret, encoding=encoding)
 
 
 def verify_hmac_timestamped(
@@ -100,6 +107,12 @@ def _hmac_matches(
     return hmac.compare_digest(expected, given_bytes)
 
 
+def sign_stripe(body: bytes, secret: str, timestamp: int) -> str:
+    """A `Stripe-Signature` (or `Calendly-Webhook-Signature`) value: `t=<unix seconds>,v1=<hex
+    HMAC-SHA256 of "t.body">`, as Stripe's own library writes it."""
+    return f"t={timestamp},v1={sign_hmac_sha256(f'{timestamp}.'.encode() + body, secret)}"
+
+
 def verify_stripe(
     body: bytes,
     header_value: str | None,
@@ -140,6 +153,17 @@ def verify_stripe(
     if not any(matches):
         raise Unauthorized(f"no signature in {header} matches the body under this source's secret")
     _check_age(timestamp, tolerance=tolerance, now=now, header=header)
+
+
+def sign_standard(body: bytes, secret: str, msg_id: str, timestamp: int) -> dict[str, str]:
+    """The three Standard Webhooks headers of a delivery, signed by the scheme's own library
+    (the one `verify_standard` checks with)."""
+    at = datetime.fromtimestamp(timestamp, tz=UTC)
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": Webhook(secret).sign(msg_id, at, body.decode("utf-8")),
+    }
 
 
 def verify_standard(
@@ -201,6 +225,16 @@ _HUBSPOT_DECODED = {
 }  # fmt: skip
 
 
+def sign_hubspot(body: bytes, secret: str, *, method: str, url: str, millis: int) -> str:
+    """An `X-HubSpot-Signature-v3` value for a request to `url` stamped `millis` (sent in
+    `X-HubSpot-Request-Timestamp`)."""
+    return sign_hmac_sha256(
+        method.upper().encode() + _hubspot_uri(url).encode() + body + str(millis).encode(),
+        secret,
+        encoding="base64",
+    )
+
+
 def verify_hubspot(
     body: bytes,
     headers: Mapping[str, str],
@@ -223,9 +257,7 @@ def verify_hubspot(
         millis = int(stamp)
     except ValueError:
         raise Unauthorized(f"malformed {HUBSPOT_TIMESTAMP} {stamp!r}: not milliseconds") from None
-    uri = url
-    for encoded, plain in _HUBSPOT_DECODED.items():
-        uri = uri.replace(encoded, plain).replace(encoded.lower(), plain)
+    uri = _hubspot_uri(url)
     signed = method.upper().encode() + uri.encode() + body + stamp.encode()
     expected = base64.b64encode(hmac.new(secret.encode(), signed, hashlib.sha256).digest())
     if not hmac.compare_digest(expected, given.encode()):
@@ -235,6 +267,12 @@ def verify_hubspot(
             "address HubSpot calls)"
         )
     _check_age(millis // 1000, tolerance=tolerance, now=now, header=HUBSPOT_TIMESTAMP)
+
+
+def _hubspot_uri(url: str) -> str:
+    for encoded, plain in _HUBSPOT_DECODED.items():
+        url = url.replace(encoded, plain).replace(encoded.lower(), plain)
+    return url
 
 
 def _standard_signatures(header_value: str) -> list[bytes]:

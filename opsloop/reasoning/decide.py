@@ -113,7 +113,15 @@ def decide(
         explanation["why"] += f"; {describe(model)}"
     if "text" in explanation:
         explanation["why"] += f"; {describe_message(explanation['text'])}"
-    status = initial_status(mode, needs_approval=bool(holds))
+    option = spec.options.get(choice) if choice is not None else None
+    # A do-nothing choice still goes to a person when reviews are what the playbook learns from
+    # (`predicts: review:<option>`): "wait" overridden to "call" is the label worth most.
+    learns_from_reviews = spec.model is not None and spec.model.review_option is not None
+    acts = option is None or not option.does_nothing or learns_from_reviews
+    status = initial_status(mode, needs_approval=bool(holds), acts=acts)
+    if mode == "recommend" and status == "logged":
+        # Nothing for a person to approve: in the ledger, but not in the inbox.
+        explanation["nothing_to_do"] = True
     sampled = status == "auto" and sampled_for_review(spec.name, event.id, spec.autonomy.sample)
     if sampled:
         explanation["sampled_for_review"] = True

@@ -49,9 +49,16 @@ if TYPE_CHECKING:
     from opsloop.perception.history import HistorySpec
     from opsloop.service import ledger
     from opsloop.service.accounts import Accounts
+    from opsloop.service.configuration import Configuration, SettingView
     from opsloop.service.decide.facade import Decide
     from opsloop.service.decide.playbooks import Applied, load_playbook
-    from opsloop.service.decide.views import EventDecisions, PlaybookDetail, PlaybookSummary
+    from opsloop.service.decide.views import (
+        EventDecisions,
+        PlaybookDetail,
+        PlaybookSummary,
+        TemplateDetail,
+        TemplateSummary,
+    )
     from opsloop.service.deliver.facade import Deliver
     from opsloop.service.ingest.contracts import (
         AppliedContract,
@@ -62,9 +69,11 @@ if TYPE_CHECKING:
     from opsloop.service.ingest.facade import Ingest
     from opsloop.service.ingest.history_import import Imported
     from opsloop.service.ingest.quality import Quality
+    from opsloop.service.ingest.source_setup import SourceExample
     from opsloop.service.ingest.sources import StoredSource
     from opsloop.service.ingest.storing import Accepted, Ingested
     from opsloop.service.ingest.syncing import Run
+    from opsloop.service.ingest.test_deliveries import TestDelivery
     from opsloop.service.ingest.tracking import MAX_BATCH_BYTES, SNIPPET_PATH, Tracked
     from opsloop.service.ingest.views import ContractDetail, ContractSummary, ReplayableItem
     from opsloop.service.learn.facade import Learn
@@ -73,6 +82,7 @@ if TYPE_CHECKING:
         Change,
         CsatReport,
         DashboardPlaybook,
+        DecisionsVersusBaseline,
         MetricsReport,
         TrainResult,
     )
@@ -102,6 +112,7 @@ __all__ = [
     "DashboardPlaybook",
     "DatabaseStatus",
     "DbStats",
+    "DecisionsVersusBaseline",
     "EventDecisions",
     "FileIngested",
     "HistorySpec",
@@ -119,7 +130,12 @@ __all__ = [
     "ReadinessReport",
     "ReplayableItem",
     "Run",
+    "SettingView",
+    "SourceExample",
     "StoredSource",
+    "TemplateDetail",
+    "TemplateSummary",
+    "TestDelivery",
     "Tracked",
     "TrainResult",
     "builtin_contracts",
@@ -151,7 +167,10 @@ _EXPORTED_FROM = {
     "Purged": "opsloop.service.retention",
     "Quality": "opsloop.service.ingest.quality",
     "Run": "opsloop.service.ingest.syncing",
+    "SettingView": "opsloop.service.configuration",
     "StoredSource": "opsloop.service.ingest.sources",
+    "SourceExample": "opsloop.service.ingest.source_setup",
+    "TestDelivery": "opsloop.service.ingest.test_deliveries",
     "Tracked": "opsloop.service.ingest.tracking",
     "builtin_contracts": "opsloop.service.ingest.contracts",
     "load_playbook": "opsloop.service.decide.playbooks",
@@ -159,6 +178,7 @@ _EXPORTED_FROM = {
     "Change": "opsloop.service.learn.views",
     "CsatReport": "opsloop.service.learn.views",
     "DashboardPlaybook": "opsloop.service.learn.views",
+    "DecisionsVersusBaseline": "opsloop.service.learn.views",
     "MetricsReport": "opsloop.service.learn.views",
     "TrainResult": "opsloop.service.learn.views",
     "ContractDetail": "opsloop.service.ingest.views",
@@ -166,6 +186,8 @@ _EXPORTED_FROM = {
     "ReplayableItem": "opsloop.service.ingest.views",
     "PlaybookDetail": "opsloop.service.decide.views",
     "PlaybookSummary": "opsloop.service.decide.views",
+    "TemplateDetail": "opsloop.service.decide.views",
+    "TemplateSummary": "opsloop.service.decide.views",
     "InboxItem": "opsloop.service.review.views",
     "ReadinessReport": "opsloop.service.review.views",
 }
@@ -245,7 +267,6 @@ class OpsLoop:
         queues: list[str] | None = None,
     ) -> None:
         """`queues`: run only the jobs of these queues (`opsloop worker --queues`; PostgreSQL)."""
-        self.settings = settings
         self.db = db or Database(
             settings.resolved_database_url, pool_size=settings.worker_threads + 8
         )
@@ -296,6 +317,18 @@ class OpsLoop:
     # Each façade is built, and its stage's modules imported, when first used: importing every
     # stage costs over 100 ms, which `opsloop decisions` (one stage) would otherwise pay at
     # start-up (docs/performance.md#cli-start-up).
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in force: start-up's, with what owners saved on the Settings page."""
+        return self.ctx.settings
+
+    @cached_property
+    def configuration(self) -> Configuration:
+        """The settings owners edit in the browser (opsloop/service/configuration.py)."""
+        from opsloop.service.configuration import Configuration
+
+        return self._once("configuration", Configuration)
 
     @cached_property
     def accounts(self) -> Accounts:
@@ -357,6 +390,7 @@ class OpsLoop:
 
         if self.settings.auto_migrate:
             self.db.migrate()
+        self.ingest.seal_stored_secrets()
         return playbooks.apply_directory(
             self.ctx, self.settings.resolved_playbooks_dir, actor="startup"
         )

@@ -22,11 +22,14 @@ from opsloop.reasoning.compiler import CompiledPlaybook, compile_playbook
 from opsloop.runtime.base import Runtime
 from opsloop.service.group_commit import GroupCommitter
 from opsloop.service.jobs import TRAIN_MODEL
+from opsloop.service.live_settings import LiveSettings
 from opsloop.service.served_models import ServedModels
 from opsloop.settings import Settings
 from opsloop.store import playbooks as playbook_store
+from opsloop.store import settings_values as settings_values_store
 from opsloop.store import source_registry as source_registry_store
 from opsloop.store.database import Database, Tx
+from opsloop.store.secret_box import SEALED, SecretBox
 
 if TYPE_CHECKING:
     import httpx
@@ -155,7 +158,8 @@ class SharedHttpClient:
 
 @dataclass
 class Context:
-    settings: Settings
+    base_settings: Settings
+    """As the process started (environment, opsloop.toml); `settings` adds what owners saved."""
     db: Database
     runtime: Runtime
     clock: Callable[[], datetime] = utcnow
@@ -164,39 +168,66 @@ class Context:
     http: SharedHttpClient = field(init=False)
     models: ServedModels = field(init=False)
     late_after: LateThresholds = field(init=False)
+    live: LiveSettings = field(init=False)
     _channels: dict[str, Channel] | None = field(init=False, default=None, repr=False)
+    _channels_for: Settings | None = field(init=False, default=None, repr=False)
     _channels_lock: threading.Lock = field(init=False, default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
+        key = self.base_settings.encryption_key
+        box = SecretBox(
+            key=key.get_secret_value() if key else None,
+            data_dir=self.base_settings.data_dir,
+            sealed_before=self._sealed_before,
+        )
+        self.live = LiveSettings(self.base_settings, self.db, box)
         self.catalog = Catalog(self.db)
         self.late_after = LateThresholds(self.db)
         self.models = ServedModels(
             _load_predictor, queue_retrain=self.queue_retrain, clock=lambda: self.clock()
         )
-        self.http = SharedHttpClient(timeout=self.settings.delivery_timeout_seconds)
+        self.http = SharedHttpClient(timeout=self.base_settings.delivery_timeout_seconds)
+
+    def _sealed_before(self) -> bool:
+        with self.db.read() as conn:
+            return settings_values_store.any_sealed(conn, SEALED)
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in force: those of start-up with what owners saved in the browser."""
+        return self.live.current()
+
+    @property
+    def secrets(self) -> SecretBox:
+        """Seals and opens the secrets kept in the database."""
+        return self.live.box
 
     @property
     def channels(self) -> dict[str, Channel]:
-        """The channel of each action kind, made by the first delivery."""
-        if self._channels is not None:
-            return self._channels
+        """The channel of each action kind, made by the first delivery and made again when
+        the settings in force change."""
+        settings = self.settings
+        channels = self._channels
+        if channels is not None and self._channels_for is settings:
+            return channels
         with self._channels_lock:
-            if self._channels is None:
-                self._channels = self._make_channels()
+            if self._channels is None or self._channels_for is not settings:
+                self._channels = self._make_channels(settings)
+                self._channels_for = settings
             return self._channels
 
-    def _make_channels(self) -> dict[str, Channel]:
+    def _make_channels(self, settings: Settings) -> dict[str, Channel]:
         # Imported here, not at start-up: see the module's notes.
         from opsloop.execution.channels.email import EmailChannel
         from opsloop.execution.channels.notify import NotifyChannel
         from opsloop.execution.channels.webhook import WebhookChannel
 
         client = self.http.get()
-        webhook = WebhookChannel(self.settings, client)
+        webhook = WebhookChannel(settings, client)
         return {
-            "email": EmailChannel(self.settings),
+            "email": EmailChannel(settings),
             "webhook": webhook,
-            "notify": NotifyChannel(self.settings, client),
+            "notify": NotifyChannel(settings, client),
             # Money and deletions are carried out by the business's own systems, reached by a
             # signed webhook; OpsLoop's part is making sure a person approved first.
             "refund": webhook,

@@ -188,8 +188,10 @@ def list_tasks(
     limit: int = 50,
     assignee: str | None = None,
     overdue: bool = False,
+    decision_id: int | None = None,
 ) -> list[TaskRow]:
-    """Tasks, newest first: `open` or `done`, one assignee's, or the open ones past due."""
+    """Tasks, newest first: `open` or `done`, one assignee's, the open ones past due, or
+    one decision's."""
     with ctx.db.read() as conn:
         return action_store.list_tasks(
             conn,
@@ -197,6 +199,7 @@ def list_tasks(
             limit=limit,
             assignee=assignee,
             due_before=ctx.clock() if overdue else None,
+            decision_id=decision_id,
         )
 
 

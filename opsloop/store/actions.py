@@ -164,9 +164,12 @@ def list_tasks(
     limit: int = 50,
     assignee: str | None = None,
     due_before: datetime | None = None,
+    decision_id: int | None = None,
 ) -> list[TaskRow]:
     """Tasks, newest first; `due_before` keeps the open ones due before then (overdue)."""
     query = select(tasks).order_by(tasks.c.id.desc()).limit(limit)
+    if decision_id is not None:
+        query = query.where(tasks.c.decision_id == decision_id)
     if status:
         query = query.where(tasks.c.status == status)
     if assignee is not None:

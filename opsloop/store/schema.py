@@ -553,6 +553,18 @@ review_digests = Table(
     UniqueConstraint("recipient", "period_start"),
 )
 
+settings_values = Table(
+    # Settings an owner saved in the browser (opsloop/service/live_settings.py): one JSON value
+    # per key; a secret's value is sealed with the data folder's key (opsloop/store/secret_box.py).
+    # Environment variables and opsloop.toml win over these.
+    "settings_values",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("updated_by", String(320), nullable=False),
+)
+
 job_errors = Table(
     # PostgreSQL: the last error of a Procrastinate job that failed, by Procrastinate's job id
     # (it keeps only the status); opsloop/runtime/procrastinate.py. Unused on SQLite.

@@ -20,6 +20,7 @@ from opsloop.web.api import contracts as contracts_api
 from opsloop.web.api import decisions as decisions_api
 from opsloop.web.api import ingest as ingest_api
 from opsloop.web.api import models as models_api
+from opsloop.web.api import playbook_templates as playbook_templates_api
 from opsloop.web.api import playbooks as playbooks_api
 from opsloop.web.api import sources as sources_api
 from opsloop.web.api import syncs as syncs_api
@@ -30,9 +31,13 @@ from opsloop.web.pages import accounts as accounts_page
 from opsloop.web.pages import actions as actions_page
 from opsloop.web.pages import dashboard as dashboard_page
 from opsloop.web.pages import inbox as inbox_page
+from opsloop.web.pages import models as models_page
+from opsloop.web.pages import playbook_form as playbook_form_page
+from opsloop.web.pages import playbook_templates as playbook_templates_page
 from opsloop.web.pages import playbooks as playbooks_page
 from opsloop.web.pages import sequences as sequences_page
 from opsloop.web.pages import settings as settings_page
+from opsloop.web.pages import source_setup as source_setup_page
 from opsloop.web.pages import sources as sources_page
 from opsloop.web.pages import tasks as tasks_page
 from opsloop.web.pages import ui
@@ -44,15 +49,22 @@ person when trust is not yet earned, acts, and logs every step.
 Authenticate with an API token (`opsloop token create NAME --scope read|review|admin`) sent as
 `Authorization: Bearer <token>`."""
 
-API_ROUTERS = [ingest_api.router, decisions_api.router, playbooks_api.router, models_api.router]
+API_ROUTERS = [ingest_api.router, decisions_api.router]
+# Templates before playbooks: `/api/playbooks/{name}` would take `_templates` for a name.
+API_ROUTERS += [playbook_templates_api.router, playbooks_api.router, models_api.router]
 API_ROUTERS += [system_api.router, backtests_api.router, accounts_api.router, contracts_api.router]
 API_ROUTERS += [sources_api.router, syncs_api.router, tracking_api.router]
 """The JSON API (with ingest, tracking and health), one router per module of opsloop/web/api/,
 included before the pages."""
 
 PAGE_ROUTERS = [accounts_page.router, inbox_page.router, dashboard_page.router]
-PAGE_ROUTERS += [sources_page.router, actions_page.router, settings_page.router]
-PAGE_ROUTERS += [playbooks_page.router, sequences_page.router, tasks_page.router]
+# Set-up before the source pages: `/sources/{name}` would take `_new` for a name.
+PAGE_ROUTERS += [source_setup_page.router, sources_page.router]
+PAGE_ROUTERS += [actions_page.router, settings_page.router]
+# Templates before the playbooks pages: `/playbooks/{name}` would take `_templates` for a name.
+PAGE_ROUTERS += [playbook_templates_page.router, playbooks_page.router, models_page.router]
+PAGE_ROUTERS += [sequences_page.router, tasks_page.router]
+PAGE_ROUTERS += [playbook_form_page.router]
 """The browser UI's pages, one router per module of opsloop/web/pages/ (see pages/ui.py)."""
 
 

@@ -89,7 +89,7 @@ def test_an_owner_replays_retries_cancels_and_adds_a_reviewer(
     assert live_app.ops.deliver.get_action(made["dead"])["status"] == "pending"
 
     page.goto("/settings")
-    assert "OPSLOOP_SMTP_HOST" in page.inner_text("#email")
+    assert "Not set: the default is localhost." in page.inner_text("#email")
     shoot(page, "settings")
     # Playwright's screenshot leaves `style=""` on inputs (it hides the caret), which htmx would
     # copy onto the swapped-in ones, against the Content-Security-Policy: start afresh.

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.browser
 
 Shoot = Callable[[Any, str], Path]
 CHARTS = 4
+LABELS = "marks => marks.map(mark => mark.getAttribute('aria-label'))"
 
 
 @pytest.fixture
@@ -50,8 +51,14 @@ def test_the_dashboard_draws_its_charts_from_vendored_scripts_only(
         box = page.locator(f"#{chart} .chart-box")
         assert box.locator("svg, canvas").count() == 1, f"{chart} was not drawn"
         assert box.locator("svg").bounding_box()["height"] > 100
-    # A line per playbook in the override chart: both playbooks have reviewed decisions.
-    assert page.locator("#override-rate svg path[aria-roledescription='line mark']").count() == 2
+    # The line joins whole weeks: follow-up's weeks 10 to 15. Week 16 is not over ("now" is its
+    # Friday): each playbook's point there is hollow, off the line, and says "so far".
+    assert page.locator("#override-rate svg path[aria-roledescription='line mark']").count() == 1
+    so_far = page.locator(
+        "#override-rate svg path[aria-roledescription='point'][fill='transparent']"
+    )
+    assert so_far.count() == 2
+    assert all("2026-W16, so far" in label for label in so_far.evaluate_all(LABELS))
     # Pointing at a week shows its numbers (vega-tooltip, styled by opsloop.css).
     page.locator("#time-to-action svg path[aria-roledescription='point']").first.hover()
     tooltip = page.locator("#vg-tooltip-element.visible")
@@ -73,6 +80,24 @@ def test_the_dashboard_draws_its_charts_from_vendored_scripts_only(
     outside = [url for url in requested if not url.startswith((live_app.url, "data:", "blob:"))]
     assert outside == [], f"requests that left OpsLoop: {outside}"
     assert any(url.endswith(".min.js?v=0.1.0") or "vendor/vega" in url for url in requested)
+
+
+def test_the_dashboard_draws_its_charts_without_a_console_warning(
+    page: Any, live_app: LiveServer
+) -> None:
+    """Every console message, not only errors: Vega-Lite warns when the specs' version and the
+    bundled Vega's differ (they did: v6 specs on a Vega that called itself 5.33)."""
+    said: list[str] = []
+    page.on("console", lambda message: said.append(f"{message.type}: {message.text}"))
+    page.goto("/dashboard")
+    sign_in(page, VIEWER.email, VIEWER.password)
+    page.wait_for_url("**/dashboard")
+    page.wait_for_function(
+        f"document.querySelectorAll('[data-chart][data-drawn=true]').length === {CHARTS}"
+    )
+    assert [line for line in said if line.startswith(("warning", "error"))] == []
+    versions = page.evaluate("[vega.version, vegaLite.version]")
+    assert [version.split(".")[0] for version in versions] == ["6", "6"]
 
 
 def test_the_dashboard_fits_a_phone(browser: Any, live_app: LiveServer, shoot: Shoot) -> None:

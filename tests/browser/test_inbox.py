@@ -124,6 +124,8 @@ def test_a_reviewer_clears_the_inbox_by_keyboard_and_overrides_with_a_reason(
     assert f"overridden — runs “{NURTURE}” instead" in row.inner_text()
     assert page.get_by_test_id("waiting-count").inner_text() == "1"
     shoot(page, "inbox-reviewed")
+    # The last waiting row has the focus at once: Enter would open it, with no j/k first.
+    page.wait_for_function(f"document.activeElement.id === 'decision-{ids['lead:3']}'")
 
     # ? shows the shortcuts; Esc hides them.
     page.keyboard.press("?")

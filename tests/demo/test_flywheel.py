@@ -129,6 +129,7 @@ def test_the_table_and_summary_show_every_week(flywheel: dict[str, Any]) -> None
     lines = summary(weeks)
     assert "First 4 weeks against the last 4" in lines[0]
     assert "Promoted to auto by the owner at the end of week" in lines[1]
+    assert "with an autonomy target of 80% instead of the usual 95%" in lines[2]
 
 
 def test_leads_convert_best_when_treated_right_and_fast() -> None:

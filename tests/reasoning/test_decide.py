@@ -136,7 +136,9 @@ def test_a_condition_on_a_missing_value_is_not_matched_and_says_why_instead_of_c
         "matched": False,
         "points": 0,
     }
-    assert draft.status == "pending"
+    # Decided as usual: `warm` has no actions, so there is nothing to review (not an error).
+    assert (draft.choice, draft.status) == ("warm", "logged")
+    assert draft.explanation["nothing_to_do"] is True
     assert draft.score == 10
 
 

@@ -187,6 +187,26 @@ def test_all_time_numbers_keep_their_names_and_count_closed_windows_only(ops: Op
     assert row["weeks"] is None, "weeks only when asked for"
 
 
+def test_a_week_the_data_starts_in_after_its_monday_is_marked_as_the_first(
+    make_ops: OpsFactory, database_url: str, clock: Clock
+) -> None:
+    wednesday = MONDAY + timedelta(days=2)
+    clock.now = wednesday
+    ops = make_ops(database_url, playbooks=[PLAYBOOK])
+    send(ops, lead("w1", 40))
+    at(clock, MONDAY + timedelta(days=7))
+    send(ops, lead("w2", 40))
+    at(clock, MONDAY + timedelta(days=14))  # week 11 has just ended
+    [row] = ops.learn.metrics_report(by="week")["playbooks"]
+    parts = {week["week"]: week["partial"] for week in row["weeks"]}
+    assert parts == {"2026-W10": "first", "2026-W11": None}
+    # Satisfaction's first week is judged from the first decision, not the first answer,
+    # since answers trail the work they rate.
+    send(ops, csat(MONDAY + timedelta(days=8), 4))
+    [week] = ops.learn.metrics_report(by="week")["csat"]["weeks"]
+    assert (week["week"], week["partial"]) == ("2026-W11", None)
+
+
 def test_a_closed_window_counts_as_a_failure_before_the_periodic_job_records_it(
     make_ops: OpsFactory, database_url: str, clock: Clock
 ) -> None:
@@ -216,6 +236,9 @@ def test_each_iso_week_has_its_own_numbers(ops: OpsLoop) -> None:
     assert first["median_task_completion_seconds"] == 10800
     assert first["p90_task_completion_seconds"] == 13680
     assert (third["total"], third["override_rate"]) == (4, 0.0)
+    # The data starts on week 10's Monday, so it is whole; week 12 is not over on Friday.
+    assert (first["partial"], third["partial"]) == (None, "current")
+    assert row["outcome_within_seconds"] == 2 * 86400
     assert (third["successes"], third["failures"], third["open_windows"]) == (2, 1, 1)
     assert third["median_time_to_action_seconds"] == 600
     assert third["p90_time_to_action_seconds"] == 600
@@ -227,12 +250,27 @@ def test_each_iso_week_has_its_own_numbers(ops: OpsLoop) -> None:
 def test_the_recent_week_against_the_first_week_of_data(ops: OpsLoop) -> None:
     [row] = ops.learn.metrics_report(baseline=WEEK)["playbooks"]
     versus = row["vs_baseline"]
+    # Each period also counts what its numbers are over, so a reader can say why one is empty.
     assert versus["baseline"] == {
         "since": MONDAY,
         "until": MONDAY + timedelta(days=7),
         "total": 3,
+        "open_windows": 0,
+        "reviewed": 3,
+        "actions_timed": 2,
+        "tasks_done": 2,
+        "tasks_open": 0,
     }
-    assert versus["recent"] == {"since": NOW - timedelta(days=7), "until": NOW, "total": 4}
+    assert versus["recent"] == {
+        "since": NOW - timedelta(days=7),
+        "until": NOW,
+        "total": 4,
+        "open_windows": 1,
+        "reviewed": 4,
+        "actions_timed": 4,
+        "tasks_done": 2,
+        "tasks_open": 2,
+    }
     assert versus["success_rate"]["baseline"] == 0.5
     assert versus["success_rate"]["recent"] == 0.6667
     assert versus["success_rate"]["change"] == pytest.approx(1 / 3, abs=1e-3)
@@ -369,6 +407,9 @@ def test_the_api_answers_with_the_same_report(
         [row] = body["playbooks"]
         assert row["weeks"][0] == {**row["weeks"][0], "week": "2026-W10", "starts": "2026-03-02"}
         assert row["vs_baseline"]["median_task_completion_seconds"]["change"] == -0.75
+        assert row["vs_baseline"]["recent"]["tasks_done"] == 2
+        assert [week["partial"] for week in row["weeks"]] == [None, "current"]
+        assert row["outcome_within_seconds"] == 172800
         assert body["csat"]["vs_baseline"]["mean_rating"]["recent"] == 4.0
 
         for name, value in (("by", "day"), ("baseline", "lately"), ("since", "a week")):

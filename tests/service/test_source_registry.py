@@ -122,6 +122,8 @@ def test_remove_forgets_the_definition_and_disable_keeps_it(
 def cli_database(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("OPSLOOP_DATA_DIR", str(tmp_path / "cli-data"))
     monkeypatch.setenv("OPSLOOP_DATABASE_URL", database_url)
+    # Its own data folder, so the key that seals secrets is given (as on a second machine).
+    monkeypatch.setenv("OPSLOOP_ENCRYPTION_KEY", "one key for the test and its commands")
     monkeypatch.setenv("COLUMNS", "200")
     return database_url
 

@@ -217,7 +217,8 @@ def test_an_item_the_mapping_refuses_is_quarantined_and_counted(ops: OpsLoop, ap
 def test_the_cli_syncs_prints_the_counts_and_fails_with_the_error(
     ops: OpsLoop, api: JsonApi, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("OPSLOOP_DATA_DIR", str(tmp_path / "cli-data"))
+    # The server's data folder: the key that sealed the source's token is there.
+    monkeypatch.setenv("OPSLOOP_DATA_DIR", str(ops.settings.data_dir))
     monkeypatch.setenv("OPSLOOP_DATABASE_URL", database_url)
     monkeypatch.setenv("COLUMNS", "200")
     api.fail_once = {"page=3"}
@@ -254,7 +255,7 @@ def test_a_sync_killed_mid_run_and_restarted_imports_every_row_exactly_once(
         env = {
             **os.environ,
             "OPSLOOP_DATABASE_URL": database_url,
-            "OPSLOOP_DATA_DIR": str(tmp_path / "child"),
+            "OPSLOOP_DATA_DIR": str(ops.settings.data_dir),  # where the sealing key is
         }
         command = [sys.executable, "-m", "opsloop", "source", "sync", "shop"]
         log = tmp_path / "child.log"

@@ -37,6 +37,8 @@ SAMPLES = {
     "subject": "lead:1",
     "source": "shop",
     "email": "nobody@example.com",
+    "kind": "webhook",
+    "group": "smtp",
 }
 PUBLIC_ROUTES = {
     ("GET", "/healthz"),
@@ -116,6 +118,11 @@ def test_every_route_declares_its_rule_and_the_public_ones_are_these(tmp_path: P
         "POST /api/playbooks",
         "POST /api/playbooks/{name}/mode",
         "POST /api/playbooks/{name}/train",
+        "POST /api/playbooks/_templates/{name}/install",
+        "GET /playbooks/{name}/form",
+        "GET /playbooks/_new/form",
+        "POST /playbooks/_form/validate",
+        "POST /playbooks/_form/save",
         "GET /api/tokens",
         "POST /api/tokens",
         "DELETE /api/tokens/{token_id}",

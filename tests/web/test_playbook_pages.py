@@ -676,10 +676,10 @@ def test_the_page_says_which_channels_are_not_set_up_and_the_setting_for_each(
     box = text_of(page.text.split('data-testid="channel-warnings"')[1].split("</div>")[0])
     assert "Some actions have nowhere to go yet." in box
     assert (
-        "chat channel 'sales' is not configured (known: none yet): add it to "
-        "OPSLOOP_NOTIFY_CHANNELS (used by option hot)" in box
+        "chat channel 'sales' is not configured (known: none yet): add it under "
+        "Settings → Webhooks and chat (or OPSLOOP_NOTIFY_CHANNELS) (used by option hot)" in box
     )
-    assert "set OPSLOOP_SMTP_HOST" in box
+    assert "set the mail server under Settings → Email (or OPSLOOP_SMTP_HOST" in box
 
 
 def test_enough_reviews_with_too_little_agreement_never_shows_a_full_bar(

@@ -136,7 +136,7 @@ def test_a_waiting_decision_shows_what_approving_would_send_and_when(
     # No mail server is set up in this test: each email says so, naming the setting.
     unset = (
         "It could not be delivered yet: email goes to a mail server at localhost:25, the "
-        "default: set OPSLOOP_SMTP_HOST"
+        "default: set the mail server under Settings → Email (or OPSLOOP_SMTP_HOST"
     )
     for when, what in (
         ("email · at once", "To ana@acme.example Subject: Welcome Hello"),

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from opsloop.store import audit as audit_store
 from tests.conftest import LiveServer, OpsFactory, Serve
 from tests.fake_llm import COMPLETION_TOKENS, PROMPT_TOKENS, SERVED_MODEL, FakeOpenAI
 from tests.people import OWNER, REVIEWER, VIEWER, Person, SignIn, add_people
@@ -34,9 +35,10 @@ SECRETS = {
 def site(make_ops: OpsFactory, sqlite_url: str, serve: Serve) -> Site:
     """An OpsLoop with the three people, served, with these settings."""
 
-    def start(**settings: Any) -> LiveServer:
+    def start(*, people: bool = True, **settings: Any) -> LiveServer:
         ops = make_ops(sqlite_url, use_clock=False, **settings)
-        add_people(ops)
+        if people:
+            add_people(ops)
         return serve(ops)
 
     return start
@@ -54,12 +56,13 @@ def htmx(csrf: str) -> dict[str, str]:
     return {"HX-Request": "true", "X-CSRF-Token": csrf}
 
 
-def test_every_setting_is_shown_with_its_variable_and_no_secret(site: Site, signed: SignIn) -> None:
+def test_every_setting_says_where_it_comes_from_and_no_secret_is_shown(
+    site: Site, signed: SignIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPSLOOP_SMTP_HOST", "mail.example.com")
     server = site(
-        smtp_host="mail.example.com",
         smtp_port=587,
         smtp_security="starttls",
-        smtp_username="opsloop@example.com",
         llm={"url": "https://llm.example.com/v1", "model": "tiny", "api_key": "sk-llm-secret-8e"},
         **SECRETS,
     )
@@ -68,26 +71,17 @@ def test_every_setting_is_shown_with_its_variable_and_no_secret(site: Site, sign
 
     assert page.status_code == 200
     text = page.text
-    for value, variable in [
-        ("mail.example.com", "OPSLOOP_SMTP_HOST"),
-        ("587", "OPSLOOP_SMTP_PORT"),
-        ("starttls", "OPSLOOP_SMTP_SECURITY"),
-        ("opsloop@example.com", "OPSLOOP_SMTP_USERNAME"),
-        ("https://llm.example.com/v1", "OPSLOOP_LLM__URL"),
-        ("tiny", "OPSLOOP_LLM__MODEL"),
-    ]:
-        assert re.search(
-            f'<code>{re.escape(value)}</code></td>\\s*<td><code class="adm-var">{variable}</code>',
-            text,
-        ), variable
-    for variable in ("OPSLOOP_SMTP_PASSWORD", "OPSLOOP_LLM__API_KEY", "OPSLOOP_WEBHOOK_SECRET"):
-        assert re.search(
-            f'adm-ok">set</span> <span class="muted">\\(hidden\\)</span></td>\\s*<td><code class="adm-var">{variable}<',
-            text,
-        ), variable
-    assert "https://hooks.slack.com/…" in text
-    assert "https://chat.example.com/…" in text
-    assert "OPSLOOP_NOTIFY_CHANNELS__SALES" in text
+    host = origin_of(text, "smtp_host")
+    assert "Set by OPSLOOP_SMTP_HOST in the environment, which wins over this page" in host
+    assert re.search(
+        r'id="set-smtp_host" name="smtp_host"\s+value="mail.example.com" disabled', text
+    )
+    for field in ("smtp_port", "smtp_security", "llm__url", "llm__model", "llm__api_key"):
+        assert "Set in opsloop.toml (or a start-up option)" in origin_of(text, field), field
+    assert "Not set." in origin_of(text, "smtp_username")
+    assert "the default is opsloop@localhost" in origin_of(text, "smtp_from")
+    for variable in ("OPSLOOP_SMTP_TIMEOUT_SECONDS", "OPSLOOP_WEBHOOK_SECRET"):
+        assert f'<code class="adm-var">{variable}</code>' in text, variable
     assert "https://crm.example.com/in?…" in text
     assert "OPSLOOP_WEBHOOK_ENDPOINTS__CRM__URL" in text
     for secret in (
@@ -100,8 +94,134 @@ def test_every_setting_is_shown_with_its_variable_and_no_secret(site: Site, sign
         "/services/T00",
     ):
         assert secret not in text, secret
-    assert "then\n  restart OpsLoop" in text  # it says how settings change, not a form
     assert "No calls to a language model yet." in text
+
+
+def origin_of(page: str, field: str) -> str:
+    """The words under a setting's field saying where its value comes from."""
+    found = re.search(f'data-testid="origin-{field}">(.*?)</p>', page, re.S)
+    assert found, field
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", found.group(1))).strip()
+
+
+def test_an_owner_sets_up_the_mail_server_here_and_email_goes_out_without_a_restart(
+    site: Site, signed: SignIn, smtp_sink: SmtpSink
+) -> None:
+    server = site()
+    owner, csrf = signed(server.url, OWNER)
+    form = {
+        "smtp_host": "127.0.0.1",
+        "smtp_port": str(smtp_sink.port),
+        "smtp_security": "none",
+        "smtp_from": "Shop <shop@example.com>",
+        "csrf_token": csrf,
+    }
+
+    saved = owner.post("/settings/smtp", data=form, headers=htmx(csrf))
+
+    assert saved.status_code == 200
+    assert saved.text.strip().startswith(
+        '<form class="adm-form adm-settings-form" id="settings-smtp"'
+    )
+    assert "Saved (server, port, from): in force now." in saved.text
+    assert "Saved here." in origin_of(saved.text, "smtp_host")
+    sent = owner.post("/settings/smtp/test", headers=htmx(csrf), data={"to": "olga@example.com"})
+    assert "A test email went to olga@example.com" in sent.text
+    [mail] = smtp_sink.messages
+    assert mail.message["From"] == "Shop <shop@example.com>"
+    assert server.ops.settings.smtp_host == "127.0.0.1"
+    with server.ops.db.read() as conn:
+        [entry] = audit_store.trail(conn, "settings", "smtp")
+    assert (entry["actor"], entry["detail"]) == (
+        OWNER.email,
+        {"keys": ["smtp_host", "smtp_port", "smtp_from"]},
+    )
+
+    emptied = owner.post("/settings/smtp", data={**form, "smtp_from": ""}, headers=htmx(csrf))
+    assert "Saved (from): in force now." in emptied.text
+    assert server.ops.settings.smtp_from == "opsloop@localhost"
+
+
+def test_bad_values_are_refused_next_to_their_field_and_nothing_is_saved(
+    site: Site, signed: SignIn
+) -> None:
+    server = site()
+    owner, csrf = signed(server.url, OWNER)
+    form = {"smtp_host": "mail.example.com", "smtp_port": "five", "csrf_token": csrf}
+
+    page = owner.post("/settings/smtp", data=form)  # without htmx: the whole page, 422
+
+    assert page.status_code == 422
+    assert "Nothing was saved: fix the fields marked below." in page.text
+    assert re.search(
+        r'id="set-smtp_port-error" role="alert">Input should be a valid integer', page.text
+    )
+    assert 'value="mail.example.com"' in page.text, "the form keeps what was typed"
+    assert server.ops.settings.smtp_host == "localhost"
+    chat = owner.post(
+        "/settings/chat",
+        data={"notify_channels": "sales = https://hooks.example.com/a\nops", "csrf_token": csrf},
+        headers=htmx(csrf),
+    )
+    assert "Line 2: write `name = https://hooks.example.com/...`." in chat.text
+    zone = owner.post("/settings/general", data={"timezone": "Mars/Base"}, headers=htmx(csrf))
+    assert "&#39;Mars/Base&#39; is not a time zone" in zone.text
+    assert owner.post("/settings/nothing", data={"csrf_token": csrf}).status_code == 404
+
+
+def test_saved_secrets_are_sealed_write_only_and_the_environment_still_wins(
+    site: Site, signed: SignIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = "one key for every process of this installation"
+    server = site(encryption_key=key)
+    owner, csrf = signed(server.url, OWNER)
+    channels = "Sales = https://chat.example.com/hooks/sales-secret-5d2b"
+    form = {
+        "notify_url": "https://hooks.slack.com/services/T00/B00/chat-secret-91af",
+        "notify_channels": channels,
+        "csrf_token": csrf,
+    }
+
+    saved = owner.post("/settings/chat", data=form, headers=htmx(csrf))
+
+    assert "Saved (default chat webhook, named chat channels): in force now." in saved.text
+    assert server.ops.settings.notify_channels == {
+        "sales": "https://chat.example.com/hooks/sales-secret-5d2b"
+    }
+    page = owner.get("/settings").text
+    assert "chat-secret-91af" not in page
+    assert "sales-secret-5d2b" not in page
+    assert "Channels: sales." in origin_of(page, "notify_channels")
+    stored = server.ops.db.engine.raw_connection()
+    try:
+        rows = dict(stored.cursor().execute("SELECT key, value FROM settings_values").fetchall())
+    finally:
+        stored.close()
+    assert all(value.startswith("fernet:") for value in rows.values()), rows
+    assert not any("secret" in value for value in rows.values())
+
+    # An empty secret field keeps what is saved; `remove it` removes it.
+    owner.post("/settings/chat", data={"csrf_token": csrf}, headers=htmx(csrf))
+    assert server.ops.settings.notify_url
+    owner.post(
+        "/settings/chat", data={"clear": "notify_url", "csrf_token": csrf}, headers=htmx(csrf)
+    )
+    assert server.ops.settings.notify_url is None
+    assert server.ops.settings.notify_channels == {
+        "sales": "https://chat.example.com/hooks/sales-secret-5d2b"
+    }
+
+    # Another process (its own data folder, the same key) reads what was saved...
+    other = site(people=False, encryption_key=key)
+    assert other.ops.settings.notify_channels == server.ops.settings.notify_channels
+    # ...unless the environment sets it: its value wins, and the page says so.
+    monkeypatch.setenv("OPSLOOP_NOTIFY_CHANNELS", '{"ops": "https://env.example.com/x"}')
+    other = site(people=False, encryption_key=key)
+    assert other.ops.settings.notify_channels == {"ops": "https://env.example.com/x"}
+    again, _ = signed(other.url, OWNER)
+    assert "Set by OPSLOOP_NOTIFY_CHANNELS in the environment" in origin_of(
+        again.get("/settings").text, "notify_channels"
+    )
 
 
 def test_a_reviewer_or_viewer_cannot_open_settings_or_manage_people(
@@ -191,9 +311,8 @@ def test_without_a_language_model_the_page_says_what_to_set(site: Site, signed: 
     server = site()
     owner, csrf = signed(server.url, OWNER)
     page = owner.get("/settings").text
-    assert "No language model is configured: set <code>OPSLOOP_LLM__URL</code>" in page
+    assert "No language model is configured: set its API base URL and model above" in page
     assert "No API tokens yet." in page
-    assert "No named chat channels." in page
     assert "No named webhook endpoints." in page
     answer = owner.post("/settings/llm/test", headers=htmx(csrf))
     assert "The language model test failed:" in answer.text
@@ -235,7 +354,8 @@ def test_an_unreachable_mail_server_is_reported_with_what_to_check(
     assert (
         f"The mail server test failed: cannot reach the SMTP server 127.0.0.1:{port}" in answer.text
     )
-    assert "check OPSLOOP_SMTP_HOST, OPSLOOP_SMTP_PORT and OPSLOOP_SMTP_SECURITY" in answer.text
+    assert "check the server, port and security under Settings → Email" in answer.text
+    assert "(OPSLOOP_SMTP_HOST, OPSLOOP_SMTP_PORT and OPSLOOP_SMTP_SECURITY)" in answer.text
 
 
 def test_an_owner_adds_a_reviewer_who_can_then_sign_in(site: Site, signed: SignIn) -> None:

@@ -54,3 +54,45 @@ def test_a_reviewer_takes_a_task_sees_it_overdue_and_marks_it_done(
         reviewer.get(f"/api/tasks?assignee={REVIEWER.email.upper()}").json()["tasks"][0]["status"]
         == "done"
     )
+
+
+def test_a_decision_shows_its_task_and_it_is_closed_from_there(
+    app_for: AppFor, browse: Browse
+) -> None:
+    ops = app_for(lead_playbook())
+    settle(ops, 1, "hot", name="Ana", company="Acme")
+    ops.run_jobs()
+    [task] = ops.deliver.list_tasks()
+    reviewer = browse(ops, REVIEWER)
+    url = f"/decisions/{task['decision_id']}"
+
+    line = text_of(reviewer.get(url).text.split('data-testid="task"')[1].split("</div>")[0])
+    assert "Task “Call Ana at Acme” for sales: open, due" in line
+    given = reviewer.post(f"/tasks/{task['id']}/assign", {"assignee": "rui", "next": url})
+    assert given.headers["location"] == url
+    closed = reviewer.post(f"/tasks/{task['id']}/done", {"next": url})
+    assert closed.headers["location"] == url
+    line = text_of(reviewer.get(url).text.split('data-testid="task"')[1].split("</div>")[0])
+    assert f"Task “Call Ana at Acme” for rui: done by {REVIEWER.email}" in line
+    # `next` only ever leads back into OpsLoop.
+    settle(ops, 2, "hot", name="Bo", company="Bolt")
+    ops.run_jobs()
+    [second] = [t for t in ops.deliver.list_tasks() if t["status"] == "open"]
+    away = reviewer.post(f"/tasks/{second['id']}/done", {"next": "https://evil.example/"})
+    assert away.headers["location"] == "/tasks?status=open&changed=done"
+
+
+def test_the_inbox_lists_your_open_tasks_to_close_there(app_for: AppFor, browse: Browse) -> None:
+    ops = app_for(lead_playbook())
+    settle(ops, 1, "hot", name="Ana", company="Acme")
+    ops.run_jobs()
+    [task] = ops.deliver.list_tasks()
+    reviewer = browse(ops, REVIEWER)
+    assert 'data-testid="my-tasks"' not in reviewer.get("/inbox").text, "given to sales"
+    reviewer.post(f"/tasks/{task['id']}/assign", {"assignee": REVIEWER.email})
+
+    strip = reviewer.get("/inbox").text.split('data-testid="my-tasks"')[1].split("</section>")[0]
+    assert "Call Ana at Acme" in text_of(strip)
+    closed = reviewer.post(f"/tasks/{task['id']}/done", {"next": "/inbox"})
+    assert closed.headers["location"] == "/inbox"
+    assert 'data-testid="my-tasks"' not in reviewer.get("/inbox").text

@@ -26,12 +26,17 @@ class NotifyChannel:
             if not url:
                 known = ", ".join(self.settings.notify_channels) or "none configured"
                 raise DeliveryError(
-                    f"no chat channel named {channel!r} (known: {known}); set OPSLOOP_NOTIFY_CHANNELS",
+                    f"no chat channel named {channel!r} (known: {known}); add it under Settings → "
+                    "Webhooks and chat (or OPSLOOP_NOTIFY_CHANNELS)",
                     retryable=False,
                 )
         url = url or self.settings.notify_url
         if not url:
-            raise DeliveryError("no chat webhook URL: set OPSLOOP_NOTIFY_URL", retryable=False)
+            raise DeliveryError(
+                "no chat webhook URL: set the default chat webhook under Settings → Webhooks "
+                "and chat (or OPSLOOP_NOTIFY_URL)",
+                retryable=False,
+            )
         body = orjson.dumps({"text": request.get("text", "")})
         headers = {"content-type": "application/json", "idempotency-key": idempotency_key}
         return post(self.client, url, body, headers)

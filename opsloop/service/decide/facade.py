@@ -14,13 +14,15 @@ from opsloop.core.playbooks import Playbook
 from opsloop.core.yaml_source import read_text
 from opsloop.service import reading
 from opsloop.service.context import Context
-from opsloop.service.decide import awaiting, playbooks
+from opsloop.service.decide import awaiting, playbook_templates, playbooks
 from opsloop.service.decide.playbooks import Applied
 from opsloop.service.decide.views import (
     EventDecisions,
     PlaybookDetail,
     PlaybookSummary,
     PlaybookVersion,
+    TemplateDetail,
+    TemplateSummary,
 )
 
 if TYPE_CHECKING:
@@ -55,6 +57,20 @@ class Decide:
     def get_playbook_version(self, name: str, version: int) -> PlaybookVersion:
         """One stored version with its source, for showing it or comparing two versions."""
         return playbooks.get_playbook_version(self.ctx, name, version)
+
+    def list_templates(self) -> list[TemplateSummary]:
+        """The built-in playbooks offered as templates: what each needs that is not set up,
+        and whether it is installed (opsloop/service/decide/playbook_templates.py)."""
+        return playbook_templates.list_templates(self.ctx)
+
+    def get_template(self, name: str) -> TemplateDetail:
+        """One template with the YAML it installs; NotFound for a name that is not one."""
+        return playbook_templates.get_template(self.ctx, name)
+
+    def install_template(self, name: str, *, actor: str) -> Applied:
+        """Apply a template as a new playbook in recommend mode; Conflict when a playbook of
+        its name exists, PlaybookInvalid when it needs a language model and none is set."""
+        return playbook_templates.install_template(self.ctx, name, actor=actor)
 
     def list_decisions(self, **filters: Any) -> list[DecisionSummary]:
         return reading.list_decisions(self.ctx, **filters)

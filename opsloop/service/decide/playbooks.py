@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from opsloop.core.durations import in_words
-from opsloop.core.errors import NotFound, PlaybookInvalid, PlaybookProblem
+from opsloop.core.errors import Conflict, NotFound, PlaybookInvalid, PlaybookProblem
 from opsloop.core.playbooks import Playbook, Trigger, check_playbook, content_hash
 from opsloop.core.schedules import Schedule
 from opsloop.execution.templates import template_problems
@@ -28,8 +28,9 @@ from opsloop.store import playbooks as playbook_store
 log = logging.getLogger(__name__)
 
 LLM_MISSING = (
-    "this playbook needs a language model and none is configured: set OPSLOOP_LLM__URL and "
-    "OPSLOOP_LLM__MODEL (and OPSLOOP_LLM__API_KEY if the endpoint wants one); see docs/llm.md"
+    "this playbook needs a language model and none is configured: set its address and model "
+    "under Settings → Language model (or OPSLOOP_LLM__URL and OPSLOOP_LLM__MODEL, and "
+    "OPSLOOP_LLM__API_KEY if the endpoint wants one); see docs/llm.md"
 )
 
 
@@ -91,7 +92,12 @@ def _mode_to_store(asked: str, current: str | None) -> tuple[str, str | None]:
     )
 
 
-def apply_playbook(ctx: Context, text: str, file: str, *, actor: str) -> Applied:
+def apply_playbook(
+    ctx: Context, text: str, file: str, *, actor: str, only_new: bool = False
+) -> Applied:
+    """Store `text` as the playbook's new active version (or reactivate the version that has
+    it). `only_new`: refuse (Conflict) when a playbook of its name exists, in the same
+    transaction, so two installs of a template cannot both create it."""
     configured = bool(ctx.settings.llm.url and ctx.settings.llm.model)
     playbook, _ = load_playbook(text, file, llm_configured=configured)
     digest = content_hash(text)
@@ -100,6 +106,8 @@ def apply_playbook(ctx: Context, text: str, file: str, *, actor: str) -> Applied
     with ctx.db.transaction() as tx:
         conn = tx.conn
         record = playbook_store.get_playbook(conn, playbook.name)
+        if record is not None and only_new:
+            raise Conflict(f"a playbook named {playbook.name!r} already exists")
         mode, notice = _mode_to_store(playbook.mode, record["mode"] if record else None)
         playbook_id = (
             record["id"]
@@ -177,7 +185,7 @@ def list_playbooks(ctx: Context) -> list[PlaybookSummary]:
                 "description": p.compiled.playbook.description,
                 "subject": p.compiled.playbook.subject,
                 "trigger": list(p.compiled.playbook.trigger.starts),
-                "trigger_words": _trigger_words(p.compiled.playbook.trigger, schedule),
+                "trigger_words": describe_trigger(p.compiled.playbook.trigger, schedule),
                 "next_run": upcoming[0].isoformat() if upcoming else None,
                 "options": list(p.compiled.playbook.options),
             }
@@ -185,7 +193,13 @@ def list_playbooks(ctx: Context) -> list[PlaybookSummary]:
     return found
 
 
-def _trigger_words(trigger: Trigger, schedule: Schedule | None) -> str:
+def trigger_words(ctx: Context, playbook: Playbook) -> str:
+    """What starts `playbook`, in words (a playbook not stored yet: a template, a draft)."""
+    trigger = playbook.trigger
+    return describe_trigger(trigger, schedules.trigger_schedule(ctx, trigger))
+
+
+def describe_trigger(trigger: Trigger, schedule: Schedule | None) -> str:
     if schedule is not None:
         return schedule.describe()
     if trigger.is_absence and trigger.within is not None:

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from opsloop.core.events import Event, NewEvent
+from opsloop.core.playbooks import Trigger
 from opsloop.core.schedules import SCHEDULED_EVENT, Schedule, parse_schedule
 from opsloop.reasoning.features import base_context, compute_features
 from opsloop.runtime.base import Job
@@ -39,7 +40,11 @@ PAGE = 500
 
 
 def schedule_of(ctx: Context, playbook: ActivePlaybook) -> Schedule | None:
-    trigger = playbook.compiled.playbook.trigger
+    return trigger_schedule(ctx, playbook.compiled.playbook.trigger)
+
+
+def trigger_schedule(ctx: Context, trigger: Trigger) -> Schedule | None:
+    """The schedule of a playbook's trigger, in the business's time zone unless it names one."""
     if trigger.schedule is None:
         return None
     return parse_schedule(trigger.schedule, trigger.timezone or ctx.settings.timezone)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TypedDict
+from typing import Literal, TypedDict
 
 from opsloop.core.decision_views import DecisionSummary
 from opsloop.core.playbooks import Mode
@@ -93,3 +93,52 @@ class EventDecisions(TypedDict):
     pending: list[str]
     """Playbooks still deciding on it: those that ask the language model, whose job is queued
     or running."""
+
+
+class TemplateNeed(TypedDict):
+    """Something a playbook template uses outside OpsLoop, and whether it is set up."""
+
+    what: str
+    """For people: `a language model`, `an email channel (a mail server)`, `the chat channel
+    'sales'`."""
+    ready: bool
+    fix: str | None
+    """When not ready: what to set, naming the setting."""
+    setting: Literal["llm", "email", "delivery"]
+    """The part of the settings page that shows it (`/settings#llm`)."""
+
+
+class InstalledTemplate(TypedDict):
+    """The playbook of a template's name, when there is one."""
+
+    version: int | None
+    """Its active version."""
+    mode: Mode
+    as_shipped: bool
+    """Its active version is the template's text, unchanged."""
+
+
+class TemplateSummary(TypedDict):
+    """A built-in playbook offered as a template (`list_templates`)."""
+
+    name: str
+    description: str
+    subject: str
+    trigger: list[str]
+    """The event types that start it."""
+    trigger_words: str
+    options: list[str]
+    """Each option's label, in the playbook's order."""
+    uses_llm: bool
+    needs: list[TemplateNeed]
+    installed: InstalledTemplate | None
+    overlaps: list[str]
+    """Installed playbooks (of other names) that start on one of the same events: installed
+    together, both decide on each of those events."""
+
+
+class TemplateDetail(TemplateSummary):
+    """A template with the YAML it installs (`get_template`): the built-in file with `mode:
+    recommend`."""
+
+    source: str

@@ -17,8 +17,9 @@ def unconfigured(settings: Settings, action: Any) -> str | None:
     if kind == "email":
         if (settings.smtp_host, settings.smtp_port) == _DEFAULT_SMTP and not settings.smtp_username:
             return (
-                "email goes to a mail server at localhost:25, the default: set OPSLOOP_SMTP_HOST "
-                "(and OPSLOOP_SMTP_PORT, OPSLOOP_SMTP_USERNAME …) unless one runs there"
+                "email goes to a mail server at localhost:25, the default: set the mail server "
+                "under Settings → Email (or OPSLOOP_SMTP_HOST, OPSLOOP_SMTP_PORT …) unless one "
+                "runs there"
             )
         return None
     if kind == "notify":
@@ -30,10 +31,15 @@ def unconfigured(settings: Settings, action: Any) -> str | None:
                 return None
             known = ", ".join(sorted(settings.notify_channels)) or "none yet"
             return (
-                f"chat channel {channel!r} is not configured (known: {known}): add it to "
-                "OPSLOOP_NOTIFY_CHANNELS"
+                f"chat channel {channel!r} is not configured (known: {known}): add it under "
+                "Settings → Webhooks and chat (or OPSLOOP_NOTIFY_CHANNELS)"
             )
-        return None if settings.notify_url else "no chat webhook: set OPSLOOP_NOTIFY_URL"
+        if settings.notify_url:
+            return None
+        return (
+            "no chat webhook: set the default chat webhook under Settings → Webhooks and chat "
+            "(or OPSLOOP_NOTIFY_URL)"
+        )
     endpoint = getattr(action, "endpoint", None)
     if endpoint and endpoint not in settings.webhook_endpoints:
         return (

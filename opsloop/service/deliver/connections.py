@@ -69,8 +69,8 @@ def check_smtp(ctx: Context, *, send_to: str | None = None) -> SmtpCheck:
     except smtplib.SMTPAuthenticationError as exc:
         return result(
             ok=False,
-            error=f"the server refused the login ({exc.smtp_code}): check OPSLOOP_SMTP_USERNAME "
-            "and OPSLOOP_SMTP_PASSWORD",
+            error=f"the server refused the login ({exc.smtp_code}): check the user name and "
+            "password under Settings → Email (OPSLOOP_SMTP_USERNAME, OPSLOOP_SMTP_PASSWORD)",
         )
     except smtplib.SMTPRecipientsRefused:
         return result(ok=False, error=f"the server refused the recipient {send_to}")
@@ -85,7 +85,8 @@ def check_smtp(ctx: Context, *, send_to: str | None = None) -> SmtpCheck:
         return result(
             ok=False,
             error=f"cannot reach the SMTP server {server} ({exc or type(exc).__name__}): check "
-            "OPSLOOP_SMTP_HOST, OPSLOOP_SMTP_PORT and OPSLOOP_SMTP_SECURITY",
+            "the server, port and security under Settings → Email (OPSLOOP_SMTP_HOST, "
+            "OPSLOOP_SMTP_PORT and OPSLOOP_SMTP_SECURITY)",
         )
     return result(ok=True, sent_to=send_to)
 

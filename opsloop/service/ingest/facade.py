@@ -4,7 +4,7 @@ service's context; every method is one use case."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +20,18 @@ from opsloop.service.ingest import (
     event_files,
     history_import,
     quality,
+    source_setup,
     sources,
     storing,
     syncing,
+    test_deliveries,
     tracking,
     webhooks,
 )
 from opsloop.service.ingest import quarantine as source_service
 from opsloop.service.ingest.contracts import AppliedContract
 from opsloop.service.ingest.event_files import FileIngested, RowDone
-from opsloop.service.ingest.history_import import Imported, Progress
+from opsloop.service.ingest.history_import import FileOrderImport, Imported, Progress
 from opsloop.service.ingest.storing import Accepted, Ingested
 from opsloop.service.ingest.tracking import Tracked
 from opsloop.service.ingest.views import ContractDetail, ContractSummary, ReplayableItem
@@ -87,12 +89,25 @@ class Ingest:
         source: str = "import",
         batch_size: int = 500,
         progress: Progress | None = None,
+        actor: str = "opsloop",
     ) -> Imported:
         """Store a historical CSV export as events without deciding on them; bad rows go to
-        quarantine with their line. Importing the same file again stores nothing new."""
+        quarantine with their line. Importing the same file again stores nothing new. The
+        import is recorded in the audit trail (`history.imported`)."""
         return history_import.import_history(
-            self.ctx, path, spec, source=source, batch_size=batch_size, progress=progress
+            self.ctx,
+            path,
+            spec,
+            source=source,
+            batch_size=batch_size,
+            progress=progress,
+            actor=actor,
         )
+
+    def file_order_imports(self, event_types: Collection[str]) -> list[FileOrderImport]:
+        """The imports that stored events of these types with order-only times (`opsloop
+        import --file-order`): their times are the file's order, not real dates."""
+        return history_import.file_order_imports(self.ctx, event_types)
 
     def refuse_oversized(
         self, source: str, head: bytes, size: int | None, content_type: str | None
@@ -207,11 +222,57 @@ class Ingest:
     def get_source(self, name: str) -> sources.StoredSource:
         return sources.get(self.ctx, name)
 
+    def seal_stored_secrets(self) -> int:
+        """Seal source secrets stored in plain text by an earlier version (start-up)."""
+        return sources.seal_stored(self.ctx)
+
     def remove_source(self, name: str, *, actor: str) -> None:
         sources.remove(self.ctx, name, actor=actor)
 
     def set_source_enabled(self, name: str, enabled: bool, *, actor: str) -> None:
         sources.set_enabled(self.ctx, name, enabled, actor=actor)
+
+    def source_examples(self) -> list[source_setup.SourceExample]:
+        """The example definitions that ship with OpsLoop (`examples/sources/`)."""
+        return source_setup.examples()
+
+    def source_example(self, name: str) -> source_setup.SourceExample:
+        return source_setup.example(name)
+
+    def builtin_mappings(self) -> list[str]:
+        """The names a source's `mapping:` may give instead of rules."""
+        return source_setup.mapping_names()
+
+    def generated_source_secret(self, kind: str, verify: str) -> str | None:
+        """A new random secret for a source of this kind and `verify`, or None when its sender
+        chooses the secret (Stripe, Shopify, HubSpot, Calendly; a pulled source's password)."""
+        return source_setup.generated_secret(kind, verify)
+
+    def sample_delivery(self, name: str) -> str:
+        """A sample delivery body (JSON) the webhook source's mapping makes an event of."""
+        return test_deliveries.sample_body(self.ctx, name)
+
+    def test_delivery(
+        self,
+        name: str,
+        *,
+        base_url: str,
+        actor: str,
+        body: str | None = None,
+        secret: str | None = None,
+    ) -> test_deliveries.TestDelivery:
+        """Sign a sample (or `body`) the way the webhook source verifies, with its secret (or
+        `secret`), and deliver it through `receive_hook`'s path; the outcome, audited."""
+        return test_deliveries.send(
+            self.ctx, name, base_url=base_url, actor=actor, body=body, secret=secret
+        )
+
+    def delivery_command(
+        self, name: str, base_url: str, *, secret: str | None = None
+    ) -> str | None:
+        """A bash script (openssl, curl) that sends the source a signed sample delivery (a
+        tracking call for a segment source); `$SECRET` unless the secret is given."""
+        return test_deliveries.command(self.ctx, name, base_url, secret=secret)
 
     def tracking_snippet(self, name: str, base_url: str) -> str:
         """The tag a segment source's website pastes into its pages (write key as placeholder)."""

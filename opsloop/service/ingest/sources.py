@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import logging
 import os
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +25,9 @@ from opsloop.perception.mapping import Mapping
 from opsloop.service.context import Context
 from opsloop.store import audit
 from opsloop.store import source_registry as store
+from opsloop.store.secret_box import SecretUnreadable
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +127,7 @@ def add(
                 name=spec.name,
                 kind=spec.kind,
                 spec=values["spec"],
-                secret=secret,
+                secret=ctx.secrets.seal(secret) if secret else None,
                 enabled=spec.enabled,
                 at=now,
                 actor=actor,
@@ -136,7 +140,7 @@ def add(
             )
         else:
             if secret is not None:
-                values["secret"] = secret
+                values["secret"] = ctx.secrets.seal(secret) if secret else None
             elif spec.needs_secret and not current["secret"] and not spec.secret_env:
                 raise InvalidInput.single("secret", _secret_hint(spec))
             if spec.pulled and spec.enabled and current["next_sync_at"] is None:
@@ -166,13 +170,13 @@ def get(ctx: Context, name: str) -> StoredSource:
 def find(ctx: Context, name: str) -> StoredSource | None:
     with ctx.db.read() as conn:
         row = store.get(conn, name)
-    return _stored(row) if row else None
+    return _stored(ctx, row) if row else None
 
 
 def list_sources(ctx: Context, *, kind: str | None = None) -> list[StoredSource]:
     with ctx.db.read() as conn:
         rows = store.list_all(conn, kind=kind)
-    return [_stored(row) for row in rows]
+    return [_stored(ctx, row) for row in rows]
 
 
 def by_write_key(ctx: Context, write_key: str) -> StoredSource | None:
@@ -270,13 +274,26 @@ def _secret_hint(spec: SourceSpec) -> str:
     )
 
 
-def _stored(row: dict[str, Any]) -> StoredSource:
+def seal_stored(ctx: Context) -> int:
+    """Seal the secrets stored before secrets were sealed at rest; returns how many."""
+    with ctx.db.transaction() as tx:
+        rows = [row for row in store.list_all(tx.conn) if row["secret"]]
+        unsealed = [row for row in rows if not ctx.secrets.is_sealed(row["secret"])]
+        for row in unsealed:
+            store.update_source(tx.conn, row["name"], secret=ctx.secrets.seal(row["secret"]))
+    return len(unsealed)
+
+
+def _stored(ctx: Context, row: dict[str, Any]) -> StoredSource:
     data = row["spec"]
     if data.get("verify") == "hmac" and "signed" not in data:
         # Stored before timestamped signatures existed: its sender signs the body alone.
         data = {**data, "signed": "body"}
     spec = SourceSpec.model_validate(data)
-    secret = os.environ.get(spec.secret_env) if spec.secret_env else row["secret"]
+    if spec.secret_env:
+        secret = os.environ.get(spec.secret_env)
+    else:
+        secret = _opened(ctx, spec.name, row["secret"])
     return StoredSource(
         id=int(row["id"]),
         spec=spec,
@@ -289,3 +306,15 @@ def _stored(row: dict[str, Any]) -> StoredSource:
         checkpoint_at=row["checkpoint_at"],
         next_sync_at=row["next_sync_at"],
     )
+
+
+def _opened(ctx: Context, name: str, stored: str | None) -> str | None:
+    if not stored:
+        return None
+    try:
+        return ctx.secrets.open(stored)
+    except SecretUnreadable as exc:
+        # Said, not raised: the other sources keep working, and this one refuses deliveries
+        # until its secret is entered again.
+        log.warning("source %s: %s", name, exc)
+        return None

@@ -2,16 +2,17 @@
 baseline (`metrics.report`), plus the numbers that ask for someone's attention (reviews
 waiting, deliveries that failed for good) and an estimate of the time OpsLoop saved.
 
-Time saved, per playbook: for each ISO week that starts after the baseline period has ended,
-the actions delivered that week times how much sooner than in the baseline they came (the
-baseline's median time to action minus the week's). A week slower than the baseline counts
-against it, so the total can be negative. It is an estimate of waiting time saved for the
-people the actions were for, not a measure of staff hours.
+Time saved, per playbook: the recent period's timed actions times how much sooner they came
+than in the baseline period (the baseline's median time to action minus the recent period's).
+It is built from the very numbers the time-to-action comparison shows, so the two cannot
+disagree: a recent median slower than the baseline's makes it negative (time lost), a faster one
+positive. It is an estimate of waiting time saved for the people the actions were for, not a
+measure of staff hours. (Adding up the weeks since the baseline ended instead would measure
+another span than the comparison's recent period, and could read "saved" beside a slower time
+to action.)
 """
 
 from __future__ import annotations
-
-from datetime import date, datetime
 
 from opsloop.core.errors import NotFound
 from opsloop.service.context import Context
@@ -52,26 +53,14 @@ def dashboard(ctx: Context, *, playbook: str | None = None) -> Dashboard:
 
 
 def time_saved(row: PlaybookMetrics) -> float | None:
-    """Seconds of waiting saved since the baseline (see the module docstring); None while the
-    baseline period has not ended or has no time to action to compare with."""
+    """Seconds of waiting saved in the recent period against the baseline (see the module
+    docstring), negative when actions came later; None while the baseline period has not ended
+    or either period has no time to action."""
     versus = row["vs_baseline"]
     if not versus or versus["recent"] is None:
         return None
-    before = versus["median_time_to_action_seconds"]["baseline"]
-    if before is None:
+    medians = versus["median_time_to_action_seconds"]
+    before, after = medians["baseline"], medians["recent"]
+    if before is None or after is None:
         return None
-    ended = _day(versus["baseline"]["until"])
-    total = 0.0
-    for week in row["weeks"] or []:
-        median = week["median_time_to_action_seconds"]
-        if median is not None and _day(week["starts"]) >= ended:
-            total += (before - median) * week["actions_timed"]
-    return round(total, 1)
-
-
-def _day(value: date | datetime | str) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(value[:10])
+    return round((before - after) * versus["recent"]["actions_timed"], 1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Literal
 
 from opsloop.core.backtest_reports import BacktestRun, SavedBacktest
 from opsloop.core.periods import Baseline
@@ -102,6 +103,24 @@ class Learn:
             progress=progress,
         )
 
+    def backtest_template(
+        self,
+        name: str,
+        *,
+        since: str | datetime | timedelta = "90d",
+        until: str | datetime | timedelta | None = None,
+        actor: str = "api",
+        save: bool = True,
+    ) -> BacktestRun:
+        """`backtest` of a playbook template's text (as it would be installed) over stored
+        history: what it would have decided here, before it is installed."""
+        from opsloop.service.decide import playbook_templates
+
+        text, file = playbook_templates.template_source(name)
+        return self.backtest(
+            source=text, file=file, since=since, until=until, actor=actor, save=save
+        )
+
     def get_backtest(self, backtest_id: int) -> SavedBacktest:
         from opsloop.service.learn import backtesting
 
@@ -117,12 +136,26 @@ class Learn:
         actor: str,
         force: bool = False,
         step: Callable[[str], None] | None = None,
+        split: Literal["time", "stratified"] | None = None,
+        evaluate: Literal["auto", "holdout", "walk-forward"] | None = None,
     ) -> TrainResult:
         """Train the playbook's model from the ledger now: refused when the labelled rows are
         too few or of one class, skipped when they have not changed (unless `force`). The new
-        version becomes champion only if it beats the current one on the same held-out rows;
-        otherwise it runs in shadow as the challenger."""
-        return training.train(self.ctx, playbook, actor=actor, force=force, step=step)
+        version becomes champion only if its held-out score shows skill and it beats the
+        current one on the same held-out rows; otherwise it runs in shadow as the challenger.
+        `split`: hold out the latest rows (`time`) or a random share of each label's
+        (`stratified`, for rows whose order is not time); None keeps the latest version's
+        choice. `evaluate`: `walk-forward` adds a walk-forward evaluation, `holdout` leaves it
+        out, `auto` (None) adds it when the history spans more than a few months."""
+        return training.train(
+            self.ctx,
+            playbook,
+            actor=actor,
+            force=force,
+            step=step,
+            split=split,
+            evaluate=evaluate,
+        )
 
     def list_models(self, playbook: str) -> ModelListing | TextModelListing:
         """The playbook's model versions with status, metrics and training window."""

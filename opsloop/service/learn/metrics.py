@@ -14,7 +14,10 @@ a baseline period; and customer satisfaction before and after.
 
 Weeks and periods place a decision by when its triggering event occurred (business time, so
 imported history and the demo's back-filled decisions land in their own weeks); `since` keeps
-the decisions made in that window, as before.
+the decisions made in that window, as before. A week is `partial` when the data does not cover
+all of it: `first` when the data starts after its Monday (a playbook's first decision; for
+satisfaction, the first answer or the first decision of any playbook, whichever came first),
+`current` while it has not ended.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Generic, Literal, TypeVar, cast
 
 from opsloop.core.decisions import ACTED_STATUSES, DECISION_STATUSES
@@ -42,6 +45,7 @@ from opsloop.service.learn.views import (
     DecisionWeek,
     MetricsReport,
     PlaybookMetrics,
+    WeekPart,
 )
 from opsloop.store import metrics as metric_store
 from opsloop.store import outcomes as outcome_store
@@ -119,13 +123,17 @@ def report(
         weeks: list[DecisionWeek] | None = None
         if by == "week":
             weeks = [
-                {"week": week, "starts": starts, **figures}
-                for week, starts, figures in _by_week([f.trigger_at for f in mine], block)
+                {"week": week, "starts": starts, "partial": part, **figures}
+                for week, starts, part, figures in _by_week(
+                    [f.trigger_at for f in mine], block, now
+                )
             ]
+        within = windows.get(name)
         rows.append(
             {
                 "playbook": name,
                 "mode": row["mode"],
+                "outcome_within_seconds": within.total_seconds() if within else None,
                 **block(lambda at: True),
                 "vs_baseline": _decisions_versus(_split(baseline, first, now, block)),
                 "weeks": weeks,
@@ -133,7 +141,15 @@ def report(
         )
     return {
         "playbooks": rows,
-        "csat": _csat(answers, csat_event, csat_field, by, baseline, now),
+        "csat": _csat(
+            answers,
+            csat_event,
+            csat_field,
+            by,
+            baseline,
+            now,
+            started=min((f.trigger_at for f in facts), default=None),
+        ),
         "by": by,
         "baseline": baseline.text,
     }
@@ -235,7 +251,11 @@ def _csat(
     by: By | None,
     baseline: Baseline,
     now: datetime,
+    *,
+    started: datetime | None,
 ) -> CsatReport:
+    """`started`: the first decision's trigger, which tells whether the first week of answers
+    is a whole one (answers trail the work they rate, so the first answer alone would not)."""
     rated = [(at, r) for at, payload in answers if (r := rating(payload.get(field))) is not None]
 
     def block(keep: Keep) -> CsatFigures:
@@ -245,8 +265,10 @@ def _csat(
     weeks: list[CsatWeek] | None = None
     if by == "week":
         weeks = [
-            {"week": week, "starts": starts, **figures}
-            for week, starts, figures in _by_week([at for at, _ in rated], block)
+            {"week": week, "starts": starts, "partial": part, **figures}
+            for week, starts, part, figures in _by_week(
+                [at for at, _ in rated], block, now, started=started
+            )
         ]
     return {
         "event": event,
@@ -298,24 +320,37 @@ def _split(
     )
 
 
+PERIOD_COUNTS = ("total", "open_windows", "reviewed", "actions_timed", "tasks_done", "tasks_open")
+"""What each period of `vs_baseline` counts: with them, a reader can tell why a number has no
+recent value (no decision yet, every outcome window still open, nothing reviewed, timed or done)."""
+
+
 def _decisions_versus(split: _Split[DecisionFigures] | None) -> DecisionsVersusBaseline | None:
     """Each number in the baseline period and the recent one, and its relative change."""
-    return cast(DecisionsVersusBaseline | None, _versus(split, DecisionsVersusBaseline, "total"))
+    return cast(
+        DecisionsVersusBaseline | None, _versus(split, DecisionsVersusBaseline, PERIOD_COUNTS)
+    )
 
 
 def _csat_versus(split: _Split[CsatFigures] | None) -> CsatVersusBaseline | None:
-    return cast(CsatVersusBaseline | None, _versus(split, CsatVersusBaseline, "responses"))
+    return cast(CsatVersusBaseline | None, _versus(split, CsatVersusBaseline, ("responses",)))
 
 
-def _versus(split: _Split[Any] | None, shape: type, count: str) -> dict[str, Any] | None:
-    """The baseline and recent periods with their `count`, and every other key of `shape` (a
+def _versus(
+    split: _Split[Any] | None, shape: type, counts: tuple[str, ...]
+) -> dict[str, Any] | None:
+    """The baseline and recent periods with their `counts`, and every other key of `shape` (a
     TypedDict: the numbers compared) as a `Change`."""
     if split is None:
         return None
     before, after, recent = split.before, split.after, split.recent
 
     def period(span: Period, figures: Mapping[str, Any]) -> dict[str, Any]:
-        return {"since": span.since, "until": span.until, count: figures[count]}
+        return {
+            "since": span.since,
+            "until": span.until,
+            **{count: figures[count] for count in counts},
+        }
 
     compared = [name for name in shape.__annotations__ if name not in ("baseline", "recent")]
     return {
@@ -330,12 +365,33 @@ def _compared(baseline: float | None, recent: float | None) -> Change:
 
 
 def _by_week(
-    times: list[datetime], block: Callable[[Keep], Figures]
-) -> list[tuple[str, date, Figures]]:
-    """Each ISO week the moments fall in, oldest first: (week, its Monday, its numbers)."""
+    times: list[datetime],
+    block: Callable[[Keep], Figures],
+    now: datetime,
+    *,
+    started: datetime | None = None,
+) -> list[tuple[str, date, WeekPart | None, Figures]]:
+    """Each ISO week the moments fall in, oldest first: (week, its Monday, which part of it the
+    data covers when not all of it, its numbers). The data starts at the first moment, or at
+    `started` when that is earlier."""
     week_of = {at: iso_week(at) for at in times}  # each moment's week, worked out once
     starts = {week: monday_of(at) for at, week in week_of.items()}
-    return [(week, starts[week], block(_in(week_of, week))) for week in sorted(starts)]
+    begins = min([*times, *([started] if started else [])], default=None)
+    first = begins.astimezone(UTC).date() if begins else None
+    return [
+        (week, starts[week], _part(starts[week], first, now), block(_in(week_of, week)))
+        for week in sorted(starts)
+    ]
+
+
+def _part(monday: date, first: date | None, now: datetime) -> WeekPart | None:
+    """`current` for a week not over yet (its numbers will move), `first` for the week the data
+    starts in after its Monday (it holds only the days since); None for a whole week."""
+    if now < datetime.combine(monday + timedelta(days=7), time(), UTC):
+        return "current"
+    if first is not None and monday < first < monday + timedelta(days=7):
+        return "first"
+    return None
 
 
 def _in(week_of: dict[datetime, str], week: str) -> Keep:

@@ -11,6 +11,9 @@ from typing import Any, Literal, NotRequired, TypedDict
 from opsloop.core.playbooks import Mode
 
 By = Literal["week"]
+WeekPart = Literal["first", "current"]
+"""Why a week's numbers cover only part of it: `first`, the data starts after its Monday;
+`current`, it has not ended yet."""
 
 # --- metrics ---------------------------------------------------------------------------------
 
@@ -56,6 +59,13 @@ class DecisionPeriod(TypedDict):
     """Not included."""
     total: int
     """Decisions in the period."""
+    open_windows: int
+    """Of those that acted, how many are still within their outcome window."""
+    reviewed: int
+    actions_timed: int
+    """Decisions with a delivered action: what time to action (and time saved) is over."""
+    tasks_done: int
+    tasks_open: int
 
 
 class DecisionsVersusBaseline(TypedDict):
@@ -75,11 +85,16 @@ class DecisionWeek(DecisionFigures):
     """`2026-W10`."""
     starts: date
     """Its Monday."""
+    partial: WeekPart | None
+    """None for a whole week."""
 
 
 class PlaybookMetrics(DecisionFigures):
     playbook: str
     mode: Mode
+    outcome_within_seconds: float | None
+    """The active version's `outcome.within`: how long after its trigger a decision's success
+    is known. None without an outcome."""
     vs_baseline: DecisionsVersusBaseline | None
     """None before the playbook has decided anything."""
     weeks: list[DecisionWeek] | None
@@ -88,8 +103,9 @@ class PlaybookMetrics(DecisionFigures):
 
 class DashboardPlaybook(PlaybookMetrics):
     time_saved_seconds: float | None
-    """Waiting time saved since the baseline, estimated (service/learn/dashboard.py); None
-    while the baseline period has not ended."""
+    """Waiting time the recent period's actions saved against the baseline's median time to
+    action, estimated (service/learn/dashboard.py): negative when they came later. None while
+    either period has no time to action."""
 
 
 class CsatFigures(TypedDict):
@@ -116,6 +132,7 @@ class CsatVersusBaseline(TypedDict):
 class CsatWeek(CsatFigures):
     week: str
     starts: date
+    partial: WeekPart | None
 
 
 class CsatReport(CsatFigures):
@@ -176,6 +193,29 @@ class Verdict(TypedDict):
     champion_accuracy: NotRequired[float]
     """A text classifier's."""
     challenger_accuracy: NotRequired[float]
+    skill: NotRequired[Skill]
+    """Whether the new version's held-out score shows skill: without it, never champion."""
+
+
+class Skill(TypedDict):
+    """Whether a held-out score shows skill over a model that knows nothing
+    (opsloop/learning/evidence.py): a version becomes champion only when `shown`."""
+
+    metric: Literal["roc_auc", "accuracy"]
+    score: float
+    low: float
+    high: float
+    """The 95% bootstrap interval of `score`."""
+    baseline: float
+    """The no-skill score: 0.5 ROC AUC, or the share of the most common test label."""
+    baseline_is: str
+    margin: float
+    """How far the interval's lower end must clear `baseline`."""
+    luck: float
+    """The chance a model with no skill scores this high on these rows (must be < 0.001)."""
+    rows: int
+    shown: bool
+    why: str
 
 
 class TabularTraining(TypedDict):
@@ -193,6 +233,17 @@ class TabularTraining(TypedDict):
     """The evaluation report's split: `rows`, `positives`, `start`, `end`."""
     test: NotRequired[dict[str, Any]]
     seconds: NotRequired[float]
+    split: NotRequired[Literal["time", "stratified"]]
+    """How the held-out rows were chosen: the latest fifth (`time`), or a random fifth of each
+    label's rows (`stratified`: `opsloop train --split stratified`)."""
+    label_order: NotRequired[str]
+    """Why the time-ordered hold-out misleads here: the labels come grouped in time order
+    (`learning/split_checks.py`). Only with `split: time`."""
+    fingerprint: NotRequired[str]
+    """What the version was trained from, summarised: an equal one means nothing to learn
+    (service/learn/promotion.py)."""
+    verdict: NotRequired[Verdict]
+    """Champion or challenger, and why."""
 
 
 class TextTraining(TypedDict):
@@ -207,6 +258,12 @@ class TextTraining(TypedDict):
     train: int
     test: int
     seconds: float
+    split: NotRequired[Literal["time", "stratified"]]
+    """As `TabularTraining.split`."""
+    label_order: NotRequired[str]
+    """As `TabularTraining.label_order`."""
+    fingerprint: NotRequired[str]
+    verdict: NotRequired[Verdict]
 
 
 class TrainResult(TypedDict):
@@ -248,6 +305,17 @@ class ModelVersion(TypedDict):
     training: TabularTraining
     """As stored with the version."""
     library_versions: dict[str, str]
+    roc_auc_interval: list[float] | None
+    """The 95% bootstrap interval of `roc_auc` (None for a version trained before it)."""
+    skill: Skill | None
+    warnings: list[str]
+    """The report's notes in words: no skill shown, a base rate that moved, a small test set,
+    one feature carrying nearly all the importance, a feature missing or constant on almost
+    every row."""
+    walk_forward: dict[str, Any] | None
+    """The walk-forward evaluation (opsloop/learning/walk_forward.py), with its `summary`."""
+    why: str | None
+    """Why it is champion or challenger (the verdict when it was trained)."""
 
 
 class TextModelVersion(TypedDict):
@@ -262,6 +330,11 @@ class TextModelVersion(TypedDict):
     macro_f1: float | None
     training: TextTraining
     """As stored with the version."""
+    accuracy_interval: list[float] | None
+    skill: Skill | None
+    warnings: list[str]
+    walk_forward: dict[str, Any] | None
+    why: str | None
 
 
 # `as` is a keyword: these are functional TypedDicts.

@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection
 
 from opsloop.core.decisions import Decision
 from opsloop.core.errors import NotFound
+from opsloop.core.key_paths import read_path
 from opsloop.core.playbooks import Option, parse_playbook
 from opsloop.service.context import ActivePlaybook, Context
 from opsloop.service.review.previews import ActionPreview, preview
@@ -156,9 +156,7 @@ def _message(decision: Decision) -> str | None:
     field = (decision.explanation.get("text") or {}).get("field")
     if not isinstance(field, str):
         return None
-    found: Any = (decision.inputs.get("event") or {}).get("payload") or {}
-    for part in field.split("."):
-        found = found.get(part) if isinstance(found, dict) else None
+    found = read_path((decision.inputs.get("event") or {}).get("payload") or {}, field)
     return found if isinstance(found, str) else None
 
 

@@ -23,10 +23,13 @@ class Point:
     """Its Monday, `2026-03-02`."""
     series: str
     value: float
+    so_far: bool = False
+    """The week is not over: drawn as a hollow point, not joined to the line."""
 
 
 def weekly_chart(points: list[Point], *, title: str, unit: Unit) -> dict[str, Any]:
-    """A line per series over ISO weeks, with a dot on each week that has a value."""
+    """A line per series over ISO weeks, with a dot on each week that has a value; a week not
+    over yet is a hollow dot off the line, its tooltip saying "so far"."""
     import altair as alt  # lazily: see the module docstring
 
     y_axis: dict[str, Any] = {"title": None}
@@ -40,7 +43,15 @@ def weekly_chart(points: list[Point], *, title: str, unit: Unit) -> dict[str, An
         scale = {"domain": [1, 5]}
         value_format = ".2f"
     rows = [
-        {"week": p.week, "starts": p.starts, "series": p.series, "value": p.value} for p in points
+        {
+            "week": p.week,
+            "label": f"{p.week}, so far (the week is not over)" if p.so_far else p.week,
+            "starts": p.starts,
+            "series": p.series,
+            "value": p.value,
+            "so_far": p.so_far,
+        }
+        for p in points
     ]
     several = len({p.series for p in points}) > 1
     base = alt.Chart(alt.InlineData(values=rows)).encode(
@@ -53,7 +64,7 @@ def weekly_chart(points: list[Point], *, title: str, unit: Unit) -> dict[str, An
         ),
         y=alt.Y("value:Q", axis=alt.Axis(**y_axis), scale=alt.Scale(**scale)),
         tooltip=[
-            alt.Tooltip("week:N", title="week"),
+            alt.Tooltip("label:N", title="week"),
             alt.Tooltip("series:N", title="for"),
             alt.Tooltip("value:Q", title=title, format=value_format),
         ],
@@ -61,7 +72,15 @@ def weekly_chart(points: list[Point], *, title: str, unit: Unit) -> dict[str, An
     if several:
         legend = alt.Legend(orient="bottom")
         base = base.encode(color=alt.Color("series:N", title=None, legend=legend))
-    chart = alt.layer(base.mark_line(), base.mark_point(filled=True, size=40)).properties(
+    # A layer only for what there is: a layer left without data makes Vega warn on the console.
+    layers: list[Any] = []
+    if not all(p.so_far for p in points):
+        whole = base.transform_filter(alt.FieldEqualPredicate(field="so_far", equal=False))
+        layers += [whole.mark_line(), whole.mark_point(filled=True, size=40)]
+    if any(p.so_far for p in points):
+        so_far = base.transform_filter(alt.FieldEqualPredicate(field="so_far", equal=True))
+        layers.append(so_far.mark_point(filled=False, size=40, strokeWidth=1.5))
+    chart = alt.layer(*layers).properties(
         width="container", height=180, description=f"{title}, week by week"
     )
     spec: dict[str, Any] = chart.configure_view(stroke=None).to_dict()

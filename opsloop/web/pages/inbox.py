@@ -36,6 +36,10 @@ MAX_REASON = 2_000
 INBOX = "/inbox"
 
 
+MY_TASKS = 5
+"""Open tasks given to the person shown above the inbox; the Tasks page has them all."""
+
+
 @router.get(INBOX, summary="Decisions waiting for a person")
 def inbox(
     request: Request,
@@ -50,6 +54,7 @@ def inbox(
         **_summary(found["waiting"], playbook or None, order),
         "items": found["items"],
         "may_review": who.may("review"),
+        "my_tasks": service.deliver.list_tasks(status="open", assignee=who.name, limit=MY_TASKS),
         "fmt": Format(),
     }
     return render(request, "inbox.html", context, active=INBOX)
@@ -149,9 +154,11 @@ def _decision_page(
 ) -> HTMLResponse:
     detail = service.decide.decision_detail(decision_id)
     item = service.review.inbox_item(decision_id)
+    tasks = service.deliver.list_tasks(decision_id=decision_id)
     context = {
         "d": detail,
         "item": item,
+        "tasks": {task["action_id"]: task for task in tasks},
         "verdict": _verdict(detail, item["labels"]),
         "may_review": may_review,
         "error": error,
@@ -234,6 +241,8 @@ def _verdict(detail: DecisionDetail, labels: dict[str, str]) -> str:
             " It was picked for a person to check." if detail["sampled"] and not review else ""
         )
         return f"Ran “{choice}” automatically (auto mode).{sampled}{checked}"
+    if status == "logged" and detail["explanation"].get("nothing_to_do"):
+        return f"Nothing to do, so not sent for review: “{choice}” has no actions to run."
     if status == "logged":
         return "Logged only: the playbook is in shadow mode, so nothing ran."
     return "Could not decide: see why below."

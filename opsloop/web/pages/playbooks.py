@@ -117,6 +117,7 @@ def playbook_detail(
     saved: int | None = None,
     unchanged: bool = False,
     moved: str | None = None,
+    installed: bool = False,
 ) -> HTMLResponse:
     try:
         record = service.decide.get_playbook(name)
@@ -143,6 +144,7 @@ def playbook_detail(
         "saved": saved,
         "unchanged": unchanged,
         "moved": moved if moved in MODES else None,
+        "installed": installed,
         **_diff_context(service, name, record, old, new, view),
     }
     return render(request, "playbook.html", context, active=ACTIVE)

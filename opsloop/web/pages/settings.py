@@ -1,10 +1,12 @@
-"""The Settings page (`/settings`, owners only): the configuration as it stands, each value with
-the variable that changes it (settings come from the environment and opsloop.toml, so the page
-does not pretend to edit them); test buttons for the mail server and the language model; the
-language model's usage; and the people and API tokens, which are managed here.
+"""The Settings page (`/settings`, owners only): the mail server, chat channels, the language
+model and the public address, edited here and in force at once (`POST /settings/{group}`,
+opsloop/service/configuration.py), each field saying where its value comes from; the rest of
+the configuration as it stands, each value with the variable that changes it; test buttons for
+the mail server and the language model; the language model's usage; and the people and API
+tokens.
 
-Secrets are never shown, only whether they are set. Chat webhook URLs carry their secret in
-the path, so only their host is shown.
+Secrets are write-only: never shown, only whether they are set. Chat webhook URLs carry their
+secret in the path, so only their host is shown.
 
 Forms work without JavaScript (the whole page comes back); from htmx only the part that
 changed comes back, with any error in it (status 200, so htmx swaps it in).
@@ -20,9 +22,10 @@ from sqlalchemy.engine import make_url
 from starlette.concurrency import run_in_threadpool
 
 from opsloop.core.access import ROLE_SUMMARY, ROLES, SCOPES, Principal
+from opsloop.core.editable_settings import BY_KEY, GROUPS
 from opsloop.core.errors import Conflict, InvalidInput, NotFound
 from opsloop.core.llm_calls import ModelUsage
-from opsloop.service import OpsLoop
+from opsloop.service import OpsLoop, SettingView
 from opsloop.settings import Settings
 from opsloop.web.deps import ops
 from opsloop.web.ids import page_id
@@ -150,7 +153,47 @@ async def revoke_token(
     return await _part(request, service, who, "settings_tokens.html", token_notice=notice)
 
 
+# Last: `/settings/users` and `/settings/tokens` above must match before `{group}` does.
+@router.post("/settings/{group}", summary="Save a group of settings (in force at once)")
+async def save_group(request: Request, service: Service, who: PageOwner, group: str) -> Response:
+    if group not in GROUPS:
+        return _page(
+            request, service, who, 404, page_problem=f"There is no settings group {group!r}."
+        )
+    form = await request.form()
+    values = {key: str(value) for key, value in form.items() if key not in ("clear", "csrf_token")}
+    clear = {str(value) for value in form.getlist("clear")}
+    extra: dict[str, Any] = {"group_saved": group, "group_form": values}
+    try:
+        changed = await run_in_threadpool(
+            service.configuration.save, group, values, clear=clear, actor=who.actor
+        )
+    except InvalidInput as exc:
+        errors = {e.field: sentence(e.message) for e in exc.errors}
+        return await _group(request, service, who, group, 422, group_errors=errors, **extra)
+    labels = [BY_KEY[key].label.lower() for key in changed]
+    notice = f"Saved ({', '.join(labels)}): in force now." if labels else "Nothing changed."
+    extra["group_form"] = {}
+    return await _group(request, service, who, group, group_notice=notice, **extra)
+
+
 # --- rendering -------------------------------------------------------------------------------
+
+
+async def _group(
+    request: Request,
+    service: OpsLoop,
+    who: Principal,
+    group: str,
+    status_code: int = 200,
+    **extra: Any,
+) -> HTMLResponse:
+    """From htmx: the group's form, always 200. Otherwise the page, with the form's outcome."""
+    if is_htmx(request):
+        context = await run_in_threadpool(_context, service, who, **extra)
+        context.update(group=group, views=context["groups"][group])
+        return render(request, "settings_group.html", context)
+    return await run_in_threadpool(_page, request, service, who, status_code, **extra)
 
 
 async def _part(
@@ -178,11 +221,18 @@ def _page(
 def _context(service: OpsLoop, who: Principal, **extra: Any) -> dict[str, Any]:
     s = service.settings
     usage = service.decide.llm_usage()
+    groups: dict[str, list[SettingView]] = {group: [] for group in GROUPS}
+    for view in service.configuration.view():
+        groups[view.editable.group].append(view)
     return {
+        "groups": groups,
+        "group_saved": None,
+        "group_errors": {},
+        "group_form": {},
+        "key_location": service.configuration.key_location(),
         "server": _server(s),
         "smtp": _smtp(s),
         "delivery": _delivery(s),
-        "channels": _channels(s),
         "endpoints": _endpoints(s),
         "llm": _llm(s),
         "llm_configured": bool(s.llm.url and s.llm.model),
@@ -214,12 +264,6 @@ def _server(s: Settings) -> list[Row]:
 
 def _smtp(s: Settings) -> list[Row]:
     return [
-        ("Server", s.smtp_host, "OPSLOOP_SMTP_HOST", False),
-        ("Port", s.smtp_port, "OPSLOOP_SMTP_PORT", False),
-        ("Security (none, starttls, tls)", s.smtp_security, "OPSLOOP_SMTP_SECURITY", False),
-        ("User name", s.smtp_username, "OPSLOOP_SMTP_USERNAME", False),
-        ("Password", s.smtp_password, "OPSLOOP_SMTP_PASSWORD", True),
-        ("From", s.smtp_from, "OPSLOOP_SMTP_FROM", False),
         ("Timeout (seconds)", s.smtp_timeout_seconds, "OPSLOOP_SMTP_TIMEOUT_SECONDS", False),
     ]
 
@@ -227,7 +271,6 @@ def _smtp(s: Settings) -> list[Row]:
 def _delivery(s: Settings) -> list[Row]:
     return [
         ("Signing secret of outgoing webhooks", s.webhook_secret, "OPSLOOP_WEBHOOK_SECRET", True),
-        ("Default chat webhook", _chat(s.notify_url), "OPSLOOP_NOTIFY_URL", False),
         (
             "Request timeout (seconds)",
             s.delivery_timeout_seconds,
@@ -255,13 +298,6 @@ def _delivery(s: Settings) -> list[Row]:
     ]
 
 
-def _channels(s: Settings) -> list[Row]:
-    return [
-        (name, _chat(url), f"OPSLOOP_NOTIFY_CHANNELS__{name.upper()}", False)
-        for name, url in sorted(s.notify_channels.items())
-    ]
-
-
 def _endpoints(s: Settings) -> list[dict[str, Any]]:
     return [
         {
@@ -277,23 +313,7 @@ def _endpoints(s: Settings) -> list[dict[str, Any]]:
 def _llm(s: Settings) -> list[Row]:
     llm = s.llm
     return [
-        ("API base URL", llm.url, "OPSLOOP_LLM__URL", False),
-        ("Model", llm.model, "OPSLOOP_LLM__MODEL", False),
-        ("API key", llm.api_key, "OPSLOOP_LLM__API_KEY", True),
-        ("Timeout (seconds)", llm.timeout_seconds, "OPSLOOP_LLM__TIMEOUT_SECONDS", False),
         ("Retries", llm.max_retries, "OPSLOOP_LLM__MAX_RETRIES", False),
-        (
-            "Price per million prompt tokens",
-            llm.input_price_per_million,
-            "OPSLOOP_LLM__INPUT_PRICE_PER_MILLION",
-            False,
-        ),
-        (
-            "Price per million completion tokens",
-            llm.output_price_per_million,
-            "OPSLOOP_LLM__OUTPUT_PRICE_PER_MILLION",
-            False,
-        ),
         ("Response cache", "on" if llm.cache else "off", "OPSLOOP_LLM__CACHE", False),
     ]
 

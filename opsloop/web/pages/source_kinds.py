@@ -100,8 +100,9 @@ def webhooks(settings: Settings, base: str) -> list[Endpoint]:
             auth="the signature the source's verify names (Stripe, Standard Webhooks, Shopify, "
             "Calendly, HubSpot, or an HMAC-SHA256 of the timestamp and body)",
             notes=[
-                "Each sender is a source you declare (opsloop source add, docs/sources.md): "
-                "its page here shows its address and how it is checked.",
+                "Each sender is a source you declare (Add a source, or opsloop source add; "
+                "docs/sources.md): its page here shows its address, how it is checked, and a "
+                "command that sends it a signed sample.",
                 "A name nobody declared answers 404 and nothing is kept.",
                 "A source with verify: none refuses every delivery unless its definition says "
                 "allow_unsigned: true.",
@@ -259,8 +260,9 @@ SOURCE_KINDS: list[SourceKind] = [
         key="webhooks",
         title="Webhooks",
         summary="Other systems post to /hooks/<name>. Declare each as a source "
-        "(opsloop source add, docs/sources.md): Stripe, Standard Webhooks or HMAC signatures "
-        "and built-in mappings for Stripe, Shopify, HubSpot, Calendly and helpdesks; it is "
+        "(Add a source, or opsloop source add; docs/sources.md): Stripe, Standard Webhooks or "
+        "HMAC signatures and built-in mappings for Stripe, Shopify, HubSpot, Calendly and "
+        "helpdesks; it is "
         "listed under Your sources. Names configured the older way, in settings "
         "(OPSLOOP_SOURCES), are listed here.",
         endpoints=webhooks,

@@ -5,6 +5,7 @@ dashboard's task completion time."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any
@@ -33,6 +34,8 @@ TABS = {
     "done": ("Done", "Finished, with who closed them and when."),
 }
 PAGE_SIZE = 200
+NEXT = re.compile(r"/decisions/\d{1,18}|/inbox")
+"""Where a change made from another page may send the browser back (never another site)."""
 
 
 @router.get(TASKS, summary="Follow-up tasks: open, mine, overdue, done")
@@ -70,7 +73,8 @@ async def _change(
     change: Callable[[int], object],
     changed: str,
 ) -> Response:
-    """Apply `change` to the task; back to the tab it came from, or that tab with the error."""
+    """Apply `change` to the task; back to where it came from (the tab, a decision's page, the
+    inbox), or the tab with the error."""
     tab = _tab(str(form.get("status", "open")))
     try:
         await run_in_threadpool(change, page_id(task_id, "task"))
@@ -78,6 +82,9 @@ async def _change(
         code = 404 if isinstance(exc, NotFound) else 409
         page = partial(_page, error=sentence(str(exc)), status_code=code)
         return await run_in_threadpool(page, request, service, who, tab)
+    back = str(form.get("next") or "")
+    if NEXT.fullmatch(back):
+        return RedirectResponse(back, status_code=303)
     return RedirectResponse(f"{TASKS}?status={tab}&changed={changed}", status_code=303)
 
 

@@ -87,6 +87,17 @@
     readProblems();
   }
 
+  // 3. A refusal the page explains (409: a template that is already installed) comes back as
+  //    the box it replaces, with the reason: swap it in like a success when the target says so
+  //    (data-swap-refusal). htmx swaps 422 by itself.
+  document.body.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (event.detail.xhr.status === 409 && target && target.closest && target.closest("[data-swap-refusal]")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
   document.querySelectorAll("[data-playbook-editor]").forEach(setupEditor);
   document.body.addEventListener("htmx:afterSettle", function (event) {
     drawCharts(event.target);
