@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,13 @@ from typer.testing import CliRunner
 
 from opsloop.cli import app
 from opsloop.core.errors import InvalidInput
-from opsloop.perception.history import HistorySpec, TimeReader, cell_value, outcome_of
+from opsloop.perception.history import (
+    HistorySpec,
+    TimeReader,
+    cell_value,
+    outcome_of,
+    sniff_delimiter,
+)
 from opsloop.service import OpsLoop
 from tests.conftest import ROOT, Clock, OpsFactory, lead_playbook
 
@@ -175,7 +182,12 @@ def test_month_only_times_keep_the_file_order_within_each_month(
         "Feb,1,FALSE,FALSE\n"
     )
     spec = HistorySpec(
-        kind="session", time_column="Month", time_format="%b", outcome_column="Revenue", year=2025
+        kind="session",
+        time_column="Month",
+        time_format="%b",
+        outcome_column="Revenue",
+        year=2025,
+        year_rollover="never",
     )
     ops = make_ops(database_url)
     report = ops.ingest.import_history(path, spec)
@@ -267,6 +279,163 @@ def test_an_import_whose_first_100_rows_are_all_refused_stops(
     assert report.gave_up
     assert (report.rows, report.refused, report.stored) == (100, 100, 0)
     assert len(ops.ingest.list_quarantine(limit=500)) == 100
+
+
+# --- files as people export them ---------------------------------------------------------
+
+
+def test_months_that_go_back_in_file_order_roll_the_year_forward(
+    make_ops: OpsFactory, database_url: str, tmp_path: Path
+) -> None:
+    """Three years of a month-only export in time order (the bank-marketing kind of file):
+    each time the months go back, the year goes forward, and the report says where."""
+    months = ["Oct", "Nov", "Dec", *["Jan", "Mar", "Jun", "Sep", "Dec"], *["Feb", "May"]]
+    path = tmp_path / "campaign.csv"
+    path.write_text("month,calls,y\n" + "".join(f"{m},{i},no\n" for i, m in enumerate(months)))
+    spec = HistorySpec(
+        kind="contact", time_column="month", time_format="%b", outcome_column="y", year=2021
+    )
+    ops = make_ops(database_url)
+    report = ops.ingest.import_history(path, spec)
+    assert report.refused == 0
+    assert [(r.line, r.before, r.after, r.year) for r in report.rollovers] == [
+        (5, "Dec", "Jan", 2022),
+        (10, "Dec", "Feb", 2023),
+    ]
+    assert report.rows_by_year == {2021: 3, 2022: 5, 2023: 2}
+    assert (report.first_at, report.last_at) == (utc(2021, 10, 1), utc(2023, 5, 1, 0, 0, 1))
+    assert events_of(ops, "contact:campaign-5")[0]["occurred_at"] == utc(2022, 1, 1)
+    assert events_of(ops, "contact:campaign-11")[0]["occurred_at"] == utc(2023, 5, 1)
+
+
+def test_months_in_no_time_order_are_refused_unless_the_file_says_how_to_read_them(
+    make_ops: OpsFactory, sqlite_url: str, tmp_path: Path
+) -> None:
+    months = ["Feb", "Mar", "Feb", "May", "Mar", "Nov", "Mar", "Oct", "May", "Dec", "Nov"]
+    path = tmp_path / "sessions.csv"
+    path.write_text("Month,v\n" + "".join(f"{m},{i}\n" for i, m in enumerate(months)))
+    spec = HistorySpec(kind="session", time_column="Month", time_format="%b", year=2025)
+    ops = make_ops(sqlite_url)
+    with pytest.raises(InvalidInput) as caught:
+        ops.ingest.import_history(path, spec)
+    [error] = caught.value.errors
+    assert error.field == "year_rollover"
+    assert error.message.startswith(
+        "the months go back 5 times in file order (the first at line 4: Feb after Mar) in "
+        "10 changes of month: the rows are not in time order"
+    )
+    assert "If every row is in 2025, give --year-rollover never" in error.message
+    assert ops.ingest.list_events() == [], "refused before anything is stored"
+
+    one_year = ops.ingest.import_history(path, replace(spec, year_rollover="never"))
+    assert (one_year.rollovers, one_year.rows_by_year) == ([], {2025: 11})
+
+    trusted = tmp_path / "trusted.csv"
+    trusted.write_text(path.read_text())
+    rolled = ops.ingest.import_history(trusted, replace(spec, year_rollover="always"))
+    assert [r.year for r in rolled.rollovers] == [2026, 2027, 2028, 2029, 2030]
+
+
+def test_a_semicolon_separated_file_is_read_by_its_separator(
+    make_ops: OpsFactory, database_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "bank.csv"
+    path.write_text(
+        'age;"job";"month";"balance";"y"\n'
+        '58;"management";"2021-05-05";2143;"no"\n'
+        '44;"technician, senior";"2021-05-06";29;"yes"\n'
+    )
+    spec = HistorySpec(kind="contact", time_column="month", outcome_column="y")
+    ops = make_ops(database_url)
+    report = ops.ingest.import_history(path, spec)
+    assert (report.delimiter, report.sniffed, report.refused) == (";", True, 0)
+    created = events_of(ops, "contact:bank-3")[0]
+    assert created["payload"] == {"age": 44, "job": "technician, senior", "balance": 29}
+
+    with pytest.raises(InvalidInput) as caught:
+        ops.ingest.import_history(path, replace(spec, delimiter=","))
+    errors = {e.field: e.message for e in caught.value.errors}
+    assert set(errors) == {"time_column", "outcome_column"}
+    error = caught.value.errors[0]
+    assert error.message.startswith("no column 'month' (columns: age;")
+    assert error.message.endswith("; the column names hold ';': did you mean --delimiter ';'?")
+
+
+def test_tabs_and_pipes_are_found_and_a_single_column_stays_a_comma_file(tmp_path: Path) -> None:
+    cases = {
+        "a\tb\tc\n1\t2\t3\n": "\t",
+        "a|b\n1|x, y\n": "|",
+        "a,b;c\n1,2;3\n4,5;6\n": ",",  # a tie goes to the comma
+        "message\nhello\n": ",",
+        'text,label\n"a; b; c",x\n"d; e",y\n': ",",
+    }
+    for text, expected in cases.items():
+        path = tmp_path / "f.csv"
+        path.write_text(text)
+        assert sniff_delimiter(path) == expected, text
+
+
+def test_a_file_with_no_time_column_reads_its_rows_in_file_order(
+    make_ops: OpsFactory, database_url: str, tmp_path: Path, clock: Clock
+) -> None:
+    """More than 100 rows and no date: once refused after 100 rows, now order-only times,
+    one minute apart from 2000-01-01, marked in the report and in the audit trail."""
+    path = tmp_path / "utterances.csv"
+    rows = [(f"message number {i}", "card" if i % 3 else "cash") for i in range(150)]
+    path.write_text("text,category\n" + "".join(f"{t},{c}\n" for t, c in rows))
+    spec = HistorySpec(
+        kind="ticket", file_order=True, event_type="ticket.opened", label_column="category"
+    )
+    ops = make_ops(database_url)
+    report = ops.ingest.import_history(path, spec)
+    assert (report.rows, report.refused, report.gave_up) == (150, 0, False)
+    assert report.order_only
+    assert report.order_start == utc(2000, 1, 1)
+    assert report.label_order is None, "labels mixed through the file"
+    opened, labelled = events_of(ops, "ticket:utterances-4")
+    assert opened["occurred_at"] == utc(2000, 1, 1, 0, 2), "the third row, two minutes in"
+    assert labelled["occurred_at"] == utc(2000, 1, 1, 0, 2, 1)
+    assert report.last_at == utc(2000, 1, 1, 2, 29, 1)
+
+    [found] = ops.ingest.file_order_imports(["ticket.opened"])
+    assert found.file == str(path)
+    assert found.event_types == ("ticket.labelled", "ticket.opened")
+    assert (found.first_at, found.imported_at) == (utc(2000, 1, 1), clock.now)
+    assert ops.ingest.file_order_imports(["lead.created"]) == []
+
+    # An import with real times is recorded too, but is not order-only.
+    dated = tmp_path / "dated.csv"
+    dated.write_text("at,text\n2026-01-02,hello\n")
+    ops.ingest.import_history(
+        dated, HistorySpec(kind="ticket", time_column="at", event_type="ticket.opened")
+    )
+    assert [f.file for f in ops.ingest.file_order_imports(["ticket.opened"])] == [str(path)]
+    with pytest.raises(InvalidInput) as caught:
+        ops.ingest.import_history(path, replace(spec, file_order=False))
+    assert caught.value.errors[0].field == "time_column"
+    assert "--file-order" in caught.value.errors[0].message
+
+
+def test_labels_sorted_in_the_file_are_noted_at_import(
+    make_ops: OpsFactory, sqlite_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "intents.csv"
+    labels = ["card_arrival"] * 20 + ["card_linking"] * 20 + ["cash_withdrawal"] * 10
+    path.write_text(
+        "text,category\n" + "".join(f"utterance {i},{label}\n" for i, label in enumerate(labels))
+    )
+    spec = HistorySpec(kind="ticket", file_order=True, label_column="category")
+    report = make_ops(sqlite_url).ingest.import_history(path, spec)
+    assert report.label_order is not None
+    assert report.label_order.startswith(
+        "the labels come grouped in time order: 3 runs of one label over 50 rows"
+    )
+    assert "holds 1 labels training never saw (cash_withdrawal; 10 of 10 test rows)" in (
+        report.label_order
+    )
+    assert report.label_order.endswith(
+        "train with --split stratified (every label in training and test)"
+    )
 
 
 # --- reading cells ---------------------------------------------------------------------------
@@ -392,8 +561,15 @@ def test_the_uci_online_shoppers_export_imports_end_to_end(
     make_ops: OpsFactory, sqlite_url: str, shoppers_csv: Path
 ) -> None:
     ops = make_ops(sqlite_url)
+    # The file is one year (UCI's description) in no time order: its months go back about
+    # every second change, which `auto` refuses (test_months_in_no_order_are_refused_...).
     spec = HistorySpec(
-        kind="session", time_column="Month", time_format="%b", outcome_column="Revenue", year=2025
+        kind="session",
+        time_column="Month",
+        time_format="%b",
+        outcome_column="Revenue",
+        year=2025,
+        year_rollover="never",
     )
     started = time.monotonic()
     report = ops.ingest.import_history(shoppers_csv, spec, batch_size=1000)
@@ -422,8 +598,15 @@ def test_the_shoppers_export_trains_a_useful_model_through_the_product(
     """The issue's evidence path, as a user runs it: import the export, apply
     examples/shopper-intent.yaml, train; the time-ordered report is honest and useful."""
     ops = make_ops(sqlite_url)
+    # The file is one year (UCI's description) in no time order: its months go back about
+    # every second change, which `auto` refuses (test_months_in_no_order_are_refused_...).
     spec = HistorySpec(
-        kind="session", time_column="Month", time_format="%b", outcome_column="Revenue", year=2025
+        kind="session",
+        time_column="Month",
+        time_format="%b",
+        outcome_column="Revenue",
+        year=2025,
+        year_rollover="never",
     )
     ops.ingest.import_history(shoppers_csv, spec, batch_size=1000)
     ops.decide.apply_playbook_file(ROOT / "examples" / "shopper-intent.yaml", actor="test")
@@ -437,3 +620,43 @@ def test_the_shoppers_export_trains_a_useful_model_through_the_product(
     assert report["roc_auc"] > 0.8  # published random-split reference: 0.89-0.93
     assert report["lift_top_10"] > 3
     assert report["top_features"][0]["feature"] == "page_values"
+
+
+def test_the_command_reads_semicolons_rolls_months_and_says_so(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "campaign.csv"
+    months = ["Nov", "Dec", "Jan", "Feb", "Mar", "Apr"]
+    path.write_text("month;calls\n" + "".join(f"{m};{i}\n" for i, m in enumerate(months)))
+    args = ["import", str(path), "--subject-kind", "contact", "--time-column", "month"]
+    code, output = run(*args, "--time-format", "%b", "--year", "2021")
+    assert code == 0, output
+    assert "Cells separated by ';' (found from the first lines)." in output
+    assert "The events stored run from 2021-11-01 00:00 to 2022-04-01 00:00 UTC." in output
+    assert (
+        "The months went back 1 time in file order, so the year was rolled forward: line 4 "
+        "(Jan after Dec) starts 2022. Rows per year: 2021: 2, 2022: 4."
+    ) in output
+
+    code, output = run(*args, "--delimiter", ",", "--time-format", "%b")
+    assert code == 1
+    assert (
+        "--time-column: no column 'month' (columns: month;calls); the column names hold ';': "
+        "did you mean --delimiter ';'?"
+    ) in output
+
+
+def test_the_command_imports_a_file_without_times_in_file_order(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "notes.csv"
+    path.write_text("text\n" + "".join(f"note {i}\n" for i in range(120)))
+    code, output = run("import", str(path), "--subject-kind", "note")
+    assert code == 1
+    assert "--time-column: is needed" in output
+    assert "--file-order" in output
+
+    code, output = run("import", str(path), "--subject-kind", "note", "--file-order")
+    assert code == 0, output
+    assert "Imported 120 of 120 rows: 120 events stored (120 note.imported)" in output
+    assert "Times are the file's order, not real dates: row 1 at 2000-01-01 00:00" in output

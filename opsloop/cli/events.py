@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.markup import escape
 
 from opsloop.cli import rendering
-from opsloop.cli.common import console, service
+from opsloop.cli.common import console, service, who
 from opsloop.core.errors import FieldError, InvalidInput
 
 commands = typer.Typer()
@@ -59,7 +60,12 @@ def import_history(
         str,
         typer.Option(help="What each row is about (lead, session, ticket …): rows become KIND:ID."),
     ],
-    time_column: Annotated[str, typer.Option(help="The column saying when the row happened.")],
+    time_column: Annotated[
+        str | None,
+        typer.Option(
+            help="The column saying when the row happened (or --file-order for a file without one)."
+        ),
+    ] = None,
     id_column: Annotated[
         str | None,
         typer.Option(
@@ -78,9 +84,36 @@ def import_history(
     year: Annotated[
         int | None,
         typer.Option(
-            help="The year of times that have none (--time-format %b). Default: this year.",
+            help="The year of times that have none (--time-format %b): the first row's, when "
+            "the months roll over. Default: this year. With --file-order, the year the "
+            "order-only times start in (default 2000).",
             min=1,
             max=9999,
+        ),
+    ] = None,
+    year_rollover: Annotated[
+        Literal["auto", "never", "always"],
+        typer.Option(
+            help="Times without a year (%b): auto rolls the year forward where the months go "
+            "back in file order (Dec, then Jan) and refuses a file whose months go back too "
+            "often to be in time order; always rolls at every step back; never keeps every "
+            "row in --year."
+        ),
+    ] = "auto",
+    file_order: Annotated[
+        bool,
+        typer.Option(
+            "--file-order",
+            help="The file has no time column and its rows are in time order, oldest first: "
+            "each row gets an order-only time, one minute after the one before from 1 January "
+            "2000 (or --year), marked as such.",
+        ),
+    ] = False,
+    delimiter: Annotated[
+        str | None,
+        typer.Option(
+            help="The separator between cells: , ; | or tab. Default: found from the "
+            "file's first lines."
         ),
     ] = None,
     event_type: Annotated[
@@ -134,6 +167,9 @@ def import_history(
         record_failures=not no_failure_event,
         label_column=label_column,
         label_event=label_event,
+        delimiter=_separator(delimiter),
+        year_rollover=year_rollover,
+        file_order=file_order,
     )
     with service() as ops, rendering.file_progress() as progress:
         task = progress.add_task(f"Importing {file.name}", total=None)
@@ -144,6 +180,7 @@ def import_history(
                 source=source,
                 batch_size=batch_size,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
+                actor=who(),
             )
         except InvalidInput as exc:
             # Name the option the person typed, not the setting behind it.
@@ -155,11 +192,26 @@ def import_history(
         f"{report.stored:,} events stored{f' ({kinds})' if kinds else ''}, "
         f"{report.duplicates:,} already stored, {report.refused:,} rows refused."
     )
+    if report.delimiter != ",":
+        shown = "tab" if report.delimiter == "\t" else report.delimiter
+        how = "given" if not report.sniffed else "found from the first lines"
+        console.print(f"Cells separated by {shown!r} ({how}).")
     if report.first_at and report.last_at:
         console.print(
             f"The events stored run from {report.first_at:%Y-%m-%d %H:%M} "
             f"to {report.last_at:%Y-%m-%d %H:%M} UTC."
         )
+    if report.order_only and report.order_start is not None:
+        console.print(
+            "[yellow]Times are the file's order, not real dates: row 1 at "
+            f"{report.order_start:%Y-%m-%d %H:%M}, each next row one minute later. Training "
+            "and backtests keep the order; windows such as `within: 7d` and days-since "
+            "features mean nothing on these rows.[/yellow]"
+        )
+    if report.rollovers:
+        console.print(_rollovers(report.rollovers, report.rows_by_year))
+    if report.label_order:
+        console.print(f"[yellow]Note: {escape(report.label_order)}.[/yellow]")
     if report.in_future:
         console.print(
             f"[yellow]{report.in_future:,} events are dated after now; if the times have no "
@@ -169,7 +221,8 @@ def import_history(
         console.print(
             f"[red]Stopped: the first {report.rows} rows were all refused, so an option most "
             "likely does not fit the file (--time-column, --time-format, --id-column, "
-            "--outcome-column).[/red]"
+            "--outcome-column; --file-order when the file has no time column and its rows "
+            "are in time order).[/red]"
         )
     if report.refused:
         console.print(
@@ -186,3 +239,27 @@ def _option(field: str, file: Path) -> str:
     if field == "file":
         return str(file)
     return f"--{field.replace('_', '-')}" if field else field
+
+
+def _separator(text: str | None) -> str | None:
+    """`--delimiter tab` (or `\\t`, as a shell passes it) for a tab; else the text as given."""
+    if text is None:
+        return None
+    return "\t" if text.lower() in ("tab", "\\t") else text
+
+
+def _rollovers(rollovers: Sequence[Any], rows_by_year: Mapping[int, int]) -> str:
+    """Where the months went back and the year rolled forward, and the rows in each year."""
+    shown = ", ".join(
+        f"line {r.line} ({escape(r.after)} after {escape(r.before)}) starts {r.year}"
+        for r in rollovers[:10]
+    )
+    more = f" and {len(rollovers) - 10} more" if len(rollovers) > 10 else ""
+    years = ", ".join(f"{year}: {rows:,}" for year, rows in rows_by_year.items())
+    times = "time" if len(rollovers) == 1 else "times"
+    return (
+        f"[yellow]The months went back {len(rollovers)} {times} in file order, so the year "
+        f"was rolled forward: {shown}{more}. Rows per year: {years}. If every row is in one "
+        "year, import it with --year-rollover never under another --source (rows already "
+        "stored are not stored again).[/yellow]"
+    )

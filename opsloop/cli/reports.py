@@ -5,6 +5,7 @@ formatters they share are in opsloop/cli/rendering.py; nothing here talks to the
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -164,21 +165,34 @@ def show_training(result: TrainResult) -> None:
     summary.add_row("algorithm", f"{report['algorithm']} ({report['calibration_method']})")
     for part in ("train", "test"):
         split = report[part]
+        positives = split["positives"] / split["rows"] if split["rows"] else 0.0
         summary.add_row(
             f"{part} rows",
-            f"{split['rows']} ({split['positives']} positive), "
+            f"{split['rows']} ({split['positives']} positive, {positives:.1%}), "
             f"{day(split['start'])} .. {day(split['end'])}",
         )
     left_out = ", ".join(f"{n} {why.replace('_', ' ')}" for why, n in training["left_out"].items())
     if left_out:
         summary.add_row("left out", left_out)
-    summary.add_row("ROC AUC", fixed(report["roc_auc"], 3))
+    if report.get("candidates"):
+        summary.add_row(
+            "validation ROC AUC",
+            ", ".join(
+                f"{name.replace('_', ' ')} {scores['roc_auc']:.3f}"
+                for name, scores in report["candidates"].items()
+            )
+            + " (end of the training period; the better one was kept)",
+        )
+    summary.add_row("ROC AUC", fixed(report["roc_auc"], 3) + _interval(report))
     summary.add_row("PR AUC", f"{fixed(report['pr_auc'], 3)} (base rate {report['base_rate']:.3f})")
     summary.add_row("Brier score", fixed(report["brier"], 4))
     summary.add_row(
         "lift", f"top 10% {report['lift_top_10']:.2f}x, top 20% {report['lift_top_20']:.2f}x"
     )
+    if report.get("walk_forward"):
+        summary.add_row("walk-forward", escape(report["walk_forward"]["summary"]))
     console.print(summary)
+    _show_walk_forward(report.get("walk_forward"))
     calibration = Table(
         "predicted", "observed", "rows", title="Calibration (held-out rows)", title_justify="left"
     )
@@ -211,8 +225,64 @@ def show_training(result: TrainResult) -> None:
                 fixed(verdict["challenger"][key], digits),
             )
         console.print(compared)
+    _show_verdict(verdict, result["message"])
+    _show_warnings(report)
     for note in report.get("notes", []):
         console.print(f"note: {escape(note)}")
+    _show_label_order(training)
+
+
+def _interval(report: Mapping[str, Any], key: str = "roc_auc_interval") -> str:
+    interval = report.get(key)
+    return f" (95% interval {interval[0]:.3f}-{interval[1]:.3f})" if interval else ""
+
+
+def _show_walk_forward(result: Mapping[str, Any] | None) -> None:
+    """Each period's score beside the single hold-out's."""
+    if not result or not result.get("periods"):
+        return
+    tabular = result["metric"] == "roc_auc"
+    table = Table(
+        result["period"],
+        "trained on",
+        "rows",
+        *(["positive", "ROC AUC", "Brier"] if tabular else ["accuracy"]),
+        title=f"Walk-forward by {result['period']}: trained on everything before each, "
+        "scored on it",
+        title_justify="left",
+    )
+    for period in result["periods"]:
+        cells = [day(period["start"]), f"{period['train_rows']:,}", f"{period['rows']:,}"]
+        if tabular:
+            cells += [
+                rate(period["positives"] / period["rows"], period["positives"], period["rows"]),
+                fixed(period["score"], 3),
+                fixed(period["brier"], 4),
+            ]
+        else:
+            cells.append(fixed(period["score"], 3))
+        table.add_row(*cells)
+    console.print(table)
+
+
+def _show_verdict(verdict: Mapping[str, Any], message: str) -> None:
+    """Whether the new version shows skill, unless the message said it already."""
+    skill = verdict.get("skill")
+    if skill and skill["why"] not in message:
+        colour = "green" if skill["shown"] else "yellow"
+        word = "skill shown" if skill["shown"] else "no skill shown"
+        console.print(f"[{colour}]{word}:[/{colour}] {escape(skill['why'])}")
+
+
+def _show_warnings(report: Mapping[str, Any]) -> None:
+    for warning in report.get("warnings", []):
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
+
+
+def _show_label_order(training: Mapping[str, Any]) -> None:
+    """The warning that the labels come grouped in time order (a file sorted by label)."""
+    if training.get("label_order"):
+        console.print(f"[yellow]warning: {escape(training['label_order'])}.[/yellow]")
 
 
 def show_text_training(result: TrainResult) -> None:
@@ -224,10 +294,25 @@ def show_text_training(result: TrainResult) -> None:
     data = dict(result["report"])
     data["per_class"] = [ClassReport(**row) for row in data["per_class"]]
     training = result["training"]
-    console.print(
-        f"trained on {training['train']} messages, tested on the latest {training['test']}"
-    )
-    console.print(escape(TextReport(**data).to_text()))
+    which = "a stratified random" if training.get("split") == "stratified" else "the latest"
+    console.print(f"trained on {training['train']} messages, tested on {which} {training['test']}")
+    data["warnings"] = []  # shown below, in colour
+    known = {field.name for field in fields(TextReport)}
+    console.print(escape(TextReport(**{k: v for k, v in data.items() if k in known}).to_text()))
+    verdict: Mapping[str, Any] = result.get("verdict") or {}
+    if verdict.get("champion_version") is not None and "champion_accuracy" in verdict:
+        console.print(
+            f"champion v{verdict['champion_version']} on the same {verdict['compared_on']} "
+            f"messages: accuracy {verdict['champion_accuracy']:.3f} against "
+            f"{verdict['challenger_accuracy']:.3f}"
+        )
+    walk = result["report"].get("walk_forward")
+    if walk:
+        console.print(f"walk-forward: {escape(walk['summary'])}")
+        _show_walk_forward(walk)
+    _show_verdict(verdict, result["message"])
+    _show_warnings(result["report"])
+    _show_label_order(training)
 
 
 def show_models(playbook: str, listing: Mapping[str, Any]) -> None:
@@ -267,6 +352,21 @@ def show_models(playbook: str, listing: Mapping[str, Any]) -> None:
             f"{v['created_at']:%Y-%m-%d %H:%M} by {escape(v['created_by'])}",
         )
     console.print(table)
+    _show_serving(listing["versions"])
+
+
+def _show_serving(versions: Sequence[Mapping[str, Any]]) -> None:
+    """Why the serving versions are champion or challenger, their walk-forward figure and
+    warnings."""
+    for v in versions:
+        if v["status"] == "retired":
+            continue
+        if v.get("why"):
+            console.print(f"v{v['version']} {v['status']}: {escape(v['why'])}")
+        if (v.get("walk_forward") or {}).get("summary"):
+            console.print(f"  walk-forward: {escape(v['walk_forward']['summary'])}")
+        for warning in v.get("warnings") or []:
+            console.print(f"  [yellow]warning:[/yellow] {escape(warning)}")
 
 
 def _show_text_versions(listing: Mapping[str, Any] | None) -> None:
@@ -290,6 +390,7 @@ def _show_text_versions(listing: Mapping[str, Any] | None) -> None:
             f"{v['created_at']:%Y-%m-%d %H:%M} by {escape(v['created_by'])}",
         )
     console.print(table)
+    _show_serving(listing["versions"])
 
 
 def _status_markup(status: str) -> str:

@@ -20,6 +20,7 @@ Rows are in time order, so a time-ordered train/test split never trains on the f
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -58,6 +59,8 @@ class Dataset:
     """Oldest first."""
     left_out: dict[str, int] = field(default_factory=dict)
     """Rows not used, by reason (`window_open`, `unreviewed` …), for the report."""
+    recipe: str = ""
+    """`recipe(...)`: what besides the rows decides the model (definitions, algorithm)."""
 
     @property
     def positives(self) -> int:
@@ -65,10 +68,11 @@ class Dataset:
 
     @property
     def labels_hash(self) -> str:
-        """Changes exactly when the labelled set changes: a row added or removed, a label
-        flipped, or the features asked for. Training is skipped while it stays the same."""
+        """Changes exactly when the labelled set or its recipe changes: a row added or removed,
+        a label flipped, the features asked for, a feature's definition, the algorithm.
+        Training is skipped while it stays the same."""
         digest = hashlib.sha256()
-        digest.update(f"{self.predicts}\n{','.join(self.features)}\n".encode())
+        digest.update(f"{self.predicts}\n{','.join(self.features)}\n{self.recipe}\n".encode())
         for key, label in sorted((row.key, row.label) for row in self.rows):
             digest.update(f"{key}={label}\n".encode())
         return digest.hexdigest()
@@ -82,6 +86,29 @@ class Dataset:
 
 def model_name(playbook: str, spec: ModelSpec) -> str:
     return f"{playbook}:{spec.predicts}"
+
+
+def recipe(playbook: CompiledPlaybook) -> str:
+    """A hash of everything in the playbook that decides its model besides the labelled rows:
+    what it predicts and within which window, the trigger, every feature's definition (a
+    formula may read the others; display labels aside) and the algorithm. Part of
+    `labels_hash`, and of the fingerprint that skips retraining before any row is read."""
+    book = playbook.playbook
+    spec = book.model
+    if spec is None:
+        raise ValueError(f"playbook {playbook.name!r} declares no model")
+    parts = {
+        "model": spec.model_dump(
+            mode="json", exclude={"output", "retrain", "fallback", "min_rows"}
+        ),
+        "within": str(spec.window(book.outcome)),
+        "trigger": book.trigger.model_dump(mode="json", exclude={"schedule", "timezone"}),
+        "features": {
+            name: feature.model_dump(mode="json", exclude={"label"}, exclude_none=True)
+            for name, feature in sorted(book.features.items())
+        },
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def build_dataset(
@@ -126,6 +153,7 @@ def _from_reviews(
         source="reviews",
         features=spec.features,
         rows=rows,
+        recipe=recipe(playbook),
     )
 
 
@@ -173,6 +201,7 @@ def _from_events(
         features=spec.features,
         rows=rows,
         left_out={"window_open": window_open} if window_open else {},
+        recipe=recipe(playbook),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from opsloop.learning.split_checks import SplitKind
 from opsloop.reasoning.predictions import Prediction, Predictor, TextPredictor
 
 if TYPE_CHECKING:
@@ -58,9 +59,14 @@ def table(rows: Sequence[Row], features: Sequence[str]) -> list[dict[str, Any]]:
 
 
 def train(
-    rows: Sequence[Row], features: Sequence[str], *, algorithm: Algorithm = "auto"
+    rows: Sequence[Row],
+    features: Sequence[str],
+    *,
+    algorithm: Algorithm = "auto",
+    split: SplitKind = "time",
 ) -> TrainedTabular:
-    """Train on the earlier rows, evaluate on the latest `TEST_FRACTION` (time order)."""
+    """Train on the earlier rows, evaluate on the latest `TEST_FRACTION` (time order); with
+    `split="stratified"`, on a random `TEST_FRACTION` of each label's rows."""
     from opsloop.learning.tabular import train_tabular
 
     return train_tabular(
@@ -70,14 +76,34 @@ def train(
         features=list(features),
         algorithm=algorithm,
         test_fraction=TEST_FRACTION,
+        split_by=split,
     )
 
 
-def test_positions(rows: Sequence[Row]) -> list[int]:
+def test_positions(rows: Sequence[Row], split: SplitKind = "time") -> list[int]:  # noqa: PT028
     """Positions of the held-out rows, exactly as `train` split them."""
+    if split == "stratified":
+        from opsloop.learning.split_checks import stratified_split
+
+        return stratified_split([row.label for row in rows], test_share=TEST_FRACTION).test
     from opsloop.learning.tabular import time_ordered_split
 
     return time_ordered_split([row.at for row in rows], test_fraction=TEST_FRACTION).test
+
+
+def walk_forward(model: TabularModel, rows: Sequence[Row]) -> dict[str, Any]:
+    """The model's recipe retrained before each period and scored on it
+    (`opsloop.learning.walk_forward`), as a JSON-ready dict with a `summary` in words."""
+    from opsloop.learning import walk_forward as walking
+
+    return walking.tabular(
+        [dict(row.features) for row in rows],
+        [row.at for row in rows],
+        [row.label for row in rows],
+        numeric=model.numeric,
+        categorical=model.categorical,
+        algorithm=model.algorithm,
+    ).to_dict()
 
 
 def probabilities(model: TabularModel, rows: Sequence[Row]) -> list[float]:

@@ -24,12 +24,12 @@ from opsloop.learning.replay_features import (
     Traits,
     duration,
     event_feature,
+    field_keys,
     micros,
     moment,
     where_plan,
 )
 from opsloop.reasoning.compiler import CompiledPlaybook
-from opsloop.store.backtests import SAFE_KEY
 
 Progress = Callable[[int, int], None]
 
@@ -81,8 +81,9 @@ def needs(playbooks: Iterable[CompiledPlaybook]) -> Needs:
                 keys.update(plan.keys)
                 with_source = with_source or plan.source
             if feature.field_path:
-                if SAFE_KEY.match(feature.field_path[0]):
-                    keys.add(feature.field_path[0])
+                wanted = field_keys(feature)
+                if wanted is not None:
+                    keys.update(wanted)
                 else:
                     payload_types.update(feature.event_types)
         for option in spec.options.values():

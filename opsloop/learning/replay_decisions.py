@@ -153,9 +153,9 @@ def decide_all(
 
     for feature in compiled.features:
         if feature.kind == "trait":
-            path = str(feature.spec.trait).split(".")
-            values = [_walk(entity, path) for entity in columns["entity"]]
-            values = [None if isinstance(v, tuple) else v for v in values]  # not an object
+            # As reasoning.features: the whole name as one key first, then the nested path.
+            assert feature.path is not None
+            values = [feature.path.read(entity) for entity in columns["entity"]]
         elif feature.formula is not None:
             values = evaluate(feature.formula, columns, everyone, caches)
             for i, value in enumerate(values):

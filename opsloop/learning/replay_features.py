@@ -16,6 +16,7 @@ and including the trigger itself.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,6 +25,7 @@ import orjson
 import polars as pl
 
 from opsloop.core.expressions import CompiledExpression, ExpressionError, normalize
+from opsloop.core.key_paths import walk
 from opsloop.reasoning.compiler import CompiledFeature
 from opsloop.store.backtests import SAFE_KEY
 from opsloop.store.events import merge_patch
@@ -217,16 +219,47 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+FLAT_KEY = re.compile(r"^[A-Za-z0-9_\-.]+$")
+"""A dotted payload key (`visits.last.7d`, a CSV column) read by name in SQL: safe inside the
+quoted JSON path (`$."visits.last.7d"`) SQLite is given, and a bound parameter in PostgreSQL."""
+
+
+def field_keys(feature: CompiledFeature) -> tuple[str, ...] | None:
+    """The top-level payload keys that hold the feature's `field`, as `_field_values` reads
+    them: the whole name as one key first (`visits.last.7d`), then the first key of the nested
+    path (`visits`). None when one of them cannot be read by name (the whole payload is read)."""
+    path = feature.path
+    if path is None or not path.parts:
+        return None
+    keys = (path.parts[0],) if path.flat is None else (path.flat, path.parts[0])
+    if not SAFE_KEY.match(keys[-1]) or (path.flat is not None and not FLAT_KEY.match(path.flat)):
+        return None
+    return keys
+
+
 def _field_values(feature: CompiledFeature, rows: pl.DataFrame) -> list[Any]:
-    """The feature's `field` for each row, decoded once per distinct JSON text."""
-    top, rest = feature.field_path[0], feature.field_path[1:]
-    column = f"k:{top}" if f"k:{top}" in rows.columns else "payload"
-    path = rest if column != "payload" else feature.field_path
+    """The feature's `field` for each row, decoded once per distinct JSON text; read as
+    `reasoning.features` reads it (`KeyPath.read`: the flat key first, then the nested path)."""
+    path = feature.path
+    assert path is not None
+    keys = field_keys(feature)
+    if keys is None or any(f"k:{key}" not in rows.columns for key in keys):
+        return _decoded(rows.get_column("payload").to_list(), path.read)
+    rest = path.parts[1:]
+    nested = _decoded(rows.get_column(f"k:{path.parts[0]}").to_list(), lambda v: walk(v, rest))
+    if path.flat is None:
+        return nested
+    # A key that is there holds JSON text (`null` included); a missing one is SQL NULL.
+    flat = rows.get_column(f"k:{path.flat}").to_list()
+    found = _decoded(flat, lambda value: value)
+    return [f if text is not None else n for text, f, n in zip(flat, found, nested, strict=True)]
+
+
+def _decoded(texts: list[str | None], read: Callable[[Any], Any]) -> list[Any]:
     decoded: dict[str | None, Any] = {None: None}
-    texts = rows.get_column(column).to_list()
     for text in set(texts):
         if text is not None:
-            decoded[text] = path_value(orjson.loads(text), path)
+            decoded[text] = read(orjson.loads(text))
     return [decoded[text] for text in texts]
 
 
@@ -299,14 +332,6 @@ def _passes(where: CompiledExpression, context: dict[str, Any]) -> bool:
         return where.truth(context)
     except ExpressionError:
         return False
-
-
-def path_value(value: Any, path: tuple[str, ...]) -> Any:
-    for part in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
 
 
 class Traits:

@@ -38,6 +38,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from opsloop.core.errors import InvalidInput
+from opsloop.learning import evidence
 
 Algorithm = Literal["logistic_regression", "gradient_boosting"]
 ALGORITHMS: tuple[Algorithm, ...] = ("logistic_regression", "gradient_boosting")
@@ -100,6 +101,13 @@ class EvaluationReport:
     candidates: dict[str, dict[str, float]] = field(default_factory=dict)
     """Validation scores of each algorithm tried, when the algorithm was chosen automatically."""
     notes: list[str] = field(default_factory=list)
+    roc_auc_interval: list[float] = field(default_factory=list)
+    """The 95% bootstrap interval of `roc_auc` (`evidence.auc_interval`)."""
+    skill: dict[str, Any] = field(default_factory=dict)
+    """Whether the held-out ROC AUC shows skill over chance (`evidence.Skill`): a champion must."""
+    warnings: list[str] = field(default_factory=list)
+    """What a careful analyst would point out, in words (`evidence.tabular_notes`,
+    `evidence.feature_notes`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,9 +123,14 @@ class EvaluationReport:
                 f"{name} {scores['roc_auc']:.3f}" for name, scores in self.candidates.items()
             )
             lines.append(f"validation ROC AUC (end of training period): {chosen}")
+        interval = (
+            f" (95% interval {self.roc_auc_interval[0]:.3f}-{self.roc_auc_interval[1]:.3f})"
+            if self.roc_auc_interval
+            else ""
+        )
         lines += [
-            f"ROC AUC {self.roc_auc:.3f}   PR AUC {self.pr_auc:.3f}   Brier {self.brier:.4f}   "
-            f"base rate {self.base_rate:.3f}",
+            f"ROC AUC {self.roc_auc:.3f}{interval}   PR AUC {self.pr_auc:.3f}   "
+            f"Brier {self.brier:.4f}   base rate {self.base_rate:.3f}",
             f"lift: top 10% {self.lift_top_10:.2f}x   top 20% {self.lift_top_20:.2f}x",
             "calibration (test rows in deciles of predicted probability):",
             "  predicted  observed   rows",
@@ -128,6 +141,7 @@ class EvaluationReport:
         ]
         lines.append("strongest features (drop in ROC AUC when shuffled):")
         lines += [f"  {f.feature:<28} {f.importance:+.4f}" for f in self.top_features[:features]]
+        lines += [f"warning: {warning}" for warning in self.warnings]
         lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
 
@@ -233,6 +247,7 @@ def train_tabular(
     validation_fraction: float = 0.2,
     refit_on_all: bool = False,
     random_state: int = 0,
+    split_by: Literal["time", "stratified"] = "time",
 ) -> TrainedTabular:
     """Train a calibrated yes/no classifier on the earlier rows and evaluate it on the latest.
 
@@ -247,6 +262,10 @@ def train_tabular(
     training rows. The returned model is the one the report describes; with
     `refit_on_all=True` it is refitted on every row afterwards (same recipe, the latest data),
     and the report then describes the recipe's held-out performance.
+
+    `split_by="stratified"` is for rows whose order is not time (a file sorted by label):
+    `test_fraction` of each label's rows are held out at random (`split_checks`), and the
+    validation slice is a random part of the training rows.
     """
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame.from_records(list(rows))
     frame = frame.reset_index(drop=True)
@@ -264,6 +283,14 @@ def train_tabular(
 
     times: list[Any] = list(frame[time_key]) if time_key else list(range(len(frame)))
     split = time_ordered_split(times, test_fraction=test_fraction, test_since=test_since)
+    chooser = split.train  # the validation slice is the end of this order
+    if split_by == "stratified":
+        from opsloop.learning.split_checks import stratified_split
+
+        drawn = stratified_split(y.tolist(), test_share=test_fraction, seed=random_state)
+        chooser = drawn.train
+        by_time = times.__getitem__
+        split = Split(train=sorted(drawn.train, key=by_time), test=sorted(drawn.test, key=by_time))
     shown_times: list[Any] = times if time_key else [None] * len(times)
     for part, positions in (("training", split.train), ("test", split.test)):
         if min(np.bincount(y[positions], minlength=2)) < 2:
@@ -278,7 +305,7 @@ def train_tabular(
     chosen: Algorithm
     if algorithm == "auto":
         chosen, candidates, note = _choose(
-            train_x, train_y, numeric, categories, validation_fraction, random_state
+            x.iloc[chooser], y[chooser], numeric, categories, validation_fraction, random_state
         )
         notes += [note] if note else []
     elif algorithm in ALGORITHMS:
@@ -297,6 +324,19 @@ def train_tabular(
         pipeline=pipeline,
     )
     probabilities = _positive_probability(pipeline, test_x)
+    importances = _importances(pipeline, test_x, test_y, random_state)
+    skill = evidence.auc_skill(test_y, probabilities, seed=random_state)
+    warnings = evidence.feature_notes(
+        {name: frame[name].iloc[split.train].tolist() for name in names}
+    )
+    warnings += evidence.tabular_notes(
+        skill=skill,
+        train_positives=int(train_y.sum()),
+        train_rows=len(train_y),
+        test_positives=int(test_y.sum()),
+        test_rows=len(test_y),
+        importances=[(f.feature, f.importance) for f in importances],
+    )
     report = EvaluationReport(
         algorithm=chosen,
         calibration_method=_calibration_method(chosen),
@@ -307,12 +347,20 @@ def train_tabular(
         lift_top_10=lift(test_y, probabilities, 0.10),
         lift_top_20=lift(test_y, probabilities, 0.20),
         calibration=calibration_table(test_y, probabilities),
-        top_features=_importances(pipeline, test_x, test_y, random_state),
+        top_features=importances,
         train=_split_info(shown_times, split.train, y),
         test=_split_info(shown_times, split.test, y),
         candidates=candidates,
         notes=notes,
+        roc_auc_interval=skill.interval,
+        skill=skill.to_dict(),
+        warnings=warnings,
     )
+    if split_by == "stratified":
+        notes.append(
+            "held-out rows: a stratified random fifth (every label's share kept), not the latest "
+            "rows: the rows' order is not time"
+        )
     if refit_on_all:
         order = [*split.train, *split.test]
         _fit(pipeline, x.iloc[order], y[order])

@@ -23,6 +23,7 @@ from typing import Any
 
 from opsloop.core.events import Event
 from opsloop.core.playbooks import Playbook
+from opsloop.learning.split_checks import SplitKind, label_order_warning, stratified_split
 from opsloop.reasoning.text_triage import message_text
 
 TEST_SHARE = 0.2
@@ -42,11 +43,14 @@ class TextDataset:
     rows: list[Message]
     """Oldest first."""
     left_out: dict[str, int] = field(default_factory=dict)
+    recipe: str = ""
+    """`text_recipe(...)`: what besides the messages decides the model (method, text field)."""
 
     @property
     def labels_hash(self) -> str:
-        """Changes exactly when a message, its text or its label changes."""
+        """Changes exactly when a message, its text or its label changes, or the recipe."""
         digest = hashlib.sha256()
+        digest.update(f"{self.recipe}\n".encode())
         for row in self.rows:
             digest.update(json.dumps([row.event_id, row.text, row.label]).encode())
         return digest.hexdigest()
@@ -55,6 +59,23 @@ class TextDataset:
     def split(self) -> int:
         """Rows before this index train; the rest are held out."""
         return len(self.rows) - max(1, round(len(self.rows) * TEST_SHARE))
+
+    def parts(self, split: SplitKind = "time") -> tuple[list[Message], list[Message]]:
+        """(training, held-out) messages: the latest fifth held out (`time`), or a random
+        fifth of each label's messages (`stratified`, for rows whose order is not time)."""
+        if split == "stratified":
+            drawn = stratified_split([row.label for row in self.rows], test_share=TEST_SHARE)
+            held = set(drawn.test)
+            return (
+                [row for i, row in enumerate(self.rows) if i not in held],
+                [self.rows[i] for i in drawn.test],
+            )
+        return self.rows[: self.split], self.rows[self.split :]
+
+    def label_order(self) -> str | None:
+        """Why the time-ordered hold-out misleads on these labels (they come grouped in time
+        order, a file sorted by label most likely), or None (`split_checks`)."""
+        return label_order_warning([row.label for row in self.rows])
 
     @property
     def counts(self) -> dict[str, int]:
@@ -73,6 +94,22 @@ def text_model_name(playbook: str, output: str) -> str:
 
 def label_type(playbook: Playbook) -> str:
     return f"{playbook.subject}.labelled"
+
+
+def text_recipe(playbook: Playbook) -> str:
+    """A hash of everything in the playbook that decides its text classifier besides the
+    labelled messages: the method, the text field, the labels it keeps and the trigger. Part
+    of `labels_hash`, and of the fingerprint that skips retraining before any row is read."""
+    spec = playbook.text
+    assert spec is not None
+    assert spec.classify is not None
+    parts = {
+        "method": spec.classify.method,
+        "field": spec.field,
+        "labels": sorted(spec.classify.labels),
+        "trigger": playbook.trigger.model_dump(mode="json", exclude={"schedule", "timezone"}),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def build_text_dataset(
@@ -117,7 +154,7 @@ def build_text_dataset(
             continue
         rows.append(Message(event.id, event.occurred_at, text, label))
     name = text_model_name(playbook.name, spec.classify.output)
-    return TextDataset(name, rows, dict(left_out))
+    return TextDataset(name, rows, dict(left_out), recipe=text_recipe(playbook))
 
 
 def _target(

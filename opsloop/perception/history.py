@@ -11,6 +11,12 @@ out of the payload and traits.
 A labelled row gives a (text, label) pair for a text classifier: the labelled event's payload
 is `{"label": ..., "event_type": ..., "event_key": ...}`, naming the row's event by its type
 and idempotency key (same source), whose payload holds the text columns.
+
+Files as people export them: the separator is found from the first lines (`,`, `;`, tab or
+`|`) unless `delimiter` says it; month-only times (`%b`) roll the year forward where the months
+go back in file order (`year_rollover`); and a file with no time at all can be read in its own
+order (`file_order`), each row one minute after the one before from a fixed start: order-only
+times, which the import marks as such.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -39,6 +46,24 @@ from opsloop.perception.big_integers import whole_number
 
 # The outcome comes one second after the row: as-of features at the row's time never see it.
 AFTER_ROW = timedelta(seconds=1)
+
+ORDER_STEP = timedelta(minutes=1)
+"""With `file_order`, each row is this long after the one before (its outcome, one second
+after it, is long before the next row)."""
+ORDER_START_YEAR = 2000
+"""With `file_order`, the first row is at 1 January of `year`, or of this year when none is
+given: plainly not a real date."""
+
+DELIMITERS = (",", ";", "\t", "|")
+"""The separators `sniff_delimiter` tries, preferred in this order on a tie."""
+SNIFF_RECORDS = 50
+
+YearRollover = Literal["auto", "never", "always"]
+ROLLOVERS: tuple[YearRollover, ...] = ("auto", "never", "always")
+ROLLOVER_SHARE = 3
+"""`auto` trusts the file's order when the months go back at most once per this many changes
+of month (a time-ordered file goes back once a year, about once per twelve changes; a file
+in no order goes back about every second change)."""
 
 YES = frozenset({"true", "yes", "y", "t", "1", "1.0", "won", "win", "converted", "success"})
 NO = frozenset({"false", "no", "n", "f", "0", "0.0", "lost", "lose", "failed", "failure"})
@@ -74,11 +99,13 @@ class HistorySpec:
     """How the columns of an export map to events. Event types default from the subject kind."""
 
     kind: str
-    time_column: str
+    time_column: str | None = None
+    """None only with `file_order`."""
     id_column: str | None = None
     time_format: str | None = None
     year: int | None = None
-    """The year of times whose format has none (`%b`); the caller fills in the current year."""
+    """The year of times whose format has none (`%b`); the caller fills in the current year.
+    With `file_order`, the year the order-only times start in."""
     event_type: str | None = None
     outcome_column: str | None = None
     success_event: str | None = None
@@ -86,6 +113,14 @@ class HistorySpec:
     record_failures: bool = True
     label_column: str | None = None
     label_event: str | None = None
+    delimiter: str | None = None
+    """The separator between cells; None: found from the file's first lines."""
+    year_rollover: YearRollover = "auto"
+    """Times without a year (`%b`): `auto` rolls the year forward where the months go back in
+    file order, and refuses a file whose months go back too often to be in time order;
+    `always` rolls forward at every step back; `never` keeps every row in `year`."""
+    file_order: bool = False
+    """The file has no time column and its rows are in time order: order-only times."""
 
     @property
     def row_type(self) -> str:
@@ -114,9 +149,29 @@ class HistorySpec:
         }
         return {role: column for role, column in roles.items() if column}
 
-    def check(self, header: list[str]) -> None:
-        """Raise InvalidInput naming every option that does not fit the file's header."""
+    def check(self, header: list[str], delimiter: str = ",") -> None:
+        """Raise InvalidInput naming every option that does not fit the file's header (read
+        with `delimiter`)."""
         errors: list[FieldError] = []
+        if self.file_order and self.time_column:
+            errors.append(
+                FieldError(
+                    "file_order",
+                    "is for a file without a time column; give --time-column or --file-order",
+                )
+            )
+        elif not self.file_order and not self.time_column:
+            errors.append(
+                FieldError(
+                    "time_column",
+                    "is needed: the column saying when each row happened (or --file-order when "
+                    "the file has none and its rows are in time order)",
+                )
+            )
+        if self.delimiter is not None and len(self.delimiter) != 1:
+            errors.append(FieldError("delimiter", "must be one character, e.g. ; or tab"))
+        if self.year_rollover not in ROLLOVERS:
+            errors.append(FieldError("year_rollover", f"must be one of {', '.join(ROLLOVERS)}"))
         if not SUBJECT_KIND_PATTERN.match(self.kind):
             errors.append(
                 FieldError("subject_kind", "must start with a lowercase letter and use a-z, 0-9, _")
@@ -136,11 +191,11 @@ class HistorySpec:
         for role, column in self.special_columns.items():
             if column not in header:
                 columns = ", ".join(header)
+                # Split on the wrong separator, the header's one name is no near miss.
+                hint = _separator_hint(header, delimiter, column)
+                near = "" if hint else did_you_mean(column, header)
                 errors.append(
-                    FieldError(
-                        role,
-                        f"no column {column!r}{did_you_mean(column, header)} (columns: {columns})",
-                    )
+                    FieldError(role, f"no column {column!r}{near} (columns: {columns}){hint}")
                 )
             elif column in seen:
                 errors.append(FieldError(role, f"{column!r} is already the {seen[column]}"))
@@ -157,26 +212,148 @@ class HistoryRow:
     problem: InvalidInput | None = None
 
 
-def read_history(
-    path: Path, spec: HistorySpec, *, source: str, received_at: datetime
-) -> Iterator[HistoryRow]:
-    """The file's rows as events, or each bad row with its problem (raised for the header)."""
-    header = _header(path)
-    spec.check(header)
-    times = TimeReader(
-        spec.time_format,
-        year=spec.year or received_at.year,
-        day_month=None if spec.time_format else _day_month_order(path, header, spec.time_column),
-    )
-    for line, cells, raw in _rows(path):
+@dataclass(frozen=True, slots=True)
+class Rollover:
+    """Where month-only times rolled into the next year: the row at `line` and those after it
+    are in `year`."""
+
+    line: int
+    before: str
+    """The previous row's time cell (`Dec`)."""
+    after: str
+    """This row's (`Jan`)."""
+    year: int
+
+
+class HistoryFile:
+    """An export opened for reading: the separator found, the header checked against the spec
+    (InvalidInput names every option that does not fit), and, for month-only times, the
+    file's order checked. `rows()` then reads it once; `rollovers` fills in as it goes."""
+
+    def __init__(
+        self, path: Path, spec: HistorySpec, *, source: str, received_at: datetime
+    ) -> None:
+        self.path = path
+        self.spec = spec
+        self.source = source
+        self.received_at = received_at
+        self.delimiter = spec.delimiter or sniff_delimiter(path)
+        self.sniffed = spec.delimiter is None
+        self.header = _header(path, self.delimiter)
+        spec.check(self.header, self.delimiter)
+        self.order_only = spec.file_order
+        self.order_start = datetime(spec.year or ORDER_START_YEAR, 1, 1, tzinfo=UTC)
+        year = spec.year or received_at.year
+        self.times = TimeReader(
+            spec.time_format, year=year, day_month=self._day_month(), rollover=self._rolls(year)
+        )
+
+    @property
+    def rollovers(self) -> list[Rollover]:
+        return self.times.rollovers
+
+    def rows(self) -> Iterator[HistoryRow]:
+        """The file's rows as events, or each bad row with its problem."""
+        for position, (line, cells, raw) in enumerate(_rows(self.path, self.delimiter)):
+            order_at = self.order_start + position * ORDER_STEP if self.order_only else None
+            try:
+                events = _events(
+                    self.path,
+                    self.spec,
+                    self.header,
+                    cells,
+                    raw,
+                    line,
+                    self.times,
+                    order_at,
+                    source=self.source,
+                    received_at=self.received_at,
+                )
+            except InvalidInput as exc:
+                yield HistoryRow(line, raw, problem=exc)
+            else:
+                yield HistoryRow(line, raw, events)
+
+    def _day_month(self) -> str | None:
+        if self.spec.time_format or not self.spec.time_column:
+            return None
+        return _day_month_order(self.path, self.header, self.spec.time_column, self.delimiter)
+
+    def _rolls(self, year: int) -> bool:
+        """Whether month-only times roll the year forward; raise InvalidInput (`auto`) when
+        the months go back too often for the file's order to be time."""
+        if not self.spec.time_column or not TimeReader.lacks_year(self.spec.time_format):
+            return False
+        if self.spec.year_rollover != "auto":
+            return self.spec.year_rollover == "always"
+        index = self.header.index(self.spec.time_column)
+        probe = TimeReader(self.spec.time_format, year=year)
+        changes = backs = 0
+        first: tuple[int, str, str] | None = None
+        previous: tuple[tuple[int, ...], str] | None = None
+        for line, cells, _ in _rows(self.path, self.delimiter):
+            cell = cells[index].strip() if index < len(cells) else ""
+            try:
+                at = probe.parse(cell)
+            except ValueError:
+                continue
+            key = (at.month, at.day, at.hour, at.minute, at.second, at.microsecond)
+            if previous is not None and key != previous[0]:
+                changes += 1
+                if key < previous[0]:
+                    backs += 1
+                    first = first or (line, previous[1], cell)
+            previous = (key, cell)
+        if backs * ROLLOVER_SHARE <= changes:
+            return True
+        assert first is not None
+        line, before, after = first
+        raise InvalidInput.single(
+            "year_rollover",
+            f"the months go back {backs:,} times in file order (the first at line {line}: "
+            f"{after} after {before}) in {changes:,} changes of month: the rows are not in "
+            "time order, so which year each one is in cannot be told. If every row is in "
+            f"{year}, give --year-rollover never; if the file is in time order, "
+            "--year-rollover always; or export the time with its year",
+        )
+
+
+def sniff_delimiter(path: Path) -> str:
+    """The separator of a CSV file, from its first records: of `DELIMITERS`, the one that
+    splits the header into the most columns and every sampled record into as many. A file
+    that none splits evenly gets the one most frequent in its header; one line gets `,`."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            sample = handle.read(1 << 16)
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+    cut = len(sample) == 1 << 16  # the last record may be cut short: not counted
+    best: tuple[int, str] | None = None
+    for candidate in DELIMITERS:
+        reader = csv.reader(io.StringIO(sample), delimiter=candidate)
         try:
-            events = _events(
-                path, spec, header, cells, raw, line, times, source=source, received_at=received_at
-            )
-        except InvalidInput as exc:
-            yield HistoryRow(line, raw, problem=exc)
-        else:
-            yield HistoryRow(line, raw, events)
+            records = [
+                cells
+                for cells in itertools.islice(reader, SNIFF_RECORDS + 1)
+                if any(cell.strip() for cell in cells)
+            ]
+        except csv.Error:
+            continue
+        if cut and len(records) > 1:
+            records.pop()
+        records = records[:SNIFF_RECORDS]
+        if not records:
+            return ","
+        width = len(records[0])
+        even = width > 1 and all(len(cells) == width for cells in records)
+        if even and (best is None or width > best[0]):
+            best = (width, candidate)
+    if best is not None:
+        return best[1]
+    first_line = sample.split("\n", 1)[0]
+    counts = {c: first_line.count(c) for c in DELIMITERS}
+    most = max(DELIMITERS, key=lambda c: counts[c])
+    return most if counts[most] else ","
 
 
 def count_data_rows(path: Path) -> int:
@@ -230,19 +407,47 @@ class TimeReader:
     the rows of a month one second apart in file order, so their order is kept.
     """
 
-    def __init__(self, fmt: str | None, *, year: int, day_month: str | None = None) -> None:
+    def __init__(
+        self,
+        fmt: str | None,
+        *,
+        year: int,
+        day_month: str | None = None,
+        rollover: bool = False,
+    ) -> None:
         self.fmt = fmt
         self.year = year
         self.day_month = day_month
-        self._needs_year = bool(fmt) and not any(d in str(fmt) for d in _YEAR_DIRECTIVES)
+        self._needs_year = self.lacks_year(fmt)
         self._needs_order = bool(fmt) and not any(d in str(fmt) for d in _DAY_DIRECTIVES)
         self._rows_in: dict[tuple[int, int], int] = {}
+        self.rollover = rollover and self._needs_year
+        """Roll `year` forward when a time (without a year) comes before the previous one."""
+        self.rollovers: list[Rollover] = []
+        self._last: tuple[tuple[int, ...], str] | None = None
 
-    def read(self, cell: str) -> datetime:
+    @staticmethod
+    def lacks_year(fmt: str | None) -> bool:
+        """A strptime format with no year in it (`%b`, `%d %b`)."""
+        return bool(fmt) and not any(d in str(fmt) for d in _YEAR_DIRECTIVES)
+
+    def parse(self, cell: str) -> datetime:
+        """The cell's time as written (in `year` when it has none), nothing rolled or spaced."""
         text = cell.strip()
         if not text:
             raise ValueError("is empty")
-        at = self._parse(text) if self.fmt else self._guess(text)
+        return self._parse(text) if self.fmt else self._guess(text)
+
+    def read(self, cell: str, line: int = 0) -> datetime:
+        text = cell.strip()
+        at = self.parse(text)
+        if self.rollover:
+            key = (at.month, at.day, at.hour, at.minute, at.second, at.microsecond)
+            if self._last is not None and key < self._last[0]:
+                self.year += 1
+                self.rollovers.append(Rollover(line, self._last[1], text, self.year))
+                at = self._parse(text)
+            self._last = (key, text)
         at = event_time(at)  # a time without a zone is UTC
         if self._needs_order:
             month = (at.year, at.month)
@@ -329,6 +534,7 @@ def _events(
     raw: bytes,
     line: int,
     times: TimeReader,
+    order_at: datetime | None,
     *,
     source: str,
     received_at: datetime,
@@ -345,11 +551,12 @@ def _events(
             errors.append(FieldError(spec.id_column, "the id column is empty"))
     else:
         key = f"{path.stem}-{line}"
-    at: datetime | None = None
-    try:
-        at = times.read(row[spec.time_column])
-    except ValueError as exc:
-        errors.append(FieldError(spec.time_column, f"the time column {exc}"))
+    at: datetime | None = order_at
+    if spec.time_column:
+        try:
+            at = times.read(row[spec.time_column], line)
+        except ValueError as exc:
+            errors.append(FieldError(spec.time_column, f"the time column {exc}"))
     outcome = None
     if spec.outcome_column:
         try:
@@ -407,10 +614,10 @@ def _events(
     return validate_events(items, source=source, received_at=received_at)
 
 
-def _header(path: Path) -> list[str]:
+def _header(path: Path, delimiter: str = ",") -> list[str]:
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            header = next(csv.reader(handle), [])
+            header = next(csv.reader(handle, delimiter=delimiter), [])
     except UnicodeDecodeError:
         raise _not_utf8(path) from None
     if not header:
@@ -418,10 +625,11 @@ def _header(path: Path) -> list[str]:
     return [column.strip() for column in header]
 
 
-def _rows(path: Path) -> Iterator[tuple[int, list[str], bytes]]:
-    """(line, cells, raw) of each non-blank data row."""
+def _rows(path: Path, delimiter: str = ",") -> Iterator[tuple[int, list[str], bytes]]:
+    """(line, cells, raw) of each non-blank data row. `raw` is the row written back with `,`
+    whatever the file's separator: the same row is the same row."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
+        reader = csv.reader(handle, delimiter=delimiter)
         try:
             next(reader, None)
             for cells in reader:
@@ -433,13 +641,15 @@ def _rows(path: Path) -> Iterator[tuple[int, list[str], bytes]]:
             raise InvalidInput.single("file", f"line {reader.line_num}: {exc}") from None
 
 
-def _day_month_order(path: Path, header: list[str], column: str) -> str | None:
+def _day_month_order(
+    path: Path, header: list[str], column: str, delimiter: str = ","
+) -> str | None:
     """`dm` or `md` for slashed dates (10/01/2026), decided once for the whole file: a value
     whose first number is over 12 shows day/month, a second number over 12 month/day. None when
     the file does not say (or says both), and each ambiguous value is then refused."""
     index = header.index(column)
     orders = set()
-    for _, cells, _ in _rows(path):
+    for _, cells, _ in _rows(path, delimiter):
         match = _SLASHED.match(cells[index].strip()) if index < len(cells) else None
         if match:
             order = _order_of(int(match[1]), int(match[2]))
@@ -456,6 +666,21 @@ def _order_of(first: int, second: int) -> str | None:
     if second > 12 >= first:
         return "md"
     return None
+
+
+def _separator_hint(header: list[str], delimiter: str, column: str) -> str:
+    """`; did you mean --delimiter ';'?` when `column` is in the header once it is split on
+    another separator: the file was read with the wrong one."""
+    for candidate in DELIMITERS:
+        if candidate == delimiter:
+            continue
+        names = [
+            part.strip().strip('"').strip() for name in header for part in name.split(candidate)
+        ]
+        if column.strip() in names and column not in header:
+            shown = "tab" if candidate == "\t" else candidate
+            return f"; the column names hold {shown!r}: did you mean --delimiter {shown!r}?"
+    return ""
 
 
 def _raw(cells: list[str]) -> bytes:

@@ -15,6 +15,7 @@ from opsloop.core.expressions import (
     compile_expression,
     compile_group,
 )
+from opsloop.core.key_paths import KeyPath, key_path
 from opsloop.core.playbooks import Feature, Guardrail, Playbook, Rule, ScoreLine
 from opsloop.core.yaml_source import YamlDocument
 from opsloop.reasoning.hit_policies import CompiledTable, compile_table
@@ -30,6 +31,9 @@ class CompiledFeature:
     where: CompiledExpression | None
     formula: CompiledExpression | None
     field_path: tuple[str, ...]
+    path: KeyPath | None = None
+    """How `trait:` (from the entity) or `field:` (from each event's payload) is read: the
+    whole name as one key first, then the nested path (`core.key_paths`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +129,8 @@ def compile_playbook(playbook: Playbook, document: YamlDocument | None = None) -
             within=spec.within,
             where=compiled.get(("features", name, "where")),
             formula=compiled.get(("features", name, "formula")),
-            field_path=tuple(spec.field.split(".")) if spec.field else (),
+            field_path=key_path(spec.field).parts if spec.field else (),
+            path=_feature_path(spec),
         )
         for name, spec in playbook.features.items()
     )
@@ -189,3 +194,10 @@ def _order_hint(playbook: Playbook, path: tuple[str | int, ...], name: str) -> s
             "rules and guardrails"
         )
     return ""
+
+
+def _feature_path(spec: Feature) -> KeyPath | None:
+    """The key path a trait or event feature reads (validation has checked it parses)."""
+    if spec.trait is not None:
+        return key_path(str(spec.trait), "entity")
+    return key_path(spec.field) if spec.field else None

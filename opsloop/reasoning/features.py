@@ -69,7 +69,8 @@ def _compute(
 ) -> Any:
     kind = feature.kind
     if kind == "trait":
-        return _path(traits, tuple(str(feature.spec.trait).split(".")))
+        assert feature.path is not None
+        return feature.path.read(traits)
     if kind == "formula":
         assert feature.formula is not None
         return feature.formula.evaluate(context)
@@ -87,11 +88,13 @@ def _compute(
         if not matching:
             return None
         return round((at - matching[-1].occurred_at).total_seconds() / 86400, 2)
+    path = feature.path
+    assert path is not None  # validation: these kinds need `field`
     if kind == "last":
-        return _path(matching[-1].payload, feature.field_path) if matching else None
+        return path.read(matching[-1].payload) if matching else None
     numbers = [
         value
-        for value in (_path(event.payload, feature.field_path) for event in matching)
+        for value in (path.read(event.payload) for event in matching)
         if isinstance(value, int | float) and not isinstance(value, bool)
     ]
     if kind == "sum":
@@ -118,11 +121,3 @@ def _where(feature: CompiledFeature, event: HistoryEvent) -> bool:
         return where.truth(context)
     except ExpressionError:
         return False
-
-
-def _path(value: Any, path: tuple[str, ...]) -> Any:
-    for part in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value

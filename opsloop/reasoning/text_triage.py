@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from opsloop.core.key_paths import read_path
 from opsloop.core.playbooks import TextSpec
 from opsloop.reasoning.predictions import PlaybookModels, TextPredictor
 from opsloop.reasoning.sentiment import needs_human
@@ -48,11 +49,9 @@ class TextSignals:
 
 
 def message_text(spec: TextSpec, payload: Mapping[str, Any]) -> str | None:
-    value: Any = payload
-    for part in spec.field.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return None
-        value = value[part]
+    # `body.text`, `Customer message text` or `payload["Customer message text"]`: read as
+    # every path is (core.key_paths), the whole name as one key first.
+    value = read_path(payload, spec.field)
     if value is None:
         return None
     return value if isinstance(value, str) else str(value)

@@ -116,8 +116,15 @@ class ServedModels:
             self._rejected[name] = "; ".join(rejected) + "; retraining"
         if "champion" in found:
             self._rejected.pop(name, None)
+        elif name in self._rejected:
+            note = self._rejected[name]
+        elif "challenger" in found:
+            note = (
+                f"no champion yet: version {found['challenger'].version} has not shown skill "
+                "and runs in shadow"
+            )
         else:
-            note = self._rejected.get(name, "no trained model yet")
+            note = "no trained model yet"
         return PlaybookModels(found.get("champion"), found.get("challenger"), note), not rejected
 
     def _read(self, tx: Tx, version_id: int) -> ServedModel:

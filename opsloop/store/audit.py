@@ -74,6 +74,12 @@ def trail(conn: Connection, object_type: str, object_id: str | int) -> list[Audi
     return [audit_entry(row) for row in conn.execute(query)]
 
 
+def of_type(conn: Connection, object_type: str) -> list[AuditEntry]:
+    """Every entry about objects of one type (`history`: the imports), oldest first."""
+    query = select(*COLUMNS).where(audit.c.object_type == object_type).order_by(audit.c.id)
+    return [audit_entry(row) for row in conn.execute(query)]
+
+
 def recent(conn: Connection, limit: int = 100) -> list[AuditEntry]:
     query = select(*COLUMNS).order_by(audit.c.id.desc()).limit(limit)
     return [audit_entry(row) for row in conn.execute(query)]

@@ -161,3 +161,13 @@ def retire_others(conn: Connection, name: str, status: ModelStatus, keep: int) -
         .returning(model_versions.c.id)
     )
     return list(conn.execute(query).scalars())
+
+
+def set_training(conn: Connection, version_id: int, training: Mapping[str, Any]) -> None:
+    """Replace what a version says it was trained on (its `training` JSON): a later run that
+    found the same labelled rows from a newer ledger keeps the newer fingerprint there."""
+    conn.execute(
+        update(model_versions)
+        .where(model_versions.c.id == version_id)
+        .values(training=dict(training))
+    )

@@ -10,7 +10,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, bindparam, case, func, select
 
 from opsloop.core.events import Event
 from opsloop.store.events import as_event
@@ -89,3 +89,40 @@ def trait_patches(
             if traits:
                 found[subject].append((event_id, traits))
     return found
+
+
+def events_state(
+    conn: Connection,
+    subject_kind: str,
+    *,
+    until: datetime,
+    types: list[str] | None = None,
+    closed_types: list[str] | None = None,
+    closed_until: datetime | None = None,
+) -> list[int]:
+    """A cheap summary of the events a training set is built from: how many there are about
+    subjects of this kind (of these `types`, or of any), the largest id, how many occurred by
+    `until`, and how many of `closed_types` occurred by `closed_until` (triggers whose outcome
+    window has closed). Events are never edited, so while these stay the same, the rows built
+    from them stay the same: training can say "nothing to learn" without reading them."""
+    occurred = case((events.c.occurred_at <= until, 1), else_=0)
+    columns = [func.count(events.c.id), func.max(events.c.id), func.sum(occurred)]
+    if closed_types is not None and closed_until is not None:
+        closed = (events.c.type.in_(closed_types)) & (events.c.occurred_at <= closed_until)
+        columns.append(func.sum(case((closed, 1), else_=0)))
+    query = select(*columns).where(events.c.subject.startswith(f"{subject_kind}:", autoescape=True))
+    if types is not None:
+        query = query.where(events.c.type.in_(types))
+    row = conn.execute(query).one()
+    return [int(value or 0) for value in row]
+
+
+def reviews_state(conn: Connection, playbook_id: int) -> list[int]:
+    """How many reviews the playbook's decisions have, and the largest review id: while these
+    stay the same, so do the reviewed-decision labels."""
+    row = conn.execute(
+        select(func.count(reviews.c.id), func.max(reviews.c.id))
+        .join(decisions, decisions.c.id == reviews.c.decision_id)
+        .where(decisions.c.playbook_id == playbook_id)
+    ).one()
+    return [int(value or 0) for value in row]

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from opsloop.core.events import validate_events
 from opsloop.service import OpsLoop
 
-Kind = Literal["informative", "noise", "inverted"]
+Kind = Literal["informative", "noise", "inverted", "budget"]
 
 SCORING = """\
 name: scoring
@@ -65,14 +65,18 @@ class Lead:
 
 def plan(start: datetime, count: int, kind: Kind, *, seed: int, first: int = 0) -> list[Lead]:
     """`count` leads one hour apart from `start`. informative: more visits, likelier to buy;
-    noise: buying has nothing to do with the features; inverted: the reverse of informative."""
+    noise: buying has nothing to do with the features; inverted: the reverse of informative;
+    budget: only the budget matters (a world that changed: visits came to matter later)."""
     rng = random.Random(f"{seed}:{kind}:{first}")
     leads = []
     for n in range(count):
         visits = rng.randint(0, 6)
         budget = rng.choice([0, 1000, 2500, 5000, 10000])
-        strength = {"informative": 1.0, "noise": 0.0, "inverted": -1.0}[kind]
-        logit = strength * (1.1 * (visits - 3) + 0.0001 * (budget - 3700))
+        if kind == "budget":
+            logit = 0.0008 * (budget - 3700)
+        else:
+            strength = {"informative": 1.0, "noise": 0.0, "inverted": -1.0}[kind]
+            logit = strength * (1.1 * (visits - 3) + 0.0001 * (budget - 3700))
         p = 1 / (1 + math.exp(-logit))
         leads.append(
             Lead(

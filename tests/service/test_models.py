@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import struct
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -222,10 +223,19 @@ def test_opsloop_train_prints_the_report_and_models_lists_the_versions(
     for needle in ("ROC AUC", "PR AUC", "Brier", "top 10%", "Calibration", "Strongest features"):
         assert needle in output
     assert "visits" in output
+    # What docs/learning.md says the report shows: rates beside counts, the interval, notes.
+    assert re.search(r"test rows +│ 40 \(\d+ positive, \d+\.\d%\)", output), output
+    assert re.search(r"ROC AUC +│ 0\.\d{3} \(95% interval 0\.\d{3}-[01]\.\d{3}\)", output)
+    assert "warning: small test set: 40 rows" in output
     unchanged = runner.invoke(app, ["--database-url", sqlite_url, "train", "scoring"])
     assert "have not changed" in unchanged.output
-    forced = runner.invoke(app, ["--database-url", sqlite_url, "train", "scoring", "--force"])
+    forced = runner.invoke(
+        app,
+        ["--database-url", sqlite_url, "train", "scoring", "--force", "--evaluate", "walk-forward"],
+    )
     assert "Champion/challenger on the same" in forced.output
+    assert "walk-forward │ trained on everything before each week and scored it" in forced.output
+    assert "Walk-forward by week" in forced.output
 
     listing = runner.invoke(app, ["--database-url", sqlite_url, "models", "scoring"])
     assert listing.exit_code == 0, listing.output
@@ -239,7 +249,7 @@ def test_the_api_trains_and_lists_models(
     make_ops: OpsFactory, database_url: str, clock: Clock, serve: Any
 ) -> None:
     ops = make_ops(database_url, playbooks=[SCORING])
-    store_history(ops, plan(clock.now - timedelta(days=40), 100, "informative", seed=18))
+    store_history(ops, plan(clock.now - timedelta(days=40), 250, "informative", seed=18))
     server = serve(ops)
     trained = httpx.post(
         f"{server.url}/api/playbooks/scoring/train", params={"actor": "ana"}, headers=server.headers
@@ -254,5 +264,18 @@ def test_the_api_trains_and_lists_models(
     assert [(v["version"], v["status"], v["created_by"]) for v in listing["versions"]] == [
         (1, "champion", "ana")
     ]
+    [version] = listing["versions"]
+    assert version["skill"]["shown"] is True
+    assert version["why"].startswith("there was no champion, and it shows skill: ROC AUC")
+    low, high = version["roc_auc_interval"]
+    assert low < version["roc_auc"] < high
+    walked = httpx.post(
+        f"{server.url}/api/playbooks/scoring/train",
+        params={"evaluate": "walk-forward"},
+        headers=server.headers,
+    )
+    assert walked.status_code == 201, walked.text
+    assert walked.json()["report"]["walk_forward"]["period"] == "week"
+    assert "warnings" in walked.json()["report"]
     missing = httpx.post(f"{server.url}/api/playbooks/nope/train", headers=server.headers)
     assert missing.status_code == 404

@@ -170,3 +170,85 @@ def test_a_later_label_corrects_an_earlier_one(
     [row] = [r for r in dataset.rows if r.event_id == first["id"]]
     assert row.label == "product"
     assert len(dataset.rows) == 90
+
+
+def random_export(path: Path, rows: int, start: datetime, seed: int) -> Path:
+    """Messages whose category has nothing to do with their text."""
+    generator = random.Random(seed)
+    lines = ["ticket,received,message,category"]
+    for i in range(rows):
+        said = generator.choice(sorted(PHRASES))
+        text = generator.choice(PHRASES[said]).format(x=generator.choice(THINGS))
+        label = generator.choice(["billing", "delivery", "product"])
+        lines.append(f'{1000 + i},{start + timedelta(hours=i):%Y-%m-%d %H:%M},"{text}",{label}')
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+SPEC = HistorySpec(
+    kind="ticket",
+    id_column="ticket",
+    time_column="received",
+    event_type="ticket.created",
+    label_column="category",
+)
+
+
+@pytest.mark.parametrize(
+    ("seed", "rows"),
+    [
+        pytest.param(1, 60, id="small-1"),
+        pytest.param(2, 60, id="small-2"),
+        pytest.param(3, 900, id="large"),
+    ],
+)
+def test_messages_whose_labels_are_random_never_make_a_champion(
+    make_ops: OpsFactory, database_url: str, tmp_path: Path, clock: Clock, seed: int, rows: int
+) -> None:
+    ops = make_ops(database_url, playbooks=[PLAYBOOK])
+    start = clock() - timedelta(days=60)
+    ops.ingest.import_history(random_export(tmp_path / "random.csv", rows, start, seed), SPEC)
+    result = ops.learn.train("triage-model", actor="test")
+    assert result["status"] == "challenger", result["message"]
+    assert "no skill shown yet: accuracy" in result["message"]
+    assert result["verdict"]["skill"]["shown"] is False
+    listing = ops.learn.list_models("triage-model")
+    assert [v["status"] for v in listing["versions"]] == ["challenger"]
+    assert (listing["versions"][0]["why"] or "").startswith("no skill shown yet")
+
+
+def test_a_changed_method_or_label_list_trains_again_and_nothing_new_reads_nothing(
+    make_ops: OpsFactory,
+    sqlite_url: str,
+    tmp_path: Path,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from opsloop.learning.text import EmbeddingsUnavailable, embeddings_available
+    from opsloop.service.learn import text_training
+
+    ops = imported(make_ops, sqlite_url, tmp_path, clock)
+    assert ops.learn.train("triage-model", actor="test")["version"] == 1
+
+    def read_everything(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the labelled messages were read")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(text_training, "read_dataset", read_everything)
+        unchanged = ops.learn.train("triage-model", actor="test")
+    assert unchanged["status"] == "unchanged"
+    assert "the 90 labelled messages have not changed since version 1" in unchanged["message"]
+
+    listed = PLAYBOOK.replace(
+        "labels: [billing, delivery, product]", "labels: [billing, delivery, product, refund]"
+    )
+    ops.decide.apply_playbook(listed, "test.yaml", actor="test")
+    assert ops.learn.train("triage-model", actor="test")["version"] == 2
+
+    embedded = listed.replace("    min_rows: 30\n", "    min_rows: 30\n    method: embeddings\n")
+    ops.decide.apply_playbook(embedded, "test.yaml", actor="test")
+    if embeddings_available():
+        assert ops.learn.train("triage-model", actor="test")["version"] == 3
+    else:
+        with pytest.raises(EmbeddingsUnavailable, match=r"opsloop\[embeddings\]"):
+            ops.learn.train("triage-model", actor="test")

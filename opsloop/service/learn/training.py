@@ -1,12 +1,15 @@
 """Train a playbook's model from the ledger, and keep the better of the old and the new.
 
-`train` builds the labelled set (`opsloop.learning.datasets`), refuses when it is too small or
-holds one class only, skips when it has not changed since the latest version, trains and
-evaluates on the latest rows (time order, never random), and stores the new version with its
-report, features, training window and library versions. Then champion/challenger: the current
-champion is scored on the new version's held-out rows — the same data — and the new version
-is promoted only if it does better (ROC AUC; a tie goes to the lower Brier score). Otherwise it
-is kept as the challenger: computed in shadow with every decision, never used.
+`train` skips when the latest version was trained from the same rows and recipe — told by a
+fingerprint before any row is read, else by the labelled set's hash (`promotion`) —, builds the
+labelled set (`opsloop.learning.datasets`), refuses when it is too small or holds one class
+only, trains and evaluates on the latest rows (time order, never random; walk-forward too when
+asked or when the history is long), and stores the new version with its report, features,
+training window and library versions. Then champion/challenger: the new version must show skill
+on its held-out rows (`learning.evidence`), and the current champion is scored on the same
+rows; the new version is promoted only with skill and when it does better (ROC AUC; a tie goes
+to the lower Brier score). Otherwise it is kept as the challenger, with the reason: computed in
+shadow with every decision, never used.
 
 Training runs outside any transaction (it takes seconds); storing the result is one.
 """
@@ -19,13 +22,26 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection
+
 from opsloop.core.durations import format_duration
 from opsloop.core.errors import Conflict, InvalidInput, NotFound
 from opsloop.core.playbooks import ModelSpec
 from opsloop.learning import predictors
-from opsloop.learning.datasets import Dataset, Row, build_dataset, model_name
+from opsloop.learning.datasets import Dataset, Row, build_dataset, model_name, recipe
+from opsloop.learning.split_checks import SplitKind, chosen_split, label_order_warning, split_of
 from opsloop.service.context import ActivePlaybook, Context
 from opsloop.service.learn.model_versions import NewVersion, latest_serving, store_version
+from opsloop.service.learn.promotion import (
+    Evaluate,
+    fingerprint,
+    not_in_time_order,
+    remember,
+    runs_walk_forward,
+    unchanged_by_fingerprint,
+    wants_nothing_new,
+    with_skill,
+)
 from opsloop.service.learn.text_training import (
     list_text_versions,
     text_classifier,
@@ -39,6 +55,7 @@ from opsloop.service.learn.views import (
     Verdict,
 )
 from opsloop.store import model_registry as model_store
+from opsloop.store import training_data
 
 log = logging.getLogger(__name__)
 
@@ -53,21 +70,25 @@ def train(
     actor: str,
     force: bool = False,
     step: Step | None = None,
+    split: SplitKind | None = None,
+    evaluate: Evaluate | None = None,
 ) -> TrainResult:
     """Train the playbook's model now; return what happened (`status`: promoted, challenger or
     unchanged) with the evaluation report and the champion/challenger verdict. A playbook
     with a trained text classifier (`text.classify.using: model`) trains it too; with no
-    `model:` block, that is the result, else it is listed under `also`."""
+    `model:` block, that is the result, else it is listed under `also`. `split` is how rows
+    are held out (`time`, or `stratified` for rows whose order is not time); None keeps the
+    latest version's (`split_checks.chosen_split`). `evaluate` adds a walk-forward evaluation
+    (`walk-forward`), leaves it out (`holdout`), or adds it when the history spans more than a
+    few months (`auto`, the default; `promotion.runs_walk_forward`)."""
+    options: dict[str, Any] = {"force": force, "step": step, "split": split, "evaluate": evaluate}
     active = ctx.catalog.active().get(playbook)
     if active is not None and text_classifier(active) is not None:
-        text = train_text_model(ctx, active, actor=actor, force=force, step=step)
+        text = train_text_model(ctx, active, actor=actor, **options)
         if active.compiled.playbook.model is None:
             return text
-        return {
-            **_train_tabular(ctx, playbook, actor=actor, force=force, step=step),
-            "also": [text],
-        }
-    return _train_tabular(ctx, playbook, actor=actor, force=force, step=step)
+        return {**_train_tabular(ctx, playbook, actor=actor, **options), "also": [text]}
+    return _train_tabular(ctx, playbook, actor=actor, **options)
 
 
 def _train_tabular(
@@ -77,46 +98,67 @@ def _train_tabular(
     actor: str,
     force: bool = False,
     step: Step | None = None,
+    split: SplitKind | None = None,
+    evaluate: Evaluate | None = None,
 ) -> TrainResult:
     say = step or (lambda _: None)
     active, spec = _with_model(ctx, playbook)
     name = model_name(playbook, spec)
     now = ctx.clock()
+    with ctx.db.read() as conn:
+        latest = latest_serving(conn, name)
+        split_by = chosen_split(split, latest)
+        current = _fingerprint(conn, active, spec, split_by, now)
+    if unchanged_by_fingerprint(latest, current, force=force, evaluate=evaluate):
+        assert latest is not None
+        return _unchanged(playbook, name, latest, latest["training"])
+
     say("Reading labelled rows from the ledger")
     with ctx.db.read() as conn:
         dataset = build_dataset(conn, active.compiled, active.id, now=now)
-        latest = latest_serving(conn, name)
     _check_enough(dataset, spec)
-    if latest is not None and latest["labels_hash"] == dataset.labels_hash and not force:
-        return {
-            "playbook": playbook,
-            "model": name,
-            "status": "unchanged",
-            "version": latest["version"],
-            "message": (
-                f"{name}: the {len(dataset.rows)} labelled rows have not changed since version "
-                f"{latest['version']}; nothing to learn (use force to train anyway)"
-            ),
-            "training": _training(dataset, None),
-        }
+    same_split = split_of(latest) == split_by
+    if (
+        latest is not None
+        and latest["labels_hash"] == dataset.labels_hash
+        and not force
+        and same_split
+        and wants_nothing_new(latest, evaluate)
+    ):
+        remember(ctx, latest, current)
+        return _unchanged(playbook, name, latest, _training(dataset, None))
 
     say(f"Training on {len(dataset.rows)} rows ({dataset.positives} positive)")
+    grouped = label_order_warning([r.label for r in dataset.rows]) if split_by == "time" else None
     started = time.monotonic()
     try:
-        trained = predictors.train(dataset.rows, dataset.features, algorithm=spec.algorithm)
+        trained = predictors.train(
+            dataset.rows, dataset.features, algorithm=spec.algorithm, split=split_by
+        )
     except InvalidInput as exc:
-        raise Conflict(f"cannot train {name}: {exc}") from None
+        why = f"; {grouped}" if grouped else ""
+        raise Conflict(f"cannot train {name}: {exc}{why}") from None
     report = trained.report.to_dict()
+    if runs_walk_forward(evaluate, [row.at for row in dataset.rows], split_by):
+        say("Walk-forward: training on everything before each period, scoring the period")
+        report["walk_forward"] = predictors.walk_forward(trained.model, dataset.rows)
+    elif skipped := not_in_time_order(evaluate, split_by):
+        report["notes"].append(skipped)
     seconds = round(time.monotonic() - started, 2)
     artifact = predictors.dump_model(trained.model)
 
     say("Comparing with the current champion on the same held-out rows")
     with ctx.db.read() as conn:
         champion = model_store.get_champion(conn, name, with_artifact=True)
-    verdict = _verdict(dataset, trained.model, champion)
+    verdict = with_skill(_verdict(dataset, trained.model, champion, split_by), report["skill"])
 
     training = _training(dataset, report)
     training["seconds"] = seconds
+    training["split"] = split_by
+    training["fingerprint"] = current
+    training["verdict"] = verdict  # the same dict: as stored, if another version won meanwhile
+    if grouped:
+        training["label_order"] = grouped
     new = NewVersion(
         playbook_id=active.id,
         name=name,
@@ -144,6 +186,43 @@ def _train_tabular(
         "features": list(dataset.features),
         "report": report,
         "verdict": verdict,
+        "training": training,
+    }
+
+
+def _fingerprint(
+    conn: Connection, active: ActivePlaybook, spec: ModelSpec, split: str, now: datetime
+) -> str:
+    """What the labelled set is built from, summarised without reading it (`promotion`)."""
+    book = active.compiled.playbook
+    state: list[int]
+    if spec.review_option is not None:
+        state = training_data.reviews_state(conn, active.id)
+    else:
+        window = spec.window(book.outcome)
+        assert window is not None  # validation requires one
+        state = training_data.events_state(
+            conn,
+            book.subject,
+            until=now,
+            closed_types=list(book.trigger.starts),
+            closed_until=now - window,
+        )
+    return fingerprint(recipe(active.compiled), split, state)
+
+
+def _unchanged(
+    playbook: str, name: str, latest: dict[str, Any], training: TabularTraining
+) -> TrainResult:
+    return {
+        "playbook": playbook,
+        "model": name,
+        "status": "unchanged",
+        "version": latest["version"],
+        "message": (
+            f"{name}: the {training.get('rows', 0)} labelled rows have not changed since "
+            f"version {latest['version']}; nothing to learn (use force to train anyway)"
+        ),
         "training": training,
     }
 
@@ -187,6 +266,11 @@ def _list_tabular(ctx: Context, playbook: str) -> ModelListing:
                 "lift_top_10": v["metrics"].get("lift_top_10"),
                 "training": v["training"],
                 "library_versions": v["library_versions"],
+                "roc_auc_interval": v["metrics"].get("roc_auc_interval") or None,
+                "skill": v["metrics"].get("skill") or None,
+                "warnings": v["metrics"].get("warnings") or [],
+                "walk_forward": v["metrics"].get("walk_forward"),
+                "why": ((v["training"] or {}).get("verdict") or {}).get("why"),
             }
             for v in versions
         ],
@@ -275,7 +359,9 @@ def _training(dataset: Dataset, report: dict[str, Any] | None) -> TabularTrainin
     return training
 
 
-def _verdict(dataset: Dataset, model: Any, champion: dict[str, Any] | None) -> Verdict:
+def _verdict(
+    dataset: Dataset, model: Any, champion: dict[str, Any] | None, split: SplitKind = "time"
+) -> Verdict:
     """Score the champion and the new model on the new version's held-out rows."""
     if champion is None:
         return {"promoted": True, "champion_version": None, "why": "there was no champion"}
@@ -295,7 +381,7 @@ def _verdict(dataset: Dataset, model: Any, champion: dict[str, Any] | None) -> V
             "champion_version": champion["version"],
             "why": f"the champion's artifact was rejected ({exc})",
         }
-    rows, note = _comparison_rows(dataset, champion)
+    rows, note = _comparison_rows(dataset, champion, split)
     labels = [row.label for row in rows]
     new_scores = predictors.scores(labels, predictors.probabilities(model, rows))
     old_scores = predictors.scores(labels, predictors.probabilities(old, rows))
@@ -334,11 +420,13 @@ def _better(new: dict[str, float], old: dict[str, float]) -> bool:
     return new["brier"] < old["brier"]
 
 
-def _comparison_rows(dataset: Dataset, champion: dict[str, Any]) -> tuple[list[Row], str | None]:
+def _comparison_rows(
+    dataset: Dataset, champion: dict[str, Any], split: SplitKind = "time"
+) -> tuple[list[Row], str | None]:
     """The new version's held-out rows, less any the champion may have trained on (a model
     scored on its own training rows looks better than it is). If too few rows of either class
     are left, all held-out rows are used and the verdict says so."""
-    held_out = [dataset.rows[i] for i in predictors.test_positions(dataset.rows)]
+    held_out = [dataset.rows[i] for i in predictors.test_positions(dataset.rows, split)]
     trained_until = ((champion.get("training") or {}).get("train") or {}).get("end")
     if not trained_until:
         return held_out, None
