@@ -93,6 +93,11 @@ def test_a_file_sorted_by_label_is_named_and_a_stratified_split_is_offered(
         in (training["label_order"])
     )
     assert by_time["report"]["accuracy"] <= 4 / 24, "20 test messages have a label never trained on"
+    # The report says the times are the file's order, not dates: its test period is not one.
+    assert (
+        f"times are file order, not real dates: {tmp_path / 'intents.csv'} was imported with "
+        "--file-order" in " ".join(by_time["report"]["warnings"])
+    )
 
     stratified = ops.learn.train("intents", actor="test", split="stratified")
     assert stratified["status"] != "unchanged", "the same rows, another split: trained"
@@ -138,6 +143,7 @@ def test_a_tabular_model_on_outcomes_sorted_in_the_file_trains_with_a_stratified
     assert trained["report"]["test"]["rows"] == 20
     assert trained["report"]["test"]["positives"] == 8, "two fifths, as in all rows"
     assert any("stratified" in note for note in trained["report"]["notes"])
+    assert any("times are file order" in w for w in trained["report"]["warnings"])
     assert trained["report"]["roc_auc"] > 0.9
     assert trained["features"] == ["pages"]
     assert trained["report"]["top_features"][0]["feature"] == "pages", (

@@ -38,6 +38,7 @@ from opsloop.service.learn.promotion import (
     wants_nothing_new,
     with_skill,
 )
+from opsloop.service.learn.time_notes import file_order_note
 from opsloop.service.learn.views import TextModels, TextTraining, TrainResult, Verdict
 from opsloop.store import model_registry as model_store
 from opsloop.store import training_data
@@ -140,6 +141,8 @@ def train_text_model(
         ).to_dict()
     elif skipped := not_in_time_order(evaluate, split_by):
         report["warnings"].append(skipped)
+    if order_only := file_order_note(ctx, active.compiled.playbook):
+        report["warnings"].append(order_only)
     seconds = round(time.monotonic() - started, 2)
 
     with ctx.db.read() as conn:

@@ -47,6 +47,7 @@ from opsloop.service.learn.text_training import (
     text_classifier,
     train_text_model,
 )
+from opsloop.service.learn.time_notes import file_order_note
 from opsloop.service.learn.views import (
     ModelListing,
     TabularTraining,
@@ -144,6 +145,8 @@ def _train_tabular(
         report["walk_forward"] = predictors.walk_forward(trained.model, dataset.rows)
     elif skipped := not_in_time_order(evaluate, split_by):
         report["notes"].append(skipped)
+    if order_only := file_order_note(ctx, active.compiled.playbook):
+        report["warnings"].append(order_only)
     seconds = round(time.monotonic() - started, 2)
     artifact = predictors.dump_model(trained.model)
 
