@@ -157,6 +157,11 @@ class Settings(BaseSettings):
     digest off."""
     review_digest_channel: str | None = None
     """A chat channel of `notify_channels` that gets the digest too (the team's channel)."""
+    weekly_report: bool = True
+    """Whether the owners (and `weekly_report_recipients`) get the last week's report by email
+    each Monday (opsloop/service/learn/reports.py)."""
+    weekly_report_recipients: list[str] = Field(default_factory=list)
+    """More addresses that get the weekly report, besides the owners."""
 
     outbox_max_attempts: int = Field(default=8, ge=1)
     outbox_backoff_base_seconds: float = Field(default=10.0, gt=0)

@@ -19,6 +19,7 @@ from opsloop.cli import (
     decisions,
     demo,
     events,
+    experiments,
     ledger,
     llm,
     models,
@@ -28,6 +29,7 @@ from opsloop.cli import (
     serve,
     sources,
     tasks,
+    weekly_report,
 )
 from opsloop.cli.common import err, override_settings
 from opsloop.core.errors import OpsLoopError
@@ -48,6 +50,8 @@ app.add_typer(decisions.commands)  # decisions, review, metrics, actions, retry,
 app.add_typer(quarantine.commands)  # quarantine, replay
 app.add_typer(models.commands)  # train, models
 app.add_typer(backtest.commands)  # backtest
+app.add_typer(experiments.commands)  # experiments
+app.add_typer(weekly_report.commands)  # report
 # Groups: `opsloop playbook apply` …
 app.add_typer(playbooks.playbook_app, name="playbook")
 app.add_typer(accounts.user_app, name="user")

@@ -152,6 +152,17 @@ class TextEntry(TypedDict, total=False):
     draft_sent: list[str]
 
 
+class VariantChoice(TypedDict, total=False):
+    """The variant a message experiment chose for one action (service/decide/experiments.py)."""
+
+    option: str
+    action: int
+    variant: str
+    how: Literal["thompson", "kept"]
+    """`thompson`: the highest posterior draw; `kept`: the winner a person kept."""
+    draws: dict[str, float]
+
+
 class Explanation(TypedDict, total=False):
     playbook: PlaybookRef
     trigger: TriggerRef
@@ -168,6 +179,8 @@ class Explanation(TypedDict, total=False):
     chosen_by: ChosenBy
     choice: str
     drafted_options: list[str]
+    variants: list[VariantChoice]
+    """Message experiments: the variant chosen for each action with `variants:`."""
     guardrails: list[Hold]
     mode: Mode
     reasons: str

@@ -262,6 +262,13 @@ class _Action(_Model):
         for name in type(self).model_fields:
             if name in ("kind", "sensitive", "label", "due_in"):
                 continue
+            if name == "variants":
+                for index, variant in enumerate(getattr(self, name)):
+                    for field in VARIANT_FIELDS:
+                        text = getattr(variant, field)
+                        if text is not None:
+                            yield (name, index, field), text
+                continue
             yield from _template_strings(getattr(self, name), (name,))
 
 
@@ -285,6 +292,27 @@ def _steps(steps: tuple[Step, ...], path: Path) -> Iterator[tuple[Path, Step]]:
         yield from _steps(step.otherwise, (*here, "else"))
 
 
+VARIANT_FIELDS = ("subject", "body", "html", "text")
+"""What a variant may replace: `subject`, `body`, `html` of an email; `text` of a notify."""
+
+
+class Variant(_Model):
+    """One alternative message of an experiment: a name and the fields it replaces."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", max_length=60)
+    """Lowercase letters, digits, - and _: `short-subject`."""
+    subject: str | None = None
+    body: str | None = None
+    html: str | None = None
+    text: str | None = None
+
+    def fields(self) -> dict[str, str]:
+        """The fields this variant replaces, as given."""
+        return {
+            field: value for field in VARIANT_FIELDS if (value := getattr(self, field)) is not None
+        }
+
+
 class EmailAction(_Action):
     kind: Literal["email"]
     to: str
@@ -293,6 +321,9 @@ class EmailAction(_Action):
     html: str | None = None
     cc: str | None = None
     reply_to: str | None = None
+    variants: tuple[Variant, ...] = ()
+    """Alternative subjects and/or bodies: an experiment chooses one per decision (Thompson
+    sampling on the playbook's outcome); see docs/playbooks.md#message-testing."""
 
 
 class WebhookAction(_Action):
@@ -310,6 +341,8 @@ class NotifyAction(_Action):
     text: str
     channel: str | None = None
     url: str | None = None
+    variants: tuple[Variant, ...] = ()
+    """Alternative texts, chosen among as for an email's `variants`."""
 
 
 class UpdateTraitsAction(_Action):
@@ -827,6 +860,11 @@ def _reference_problems(playbook: Playbook) -> Iterator[tuple[Path, str]]:
         for path, message in option.problems():
             yield ("options", option_name, *path), message
         for path, step in _steps(option.steps, ("options", option_name, "steps")):
+            if getattr(step.send, "variants", ()):
+                yield (
+                    (*path, "send", "variants"),
+                    "variants are tried in an option's `actions`, not in sequence steps",
+                )
             if isinstance(step.send, WebhookAction) and (step.send.url is None) == (
                 step.send.endpoint is None
             ):
@@ -835,6 +873,9 @@ def _reference_problems(playbook: Playbook) -> Iterator[tuple[Path, str]]:
                     f"a `{step.send.kind}` action needs exactly one of `url` or `endpoint`",
                 )
         for index, action in enumerate(option.actions):
+            if isinstance(action, EmailAction | NotifyAction) and action.variants:
+                for path, message in _variant_problems(playbook, action):
+                    yield ("options", option_name, "actions", index, "variants", *path), message
             if isinstance(action, WebhookAction) and (action.url is None) == (
                 action.endpoint is None
             ):
@@ -852,6 +893,47 @@ def _reference_problems(playbook: Playbook) -> Iterator[tuple[Path, str]]:
                     ("options", option_name, "actions", index),
                     "give `channel` or `url`, not both",
                 )
+
+
+def _variant_problems(
+    playbook: Playbook, action: EmailAction | NotifyAction
+) -> Iterator[tuple[Path, str]]:
+    """An experiment needs an outcome to learn from, two or more named variants, and variants
+    that replace fields the action has."""
+    variants = action.variants
+    if playbook.outcome is None:
+        yield (
+            (),
+            (
+                "variants are chosen by the playbook's outcome: add `outcome:` "
+                "(e.g. `outcome: {success: [purchase], within: 7d}`)"
+            ),
+        )
+    if len(variants) < 2:
+        yield (), "an experiment needs at least two variants to choose between"
+    allowed = ("subject", "body", "html") if isinstance(action, EmailAction) else ("text",)
+    seen: set[str] = set()
+    for index, variant in enumerate(variants):
+        if variant.name in seen:
+            yield (index, "name"), f"two variants are named {variant.name!r}; names are unique"
+        seen.add(variant.name)
+        given = variant.fields()
+        if not given:
+            yield (index,), f"variant {variant.name!r} changes nothing: give {_or(allowed)}"
+        for field in given:
+            if field not in allowed:
+                yield (
+                    (index, field),
+                    (
+                        f"a variant of a `{action.kind}` action replaces {_or(allowed)}, "
+                        f"not `{field}`"
+                    ),
+                )
+
+
+def _or(names: tuple[str, ...]) -> str:
+    quoted = [f"`{name}`" for name in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
 
 
 def _model_problems(playbook: Playbook, model: ModelSpec) -> Iterator[tuple[Path, str]]:

@@ -15,6 +15,7 @@ from opsloop.core.playbooks import (
     Option,
     TaskAction,
     UpdateTraitsAction,
+    Variant,
     WebhookAction,
 )
 from opsloop.execution.templates import RenderError, render, render_value
@@ -83,14 +84,34 @@ def plan_actions(
             "created_at": now,
             "updated_at": now,
         }
+        variant = _variant(decision, option_name, position, spec)
         try:
-            row["request"] = render_request(spec, context, decision, now)
+            if variant is None:
+                row["request"] = render_request(spec, context, decision, now)
+            else:
+                chosen = spec.model_copy(update=variant.fields())
+                row["request"] = {
+                    **render_request(chosen, context, decision, now),
+                    "variant": variant.name,
+                }
         except RenderError as exc:
             row["request"] = {"render_error": str(exc)}
             row["status"] = "dead"
             row["last_error"] = f"a template of this action failed: {exc}"
         rows.append(row)
     return rows
+
+
+def _variant(decision: Decision, option_name: str, position: int, spec: Any) -> Variant | None:
+    """The variant of this action the decision chose (service/decide/experiments.py), if any:
+    it replaces the action's subject, body or text, rendered as the action itself is."""
+    variants = getattr(spec, "variants", ())
+    if not variants:
+        return None
+    for chosen in decision.explanation.get("variants") or ():
+        if chosen.get("option") == option_name and chosen.get("action") == position:
+            return next((v for v in variants if v.name == chosen.get("variant")), None)
+    return None
 
 
 def render_request(

@@ -668,7 +668,8 @@ def _importances(
 def _typical(x: pd.DataFrame, numeric: list[str], categorical: list[str]) -> dict[str, Any]:
     typical: dict[str, Any] = {}
     for name in numeric:
-        median = x[name].median()
+        known = x[name].dropna()  # an all-empty column has no median (pandas 2 warns)
+        median = known.median() if len(known) else None
         typical[name] = None if _is_missing(median) else float(median)
     for name in categorical:
         typical[name] = str(x[name].mode().iloc[0])

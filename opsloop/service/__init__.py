@@ -40,6 +40,7 @@ from opsloop.service.jobs import (
     SYNC_DUE,
     SYNC_SOURCE,
     TRAIN_MODEL,
+    WEEKLY_REPORT,
 )
 from opsloop.settings import Settings
 from opsloop.store.database import Database
@@ -76,6 +77,7 @@ if TYPE_CHECKING:
     from opsloop.service.ingest.test_deliveries import TestDelivery
     from opsloop.service.ingest.tracking import MAX_BATCH_BYTES, SNIPPET_PATH, Tracked
     from opsloop.service.ingest.views import ContractDetail, ContractSummary, ReplayableItem
+    from opsloop.service.learn.charts import Point, Unit, weekly_chart
     from opsloop.service.learn.facade import Learn
     from opsloop.service.learn.metrics import CSAT_EVENT, CSAT_FIELD
     from opsloop.service.learn.views import (
@@ -84,7 +86,10 @@ if TYPE_CHECKING:
         DashboardPlaybook,
         DecisionsVersusBaseline,
         MetricsReport,
+        RenderedReport,
+        SentReport,
         TrainResult,
+        WeeklyReport,
     )
     from opsloop.service.reading import DatabaseStatus, LedgerCounts
     from opsloop.service.retention import DbStats, Purged
@@ -125,11 +130,14 @@ __all__ = [
     "OpsLoop",
     "PlaybookDetail",
     "PlaybookSummary",
+    "Point",
     "Purged",
     "Quality",
     "ReadinessReport",
+    "RenderedReport",
     "ReplayableItem",
     "Run",
+    "SentReport",
     "SettingView",
     "SourceExample",
     "StoredSource",
@@ -138,10 +146,13 @@ __all__ = [
     "TestDelivery",
     "Tracked",
     "TrainResult",
+    "Unit",
+    "WeeklyReport",
     "builtin_contracts",
     "load_playbook",
     "migrate_database",
     "validate_contracts",
+    "weekly_chart",
 ]
 """What the edges (web, cli, demo) may use besides `OpsLoop`: the types its methods return
 and the few pure functions that need no database. Everything else stays behind the façade."""
@@ -181,6 +192,12 @@ _EXPORTED_FROM = {
     "DecisionsVersusBaseline": "opsloop.service.learn.views",
     "MetricsReport": "opsloop.service.learn.views",
     "TrainResult": "opsloop.service.learn.views",
+    "WeeklyReport": "opsloop.service.learn.views",
+    "RenderedReport": "opsloop.service.learn.views",
+    "SentReport": "opsloop.service.learn.views",
+    "Point": "opsloop.service.learn.charts",
+    "Unit": "opsloop.service.learn.charts",
+    "weekly_chart": "opsloop.service.learn.charts",
     "ContractDetail": "opsloop.service.ingest.views",
     "ContractSummary": "opsloop.service.ingest.views",
     "ReplayableItem": "opsloop.service.ingest.views",
@@ -293,6 +310,10 @@ class OpsLoop:
         self._register(RUN_SCHEDULE, self._run_schedule_jobs, max_attempts=5)
         self._register(CLOSE_OUTCOMES, lambda jobs: self._close_outcomes_job())
         self.runtime.every(CLOSE_OUTCOMES, CLOSE_OUTCOMES, timedelta(minutes=10))
+        # The weekly report: checked every hour, sent once per (recipient, week).
+        self._register(WEEKLY_REPORT, lambda jobs: self._weekly_report_job(), max_attempts=1)
+        if settings.weekly_report:
+            self.runtime.every(WEEKLY_REPORT, WEEKLY_REPORT, timedelta(hours=1))
         # Models: a retrain asked for (a rejected artifact), and the playbooks' `retrain:`
         # schedules, checked every 10 minutes (each playbook's own interval decides).
         self._register(TRAIN_MODEL, self._train_job, max_attempts=2)
@@ -549,6 +570,11 @@ class OpsLoop:
         purged = retention.purge(self.ctx)
         if purged.deleted or purged.vacuumed_pages:
             log.info("retention: %s", purged)
+
+    def _weekly_report_job(self) -> None:
+        sent = self.learn.send_weekly_reports()
+        if sent:
+            log.info("weekly report sent to %d people", sent)
 
     def _close_outcomes_job(self) -> None:
         closed = self.learn.close_outcome_windows()

@@ -37,6 +37,10 @@ REVIEW_DEADLINE = "review_deadline"
 REVIEW_DIGEST = "review_digest"
 """Periodic (every `review_digest_minutes`): one message per reviewer saying what waits."""
 
+WEEKLY_REPORT = "weekly_report"
+"""Periodic, every hour: email the last ended ISO week's report to the owners, once per
+(recipient, week); `service/learn/reports.py`."""
+
 SYNC_DUE = "sync_due_sources"
 """Periodic, every minute: queue a `SYNC_SOURCE` job per pulled source that is due."""
 
@@ -64,6 +68,7 @@ QUEUES: dict[str, str] = {
     DELIVER: "deliver",
     REVIEW_DEADLINE: "review",
     REVIEW_DIGEST: "review",
+    WEEKLY_REPORT: "learn",
     SEQUENCE_STEP: "deliver",
     DECIDE_WITH_LLM: "decide",
     DECIDE_ABSENCE: "decide",

@@ -553,6 +553,19 @@ review_digests = Table(
     UniqueConstraint("recipient", "period_start"),
 )
 
+weekly_reports = Table(
+    # One weekly report per recipient per ISO week: claimed before it is sent, so two processes
+    # (or a restart) never send the same week twice (opsloop/service/learn/reports.py).
+    "weekly_reports",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("recipient", String(320), nullable=False),
+    Column("week", String(10), nullable=False),  # the ISO week, 2026-W47
+    Column("sent_at", UtcDateTime, nullable=False),
+    Column("error", Text, nullable=True),
+    UniqueConstraint("recipient", "week"),
+)
+
 settings_values = Table(
     # Settings an owner saved in the browser (opsloop/service/live_settings.py): one JSON value
     # per key; a secret's value is sealed with the data folder's key (opsloop/store/secret_box.py).

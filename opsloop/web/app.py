@@ -18,10 +18,12 @@ from opsloop.web.api import accounts as accounts_api
 from opsloop.web.api import backtests as backtests_api
 from opsloop.web.api import contracts as contracts_api
 from opsloop.web.api import decisions as decisions_api
+from opsloop.web.api import experiments as experiments_api
 from opsloop.web.api import ingest as ingest_api
 from opsloop.web.api import models as models_api
 from opsloop.web.api import playbook_templates as playbook_templates_api
 from opsloop.web.api import playbooks as playbooks_api
+from opsloop.web.api import reports as reports_api
 from opsloop.web.api import sources as sources_api
 from opsloop.web.api import syncs as syncs_api
 from opsloop.web.api import system as system_api
@@ -30,11 +32,13 @@ from opsloop.web.middleware import BodyLimit, NoNul, SecurityHeaders
 from opsloop.web.pages import accounts as accounts_page
 from opsloop.web.pages import actions as actions_page
 from opsloop.web.pages import dashboard as dashboard_page
+from opsloop.web.pages import experiments as experiments_page
 from opsloop.web.pages import inbox as inbox_page
 from opsloop.web.pages import models as models_page
 from opsloop.web.pages import playbook_form as playbook_form_page
 from opsloop.web.pages import playbook_templates as playbook_templates_page
 from opsloop.web.pages import playbooks as playbooks_page
+from opsloop.web.pages import reports as reports_page
 from opsloop.web.pages import sequences as sequences_page
 from opsloop.web.pages import settings as settings_page
 from opsloop.web.pages import source_setup as source_setup_page
@@ -54,6 +58,8 @@ API_ROUTERS = [ingest_api.router, decisions_api.router]
 API_ROUTERS += [playbook_templates_api.router, playbooks_api.router, models_api.router]
 API_ROUTERS += [system_api.router, backtests_api.router, accounts_api.router, contracts_api.router]
 API_ROUTERS += [sources_api.router, syncs_api.router, tracking_api.router]
+API_ROUTERS += [experiments_api.router]
+API_ROUTERS += [reports_api.router]
 """The JSON API (with ingest, tracking and health), one router per module of opsloop/web/api/,
 included before the pages."""
 
@@ -65,6 +71,8 @@ PAGE_ROUTERS += [actions_page.router, settings_page.router]
 PAGE_ROUTERS += [playbook_templates_page.router, playbooks_page.router, models_page.router]
 PAGE_ROUTERS += [sequences_page.router, tasks_page.router]
 PAGE_ROUTERS += [playbook_form_page.router]
+PAGE_ROUTERS += [experiments_page.router]
+PAGE_ROUTERS += [reports_page.router]
 """The browser UI's pages, one router per module of opsloop/web/pages/ (see pages/ui.py)."""
 
 

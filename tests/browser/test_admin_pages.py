@@ -59,6 +59,7 @@ def test_an_owner_replays_retries_cancels_and_adds_a_reviewer(
     sign_in(page, OWNER.email, OWNER.password)
     nav = page.locator("nav.nav a").all_inner_texts()
     assert nav[-5:] == ["Sources", "Tasks", "Actions", "Sequences", "Settings"]
+    assert nav[nav.index("Dashboard") + 1] == "Reports"
 
     page.goto("/sources")
     assert f"{live_app.url}/api/events" in page.get_by_test_id("endpoint-url").all_inner_texts()

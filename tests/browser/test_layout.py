@@ -89,10 +89,12 @@ def live_app(
 def samples(ops: OpsLoop) -> dict[str, str]:
     decisions = ops.decide.list_decisions()
     tasks = ops.deliver.list_tasks()
+    year, week, _ = ops.now().isocalendar()
     return {
         "decision_id": str(decisions[0]["id"]),
         "task_id": str(tasks[0]["id"]) if tasks else "1",
         "kind": "webhook",
+        "week": f"{year}-W{week:02d}",
     }
 
 

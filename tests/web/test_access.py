@@ -39,6 +39,7 @@ SAMPLES = {
     "email": "nobody@example.com",
     "kind": "webhook",
     "group": "smtp",
+    "week": "2026-W10",
 }
 PUBLIC_ROUTES = {
     ("GET", "/healthz"),

@@ -35,6 +35,14 @@ class EmailChannel:
         message.set_content(request.get("body") or "")
         if request.get("html"):
             message.add_alternative(request["html"], subtype="html")
+            # Images the HTML names by `cid:<name>` (the weekly report's charts) travel inline
+            # beside it, in a multipart/related part.
+            images: dict[str, bytes] = request.get("images") or {}
+            if images:
+                html = message.get_body(preferencelist=("html",))
+                assert isinstance(html, EmailMessage)
+                for name, data in images.items():
+                    html.add_related(data, "image", "png", cid=f"<{name}>", filename=f"{name}.png")
         try:
             refused = self._deliver(message)
         except smtplib.SMTPRecipientsRefused as exc:

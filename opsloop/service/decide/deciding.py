@@ -23,6 +23,7 @@ from opsloop.learning.text_dataset import text_model_name
 from opsloop.reasoning.decide import decide, triggers
 from opsloop.reasoning.predictions import PlaybookModels
 from opsloop.service.context import ActivePlaybook, Context
+from opsloop.service.decide import experiments
 from opsloop.service.deliver.acting import act
 from opsloop.service.jobs import DECIDE_WITH_LLM
 from opsloop.service.review import deadlines as review_deadlines
@@ -171,6 +172,8 @@ def record_decisions(
     """Store the decisions with their audit entries and early outcomes, and queue the actions
     of the `auto` ones, in the caller's transaction."""
     conn = tx.conn
+    if any(next(experiments.experiments_of(p.compiled.playbook), None) for _, p in drafts):
+        drafts = experiments.with_variants(conn, drafts)
     stored = decision_store.store_decisions(
         conn, [(draft, p.id, p.version_id) for draft, p in drafts], now
     )

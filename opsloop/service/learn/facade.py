@@ -9,9 +9,10 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from opsloop.core.backtest_reports import BacktestRun, SavedBacktest
+from opsloop.core.experiment_reports import ExperimentReport
 from opsloop.core.periods import Baseline
 from opsloop.service.context import Context
-from opsloop.service.learn import completion, training
+from opsloop.service.learn import completion, reports, training
 from opsloop.service.learn import dashboard as dashboard_service
 from opsloop.service.learn import metrics as metric_service
 from opsloop.service.learn.completion import CompletionReport
@@ -21,8 +22,11 @@ from opsloop.service.learn.views import (
     MetricsReport,
     ModelListing,
     PlaybookMetrics,
+    RenderedReport,
+    SentReport,
     TextModelListing,
     TrainResult,
+    WeeklyReport,
 )
 
 
@@ -46,10 +50,65 @@ class Learn:
         """The active playbooks `completion` reports on: a sequence and a success outcome."""
         return [playbook.name for playbook in completion.sequence_playbooks(self.ctx)]
 
+    def experiments(self, playbook: str) -> list[ExperimentReport]:
+        """The playbook's message experiments: each variant's sends, outcomes, rate with its
+        interval, probability of being best; the expected loss of stopping now and the winner
+        or "no winner yet" (opsloop/service/learn/experiments.py)."""
+        from opsloop.service.learn import experiments  # scipy: loaded only for this report
+
+        return experiments.experiments(self.ctx, playbook)
+
+    def end_experiment(
+        self, playbook: str, *, option: str, action: int, keep: str, actor: str
+    ) -> ExperimentReport:
+        """A person ends an experiment keeping one variant (audited); only it is sent since."""
+        from opsloop.service.learn import experiments
+
+        return experiments.end_experiment(
+            self.ctx, playbook, option=option, action=action, keep=keep, actor=actor
+        )
+
     def dashboard(self, *, playbook: str | None = None) -> Dashboard:
         """`metrics_report(by="week")` with time saved, reviews waiting and failed deliveries:
         what the web dashboard shows (opsloop/service/learn/dashboard.py)."""
         return dashboard_service.dashboard(self.ctx, playbook=playbook)
+
+    def weekly_report(
+        self, week: str, *, playbook: str | None = None, summarize: bool = False
+    ) -> WeeklyReport:
+        """One ISO week's report (`2026-W47`): the dashboard's numbers against the week
+        before, what was decided, what waits, what failed (opsloop/service/learn/reports.py).
+        `summarize`: add the language model's paragraph when one is configured."""
+        return reports.weekly_report(self.ctx, week, playbook=playbook, summarize=summarize)
+
+    def report_email(self, report: WeeklyReport) -> RenderedReport:
+        """The report as the email sends it: subject, text, HTML and the charts' PNGs."""
+        from opsloop.service.learn import report_rendering
+
+        return report_rendering.email(self.ctx, report)
+
+    def report_text(self, report: WeeklyReport) -> str:
+        """The report's plain-text email body (`opsloop report`)."""
+        from opsloop.service.learn import report_rendering
+
+        return report_rendering.text(self.ctx, report)
+
+    def report_chart_images(self, report: WeeklyReport) -> dict[str, str]:
+        """The report's charts as PNG `data:` URIs by chart id (the Reports page)."""
+        from opsloop.service.learn import report_rendering
+
+        return report_rendering.page_images(report)
+
+    def last_ended_week(self) -> str:
+        return reports.last_ended_week(self.ctx.clock())
+
+    def sent_reports(self) -> list[SentReport]:
+        """The weeks whose report went out by email, newest first."""
+        return reports.sent_reports(self.ctx)
+
+    def send_weekly_reports(self) -> int:
+        """Email the last ended week's report to whoever has not had it (the hourly job)."""
+        return reports.send_weekly_reports(self.ctx)
 
     def metrics_report(
         self,

@@ -369,3 +369,121 @@ ModelListing = TypedDict(
 )
 """`list_models` of a playbook with a `model:` block: its versions, newest first, and its
 text classifier's under `text` when it has one too."""
+
+
+# --- the weekly report -----------------------------------------------------------------------
+
+ReportKey = Literal["success_rate", "override_rate", "time_to_action", "csat"]
+
+
+class ReportNumber(TypedDict):
+    """One of the four numbers for one ISO week, against the week before
+    (opsloop/service/learn/reports.py)."""
+
+    key: ReportKey
+    title: str
+    playbook: str | None
+    """None for customer satisfaction, which belongs to no playbook."""
+    value: float | None
+    """A share (0-1), seconds, or a mean rating (1-5); None when the week has none."""
+    previous: float | None
+    change: float | None
+    """Relative change from the week before (`metrics.change`): -0.25 is a quarter lower."""
+    shown: str
+    """`value` as the report writes it: `40%`, `12 minutes`, `4.20`; `—` for none."""
+    previous_shown: str
+    change_shown: str
+    """`+25%`, `-10%`; empty without a change."""
+    sentence: str
+
+
+class ReportPlaybook(TypedDict):
+    """What one playbook decided in the week, and what came of it."""
+
+    playbook: str
+    mode: Mode
+    total: int
+    decisions: dict[str, int]
+    """Decisions of the week by status now."""
+    successes: int
+    failures: int
+    open_windows: int
+    reviewed: int
+    overridden: int
+    rejected: int
+    pending_reviews: int
+    """Decisions of the week that still wait for a person."""
+    sentence: str
+
+
+class ReportWaiting(TypedDict):
+    """What waits for people when the report is made."""
+
+    total: int
+    overdue: int
+    escalated: int
+    oldest: datetime | None
+    by_playbook: dict[str, int]
+    sentence: str
+
+
+class ReportFailure(TypedDict):
+    """A delivery that failed for good in the week."""
+
+    action_id: int
+    decision_id: int
+    playbook: str
+    kind: str
+    attempts: int
+    error: str | None
+    failed_at: datetime
+
+
+class ReportChart(TypedDict):
+    """One of the dashboard's weekly charts over the weeks up to the report's."""
+
+    id: str
+    title: str
+    spec: dict[str, Any] | None
+    """The Vega-Lite spec (the dashboard's `weekly_chart`); None when no week has a value."""
+    empty: str
+
+
+class WeeklyReport(TypedDict):
+    """`GET /api/reports/{week}`, `opsloop report --week`, the weekly email."""
+
+    week: str
+    starts: date
+    ends: date
+    """The Sunday the week ends on."""
+    playbook: str | None
+    partial: bool
+    """The week has not ended: its numbers will still move."""
+    numbers: list[ReportNumber]
+    playbooks: list[ReportPlaybook]
+    waiting: ReportWaiting
+    failed_deliveries: list[ReportFailure]
+    charts: list[ReportChart]
+    summary: str | None
+    """A short paragraph written by the language model (marked so wherever shown); None
+    without a model, or when not asked for."""
+    summary_model: str | None
+
+
+class SentReport(TypedDict):
+    """A week whose report went out by email (the Reports page)."""
+
+    week: str
+    recipients: int
+    failed: int
+    sent_at: datetime
+
+
+class RenderedReport(TypedDict):
+    """A weekly report as an email: subject, plain-text and HTML bodies, and the charts as
+    PNGs the HTML names by `cid:`."""
+
+    subject: str
+    text: str
+    html: str
+    images: dict[str, bytes]

@@ -131,6 +131,7 @@ def playbook_detail(
         "playbook": playbook,
         "parse_problem": problem,
         "outline": outline(playbook) if playbook else None,
+        "has_experiments": playbook is not None and _has_variants(playbook),
         "schedule_times": _schedule_times(record),
         "channel_warnings": service.decide.channel_warnings(name),
         "readiness": _readiness(service, name),
@@ -484,3 +485,12 @@ def _when(value: Any) -> str:
 def _sentence(message: str) -> str:
     message = message.strip()
     return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
+
+
+def _has_variants(playbook: Playbook) -> bool:
+    """Whether an option's action tries variants (a message test, with its own page)."""
+    return any(
+        getattr(action, "variants", ())
+        for option in playbook.options.values()
+        for action in option.actions
+    )

@@ -78,6 +78,7 @@ NAV: list[NavItem] = [
     # NavItem("Settings", "/settings", needs="admin"),
     NavItem("Inbox", "/inbox"),
     NavItem("Dashboard", "/dashboard"),
+    NavItem("Reports", "/reports"),
     NavItem("Playbooks", "/playbooks"),
     NavItem("Sources", "/sources"),
     NavItem("Tasks", "/tasks"),
