@@ -204,8 +204,10 @@ def test_playbooks_md_holds_a_complete_example() -> None:
     assert examples, "docs/playbooks.md needs a complete example playbook in a ```yaml block"
     playbook, _ = load_playbook(examples[0], "docs/playbooks.md")
     kinds = {feature.kind for feature in playbook.features.values()}
-    assert kinds == set(FEATURE_KINDS), (
-        f"the example misses feature kinds {set(FEATURE_KINDS) - kinds}"
+    # A ticket has no demand to forecast: `forecast` is shown in its own section (and
+    # playbooks/restock.yaml).
+    assert kinds == set(FEATURE_KINDS) - {"forecast"}, (
+        f"the example misses feature kinds {set(FEATURE_KINDS) - {'forecast'} - kinds}"
     )
     actions = {action.kind for option in playbook.options.values() for action in option.actions}
     assert actions & GUARDED_KINDS, "the example shows a guarded action"

@@ -178,7 +178,37 @@ class Trigger(_Model):
 
 
 AGGREGATES = ("count", "sum", "avg", "min", "max", "last", "days_since")
-FEATURE_KINDS = ("trait", *AGGREGATES, "formula")
+FEATURE_KINDS = ("trait", *AGGREGATES, "formula", "forecast")
+
+
+class ForecastSpec(_Model):
+    """A demand forecast from the subject's own events, and the reorder point it gives
+    (`forecast:` feature; computed by the service: opsloop/service/decide/forecasting.py)."""
+
+    events: EventTypes
+    quantity: str = "quantity"
+    """Payload path of the units each event sold: `quantity`, `line.qty`."""
+    horizon: Duration = timedelta(weeks=4)
+    """How far ahead the weekly rate is averaged (whole weeks, at least one)."""
+    stock: str | None = None
+    """Trait path of the units on hand; without it only the forecast is given."""
+    on_order: str | None = None
+    """Trait path of the units already ordered and not yet received."""
+    lead_time: Duration = timedelta(days=7)
+    review_period: Duration = timedelta(days=14)
+    service_level: float = 0.95
+
+    def problems(self) -> Iterator[tuple[Path, str]]:
+        if not 0.5 <= self.service_level < 1.0:
+            yield ("service_level",), "`service_level` is a probability from 0.5 to below 1: 0.95"
+        if self.horizon < timedelta(days=1):
+            yield ("horizon",), "`horizon` is at least 1d (it is counted in whole weeks)"
+        if problem := path_problem(self.quantity):
+            yield ("quantity",), problem
+        for name in ("stock", "on_order"):
+            value = getattr(self, name)
+            if value is not None and (problem := path_problem(value, "entity")):
+                yield (name,), problem
 
 
 class Feature(_Model):
@@ -193,6 +223,7 @@ class Feature(_Model):
     last: EventTypes | None = None
     days_since: EventTypes | None = None
     formula: Expression | None = None
+    forecast: ForecastSpec | None = None
     field: str | None = None
     """Payload path read by sum/avg/min/max/last, e.g. `amount` or `order.total`."""
     within: Duration | None = None
@@ -210,6 +241,8 @@ class Feature(_Model):
 
     @property
     def event_types(self) -> tuple[str, ...]:
+        if self.forecast is not None:
+            return self.forecast.events
         value = getattr(self, self.kind)
         return value if isinstance(value, tuple) else ()
 
@@ -231,6 +264,9 @@ class Feature(_Model):
             yield ("field",), problem
         if self.trait is not None and (problem := path_problem(str(self.trait), "entity")):
             yield ("trait",), problem
+        if self.forecast is not None:
+            for path, message in self.forecast.problems():
+                yield ("forecast", *path), message
         if kind in ("trait", "formula"):
             for extra in ("within", "where"):
                 if getattr(self, extra) is not None:

@@ -669,8 +669,7 @@ def _typical(x: pd.DataFrame, numeric: list[str], categorical: list[str]) -> dic
     typical: dict[str, Any] = {}
     for name in numeric:
         known = x[name].dropna()  # an all-empty column has no median (pandas 2 warns)
-        median = known.median() if len(known) else None
-        typical[name] = None if _is_missing(median) else float(median)
+        typical[name] = float(known.median()) if len(known) else None
     for name in categorical:
         typical[name] = str(x[name].mode().iloc[0])
     return typical

@@ -35,14 +35,21 @@ def decide(
     models: PlaybookModels | None = None,
     text_models: PlaybookModels | None = None,
     classified: Classified | None = None,
+    computed: dict[str, Any] | None = None,
 ) -> DecisionDraft:
     """`models`: the playbook's trained models when it declares a `model:` (None: the fallback).
     `text_models`: its trained text classifier (`text.classify.using: model`); `classified`:
-    the LLM's category (`using: llm`), asked before deciding by `opsloop.service.decide.llm_decisions`."""
+    the LLM's category (`using: llm`), asked before deciding by `opsloop.service.decide.llm_decisions`.
+    `computed`: the values of `forecast` features, worked out by the service."""
     spec = playbook.playbook
     base = base_context(event, traits)
     features, feature_errors = compute_features(
-        playbook, at=event.occurred_at, history=history, traits=traits, base=base
+        playbook,
+        at=event.occurred_at,
+        history=history,
+        traits=traits,
+        base=base,
+        computed=computed,
     )
     context: dict[str, Any] = {**base, **features}
     explanation: dict[str, Any] = {

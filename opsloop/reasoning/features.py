@@ -8,6 +8,7 @@ Entity traits are the exception: they are the profile as it stands when the deci
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -39,18 +40,24 @@ def compute_features(
     history: list[HistoryEvent],
     traits: dict[str, Any],
     base: dict[str, Any],
+    computed: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Return (feature values, errors by feature name).
 
     `history` is the subject's events of the types the playbook reads, oldest first. `base` is
     the expression context without features (event, entity, subject); formulas see it too.
+    `computed` holds the values of the features reasoning does not compute itself (`forecast`:
+    the service fits the model, opsloop/service/decide/forecasting.py); one missing is null.
     """
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
     relevant = [event for event in history if event.occurred_at <= at]
     for feature in playbook.features:
         try:
-            value = _compute(feature, at, relevant, traits, {**base, **values})
+            if feature.kind == "forecast":
+                value = (computed or {}).get(feature.name)
+            else:
+                value = _compute(feature, at, relevant, traits, {**base, **values})
         except ExpressionError as exc:
             errors[feature.name] = str(exc)
             value = None
@@ -106,6 +113,11 @@ def _compute(
     if kind == "min":
         return min(numbers)
     return max(numbers)
+
+
+def matches(feature: CompiledFeature, event: HistoryEvent) -> bool:
+    """Does `event` count for this event feature (its type and `where`; not `within`)?"""
+    return event.type in feature.event_types and (feature.where is None or _where(feature, event))
 
 
 def _where(feature: CompiledFeature, event: HistoryEvent) -> bool:

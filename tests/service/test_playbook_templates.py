@@ -37,6 +37,7 @@ def test_the_templates_are_the_built_in_playbooks() -> None:
     assert playbook_templates.template_names() == [
         "customer-onboarding",
         "lead-qualification",
+        "restock",
         "support-triage",
         "support-triage-rules",
     ]
@@ -177,6 +178,7 @@ def test_installed_playbooks_on_the_same_events_are_named(
     assert overlaps == {
         "customer-onboarding": [],
         "lead-qualification": [],
+        "restock": [],
         "support-triage": ["support-triage-rules"],
         "support-triage-rules": [],
     }

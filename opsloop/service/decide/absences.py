@@ -105,6 +105,7 @@ def decide_absence(ctx: Context, playbook_name: str, event_id: int) -> int | Non
             traits=traits.get(opened.subject, {}),
             models=models.tabular,
             text_models=models.text,
+            computed=deciding.computed_for(active, as_of, history, traits),
         )
     except Exception as exc:  # a bug must not lose the window: record it as an error
         log.exception("playbook %s failed on the window of event %d", playbook_name, event_id)

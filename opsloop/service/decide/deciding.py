@@ -121,12 +121,32 @@ def decide_work(
                 traits=traits.get(event.subject, {}),
                 models=models.get(playbook.name),
                 text_models=text_models.get(playbook.name),
+                computed=computed_for(playbook, event, history, traits),
             )
         except Exception as exc:  # a bug must not refuse the event: record it and go on
             log.exception("playbook %s failed on event %d", playbook.name, event.id)
             draft = error_draft(playbook, event, exc)
         drafts.append((draft, playbook))
     return record_decisions(ctx, tx, drafts, {event.id: event for event, _ in work}, history, now)
+
+
+def computed_for(
+    playbook: ActivePlaybook,
+    event: Event,
+    history: dict[str, list[HistoryEvent]],
+    traits: dict[str, dict[str, Any]],
+) -> dict[str, Any] | None:
+    """The `forecast` feature values of this decision (None when the playbook has none)."""
+    if not any(feature.kind == "forecast" for feature in playbook.compiled.features):
+        return None
+    from opsloop.service.decide import forecasting  # loads the forecasting libraries
+
+    return forecasting.computed_features(
+        playbook.compiled,
+        at=event.occurred_at,
+        history=history.get(event.subject, []),
+        traits=traits.get(event.subject, {}),
+    )
 
 
 def read_inputs(

@@ -79,6 +79,7 @@ def decide_with_llm(ctx: Context, playbook_name: str, event_id: int) -> int | No
             models=models.tabular,
             text_models=models.text,
             classified=classified,
+            computed=deciding.computed_for(active, event, history, traits),
         )
         if draft.choice in active.compiled.drafted and draft.status == "pending":
             _prepare_draft(llm, spec, text, draft, calls)

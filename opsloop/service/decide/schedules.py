@@ -175,8 +175,20 @@ def _selected(
     if select is None:
         return True
     base = base_context(probe, traits)
+    try:
+        computed = deciding.computed_for(
+            active, probe, {probe.subject: history}, {probe.subject: traits}
+        )
+    except Exception:  # a forecast that fails here fails the decision too: it is not picked
+        log.exception("playbook %s: forecast failed for %s", active.name, probe.subject)
+        return False
     features, _ = compute_features(
-        active.compiled, at=probe.occurred_at, history=history, traits=traits, base=base
+        active.compiled,
+        at=probe.occurred_at,
+        history=history,
+        traits=traits,
+        base=base,
+        computed=computed,
     )
     try:
         return select.truth({**base, **features})
