@@ -258,7 +258,8 @@ def _feature_row(key: int, name: str, spec: Mapping[Any, Any]) -> Row:
     rest = dict(spec)
     kind, source = "", None
     for candidate in FEATURE_KINDS:
-        if candidate in rest:
+        # A kind the form has no field for (a `forecast:` block) stays as written, kept.
+        if candidate in rest and candidate in FEATURE_SOURCE:
             source = _show(FEATURE_SOURCE[candidate], rest[candidate])
             if source is not None:
                 kind = candidate
