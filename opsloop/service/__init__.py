@@ -77,7 +77,7 @@ if TYPE_CHECKING:
     from opsloop.service.ingest.test_deliveries import TestDelivery
     from opsloop.service.ingest.tracking import MAX_BATCH_BYTES, SNIPPET_PATH, Tracked
     from opsloop.service.ingest.views import ContractDetail, ContractSummary, ReplayableItem
-    from opsloop.service.learn.charts import Point, Unit, weekly_chart
+    from opsloop.service.learn.charts import Point, Unit, four_series, weekly_chart
     from opsloop.service.learn.facade import Learn
     from opsloop.service.learn.metrics import CSAT_EVENT, CSAT_FIELD
     from opsloop.service.learn.views import (
@@ -149,6 +149,7 @@ __all__ = [
     "Unit",
     "WeeklyReport",
     "builtin_contracts",
+    "four_series",
     "load_playbook",
     "migrate_database",
     "validate_contracts",
@@ -197,6 +198,7 @@ _EXPORTED_FROM = {
     "SentReport": "opsloop.service.learn.views",
     "Point": "opsloop.service.learn.charts",
     "Unit": "opsloop.service.learn.charts",
+    "four_series": "opsloop.service.learn.charts",
     "weekly_chart": "opsloop.service.learn.charts",
     "ContractDetail": "opsloop.service.ingest.views",
     "ContractSummary": "opsloop.service.ingest.views",

@@ -12,21 +12,18 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
 from opsloop.core.sources import parse_source
 from opsloop.service import OpsLoop
 from opsloop.store import audit as audit_store
-from opsloop.web.app import create_app
 from tests.conftest import OpsFactory, Serve
-from tests.people import OWNER, REVIEWER, VIEWER, Person, SignIn, add_people, form_csrf
-from tests.web.test_playbook_pages import Browser, text_of
+from tests.people import OWNER, REVIEWER, VIEWER, SignIn, add_people
+from tests.web.test_playbook_pages import Browse, browse, text_of
 
 STANDARD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -38,32 +35,7 @@ def site(make_ops: OpsFactory, database_url: str) -> OpsLoop:
     return ops
 
 
-Open = Callable[[OpsLoop, Person], Browser]
-
-
-@pytest.fixture
-def open_as() -> Iterator[Open]:
-    """`open_as(ops, person)`: the app in the test client, signed in through /login."""
-    clients: list[TestClient] = []
-
-    def sign_in(ops: OpsLoop, person: Person) -> Browser:
-        client = TestClient(create_app(ops.settings, service=ops), follow_redirects=False)
-        clients.append(client)
-        login = client.get("/login")
-        answer = client.post(
-            "/login",
-            data={
-                "email": person.email,
-                "password": person.password,
-                "csrf_token": form_csrf(login.text),
-            },
-        )
-        assert answer.status_code == 303, answer.text
-        return Browser(client, client.get("/api/me").json()["csrf_token"])
-
-    yield sign_in
-    for client in clients:
-        client.close()
+__all__ = ["browse"]  # fixtures used here
 
 
 class FormReader(HTMLParser):
@@ -210,9 +182,9 @@ KINDS: dict[str, tuple[dict[str, str], str, str | None]] = {
 
 
 def test_owners_choose_a_kind_or_an_example_and_others_are_refused(
-    site: OpsLoop, open_as: Open
+    site: OpsLoop, browse: Browse
 ) -> None:
-    owner = open_as(site, OWNER)
+    owner = browse(site, OWNER)
     listing = owner.get("/sources")
     assert 'href="/sources/_new"' in listing.text
     page = owner.get("/sources/_new")
@@ -236,7 +208,7 @@ def test_owners_choose_a_kind_or_an_example_and_others_are_refused(
 
     site.ingest.add_source("name: stripe\nkind: webhook\n", "s.yaml", actor="t")
     for person in (REVIEWER, VIEWER):
-        other = open_as(site, person)
+        other = browse(site, person)
         assert "/sources/_new" not in other.get("/sources").text
         assert 'data-testid="edit-source"' not in other.get("/sources/stripe").text
         for method, url in (
@@ -258,10 +230,10 @@ def test_owners_choose_a_kind_or_an_example_and_others_are_refused(
 
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_each_kind_is_added_with_its_form_as_the_command_line_adds_its_file(
-    site: OpsLoop, open_as: Open, kind: str
+    site: OpsLoop, browse: Browse, kind: str
 ) -> None:
     posted, written, secret = KINDS[kind]
-    owner = open_as(site, OWNER)
+    owner = browse(site, OWNER)
     form = owner.get(f"/sources/_new/{kind}")
     assert form.status_code == 200
     assert 'id="source-form"' in form.text
@@ -281,8 +253,8 @@ def test_each_kind_is_added_with_its_form_as_the_command_line_adds_its_file(
     assert revealed(page.text) == secret
 
 
-def test_an_example_fills_the_form_and_is_added_as_its_file(site: OpsLoop, open_as: Open) -> None:
-    owner = open_as(site, OWNER)
+def test_an_example_fills_the_form_and_is_added_as_its_file(site: OpsLoop, browse: Browse) -> None:
+    owner = browse(site, OWNER)
     page = owner.get("/sources/_new/webhook?example=stripe")
     assert "Payments from Stripe: in the Dashboard" in text_of(page.text)
     values = form_values(page.text)
@@ -303,9 +275,9 @@ def test_an_example_fills_the_form_and_is_added_as_its_file(site: OpsLoop, open_
 
 
 def test_errors_are_shown_beside_their_field_and_nothing_is_stored(
-    site: OpsLoop, open_as: Open
+    site: OpsLoop, browse: Browse
 ) -> None:
-    owner = open_as(site, OWNER)
+    owner = browse(site, OWNER)
     answer = owner.post(
         "/sources/_new/http",
         {
@@ -356,8 +328,8 @@ def test_errors_are_shown_beside_their_field_and_nothing_is_stored(
     assert site.ingest.list_sources() == []
 
 
-def test_secret_and_mapping_errors_are_beside_their_fields(site: OpsLoop, open_as: Open) -> None:
-    owner = open_as(site, OWNER)
+def test_secret_and_mapping_errors_are_beside_their_fields(site: OpsLoop, browse: Browse) -> None:
+    owner = browse(site, OWNER)
     base = {"name": "stripe", "verify": "stripe", "enabled": "on", "mapping": "stripe"}
     missing = owner.post("/sources/_new/webhook", base)
     assert missing.status_code == 422
@@ -398,9 +370,9 @@ def test_secret_and_mapping_errors_are_beside_their_fields(site: OpsLoop, open_a
 
 
 def test_with_htmx_the_errors_replace_the_form_and_success_loads_the_page(
-    site: OpsLoop, open_as: Open
+    site: OpsLoop, browse: Browse
 ) -> None:
-    owner = open_as(site, OWNER)
+    owner = browse(site, OWNER)
     wrong = owner.htmx("/sources/_new/webhook", {"name": "", "verify": "hmac"})
     assert wrong.status_code == 422
     assert wrong.text.lstrip().startswith('<form id="source-form"')
@@ -423,7 +395,7 @@ def test_with_htmx_the_errors_replace_the_form_and_success_loads_the_page(
 
 
 def test_an_edit_keeps_the_secret_when_left_empty_and_shows_a_new_one_once(
-    site: OpsLoop, open_as: Open
+    site: OpsLoop, browse: Browse
 ) -> None:
     site.ingest.add_source(
         "name: backoffice\nkind: webhook\nverify: hmac\n",
@@ -431,7 +403,7 @@ def test_an_edit_keeps_the_secret_when_left_empty_and_shows_a_new_one_once(
         secret="first-secret-1",
         actor="cli",
     )
-    owner = open_as(site, OWNER)
+    owner = browse(site, OWNER)
     form = owner.get("/sources/backoffice/edit")
     assert form.status_code == 200
     assert "first-secret-1" not in form.text
@@ -465,7 +437,7 @@ def test_an_edit_keeps_the_secret_when_left_empty_and_shows_a_new_one_once(
     generated = source_secret(site, "backoffice")
     assert generated not in ("second-secret-2", None)
     # The address alone (another owner's browser, a log) tells nothing.
-    stranger = open_as(site, OWNER)
+    stranger = browse(site, OWNER)
     assert revealed(stranger.get(newer.headers["location"]).text) is None
     assert revealed(owner.get(newer.headers["location"]).text) == generated
     assert verbs(site, "backoffice") == [
@@ -481,10 +453,10 @@ def source_secret(ops: OpsLoop, name: str) -> str | None:
 
 
 def test_every_example_saved_back_from_its_form_is_unchanged(
-    site: OpsLoop, open_as: Open, monkeypatch: pytest.MonkeyPatch
+    site: OpsLoop, browse: Browse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SHOP_API_TOKEN", "tok_env")
-    owner = open_as(site, OWNER)
+    owner = browse(site, OWNER)
     for example in site.ingest.source_examples():
         needed = example.spec.needs_secret and not example.spec.secret_env
         secret = "s3cret" if needed else None
@@ -497,9 +469,9 @@ def test_every_example_saved_back_from_its_form_is_unchanged(
 
 
 def test_a_source_name_that_cannot_be_is_answered_like_an_unknown_one(
-    site: OpsLoop, open_as: Open
+    site: OpsLoop, browse: Browse
 ) -> None:
-    owner = open_as(site, OWNER)
+    owner = browse(site, OWNER)
     for url in ("/sources/Bad%20Name/edit", "/sources/nowhere/edit", f"/sources/{'x' * 300}/edit"):
         answer = owner.get(url)
         assert answer.status_code == 404, url
@@ -521,13 +493,13 @@ WEBHOOKS = {
 
 @pytest.mark.parametrize("verify", list(WEBHOOKS))
 def test_a_test_delivery_from_the_page_is_accepted_with_its_event(
-    site: OpsLoop, open_as: Open, verify: str
+    site: OpsLoop, browse: Browse, verify: str
 ) -> None:
     definition, secret, event_type = WEBHOOKS[verify]
     site.ingest.add_source(
         f"name: hook\nkind: webhook\n{definition}\n", "h.yaml", secret=secret, actor="t"
     )
-    owner = open_as(site, OWNER)
+    owner = browse(site, OWNER)
     page = owner.get("/sources/hook").text
     assert 'href="#test"' in page
     sample = form_values_of_test(page)
@@ -554,9 +526,9 @@ def form_values_of_test(page: str) -> dict[str, str]:
 
 
 def test_after_the_secret_changes_the_old_one_is_refused_with_the_reason(
-    site: OpsLoop, open_as: Open
+    site: OpsLoop, browse: Browse
 ) -> None:
-    owner = open_as(site, OWNER)
+    owner = browse(site, OWNER)
     created = owner.post(
         "/sources/_new/webhook",
         {"name": "backoffice", "verify": "hmac", "generate_secret": "on", "enabled": "on"},
@@ -582,13 +554,13 @@ def test_after_the_secret_changes_the_old_one_is_refused_with_the_reason(
 
 
 def test_pulled_and_tracking_sources_get_sync_or_their_call_instead(
-    site: OpsLoop, open_as: Open
+    site: OpsLoop, browse: Browse
 ) -> None:
     site.ingest.add_source("name: website\nkind: segment\n", "w.yaml", secret="wk_1", actor="t")
     site.ingest.add_source(
         "name: till\nkind: folder\nfolder: {path: /nonexistent}\n", "t.yaml", actor="t"
     )
-    owner = open_as(site, OWNER)
+    owner = browse(site, OWNER)
     tracking = owner.get("/sources/website").text
     assert "Send a test delivery" not in tracking
     assert 'curl -sS http://testserver/v1/track \\\n  -u "$WRITE_KEY:"' in command(tracking)
@@ -601,9 +573,9 @@ def test_pulled_and_tracking_sources_get_sync_or_their_call_instead(
 
 
 def test_the_form_is_rendered_for_every_kind_with_only_its_fields(
-    site: OpsLoop, open_as: Open
+    site: OpsLoop, browse: Browse
 ) -> None:
-    owner = open_as(site, OWNER)
+    owner = browse(site, OWNER)
     fields: dict[str, Any] = {}
     for kind in KINDS:
         page = owner.get(f"/sources/_new/{kind}").text
@@ -711,6 +683,7 @@ def test_the_command_on_a_source_page_delivers_to_a_live_server(
         reason = f"the commands need {', '.join(missing)}"
         if os.environ.get("CI"):
             pytest.fail(f"{reason}; CI installs them")
+        print(reason)  # said in the output as well as in the skip summary
         pytest.skip(reason)
     ops = make_ops(database_url, use_clock=False)  # `date +%s` is the wall clock
     add_people(ops)

@@ -8,10 +8,16 @@ start the server (tests/test_startup.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from opsloop.service.learn.views import CsatReport, DashboardPlaybook
 
 Unit = Literal["share", "number", "rating"]
+Week = Mapping[str, Any]
+MINUTE, HOUR = 60.0, 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,3 +102,70 @@ def png(spec: dict[str, Any], *, width: int = 560, scale: float = 2.0) -> bytes:
     fixed = {**spec, "width": width} if spec.get("width") == "container" else spec
     drawn: bytes = vl_convert.vegalite_to_png(fixed, scale=scale)
     return drawn
+
+
+@dataclass(frozen=True, slots=True)
+class WeeklySeries:
+    """One of the four weekly charts, as points: the dashboard and the weekly report add their
+    own words around it."""
+
+    id: str
+    title: str
+    points: list[Point]
+    unit: Unit
+    empty: str
+    """What to say when no week has a value."""
+
+    def spec(self) -> dict[str, Any] | None:
+        return weekly_chart(self.points, title=self.title, unit=self.unit) if self.points else None
+
+
+def four_series(
+    rows: Sequence[DashboardPlaybook],
+    csat: CsatReport,
+    keep: Callable[[Week], bool] = lambda week: True,
+) -> list[WeeklySeries]:
+    """Success rate, override rate, time to action and satisfaction, week by week, over the
+    weeks `keep` lets through. A first week the data covers only in part is always left out (a
+    few days' numbers spike every chart); a week not over yet is a hollow point (`so_far`)."""
+
+    def shown(week: Week) -> bool:
+        return week["partial"] != "first" and keep(week)
+
+    def points(field: str, scale: float = 1.0) -> list[Point]:
+        found: list[Point] = []
+        for row in rows:
+            weeks: Sequence[Week] = row["weeks"] or []
+            found += [
+                _point(week, row["playbook"], week[field] / scale)
+                for week in weeks
+                if week[field] is not None and shown(week)
+            ]
+        return found
+
+    waits = points("median_time_to_action_seconds")
+    scale, unit = (
+        (HOUR, "hours") if any(p.value >= 2 * HOUR for p in waits) else (MINUTE, "minutes")
+    )
+    rated = [
+        _point(week, "customers", week["mean_rating"])
+        for week in csat["weeks"] or []
+        if week["mean_rating"] is not None and shown(week)
+    ]
+    return [
+        WeeklySeries("success-rate", "Decision success rate", points("success_rate"), "share",
+                     "No week has a closed outcome window yet."),
+        WeeklySeries("override-rate", "Human override rate", points("override_rate"), "share",
+                     "No decision has been reviewed yet."),
+        WeeklySeries("time-to-action", f"Time to action ({unit})",
+                     points("median_time_to_action_seconds", scale), "number",
+                     "No action has been delivered yet."),
+        WeeklySeries("csat", "Customer satisfaction (1–5)", rated, "rating",
+                     "No customer satisfaction answers yet."),
+    ]  # fmt: skip
+
+
+def _point(week: Week, series: str, value: float) -> Point:
+    return Point(
+        week["week"], str(week["starts"]), series, value, so_far=week["partial"] == "current"
+    )

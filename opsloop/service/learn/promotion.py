@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
+from opsloop.learning.split_checks import split_of
 from opsloop.service.context import Context
 from opsloop.service.learn.views import Verdict
 from opsloop.store import model_registry as model_store
@@ -66,6 +67,24 @@ def wants_nothing_new(latest: Mapping[str, Any], evaluate: Evaluate | None) -> b
     if evaluate != "walk-forward":
         return True
     return bool((latest.get("metrics") or {}).get("walk_forward"))
+
+
+def same_labels(
+    latest: Mapping[str, Any],
+    labels_hash: str,
+    split: str,
+    *,
+    force: bool,
+    evaluate: Evaluate | None,
+) -> bool:
+    """Training again would learn nothing: the latest version saw these very labels, split the
+    same way, and nothing it lacks (walk-forward figures) is asked for."""
+    return (
+        latest["labels_hash"] == labels_hash
+        and not force
+        and split_of(latest) == split
+        and wants_nothing_new(latest, evaluate)
+    )
 
 
 def runs_walk_forward(evaluate: Evaluate | None, times: Sequence[datetime], split: str) -> bool:

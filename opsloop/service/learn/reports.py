@@ -351,59 +351,18 @@ def _waiting(
 
 
 def _charts(rows: Sequence[DashboardPlaybook], csat: CsatReport, week: str) -> list[ReportChart]:
-    """The dashboard's four weekly charts (its `weekly_chart` specs), over the report's week and
-    the seven before it. As on the dashboard, a first week the data covers only in part is left
-    out and a week not over yet is a hollow point."""
+    """The dashboard's four weekly charts over the report's week and the seven before it."""
 
-    def shown(weeks: Sequence[Mapping[str, Any]] | None) -> list[Mapping[str, Any]]:
-        return [w for w in weeks or [] if w["week"] <= week and w["partial"] != "first"]
+    def upto(w: Mapping[str, Any]) -> bool:
+        return bool(w["week"] <= week and w["partial"] != "first")
 
-    recent = sorted({w["week"] for row in rows for w in shown(row["weeks"])})[-CHART_WEEKS:]
-    recent_csat = shown(csat["weeks"])[-CHART_WEEKS:]
-    first = min([*recent, *(w["week"] for w in recent_csat)], default=week)
-
-    def points(field: str, scale: float = 1.0) -> list[charts.Point]:
-        return [
-            _point(w, row["playbook"], w[field] / scale)
-            for row in rows
-            for w in shown(row["weeks"])
-            if w[field] is not None and w["week"] >= first
-        ]
-
-    waits = points("median_time_to_action_seconds")
-    in_hours = any(p.value >= 2 * HOUR for p in waits)
-    scale, unit = (HOUR, "hours") if in_hours else (MINUTE, "minutes")
-    rated = [
-        _point(w, "customers", w["mean_rating"])
-        for w in recent_csat
-        if w["mean_rating"] is not None and w["week"] >= first
-    ]
-    made: list[tuple[str, str, list[charts.Point], charts.Unit, str]] = [
-        ("success-rate", "Decision success rate", points("success_rate"), "share",
-         "No week has a closed outcome window yet."),
-        ("override-rate", "Human override rate", points("override_rate"), "share",
-         "No decision has been reviewed yet."),
-        ("time-to-action", f"Time to action ({unit})",
-         points("median_time_to_action_seconds", scale), "number",
-         "No action has been delivered yet."),
-        ("csat", "Customer satisfaction (1–5)", rated, "rating",
-         "No customer satisfaction answers yet."),
-    ]  # fmt: skip
+    recent = sorted({w["week"] for row in rows for w in row["weeks"] or [] if upto(w)})
+    recent_csat = [w["week"] for w in csat["weeks"] or [] if upto(w)]
+    first = min([*recent[-CHART_WEEKS:], *recent_csat[-CHART_WEEKS:]], default=week)
     return [
-        {
-            "id": chart_id,
-            "title": title,
-            "spec": charts.weekly_chart(found, title=title, unit=kind) if found else None,
-            "empty": empty,
-        }
-        for chart_id, title, found, kind, empty in made
+        {"id": series.id, "title": series.title, "spec": series.spec(), "empty": series.empty}
+        for series in charts.four_series(rows, csat, lambda w: first <= w["week"] <= week)
     ]
-
-
-def _point(week: Mapping[str, Any], series: str, value: float) -> charts.Point:
-    return charts.Point(
-        week["week"], str(week["starts"]), series, value, so_far=week["partial"] == "current"
-    )
 
 
 # --- the language model's summary ------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Any
 
 from opsloop.core.errors import Conflict, InvalidInput, NotFound
 from opsloop.core.playbooks import Classify, Playbook
-from opsloop.learning.split_checks import SplitKind, chosen_split, split_of
+from opsloop.learning.split_checks import SplitKind, chosen_split
 from opsloop.learning.text_dataset import (
     TextDataset,
     build_text_dataset,
@@ -34,8 +34,8 @@ from opsloop.service.learn.promotion import (
     not_in_time_order,
     remember,
     runs_walk_forward,
+    same_labels,
     unchanged_by_fingerprint,
-    wants_nothing_new,
     with_skill,
 )
 from opsloop.service.learn.time_notes import file_order_note
@@ -100,13 +100,8 @@ def train_text_model(
     say("Reading labelled messages from the ledger")
     dataset = read_dataset(ctx, active, now)
     _check_enough(dataset, spec, playbook)
-    same_split = split_of(latest) == split_by
-    if (
-        latest is not None
-        and latest["labels_hash"] == dataset.labels_hash
-        and not force
-        and same_split
-        and wants_nothing_new(latest, evaluate)
+    if latest is not None and same_labels(
+        latest, dataset.labels_hash, split_by, force=force, evaluate=evaluate
     ):
         remember(ctx, latest, current)
         return _unchanged(active.name, name, latest, len(dataset.rows))

@@ -29,7 +29,7 @@ from opsloop.core.errors import Conflict, InvalidInput, NotFound
 from opsloop.core.playbooks import ModelSpec
 from opsloop.learning import predictors
 from opsloop.learning.datasets import Dataset, Row, build_dataset, model_name, recipe
-from opsloop.learning.split_checks import SplitKind, chosen_split, label_order_warning, split_of
+from opsloop.learning.split_checks import SplitKind, chosen_split, label_order_warning
 from opsloop.service.context import ActivePlaybook, Context
 from opsloop.service.learn.model_versions import NewVersion, latest_serving, store_version
 from opsloop.service.learn.promotion import (
@@ -38,8 +38,8 @@ from opsloop.service.learn.promotion import (
     not_in_time_order,
     remember,
     runs_walk_forward,
+    same_labels,
     unchanged_by_fingerprint,
-    wants_nothing_new,
     with_skill,
 )
 from opsloop.service.learn.text_training import (
@@ -118,13 +118,8 @@ def _train_tabular(
     with ctx.db.read() as conn:
         dataset = build_dataset(conn, active.compiled, active.id, now=now)
     _check_enough(dataset, spec)
-    same_split = split_of(latest) == split_by
-    if (
-        latest is not None
-        and latest["labels_hash"] == dataset.labels_hash
-        and not force
-        and same_split
-        and wants_nothing_new(latest, evaluate)
+    if latest is not None and same_labels(
+        latest, dataset.labels_hash, split_by, force=force, evaluate=evaluate
     ):
         remember(ctx, latest, current)
         return _unchanged(playbook, name, latest, _training(dataset, None))

@@ -4,6 +4,6 @@ Vega scripts (static/vendor/, embedded by static/charts.js)."""
 
 from __future__ import annotations
 
-from opsloop.service import Point, Unit, weekly_chart
+from opsloop.service import Point, Unit, four_series, weekly_chart
 
-__all__ = ["Point", "Unit", "weekly_chart"]
+__all__ = ["Point", "Unit", "four_series", "weekly_chart"]

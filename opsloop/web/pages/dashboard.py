@@ -27,7 +27,7 @@ from opsloop.core.errors import NotFound
 from opsloop.service import OpsLoop
 from opsloop.web.auth import walk_routes
 from opsloop.web.deps import ops
-from opsloop.web.pages.charts import Point, Unit, weekly_chart
+from opsloop.web.pages.charts import four_series
 from opsloop.web.pages.ui import PageReader, page_router, render
 
 if TYPE_CHECKING:
@@ -395,61 +395,22 @@ def _sentence(message: str) -> str:
 # --- charts ------------------------------------------------------------------------------
 
 
+MEANINGS = {
+    "success-rate": "share of decisions that acted whose outcome window closed with a success",
+    "override-rate": "share of reviewed decisions a person overrode or rejected",
+    "time-to-action": "median time from the triggering event to the first action",
+    "csat": "mean rating of the week's answers",
+}
+
+
 def _charts(rows: Sequence[DashboardPlaybook], csat: CsatReport) -> list[Chart]:
-    """The four weekly charts. A first week the data covers only in part is left out (a few
-    days' numbers spiked every chart); the current week is drawn as a hollow point off the line
-    (`Point.so_far`), since its numbers will still move."""
-
-    def points(field: str, scale: float = 1.0) -> list[Point]:
-        found: list[Point] = []
-        for row in rows:
-            weeks: Sequence[Mapping[str, Any]] = row["weeks"] or []
-            found += [
-                _point(week, row["playbook"], week[field] / scale)
-                for week in weeks
-                if week[field] is not None and week["partial"] != "first"
-            ]
-        return found
-
-    waits = points("median_time_to_action_seconds")
-    in_hours = any(p.value >= 2 * HOUR for p in waits)
-    scale = HOUR if in_hours else MINUTE
-    unit = "hours" if in_hours else "minutes"
-    rated = [
-        _point(week, "customers", week["mean_rating"])
-        for week in csat["weeks"] or []
-        if week["mean_rating"] is not None and week["partial"] != "first"
-    ]
-    made: list[tuple[str, str, str, list[Point], Unit, str, str | None]] = [
-        ("success-rate", "Decision success rate", "share of decisions that acted whose outcome "
-         "window closed with a success", points("success_rate"), "share",
-         "No week has a closed outcome window yet.", _success_note(rows)),
-        ("override-rate", "Human override rate", "share of reviewed decisions a person "
-         "overrode or rejected", points("override_rate"), "share",
-         "No decision has been reviewed yet.", None),
-        ("time-to-action", f"Time to action ({unit})", f"median {unit} from the triggering "
-         "event to the first action", points("median_time_to_action_seconds", scale), "number",
-         "No action has been delivered yet.", None),
-        ("csat", "Customer satisfaction (1–5)", "mean rating of the week's answers", rated,
-         "rating", "No customer satisfaction answers yet.", None),
-    ]  # fmt: skip
+    """The four weekly charts (made in the service, as the weekly report's are), with what each
+    means and, for success, why its line ends before the others."""
+    notes = {"success-rate": _success_note(rows)}
     return [
-        Chart(
-            chart_id,
-            title,
-            meaning,
-            weekly_chart(found, title=title, unit=kind) if found else None,
-            empty,
-            note,
-        )
-        for chart_id, title, meaning, found, kind, empty, note in made
+        Chart(s.id, s.title, MEANINGS[s.id], s.spec(), s.empty, notes.get(s.id))
+        for s in four_series(rows, csat)
     ]
-
-
-def _point(week: Mapping[str, Any], series: str, value: float) -> Point:
-    return Point(
-        week["week"], str(week["starts"]), series, value, so_far=week["partial"] == "current"
-    )
 
 
 def _success_note(rows: Sequence[DashboardPlaybook]) -> str | None:
