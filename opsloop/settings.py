@@ -134,7 +134,7 @@ class Settings(BaseSettings):
     (a tracking write key, an `allow_unsigned` webhook) cannot change or remove it."""
 
     smtp_host: str = "localhost"
-    smtp_port: int = 25
+    smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_security: Literal["none", "starttls", "tls"] = "none"
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
@@ -253,6 +253,43 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("smtp_host", "smtp_username", "smtp_from")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        # These end up in the SMTP conversation and the From: header: a line break would
+        # let a value add commands or headers of its own.
+        if value is not None and any(ord(c) < 32 or c == "\x7f" for c in value):
+            raise ValueError("must be one line, without control characters")
+        return value
+
+    @field_validator("smtp_host")
+    @classmethod
+    def _host_name(cls, value: str) -> str:
+        if not value or len(value) > 253 or " " in value:
+            raise ValueError(f"{value[:40]!r} is not a host name such as smtp.example.com")
+        return value
+
+    @field_validator("smtp_from")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        from email.utils import parseaddr
+
+        if "@" not in parseaddr(value)[1]:
+            raise ValueError(f"{value[:60]!r} is not an address such as Shop <hello@shop.example>")
+        return value
+
+    @field_validator("public_url", "notify_url")
+    @classmethod
+    def _web_address(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        return _http_url(value)
+
+    @field_validator("notify_channels")
+    @classmethod
+    def _channel_urls(cls, value: dict[str, str]) -> dict[str, str]:
+        return {name: _http_url(url) for name, url in value.items()}
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
@@ -318,6 +355,12 @@ class Settings(BaseSettings):
             env_settings,
             TomlConfigSettingsSource(settings_cls, toml_file=_toml_path()),
         )
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")) or any(c.isspace() for c in value):
+        raise ValueError(f"{value[:60]!r} is not an http:// or https:// URL")
+    return value
 
 
 PLACEHOLDERS = {"changeme", "change-me", "secret", "password", "whsec_changeme", "xxx"}

@@ -118,3 +118,26 @@ def test_a_process_without_the_key_refuses_to_seal_with_a_new_one(
     assert "OPSLOOP_DATA_DIR" in str(refused.value)
     assert "OPSLOOP_ENCRYPTION_KEY" in str(refused.value)
     assert [s.name for s in ops.ingest.list_sources()] == ["forms"]
+
+
+@pytest.mark.parametrize(
+    ("group", "field", "value", "says"),
+    [
+        ("general", "public_url", "javascript:alert(1)", "is not an http:// or https:// URL"),
+        ("chat", "notify_url", "file:///etc/passwd", "is not an http:// or https:// URL"),
+        ("smtp", "smtp_port", "99999999999", "less than or equal to 65535"),
+        ("smtp", "smtp_host", "evil\r\nRCPT TO:<x@y>", "must be one line"),
+        ("smtp", "smtp_host", "a" * 5000, "is not a host name"),
+        ("smtp", "smtp_from", "x\r\nBcc: victim@example.com", "must be one line"),
+        ("smtp", "smtp_from", "nobody", "is not an address"),
+    ],
+)
+def test_hostile_values_are_refused_by_name_and_nothing_is_saved(
+    make_ops: OpsFactory, sqlite_url: str, group: str, field: str, value: str, says: str
+) -> None:
+    ops = make_ops(sqlite_url)
+    with pytest.raises(InvalidInput) as refused:
+        ops.configuration.save(group, {field: value}, actor="ana")
+    [error] = refused.value.errors
+    assert (error.field, says in error.message) == (field, True), error.message
+    assert ops.configuration.save(group, {}, actor="ana") == [], "nothing was saved"
