@@ -25,6 +25,9 @@ class Answer:
     status: int = 200
     content: str | None = None
     delay: float = 0.0
+    tool_calls: list[tuple[str, dict[str, Any]]] | None = None
+    """Answer with these function calls (name, arguments) instead of text, as a model offered
+    `tools` does."""
 
 
 @dataclass
@@ -116,7 +119,24 @@ class FakeOpenAI:
             return 400, _error("response_format json_schema is not supported", "invalid_request")
         if answer.status != 200:
             return answer.status, _error(f"failing on purpose with {answer.status}", "test")
-        content = answer.content if answer.content is not None else _default_content(request)
+        content: str | None
+        if answer.tool_calls:
+            content = answer.content
+            message: dict[str, Any] = {
+                "role": "assistant",
+                "content": content,
+                "tool_calls": [
+                    {
+                        "id": f"call_{len(self.requests)}_{index}",
+                        "type": "function",
+                        "function": {"name": name, "arguments": json.dumps(arguments)},
+                    }
+                    for index, (name, arguments) in enumerate(answer.tool_calls)
+                ],
+            }
+        else:
+            content = answer.content if answer.content is not None else _default_content(request)
+            message = {"role": "assistant", "content": content}
         return 200, {
             "id": f"chatcmpl-{len(self.requests)}",
             "object": "chat.completion",
@@ -125,8 +145,8 @@ class FakeOpenAI:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": content},
-                    "finish_reason": "stop",
+                    "message": message,
+                    "finish_reason": "tool_calls" if answer.tool_calls else "stop",
                 }
             ],
             "usage": {

@@ -14,12 +14,15 @@ from rich.markup import escape
 from opsloop import gc_tuning
 from opsloop.cli import (
     accounts,
+    ask,
     backtest,
     contracts,
     decisions,
     demo,
+    docs,
     events,
     experiments,
+    forecasts,
     ledger,
     llm,
     models,
@@ -51,7 +54,9 @@ app.add_typer(quarantine.commands)  # quarantine, replay
 app.add_typer(models.commands)  # train, models
 app.add_typer(backtest.commands)  # backtest
 app.add_typer(experiments.commands)  # experiments
+app.add_typer(forecasts.commands)  # forecasts
 app.add_typer(weekly_report.commands)  # report
+app.add_typer(ask.commands)  # ask
 # Groups: `opsloop playbook apply` …
 app.add_typer(playbooks.playbook_app, name="playbook")
 app.add_typer(accounts.user_app, name="user")
@@ -63,6 +68,7 @@ app.add_typer(ledger.db_app, name="db")
 app.add_typer(llm.llm_app, name="llm")
 app.add_typer(sequences.sequences_app, name="sequences")
 app.add_typer(tasks.tasks_app, name="tasks")
+app.add_typer(docs.docs_app, name="docs")
 
 
 @app.callback()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, TypedDict
 
-Purpose = Literal["classify", "draft", "summarize", "test"]
+Purpose = Literal["classify", "draft", "summarize", "test", "chat", "answer"]
 
 
 @dataclass(frozen=True, slots=True)

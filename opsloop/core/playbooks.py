@@ -183,7 +183,7 @@ FEATURE_KINDS = ("trait", *AGGREGATES, "formula", "forecast")
 
 class ForecastSpec(_Model):
     """A demand forecast from the subject's own events, and the reorder point it gives
-    (`forecast:` feature; computed by the service: opsloop/service/decide/forecasting.py)."""
+    (`forecast:` feature; computed by the service: opsloop/learning/forecast_features.py)."""
 
     events: EventTypes
     quantity: str = "quantity"

@@ -48,6 +48,14 @@ class Schedule:
         """The next `count` due times after `now`, in UTC."""
         return [due for due, _ in zip(self._after(now), range(count), strict=False)]
 
+    def between(self, start: datetime, end: datetime) -> Iterator[datetime]:
+        """The due times in [start, end], in UTC, oldest first (a backtest's runs)."""
+        for due in self._after(start - timedelta(seconds=1)):
+            if due > end:
+                return
+            if due >= start:
+                yield due
+
     def _after(self, now: datetime) -> Iterator[datetime]:
         if self.every is not None:
             due = self.latest(now)

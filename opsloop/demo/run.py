@@ -8,7 +8,9 @@ demos) and decided, a simulated reviewer settling the decisions older than a few
 time it would have (so the dashboard has weeks of success rate, override rate and time to
 action to show) and the resulting actions delivered then, and a simulated salesperson marking
 the follow-up tasks done a working day or so after they came (the dashboard's task completion
-time). `run_demo` then serves the app (with
+time). Before the lead reviews, the shop's playbooks run on its own history
+(opsloop/demo/shop_playbooks.py): the win-back emails week by week, then restock, stock alerts
+and slow movers with their latest run in the inbox. `run_demo` then serves the app (with
 `/demo/outbox` showing what the sinks received), starts the workers and streams live events
 until Ctrl-C or SIGTERM. It also makes sure the demo has an owner account (created on the
 first run, with a new password each run) and an admin API token, and prints both.
@@ -46,6 +48,8 @@ from opsloop.core.decision_views import DecisionSummary
 from opsloop.core.errors import OpsLoopError
 from opsloop.core.events import validate_events
 from opsloop.demo.reviewer import verdict
+from opsloop.demo.shop import SHOP_DAYS, Shop
+from opsloop.demo.shop_playbooks import run_shop_playbooks
 from opsloop.demo.simulator import SOURCE, PlannedEvent, Simulator
 from opsloop.demo.sinks import Outbox, SinkServer, SmtpSink, sink_router
 from opsloop.service import OpsLoop
@@ -132,6 +136,10 @@ class Loaded:
     overridden: int
     pending: int
     seconds: float
+    orders: int = 0
+    """The shop's customer orders in the history (opsloop/demo/shop.py)."""
+    win_back_sent: int = 0
+    """Win-back emails the simulated owner approved (opsloop/demo/shop_playbooks.py)."""
 
 
 @dataclass
@@ -175,11 +183,15 @@ def prepare_demo(
         ops.decide.apply_playbook(text, file, actor="demo")
 
         planned = business.simulator.planned_history(days, now)
-        planned = sorted(planned + survey_answers(planned, seed, now))
+        # The shop's orders go back further than the leads (shop.SHOP_DAYS at least).
+        shop = Shop(seed, now - timedelta(days=max(days, SHOP_DAYS)), now)
+        planned = sorted(planned + survey_answers(planned, seed, now) + shop.history())
         triggers, new = _store_history(ops, planned, days, console)
         with console.status("Deciding…"):
             ops.run_jobs()
         try:
+            with console.status("The shop's win-back emails and stock checks…"):
+                win_back_sent = run_shop_playbooks(ops, shop, now, clock)
             _settle_old_decisions(ops, business.simulator, triggers, now, console, clock)
         finally:
             clock.at = None
@@ -202,6 +214,10 @@ def prepare_demo(
             overridden=row["decisions"]["overridden"],
             pending=row["pending_reviews"],
             seconds=time.monotonic() - started,
+            orders=sum(
+                e.type == "order.placed" and e.subject.startswith("customer:") for e in planned
+            ),
+            win_back_sent=win_back_sent,
         )
     except BaseException:
         business.close()
@@ -325,7 +341,8 @@ def open_business(
                 "smtp_username": None,
                 "smtp_password": None,
                 "smtp_from": "hello@demo-business.example",
-                "notify_url": None,
+                # The stock alerts' chat messages (playbooks/stock-alerts.yaml name no channel).
+                "notify_url": f"{sinks.url}/demo/sink/chat",
                 "notify_channels": {"sales": f"{sinks.url}/demo/sink/chat"},
                 "webhook_secret": SecretStr(DEMO_WEBHOOK_SECRET),
                 "webhook_endpoints": {"crm": WebhookEndpoint(url=f"{sinks.url}/demo/sink/webhook")},
@@ -605,9 +622,16 @@ def _print_welcome(
         f"simulated reviewer approved {loaded.approved:,} and overrode {loaded.overridden:,}, and "
         f"{loaded.pending:,} wait for you."
     )
+    if loaded.orders:
+        console.print(
+            f"The shop took {loaded.orders:,} orders; its win-back test sent "
+            f"{loaded.win_back_sent:,} emails with three subject lines (/playbooks/win-back/"
+            "experiments), and the inbox holds its reorder, stock alert and slow mover proposals.",
+            soft_wrap=True,
+        )
     if totals["emails"] or totals["chats"]:
         console.print(
-            f"Their actions sent {totals['emails']:,} emails and {totals['chats']:,} chat "
+            f"All actions sent {totals['emails']:,} emails and {totals['chats']:,} chat "
             "messages to the demo's own mail server and chat."
         )
     if events_per_minute > 0:
@@ -628,6 +652,7 @@ def _print_welcome(
         (f"{cli} decisions --status pending", "what waits for you"),
         (f"{cli} decisions {example}", "one decision, every scorecard line explained"),
         (f"{cli} review {example} --approve", "approve it; its actions run at once"),
+        (f"{cli} experiments win-back", "the subject-line test: sends and orders per variant"),
         (
             f'curl -H "Authorization: Bearer $OPSLOOP_TOKEN" {url}/api/metrics',
             "success rate, override rate, time to action",

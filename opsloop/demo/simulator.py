@@ -10,6 +10,9 @@ The business is one deterministic timeline per seed, anchored to calendar days: 
 history window starts. So re-running the demo stores nothing twice (events carry stable
 idempotency keys), `history()` is the timeline before `now`, and `live()` plays the timeline
 after `now` in fast-forward for the live stream.
+
+The business also sells coffee-corner products to offices: its shop, with customers who lapse,
+stock that runs out and a win-back ground truth, is `shop.py`.
 """
 
 from __future__ import annotations

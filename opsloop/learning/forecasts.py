@@ -46,6 +46,9 @@ INTERMITTENT_ADI = 1.32
 """Weeks per selling week at and above which a product is an intermittent seller."""
 MIN_SALES = 3
 """Fewer weeks with a sale than this: no model, the forecast is the weekly average."""
+MIN_WEEKS_ETS = 8
+"""AutoETS needs more weeks than its parameters plus four (statsforecast refuses "tiny
+datasets"): a regular seller with a shorter history gets the weekly average."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -146,11 +149,14 @@ def average_demand_interval(y: np.ndarray) -> float:
 
 def choose_model(y: np.ndarray) -> ModelName:
     """`mean` with fewer than `MIN_SALES` selling weeks, Croston-type (IMAPA) for an
-    intermittent seller (ADI ≥ 1.32), AutoETS otherwise."""
+    intermittent seller (ADI ≥ 1.32), AutoETS otherwise (the mean again with fewer than
+    `MIN_WEEKS_ETS` weeks of history)."""
     if np.count_nonzero(y > 0) < MIN_SALES:
         return "mean"
     if average_demand_interval(y) >= INTERMITTENT_ADI:
         return "IMAPA"
+    if y.size < MIN_WEEKS_ETS:
+        return "mean"
     return "AutoETS"
 
 
@@ -304,6 +310,49 @@ def holdout_mase(
         ours.append(score)
         baseline.append(mase(y_test, base, y_train, season_length=season_length))
         by_model[fc.model] = by_model.get(fc.model, 0) + 1
+    return HoldoutScore(
+        products=len(ours),
+        model_mase=float(np.mean(ours)) if ours else math.nan,
+        baseline_mase=float(np.mean(baseline)) if baseline else math.nan,
+        by_model=dict(sorted(by_model.items())),
+    )
+
+
+def rolling_origin(
+    train: WeeklyDemand,
+    test: WeeklyDemand,
+    products: Iterable[str],
+    *,
+    lead_weeks: int = 1,
+    model: ModelName | None = None,
+) -> HoldoutScore:
+    """Score forecasts made the way the Monday schedule makes them: before each test week the
+    model is refitted on every week up to it and forecasts the week `lead_weeks` ahead; the
+    baseline is the naive forecast made at the same time (the last known week repeated). Both
+    are scaled by the training weeks' one-step naive error, as in `holdout_mase`."""
+    ours: list[float] = []
+    baseline: list[float] = []
+    by_model: dict[str, int] = {}
+    n0 = len(train.weeks)
+    for product in products:
+        y_train = train.series[product]
+        scale = naive_scale(y_train)
+        if scale == 0.0:
+            continue
+        y_test = test.series.get(product, np.zeros(len(test.weeks)))
+        full = np.concatenate([y_train, y_test])
+        errors: list[float] = []
+        naive_errors: list[float] = []
+        for origin in range(n0, n0 + len(y_test) - lead_weeks + 1):
+            seen = full[:origin]
+            target = full[origin + lead_weeks - 1]
+            fc = forecast_demand(product, seen, h=lead_weeks, model=model)
+            errors.append(abs(target - fc.mean[-1]))
+            naive_errors.append(abs(target - seen[-1]))
+            by_model[fc.model] = by_model.get(fc.model, 0) + 1
+        if errors:
+            ours.append(float(np.mean(errors)) / scale)
+            baseline.append(float(np.mean(naive_errors)) / scale)
     return HoldoutScore(
         products=len(ours),
         model_mase=float(np.mean(ours)) if ours else math.nan,

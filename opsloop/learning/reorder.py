@@ -26,9 +26,13 @@ an order lasts a review period. `explain()` writes the arithmetic with the numbe
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from statistics import NormalDist
+
+MAX_ORDER_DAYS = 3660
+"""An order date further out than about ten years is none (`order_by` is None)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,7 +66,8 @@ class ReorderSuggestion:
     days_of_cover: float | None
     """Days the stock on hand lasts at the forecast rate; None when nothing is forecast."""
     order_by: date | None
-    """The day the position reaches the reorder point (today when it already has)."""
+    """The day the position reaches the reorder point (today when it already has); None when
+    that is more than `MAX_ORDER_DAYS` away."""
     z: float
     policy: ReorderPolicy
 
@@ -114,7 +119,9 @@ def suggest_reorder(
     cover = max(on_hand, 0.0) / daily if daily > 0 else None
     order_by: date | None = None
     if today is not None and daily > 0:
-        order_by = today + timedelta(days=max(0, math.floor((position - reorder_point) / daily)))
+        days = max(0.0, (position - reorder_point) / daily)
+        # A product that hardly sells reaches its reorder point in centuries: no date then.
+        order_by = today + timedelta(days=math.floor(days)) if days <= MAX_ORDER_DAYS else None
     elif today is not None and position <= reorder_point:
         order_by = today
     return ReorderSuggestion(
@@ -159,8 +166,25 @@ def replay_min_max(
     order is at or below `minimum`, order up to `maximum`; an order placed in week t arrives at
     the start of week t + `lead_time_weeks` (0: at once). Unmet demand is lost.
 
-    The forecast policy is the same rule with `minimum` = its reorder point and `maximum` =
-    its order-up-to level; a fixed min/max rule passes fixed numbers."""
+    The forecast policy fitted once is the same rule with `minimum` = its reorder point and
+    `maximum` = its order-up-to level; a fixed min/max rule passes fixed numbers."""
+    return replay_rule(
+        demand,
+        levels=lambda _week: (minimum, maximum),
+        lead_time_weeks=lead_time_weeks,
+        initial_stock=initial_stock,
+    )
+
+
+def replay_rule(
+    demand: list[float] | tuple[float, ...],
+    *,
+    levels: Callable[[int], tuple[float, float]],
+    lead_time_weeks: int,
+    initial_stock: float,
+) -> ReplayResult:
+    """`replay_min_max` with the (minimum, maximum) of each week asked of `levels(week)`: a
+    policy refitted every week (as the Monday schedule does) sees the demand up to that week."""
     on_hand = initial_stock
     pipeline: dict[int, float] = {}
     stockouts = orders = 0
@@ -168,6 +192,7 @@ def replay_min_max(
     for week, units in enumerate(demand):
         on_hand += pipeline.pop(week, 0.0)
         position = on_hand + sum(pipeline.values())
+        minimum, maximum = levels(week)
         if position <= minimum and maximum > position:
             quantity = math.ceil(maximum - position)
             orders += 1

@@ -29,6 +29,7 @@ from opsloop.learning.replay_features import (
     moment,
     where_plan,
 )
+from opsloop.learning.replay_schedules import forecast_column, picked, scheduled_triggers
 from opsloop.reasoning.compiler import CompiledPlaybook
 
 Progress = Callable[[int, int], None]
@@ -80,7 +81,9 @@ def needs(playbooks: Iterable[CompiledPlaybook]) -> Needs:
             else:
                 keys.update(plan.keys)
                 with_source = with_source or plan.source
-            if feature.field_path:
+            if feature.kind == "forecast":
+                payload_types.update(feature.event_types)  # the units sold, from the payload
+            elif feature.field_path:
                 wanted = field_keys(feature)
                 if wanted is not None:
                     keys.update(wanted)
@@ -180,37 +183,63 @@ def replay(
             history.computed[(definition, what)] = compute()
         return history.computed[(definition, what)]
 
-    triggers, in_period, skipped = once(
-        "triggers", lambda: _triggers(history, compiled, micros(since), micros(until))
-    )
+    scheduled = spec.trigger.is_scheduled
+    if scheduled:
+        triggers = once("triggers", lambda: scheduled_triggers(history, compiled, since, until))
+        in_period = skipped = 0
+    else:
+        triggers, in_period, skipped = once(
+            "triggers", lambda: _triggers(history, compiled, micros(since), micros(until))
+        )
     n = triggers.height
     codes, times = triggers.get_column("code"), triggers.get_column("t")
     at_trigger = history.at_or_before(codes, times)
     subject_start = codes * history.span - 1
 
     columns: Columns = {"subject": once("subject", triggers.get_column("subject").to_list)}
-    if _reads(compiled, "entity") or any(f.kind == "trait" for f in compiled.features):
+    forecasts = [f for f in compiled.features if f.kind == "forecast"]
+    if (
+        scheduled
+        or forecasts
+        or _reads(compiled, "entity")
+        or any(f.kind == "trait" for f in compiled.features)
+    ):
         traits = once("traits", lambda: Traits(history, triggers))
         columns["entity"] = once("entity", lambda: [traits.at(i) for i in range(n)])
     if _reads(compiled, "event"):
         columns["event"] = once("event", lambda: _trigger_events(triggers))
     for feature in compiled.features:
-        if feature.event_types:
+        if feature.kind == "forecast":
+            compute = partial(forecast_column, history, feature, triggers, columns["entity"])
+            columns[feature.name] = once(feature.spec.model_dump_json(), compute)
+        elif feature.event_types:
             compute = partial(event_feature, history, feature, triggers, at_trigger, subject_start)
             columns[feature.name] = once(feature.spec.model_dump_json(), compute)
     decided = decide_all(compiled, columns, n, history.memo, progress, scorer, text_scorer)
+    ids = triggers.get_column("trigger_id" if scheduled else "id").to_list()
+    rows = list(range(n))
+    if scheduled:
+        # The runs decide only about the subjects `select` picks, after the cooldown.
+        rows, selected = picked(compiled, columns, triggers)
+        in_period, skipped = selected, selected - len(rows)
+        triggers = triggers[rows]
+
+    def kept(values: list[Any]) -> list[Any]:
+        return values if not scheduled else [values[i] for i in rows]
+
+    choices = kept(decided.choices)
     return Replayed(
         triggers=in_period,
         skipped=skipped,
-        event_ids=triggers.get_column("id").to_list(),
-        subjects=columns["subject"],
-        times=times.to_list(),
-        choices=decided.choices,
-        scores=decided.scores,
-        points=decided.points,
-        held=decided.held,
-        errors=decided.errors,
-        outcomes=_outcomes(history, compiled, triggers, decided.choices),
+        event_ids=kept(ids),
+        subjects=kept(columns["subject"]),
+        times=kept(times.to_list()),
+        choices=choices,
+        scores=kept(decided.scores),
+        points=kept(decided.points),
+        held=kept(decided.held),
+        errors=kept(decided.errors),
+        outcomes=_outcomes(history, compiled, triggers, choices),
     )
 
 

@@ -112,6 +112,8 @@ class History:
     feature's values — by (trigger definition, what), shared likewise."""
     memo: dict[str, dict[Any, Any]] = field(default_factory=dict)
     """Expression results by expression text, then by the values it read."""
+    timezone: str = "UTC"
+    """The business's time zone: a schedule without its own runs in it."""
 
     @property
     def height(self) -> int:

@@ -47,7 +47,7 @@ def compute_features(
     `history` is the subject's events of the types the playbook reads, oldest first. `base` is
     the expression context without features (event, entity, subject); formulas see it too.
     `computed` holds the values of the features reasoning does not compute itself (`forecast`:
-    the service fits the model, opsloop/service/decide/forecasting.py); one missing is null.
+    the service fits the model, opsloop/learning/forecast_features.py); one missing is null.
     """
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
     import openai
 
+    from opsloop.reasoning.llm_tools import ToolTurn
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -352,6 +354,32 @@ class LanguageModel:
         )
         return Summary(text, call)
 
+    def answer_from_passages(
+        self, question: str, passages: Sequence[Mapping[str, Any]], *, abstain: str
+    ) -> tuple[str, LLMCall]:
+        """A short answer to `question` drawn only from `passages` (each with its number `n`,
+        document, heading and text), every sentence ending with the [n] of its passage; or
+        exactly `abstain` when they do not answer it. The caller checks the citations
+        (opsloop/knowledge/answers.py): nothing here is trusted."""
+        system = (
+            "You answer questions for a small business from its own documents.\n"
+            "Use only the numbered passages in the user message; never outside knowledge.\n"
+            "Answer in at most four short sentences. End every sentence with the number of "
+            "the passage it comes from in square brackets, like [2]; cite only numbers that "
+            "are shown.\n"
+            f"If the passages do not answer the question, reply exactly: {abstain}\n"
+            'The user message is JSON: "question", and "passages" (n, document, heading, text).'
+        )
+        user = {"question": question, "passages": [dict(p) for p in passages]}
+        return self._complete(
+            "answer",
+            _messages(system, user),
+            temperature=CLASSIFY_TEMPERATURE,
+            schema=None,
+            parse=_text_answer,
+            decision_id=None,
+        )
+
     def ping(self) -> Ping:
         """One tiny request, no retries and no cache: is the model there, and how fast?"""
         messages = [{"role": "user", "content": "Reply with the single word OK."}]
@@ -369,6 +397,33 @@ class LanguageModel:
             raise
         call = self._book("test", digest, started, None, reply=reply)
         return Ping(reply.served_model, call.latency_ms, call)
+
+    def plan(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> ToolTurn:
+        """One round of function calling (opsloop/reasoning/llm_tools.py): the model answers
+        `messages` with the tools it wants run, or with its final text. Booked as purpose
+        `chat`; never cached, since the tools' answers change with the ledger."""
+        import openai
+
+        from opsloop.reasoning.llm_tools import ToolTurn, tool_calls_of
+
+        digest = request_hash(self.model, messages, {"tools": tools}, CLASSIFY_TEMPERATURE)
+        started = time.perf_counter()
+        try:
+            response = self._client.chat.completions.create(
+                model=self.model,
+                messages=messages,  # type: ignore[arg-type]
+                tools=tools,  # type: ignore[arg-type]
+                temperature=CLASSIFY_TEMPERATURE,
+            )
+        except openai.OpenAIError as exc:
+            error = self._error(exc, attempts=self._client.max_retries + 1)
+            self._book("chat", digest, started, None, error=str(error))
+            raise error from None
+        reply = _reply(response, self.model)
+        choices = getattr(response, "choices", None) or []
+        calls = tool_calls_of(getattr(choices[0], "message", None) if choices else None)
+        call = self._book("chat", digest, started, None, reply=reply)
+        return ToolTurn(text=reply.content.strip(), tool_calls=calls, call=call)
 
     # --- one call, booked --------------------------------------------------------------------
 

@@ -50,6 +50,8 @@ if TYPE_CHECKING:
     from opsloop.perception.history import HistorySpec
     from opsloop.service import ledger
     from opsloop.service.accounts import Accounts
+    from opsloop.service.ask.chat_views import AskedQuestion, ChatAnswer, ChatRecord
+    from opsloop.service.ask.facade import Ask
     from opsloop.service.configuration import Configuration, SettingView
     from opsloop.service.decide.facade import Decide
     from opsloop.service.decide.playbooks import Applied, load_playbook
@@ -110,7 +112,10 @@ __all__ = [
     "Accepted",
     "Applied",
     "AppliedContract",
+    "AskedQuestion",
     "Change",
+    "ChatAnswer",
+    "ChatRecord",
     "ContractDetail",
     "ContractSummary",
     "CsatReport",
@@ -167,6 +172,9 @@ _EXPORTED_FROM = {
     "Accepted": "opsloop.service.ingest.storing",
     "Applied": "opsloop.service.decide.playbooks",
     "AppliedContract": "opsloop.service.ingest.contracts",
+    "AskedQuestion": "opsloop.service.ask.chat_views",
+    "ChatAnswer": "opsloop.service.ask.chat_views",
+    "ChatRecord": "opsloop.service.ask.chat_views",
     "DatabaseStatus": "opsloop.service.reading",
     "DbStats": "opsloop.service.retention",
     "FileIngested": "opsloop.service.ingest.event_files",
@@ -395,6 +403,13 @@ class OpsLoop:
         from opsloop.service.learn.facade import Learn
 
         return self._once("learn", Learn)
+
+    @cached_property
+    def ask(self) -> Ask:
+        """Answers for people: documents with citations, and the read-only operations chat."""
+        from opsloop.service.ask.facade import Ask
+
+        return self._once("ask", Ask)
 
     def _once(self, name: str, build: Callable[[Context], _Facade]) -> _Facade:
         """`build(ctx)`, kept as attribute `name`, once even when two threads ask first at the

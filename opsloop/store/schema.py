@@ -566,6 +566,17 @@ weekly_reports = Table(
     UniqueConstraint("recipient", "week"),
 )
 
+report_summaries = Table(
+    # The language model's summary of a week's business report, written when the report was
+    # first sent, so the Reports page shows what the email said.
+    "report_summaries",
+    metadata,
+    Column("week", String(10), primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("written_at", UtcDateTime, nullable=False),
+)
+
 settings_values = Table(
     # Settings an owner saved in the browser (opsloop/service/live_settings.py): one JSON value
     # per key; a secret's value is sealed with the data folder's key (opsloop/store/secret_box.py).
@@ -597,4 +608,58 @@ schedules = Table(
     Column("kind", String(64), nullable=False),
     Column("interval_seconds", Float, nullable=False),
     Column("next_run_at", UtcDateTime, nullable=False),
+)
+
+documents = Table(
+    # The business's documents (opsloop/service/ask/documents.py): one row per name in a
+    # collection; adding the same name again makes the next version and replaces its passages.
+    "documents",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("collection", String(100), nullable=False),
+    Column("name", String(500), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),  # SHA-256 of the bytes as added
+    Column("media_type", String(100), nullable=False),
+    Column("source", String(200), nullable=False),  # upload | cli | folder:<path> | api
+    Column("size", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("updated_by", String(320), nullable=False),
+    UniqueConstraint("collection", "name"),
+)
+
+document_passages = Table(
+    # A document's text cut along its headings (opsloop/knowledge/chunking.py); `ordinal` is
+    # the passage's place in the document, the `#p3` of its link.
+    "document_passages",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("document_id", Id, ForeignKey("documents.id"), nullable=False),
+    Column("ordinal", Integer, nullable=False),
+    Column("heading", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    UniqueConstraint("document_id", "ordinal"),
+)
+
+questions = Table(
+    # Every question asked of the operations chat (opsloop/service/ask/chat.py): who asked,
+    # how it was answered (`router` or `llm`), the tools called with their arguments, the
+    # records cited, and the language model's calls, tokens and cost for it.
+    "questions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("asked_at", UtcDateTime, nullable=False),
+    Column("asked_by", String(320), nullable=False, index=True),  # an email or token:NAME
+    Column("permission", String(16), nullable=False),  # read | review | admin
+    Column("question", Text, nullable=False),
+    Column("route", String(16), nullable=False),  # router | llm
+    Column("answer", Text, nullable=False),
+    Column("tools", Json, nullable=False),
+    Column("citations", Json, nullable=False),
+    Column("llm_calls", Integer, nullable=False),
+    Column("prompt_tokens", Integer, nullable=True),
+    Column("completion_tokens", Integer, nullable=True),
+    Column("cost", Float, nullable=True),
+    Column("error", Text, nullable=True),
 )

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from opsloop.store.schema import actions, decisions, playbooks, weekly_reports
+from opsloop.store.schema import actions, decisions, playbooks, report_summaries, weekly_reports
 
 
 def claim(conn: Connection, recipient: str, week: str, now: datetime) -> int | None:
@@ -24,6 +24,26 @@ def claim(conn: Connection, recipient: str, week: str, now: datetime) -> int | N
     )
     found = conn.execute(statement).scalar()
     return None if found is None else int(found)
+
+
+def keep_summary(conn: Connection, week: str, text: str, model: str, now: datetime) -> None:
+    """Keep the first summary written for `week` (a second process's is dropped)."""
+    insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
+    conn.execute(
+        insert(report_summaries)
+        .values(week=week, text=text, model=model, written_at=now)
+        .on_conflict_do_nothing(index_elements=["week"])
+    )
+
+
+def summary(conn: Connection, week: str) -> tuple[str, str] | None:
+    """(text, model) of the summary kept for `week`."""
+    row = conn.execute(
+        select(report_summaries.c.text, report_summaries.c.model).where(
+            report_summaries.c.week == week
+        )
+    ).first()
+    return None if row is None else (str(row.text), str(row.model))
 
 
 def was_claimed(conn: Connection, recipient: str, week: str) -> bool:

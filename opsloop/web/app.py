@@ -15,10 +15,13 @@ from opsloop.service import OpsLoop
 from opsloop.settings import Settings
 from opsloop.web import auth, errors, openapi_errors
 from opsloop.web.api import accounts as accounts_api
+from opsloop.web.api import ask as ask_api
 from opsloop.web.api import backtests as backtests_api
 from opsloop.web.api import contracts as contracts_api
 from opsloop.web.api import decisions as decisions_api
+from opsloop.web.api import documents as documents_api
 from opsloop.web.api import experiments as experiments_api
+from opsloop.web.api import forecasts as forecasts_api
 from opsloop.web.api import ingest as ingest_api
 from opsloop.web.api import models as models_api
 from opsloop.web.api import playbook_templates as playbook_templates_api
@@ -28,11 +31,21 @@ from opsloop.web.api import sources as sources_api
 from opsloop.web.api import syncs as syncs_api
 from opsloop.web.api import system as system_api
 from opsloop.web.api import tracking as tracking_api
-from opsloop.web.middleware import BodyLimit, NoNul, SecurityHeaders
+from opsloop.web.middleware import (
+    MAX_UPLOAD_BYTES,
+    BodyLimit,
+    NoNul,
+    SecurityHeaders,
+    is_ingest_or_upload,
+    is_upload,
+)
 from opsloop.web.pages import accounts as accounts_page
 from opsloop.web.pages import actions as actions_page
+from opsloop.web.pages import ask as ask_page
 from opsloop.web.pages import dashboard as dashboard_page
+from opsloop.web.pages import documents as documents_page
 from opsloop.web.pages import experiments as experiments_page
+from opsloop.web.pages import forecasts as forecasts_page
 from opsloop.web.pages import inbox as inbox_page
 from opsloop.web.pages import models as models_page
 from opsloop.web.pages import playbook_form as playbook_form_page
@@ -59,7 +72,10 @@ API_ROUTERS += [playbook_templates_api.router, playbooks_api.router, models_api.
 API_ROUTERS += [system_api.router, backtests_api.router, accounts_api.router, contracts_api.router]
 API_ROUTERS += [sources_api.router, syncs_api.router, tracking_api.router]
 API_ROUTERS += [experiments_api.router]
+API_ROUTERS += [forecasts_api.router]
 API_ROUTERS += [reports_api.router]
+API_ROUTERS += [documents_api.router]
+API_ROUTERS += [ask_api.router]
 """The JSON API (with ingest, tracking and health), one router per module of opsloop/web/api/,
 included before the pages."""
 
@@ -72,7 +88,10 @@ PAGE_ROUTERS += [playbook_templates_page.router, playbooks_page.router, models_p
 PAGE_ROUTERS += [sequences_page.router, tasks_page.router]
 PAGE_ROUTERS += [playbook_form_page.router]
 PAGE_ROUTERS += [experiments_page.router]
+PAGE_ROUTERS += [forecasts_page.router]
 PAGE_ROUTERS += [reports_page.router]
+PAGE_ROUTERS += [documents_page.router]
+PAGE_ROUTERS += [ask_page.router]
 """The browser UI's pages, one router per module of opsloop/web/pages/ (see pages/ui.py)."""
 
 
@@ -134,8 +153,9 @@ def create_app(
     for router in PAGE_ROUTERS:
         app.include_router(router)
     # The last added runs first: headers go on every answer, the 413s of BodyLimit included.
-    app.add_middleware(NoNul)
-    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    app.add_middleware(NoNul, exempt=is_ingest_or_upload)
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes, exempt=is_ingest_or_upload)
+    app.add_middleware(BodyLimit, limit=MAX_UPLOAD_BYTES, exempt=lambda path: not is_upload(path))
     app.add_middleware(SecurityHeaders)
     auth.check_routes(app)
     return app

@@ -87,8 +87,13 @@ class Access:
                 "sign in, or send an API token: Authorization: Bearer <token>", challenge="Bearer"
             )
         if principal.csrf_token is not None and request.method not in SAFE_METHODS:
-            await _check_csrf(request, principal.csrf_token, page=self.page)
+            try:
+                await _check_csrf(request, principal.csrf_token, page=self.page)
+            except (PageForbidden, Forbidden):
+                await request.close()  # the form read for its token (uploads: temporary files)
+                raise
         if not principal.may(self.needed):
+            await request.close()
             message = (
                 f"your {principal.grant} does not allow this; it needs the "
                 f"{role_for(self.needed)} role or a token of scope {self.needed}"

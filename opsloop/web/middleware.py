@@ -26,6 +26,21 @@ def is_ingest(path: str) -> bool:
     return path == INGEST_PATHS[0] or path.startswith(INGEST_PATHS[1:])
 
 
+UPLOAD_PATHS = ("/api/documents", "/documents/upload")
+"""Where documents are uploaded: binary files (a PDF has NUL bytes) up to `MAX_UPLOAD_BYTES`,
+read by the route; the service refuses a NUL in a name or in text it stores."""
+MAX_UPLOAD_BYTES = 21 * 1024 * 1024
+"""A document's 20 MiB (opsloop/service/ask/documents.py) and a form's fields around it."""
+
+
+def is_upload(path: str) -> bool:
+    return path in UPLOAD_PATHS
+
+
+def is_ingest_or_upload(path: str) -> bool:
+    return is_ingest(path) or is_upload(path)
+
+
 class _BodyRefused(Exception):
     """Raised into the app from `receive` when a body chunk fails the middleware's check."""
 

@@ -58,7 +58,7 @@ def test_an_owner_replays_retries_cancels_and_adds_a_reviewer(
     made = business(live_app)
     sign_in(page, OWNER.email, OWNER.password)
     nav = page.locator("nav.nav a").all_inner_texts()
-    assert nav[-5:] == ["Sources", "Tasks", "Actions", "Sequences", "Settings"]
+    assert nav[-7:] == ["Sources", "Tasks", "Actions", "Sequences", "Ask", "Documents", "Settings"]
     assert nav[nav.index("Dashboard") + 1] == "Reports"
 
     page.goto("/sources")

@@ -95,6 +95,13 @@ def samples(ops: OpsLoop) -> dict[str, str]:
         "task_id": str(tasks[0]["id"]) if tasks else "1",
         "kind": "webhook",
         "week": f"{year}-W{week:02d}",
+        "document_id": str(
+            ops.ask.add_document(
+                name="returns.md",
+                content=b"# Returns\n\nWe take returns within 30 days of delivery.\n",
+                actor="tests",
+            )["id"]
+        ),
     }
 
 

@@ -87,6 +87,8 @@ def test_opsloop_demo_serves_a_sample_business_and_stops_on_ctrl_c(tmp_path: Pat
     assert code == 0, printed
     assert f"OpsLoop demo on {url}" in printed
     assert "decisions --status pending" in printed
+    assert "its win-back test sent" in printed
+    assert "experiments win-back" in printed
     assert f"curl {url}/demo/outbox" in printed
     assert f"Open {url}/dashboard and sign in as owner@demo-business.example" in printed
     assert "Stopped." in printed

@@ -70,8 +70,8 @@ def test_recent_decisions_wait_for_the_user(demo: DemoBusiness) -> None:
 
 def test_the_simulated_reviewer_follows_the_ground_truth(demo: DemoBusiness) -> None:
     sim = Simulator(seed=7)
-    overridden = all_decisions(demo.ops, status="overridden")
-    approved = all_decisions(demo.ops, status="approved")
+    overridden = all_decisions(demo.ops, status="overridden", playbook=PLAYBOOK)
+    approved = all_decisions(demo.ops, status="approved", playbook=PLAYBOOK)
     assert overridden
     assert approved
     for decision in overridden + approved:

@@ -38,8 +38,11 @@ def test_the_templates_are_the_built_in_playbooks() -> None:
         "customer-onboarding",
         "lead-qualification",
         "restock",
+        "slow-movers",
+        "stock-alerts",
         "support-triage",
         "support-triage-rules",
+        "win-back",
     ]
 
 
@@ -163,6 +166,7 @@ def test_the_language_model_template_says_what_it_needs(
         llm={"url": "http://127.0.0.1:9/v1", "model": "tiny"},
         smtp_host="mail.example.com",
         notify_channels={"sales": "http://127.0.0.1:9/hook"},
+        notify_url="http://127.0.0.1:9/team",  # stock alerts go to the default chat
     )
     needs = {t["name"]: t["needs"] for t in configured.decide.list_templates()}
     assert all(need["ready"] for listed in needs.values() for need in listed)
@@ -179,8 +183,11 @@ def test_installed_playbooks_on_the_same_events_are_named(
         "customer-onboarding": [],
         "lead-qualification": [],
         "restock": [],
+        "slow-movers": [],
+        "stock-alerts": [],
         "support-triage": ["support-triage-rules"],
         "support-triage-rules": [],
+        "win-back": [],
     }
 
 

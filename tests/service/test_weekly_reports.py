@@ -212,3 +212,26 @@ def test_without_a_model_or_when_it_fails_the_report_has_no_summary(
     report = broken.learn.weekly_report("2026-W11", summarize=True)
     assert report["summary"] is None
     assert "Written by AI" not in broken.learn.report_email(report)["html"]
+
+
+def test_the_summary_sent_by_email_is_kept_with_the_week(
+    make_ops: OpsFactory, sqlite_url: str, clock: Clock, smtp_sink: SmtpSink, llm: FakeOpenAI
+) -> None:
+    llm.then(Answer(content="Week 10: two leads reviewed, one turned down."))
+    ops = business(
+        make_ops,
+        sqlite_url,
+        clock,
+        smtp_sink,
+        llm={"url": llm.url, "model": "tiny", "max_retries": 0},
+    )
+    sent = [
+        m for m in smtp_sink.messages if m.message["Subject"] == "OpsLoop weekly report, 2026-W10"
+    ]
+    assert sent, "week 10 ended while the clock moved to week 11"
+    calls = len(llm.requests)
+    report = ops.learn.weekly_report("2026-W10")
+    assert report["summary"] == "Week 10: two leads reviewed, one turned down."
+    assert ops.learn.weekly_report("2026-W10", summarize=True)["summary"] == report["summary"]
+    assert len(llm.requests) == calls, "the kept summary is read back, not written again"
+    assert ops.learn.weekly_report("2026-W10", playbook="lead-qualification")["summary"] is None

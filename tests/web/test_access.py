@@ -33,6 +33,7 @@ SAMPLES = {
     "backtest_id": "1",
     "token_id": "1",
     "sequence_id": "1",
+    "document_id": "1",
     "name": "lead-qualification",
     "subject": "lead:1",
     "source": "shop",

@@ -139,9 +139,9 @@ def computed_for(
     """The `forecast` feature values of this decision (None when the playbook has none)."""
     if not any(feature.kind == "forecast" for feature in playbook.compiled.features):
         return None
-    from opsloop.service.decide import forecasting  # loads the forecasting libraries
+    from opsloop.learning import forecast_features  # loads the forecasting libraries
 
-    return forecasting.computed_features(
+    return forecast_features.computed_features(
         playbook.compiled,
         at=event.occurred_at,
         history=history.get(event.subject, []),

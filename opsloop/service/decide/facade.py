@@ -72,6 +72,14 @@ class Decide:
         its name exists, PlaybookInvalid when it needs a language model and none is set."""
         return playbook_templates.install_template(self.ctx, name, actor=actor)
 
+    def queue_due_schedules(self) -> int:
+        """Queue each scheduled playbook's latest due run by the service's clock, as the
+        every-minute job does; `run_jobs` or a worker does the runs. For simulations that move
+        the clock by hand (the demo). Returns how many runs were queued."""
+        from opsloop.service.decide import schedules
+
+        return schedules.claim_due(self.ctx)
+
     def list_decisions(self, **filters: Any) -> list[DecisionSummary]:
         return reading.list_decisions(self.ctx, **filters)
 

@@ -8,7 +8,9 @@ same transaction that stores the event, so it cannot be lost). The job:
 2. asks the LLM for the category, sending the message and only the fields the playbook names;
 3. decides, exactly as an inline decision does;
 4. when the chosen option sends `{{ draft }}` and the decision waits for a person, asks the
-   LLM for a draft reply (with only `draft.fields` as context);
+   LLM for a draft reply (with only `draft.fields` as context, plus the passages of the
+   business's documents that bear on the message, which the draft cites as [n] for the
+   reviewer: `draft_cited` and `draft_sources` beside `draft`, which carries no markers);
 5. stores the decision in one transaction, once: a repeated job finds it and stops.
 
 Nothing here fails the event. No LLM configured, an unreachable one, or an answer outside
@@ -27,6 +29,9 @@ from opsloop.core.decisions import DecisionDraft
 from opsloop.core.errors import OpsLoopError
 from opsloop.core.llm_calls import LLMCall
 from opsloop.core.playbooks import TextSpec
+from opsloop.knowledge import answers
+from opsloop.knowledge.library import library
+from opsloop.knowledge.retrieval import Hit
 from opsloop.reasoning.decide import decide
 from opsloop.reasoning.llm_client import LanguageModel, LLMError, LLMNotConfigured, select_fields
 from opsloop.reasoning.text_triage import Classified, message_text
@@ -38,6 +43,17 @@ from opsloop.store import decisions as decision_store
 from opsloop.store import events as event_store
 
 log = logging.getLogger(__name__)
+
+DOCUMENTS_FIELD = "documents"
+DRAFT_PASSAGES = 3
+DRAFT_MIN_COVERAGE = 0.2
+"""A customer's message says much besides the question; a lower bar than answers' own."""
+MAX_QUERY = 2000
+CITE_NOTE = (
+    'The context\'s "documents" are passages of the business\'s own documents, numbered by "n". '
+    "Use them for facts, and after each sentence that uses one put its number in square "
+    "brackets, like [2]; the markers are shown to the person and removed before sending."
+)
 
 
 def decide_jobs(ctx: Context, jobs: list[Job]) -> None:
@@ -82,7 +98,7 @@ def decide_with_llm(ctx: Context, playbook_name: str, event_id: int) -> int | No
             computed=deciding.computed_for(active, event, history, traits),
         )
         if draft.choice in active.compiled.drafted and draft.status == "pending":
-            _prepare_draft(llm, spec, text, draft, calls)
+            _prepare_draft(llm, spec, text, draft, calls, sources=_sources_for(ctx, text))
     finally:
         if isinstance(llm, LanguageModel):
             llm.close()
@@ -140,6 +156,8 @@ def _prepare_draft(
     text: str,
     draft: DecisionDraft,
     calls: list[dict[str, Any]],
+    *,
+    sources: list[Hit] | None = None,
 ) -> None:
     assert spec.draft is not None
     entry = draft.explanation.setdefault("text", {})
@@ -147,13 +165,21 @@ def _prepare_draft(
         entry["draft_error"] = str(llm)
         return
     context = {**base_context_of(draft), **draft.inputs.get("features", {})}
-    fields = select_fields(context, spec.draft.fields)
+    names = list(spec.draft.fields)
+    instructions = spec.draft.instructions
+    if sources:
+        # The business's own documents (not personal data): the passages found for the
+        # message, numbered, so the draft can say where each claim comes from.
+        context[DOCUMENTS_FIELD] = answers.numbered(sources)
+        names.append(DOCUMENTS_FIELD)
+        instructions = f"{instructions.strip()}\n\n{CITE_NOTE}" if instructions else CITE_NOTE
+    fields = select_fields(context, names)
     try:
         prepared = llm.draft_reply(
             text,
             context_fields=fields,
             tone=spec.draft.tone,
-            instructions=spec.draft.instructions,
+            instructions=instructions,
         )
     except LLMError as exc:
         entry["draft_error"] = f"the language model failed: {exc}"
@@ -161,6 +187,37 @@ def _prepare_draft(
     calls.append(_booked(prepared.call))
     entry["draft"] = prepared.text
     entry["draft_sent"] = sorted(fields)
+    if sources:
+        cited_text, cited = answers.cited_markers(prepared.text, len(sources))
+        # The reply a person edits and sends carries no markers; the cited text and the
+        # passages are shown beside it (the decision page, the inbox).
+        entry["draft"] = answers.without_markers(cited_text)
+        entry["draft_cited"] = cited_text
+        entry["draft_sources"] = [
+            {
+                "n": number,
+                "cited": number in cited,
+                "document_id": hit.passage.document_id,
+                "document_name": hit.passage.document_name,
+                "heading": hit.passage.heading,
+                "excerpt": answers.clip_words(hit.passage.text, 40),
+                "link": f"/documents/{hit.passage.document_id}#p{hit.passage.ordinal}",
+            }
+            for number, hit in enumerate(sources, start=1)
+        ]
+
+
+def _sources_for(ctx: Context, text: str) -> list[Hit]:
+    """The passages of the business's documents that bear on the message; none when there are
+    no documents or none covers enough of it. A failure here never stops the draft."""
+    if not text.strip():
+        return []
+    try:
+        hits = library(ctx.db).search(text[:MAX_QUERY], limit=DRAFT_PASSAGES)
+    except Exception:  # the draft goes on without documents
+        log.exception("documents could not be searched for a draft")
+        return []
+    return answers.good_enough(hits, min_coverage=DRAFT_MIN_COVERAGE)
 
 
 def base_context_of(draft: DecisionDraft) -> dict[str, Any]:

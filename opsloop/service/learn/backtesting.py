@@ -105,6 +105,7 @@ def backtest(
         )
     read_at = time.perf_counter()
     history = prepare(frame)
+    history.timezone = ctx.settings.timezone  # a schedule without its own zone runs in it
     del frame  # `history` holds a sorted copy: the unsorted one can go
     prepared_at = time.perf_counter()
     replayed = backtests.run(

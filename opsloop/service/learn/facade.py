@@ -12,10 +12,11 @@ from opsloop.core.backtest_reports import BacktestRun, SavedBacktest
 from opsloop.core.experiment_reports import ExperimentReport
 from opsloop.core.periods import Baseline
 from opsloop.service.context import Context
-from opsloop.service.learn import completion, reports, training
+from opsloop.service.learn import completion, forecasts, reports, training
 from opsloop.service.learn import dashboard as dashboard_service
 from opsloop.service.learn import metrics as metric_service
 from opsloop.service.learn.completion import CompletionReport
+from opsloop.service.learn.forecast_views import ForecastReport
 from opsloop.service.learn.views import (
     By,
     Dashboard,
@@ -67,6 +68,11 @@ class Learn:
         return experiments.end_experiment(
             self.ctx, playbook, option=option, action=action, keep=keep, actor=actor
         )
+
+    def forecast_report(self, playbook: str, *, weeks: int = 8) -> ForecastReport:
+        """Each product's forecast, stock and reorder point, and a backtest of the last `weeks`
+        (forecast error against last week repeated; the reorder policy against min/max)."""
+        return forecasts.forecast_report(self.ctx, playbook, weeks=weeks)
 
     def dashboard(self, *, playbook: str | None = None) -> Dashboard:
         """`metrics_report(by="week")` with time saved, reviews waiting and failed deliveries:

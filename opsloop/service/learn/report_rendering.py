@@ -73,6 +73,7 @@ def _context(ctx: Context, report: WeeklyReport, sources: dict[str, str]) -> dic
     base = ctx.settings.link_base
     return {
         "report": report,
+        "base": base,
         "subject": subject(report),
         "images": sources,
         "link": f"{base}/reports/{report['week']}",

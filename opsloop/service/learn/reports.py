@@ -31,7 +31,9 @@ from opsloop.service.learn.views import (
     CsatReport,
     DashboardPlaybook,
     ReportChart,
+    ReportExperiment,
     ReportFailure,
+    ReportForecast,
     ReportNumber,
     ReportPlaybook,
     ReportWaiting,
@@ -118,11 +120,18 @@ def weekly_report(
             )
             for f in failed
         ],
+        "experiments": _experiments(ctx, playbook),
+        "forecasts": _forecasts(ctx, playbook),
         "charts": _charts(rows, data["csat"], week),
         "summary": None,
         "summary_model": None,
     }
-    if summarize:
+    if playbook is None:
+        with ctx.db.read() as conn:
+            kept = report_store.summary(conn, week)
+        if kept is not None:  # what the email said, shown wherever the report is read
+            report["summary"], report["summary_model"] = kept
+    if summarize and report["summary"] is None:
         _summarize(ctx, report)
     return report
 
@@ -365,6 +374,72 @@ def _charts(rows: Sequence[DashboardPlaybook], csat: CsatReport, week: str) -> l
     ]
 
 
+# --- worth a look: experiments and forecasts, as they stand when the report is made ------------
+
+
+def _experiments(ctx: Context, only: str | None) -> list[ReportExperiment]:
+    from opsloop.service.learn import experiments
+
+    found: list[ReportExperiment] = []
+    for name in sorted(ctx.catalog.active()):
+        if only is not None and name != only:
+            continue
+        for e in experiments.experiments(ctx, name):
+            sends = sum(v["sends"] for v in e["variants"])
+            if sends:
+                found.append(
+                    ReportExperiment(
+                        playbook=name,
+                        option=e["option"],
+                        action=e["action"],
+                        sends=sends,
+                        winner=e["winner"],
+                        verdict=e["verdict"],
+                        ended=e["ended"] is not None,
+                    )
+                )
+    return found
+
+
+SHOWN_PRODUCTS = 10
+"""Products named per list in the report; the forecast page has them all."""
+
+
+def _forecasts(ctx: Context, only: str | None) -> list[ReportForecast]:
+    from opsloop.service.learn import forecasts
+
+    found: list[ReportForecast] = []
+    for name, active in sorted(ctx.catalog.active().items()):
+        if only is not None and name != only:
+            continue
+        if not any(f.kind == "forecast" for f in active.compiled.features):
+            continue
+        report = forecasts.forecast_report(ctx, name, weeks=0)
+        out = [p["subject"] for p in report["products"] if p["status"] == "out of stock"]
+        low = [p["subject"] for p in report["products"] if p["status"] == "reorder"]
+        parts = []
+        if out:
+            parts.append(f"{_count(len(out), 'product')} out of stock")
+        if low:
+            parts.append(f"{_count(len(low), 'product')} at or below the reorder point")
+        sentence = (
+            " and ".join(parts) + f", of {report['overall']['products']} forecast."
+            if parts
+            else f"All {report['overall']['products']} products forecast have stock above "
+            "their reorder point."
+        )
+        found.append(
+            ReportForecast(
+                playbook=name,
+                products=report["overall"]["products"],
+                out_of_stock=out[:SHOWN_PRODUCTS],
+                to_reorder=low[:SHOWN_PRODUCTS],
+                sentence=sentence[0].upper() + sentence[1:],
+            )
+        )
+    return found
+
+
 # --- the language model's summary ------------------------------------------------------------
 
 
@@ -435,9 +510,16 @@ def send_weekly_reports(ctx: Context) -> int:
         pending = [p for p in people if not report_store.was_claimed(conn, p, week)]
     if not pending:
         return 0
-    report = weekly_report(ctx, week, summarize=True)
+    report = weekly_report(ctx, week)
     if not happened(report):
-        return 0
+        return 0  # and no model is asked to summarize a quiet week, each time the job looks
+    if report["summary"] is None:
+        _summarize(ctx, report)
+    if report["summary"] is not None and report["summary_model"] is not None:
+        with ctx.db.transaction() as tx:
+            report_store.keep_summary(
+                tx.conn, week, report["summary"], report["summary_model"], ctx.clock()
+            )
     from opsloop.service.learn import report_rendering
 
     email = report_rendering.email(ctx, report)

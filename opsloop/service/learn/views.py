@@ -449,6 +449,28 @@ class ReportChart(TypedDict):
     empty: str
 
 
+class ReportExperiment(TypedDict):
+    """A message experiment still running, or ended, with its verdict in words."""
+
+    playbook: str
+    option: str
+    action: int
+    sends: int
+    winner: str | None
+    verdict: str
+    ended: bool
+
+
+class ReportForecast(TypedDict):
+    """A playbook with a `forecast` feature: products that need a person now."""
+
+    playbook: str
+    products: int
+    out_of_stock: list[str]
+    to_reorder: list[str]
+    sentence: str
+
+
 class WeeklyReport(TypedDict):
     """`GET /api/reports/{week}`, `opsloop report --week`, the weekly email."""
 
@@ -463,6 +485,10 @@ class WeeklyReport(TypedDict):
     playbooks: list[ReportPlaybook]
     waiting: ReportWaiting
     failed_deliveries: list[ReportFailure]
+    experiments: list[ReportExperiment]
+    """Message experiments with sends: how sure each is, in words (as of the report)."""
+    forecasts: list[ReportForecast]
+    """Forecast playbooks: products out of stock or at their reorder point now."""
     charts: list[ReportChart]
     summary: str | None
     """A short paragraph written by the language model (marked so wherever shown); None

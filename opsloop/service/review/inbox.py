@@ -120,6 +120,8 @@ def _item(
         "drafted": list(explanation.get("drafted_options", [])),
         "draft": text.get("draft") if isinstance(text.get("draft"), str) else None,
         "draft_error": text.get("draft_error"),
+        "draft_cited": _text_or_none(text.get("draft_cited")),
+        "draft_sources": list(text.get("draft_sources") or []),
         "message": _message(decision),
         "due_at": due,
         "overdue": due is not None and due <= now,
@@ -187,3 +189,7 @@ class _Options:
                 playbook, _ = parse_playbook(row["source"], row["file"])
                 return dict(playbook.options)
         return {}
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None

@@ -49,6 +49,19 @@ class ModeChange(TypedDict):
     readiness: ReadinessFigures
 
 
+class DraftSource(TypedDict):
+    """A passage of the business's documents given to the AI for its draft; `n` is the number
+    the draft cites it by ([2]), `cited` whether it did."""
+
+    n: int
+    cited: bool
+    document_id: int
+    document_name: str
+    heading: str
+    excerpt: str
+    link: str
+
+
 class InboxItem(TypedDict):
     """One decision as the inbox shows it, with what a reviewer needs to act on it."""
 
@@ -78,6 +91,9 @@ class InboxItem(TypedDict):
     """The options that send an AI-drafted reply."""
     draft: str | None
     draft_error: str | None
+    draft_cited: str | None
+    """The draft with its [n] markers: where each claim came from (see `draft_sources`)."""
+    draft_sources: list[DraftSource]
     message: str | None
     """The message a text-triage playbook read."""
     due_at: datetime | None

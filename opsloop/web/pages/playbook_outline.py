@@ -246,6 +246,18 @@ def _feature(name: str, feature: Feature, subject: str) -> Line:
             words = Markup("{} of the most recent {} event").format(code(feature.field), types)
         elif kind == "days_since":
             words = Markup("days since the most recent {} event").format(types)
+        elif kind == "forecast" and feature.forecast is not None:
+            spec = feature.forecast
+            words = Markup(
+                "a forecast of units per week from the {} of {} events{}, with the reorder point "
+                "for a {} lead time at a {:g}% service level"
+            ).format(
+                code(spec.quantity),
+                types,
+                window,
+                in_words(spec.lead_time),
+                spec.service_level * 100,
+            )
         else:
             words = Markup("{} {} of {} events{}").format(
                 AGGREGATE_WORDS[kind], code(feature.field), types, window

@@ -132,6 +132,8 @@ def playbook_detail(
         "parse_problem": problem,
         "outline": outline(playbook) if playbook else None,
         "has_experiments": playbook is not None and _has_variants(playbook),
+        "has_forecasts": playbook is not None
+        and any(feature.forecast is not None for feature in playbook.features.values()),
         "schedule_times": _schedule_times(record),
         "channel_warnings": service.decide.channel_warnings(name),
         "readiness": _readiness(service, name),

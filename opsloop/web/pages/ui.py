@@ -84,6 +84,8 @@ NAV: list[NavItem] = [
     NavItem("Tasks", "/tasks"),
     NavItem("Actions", "/actions"),
     NavItem("Sequences", "/sequences"),
+    NavItem("Ask", "/ask"),
+    NavItem("Documents", "/documents"),
     NavItem("Settings", "/settings", needs="admin"),
 ]
 """The navigation bar. Only pages that exist are listed; /account is reached from the name of

@@ -1,8 +1,9 @@
 """`forecast` features: a subject's demand forecast and reorder point, worked out for a decision.
 
-Reasoning cannot fit a model (it may not import learning), so the service computes these
-values from the same history and traits the decision reads and hands them to
-`compute_features` as `computed`. For each `forecast:` feature:
+Reasoning cannot fit a model (it may not import learning), so a live decision's values are
+computed here from the same history and traits the decision reads and handed to
+`compute_features` as `computed` (opsloop/service/decide/deciding.py); a backtest's replay
+computes them here too (opsloop/learning/replay.py). For each `forecast:` feature:
 
     the subject's matching events (type, `where`, `within`), up to the last full week before
     the decision ─► units per week (`quantity` of each event) ─► forecast_demand (AutoETS,
@@ -19,6 +20,8 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 from typing import Any
+
+import numpy as np
 
 from opsloop.core.events import HistoryEvent
 from opsloop.core.key_paths import key_path
@@ -50,13 +53,18 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 2)
+def _round(value: float | None) -> float | int | None:
+    """Two decimals, and a whole number written as one (`12`, not `12.0`, in a message)."""
+    if value is None:
+        return None
+    rounded = round(value, 2)
+    return int(rounded) if rounded.is_integer() else rounded
 
 
-def forecast_value(
-    feature: CompiledFeature, at: datetime, history: list[HistoryEvent], traits: dict[str, Any]
-) -> dict[str, Any] | None:
+def weekly_series(
+    feature: CompiledFeature, at: datetime, history: list[HistoryEvent]
+) -> np.ndarray | None:
+    """The units sold per week up to the last full week before `at` (None: no sales)."""
     spec = feature.spec.forecast
     assert spec is not None
     since = at - feature.within if feature.within is not None else None
@@ -71,17 +79,30 @@ def forecast_value(
         units = _number(quantity.read(event.payload))
         if units is not None:
             rows.append(("subject", event.occurred_at, units))
-    demand = weekly_demand(rows, last_week=last_week)
-    series = demand.series.get("subject")
-    if series is None:
-        return None
-    h = max(1, math.ceil(spec.horizon / timedelta(weeks=1)))
-    forecast = forecast_demand("subject", series, h=h)
-    policy = ReorderPolicy(
+    return weekly_demand(rows, last_week=last_week).series.get("subject")
+
+
+def policy_of(feature: CompiledFeature) -> ReorderPolicy:
+    spec = feature.spec.forecast
+    assert spec is not None
+    return ReorderPolicy(
         lead_time_days=spec.lead_time.total_seconds() / DAY,
         review_period_days=spec.review_period.total_seconds() / DAY,
         service_level=spec.service_level,
     )
+
+
+def forecast_value(
+    feature: CompiledFeature, at: datetime, history: list[HistoryEvent], traits: dict[str, Any]
+) -> dict[str, Any] | None:
+    spec = feature.spec.forecast
+    assert spec is not None
+    series = weekly_series(feature, at, history)
+    if series is None:
+        return None
+    h = max(1, math.ceil(spec.horizon / timedelta(weeks=1)))
+    forecast = forecast_demand("subject", series, h=h)
+    policy = policy_of(feature)
     stock = _number(key_path(spec.stock, "entity").read(traits)) if spec.stock else None
     on_order = _number(key_path(spec.on_order, "entity").read(traits)) if spec.on_order else None
     suggestion = suggest_reorder(
@@ -109,8 +130,8 @@ def forecast_value(
         "safety_stock": _round(suggestion.safety_stock),
         "reorder_point": _round(suggestion.reorder_point),
         "order_up_to": _round(suggestion.order_up_to),
-        "stock": stock,
-        "on_order": on_order,
+        "stock": _round(stock),
+        "on_order": _round(on_order),
         "quantity": suggestion.quantity if stock is not None else None,
         "days_of_cover": _round(suggestion.days_of_cover) if stock is not None else None,
         "order_by": suggestion.order_by.isoformat()
