@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     auto_migrate: bool = True
     playbooks_dir: Path | None = None
     """YAML playbooks applied at start-up; empty means `<data_dir>/playbooks`."""
+    documents_dir: Path | None = None
+    """A folder whose files (Markdown, HTML, PDF, text) are kept as the `folder` collection of
+    documents, checked every 5 minutes; empty means `<data_dir>/documents` when it exists."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     timezone: str = "UTC"
     """The business's time zone (`Europe/Berlin`): scheduled playbooks without a `timezone`
@@ -295,7 +298,7 @@ class Settings(BaseSettings):
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("data_dir", "playbooks_dir")
+    @field_validator("data_dir", "playbooks_dir", "documents_dir")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
@@ -339,6 +342,10 @@ class Settings(BaseSettings):
     @property
     def resolved_playbooks_dir(self) -> Path:
         return self.playbooks_dir or self.data_dir / "playbooks"
+
+    @property
+    def resolved_documents_dir(self) -> Path:
+        return self.documents_dir or self.data_dir / "documents"
 
     @classmethod
     def settings_customise_sources(

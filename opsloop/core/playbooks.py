@@ -590,6 +590,23 @@ class ReviewDeadline(_Model):
         return "choose" if self.fallback else self.then.strip()
 
 
+class WeeklyReportTo(_Model):
+    """Who gets this playbook's own weekly report (besides the business's, which owners get)."""
+
+    to: tuple[str, ...] = Field(min_length=1, max_length=20)
+
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for address in value:
+            if not EMAIL_ADDRESS.fullmatch(address.strip()):
+                raise ValueError(f"{address!r} is not an email address")
+        return tuple(address.strip() for address in value)
+
+
+EMAIL_ADDRESS = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+")
+"""Good enough to refuse a name or a typo; the mail server has the last word."""
+
 MODEL_NAME_LENGTH = 120
 """Model versions are stored under `<playbook>:<predicts>` (a 120-character column)."""
 REVIEW_PREFIX = "review:"
@@ -728,6 +745,8 @@ class Playbook(_Model):
     text: TextSpec | None = None
     review: ReviewDeadline | None = None
     """A deadline for decisions that wait for a person."""
+    report: WeeklyReportTo | None = None
+    """Send this playbook's own weekly report to these people."""
 
     def expressions(self) -> Iterator[tuple[Path, str, frozenset[str]]]:
         """Every expression with its path and the names it may use."""

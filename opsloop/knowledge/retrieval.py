@@ -17,6 +17,7 @@ raw BM25 score is not; an answer abstains when the best hit's coverage is below 
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -112,6 +113,9 @@ class PassageIndex:
 
     def __post_init__(self) -> None:
         import bm25s
+
+        # bm25s logs every index it builds at DEBUG on its own handler: not for our users.
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
 
         tokens = tokenize([indexed_text(p) for p in self.passages])
         self._words = [frozenset(words) for words in tokens]

@@ -29,6 +29,7 @@ from opsloop.service.jobs import (
     DECIDE_ABSENCE,
     DECIDE_WITH_LLM,
     DELIVER,
+    DOCUMENTS_SYNC,
     QUEUES,
     RETENTION,
     RETRAIN_DUE,
@@ -333,6 +334,9 @@ class OpsLoop:
         self._register(SYNC_DUE, lambda jobs: self._sync_due_job())
         self.runtime.every(SYNC_DUE, SYNC_DUE, timedelta(minutes=1))
         self._register(SYNC_SOURCE, self._sync_jobs, max_attempts=2)
+        # The documents folder: files dropped there are answered from within 5 minutes.
+        self._register(DOCUMENTS_SYNC, lambda jobs: self._documents_job(), max_attempts=1)
+        self.runtime.every(DOCUMENTS_SYNC, DOCUMENTS_SYNC, timedelta(minutes=5))
         # Retention: purge what the settings let go, give SQLite's free pages back, empty the WAL.
         self._register(RETENTION, lambda jobs: self._retention_job())
         self.runtime.every(
@@ -580,6 +584,16 @@ class OpsLoop:
         from opsloop.service.ingest import syncing
 
         syncing.sync_jobs(self.ctx, batch)
+
+    def _documents_job(self) -> None:
+        synced = self.ask.sync_documents_folder()
+        if synced is not None and (synced["added"] or synced["updated"] or synced["removed"]):
+            log.info(
+                "documents folder: %d added, %d updated, %d removed",
+                len(synced["added"]),
+                len(synced["updated"]),
+                len(synced["removed"]),
+            )
 
     def _retention_job(self) -> None:
         from opsloop.service import retention

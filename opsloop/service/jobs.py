@@ -58,6 +58,10 @@ time came; `service/learn/training.py`."""
 CLOSE_OUTCOMES = "close_outcome_windows"
 """Periodic, every 10 minutes: close the outcome windows that have passed."""
 
+DOCUMENTS_SYNC = "documents_sync"
+"""Periodic, every 5 minutes: the documents folder mirrored into the `folder` collection;
+`service/ask/documents.py`."""
+
 RETENTION = "retention"
 """Periodic (every `retention_interval_minutes`): purge what the retention settings let go;
 `service/retention.py`."""
@@ -80,5 +84,6 @@ QUEUES: dict[str, str] = {
     RETRAIN_DUE: "learn",
     CLOSE_OUTCOMES: "learn",
     RETENTION: "maintenance",
+    DOCUMENTS_SYNC: "ingest",
 }
 """The queue of each kind (PostgreSQL; on SQLite every process runs every queue)."""

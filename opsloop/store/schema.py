@@ -563,7 +563,9 @@ weekly_reports = Table(
     Column("week", String(10), nullable=False),  # the ISO week, 2026-W47
     Column("sent_at", UtcDateTime, nullable=False),
     Column("error", Text, nullable=True),
-    UniqueConstraint("recipient", "week"),
+    # '' for the business's report; a playbook's name for its own (`report: to:`).
+    Column("scope", String(80), nullable=False, server_default=""),
+    UniqueConstraint("recipient", "week", "scope"),
 )
 
 report_summaries = Table(

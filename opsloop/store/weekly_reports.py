@@ -13,13 +13,16 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from opsloop.store.schema import actions, decisions, playbooks, report_summaries, weekly_reports
 
 
-def claim(conn: Connection, recipient: str, week: str, now: datetime) -> int | None:
-    """Record the report of `week` to `recipient`; None when it was sent already."""
+def claim(
+    conn: Connection, recipient: str, week: str, now: datetime, scope: str = ""
+) -> int | None:
+    """Record the report of `week` (the business's, or playbook `scope`'s) to `recipient`;
+    None when it was sent already."""
     insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
     statement = (
         insert(weekly_reports)
-        .values(recipient=recipient, week=week, sent_at=now)
-        .on_conflict_do_nothing(index_elements=["recipient", "week"])
+        .values(recipient=recipient, week=week, sent_at=now, scope=scope)
+        .on_conflict_do_nothing(index_elements=["recipient", "week", "scope"])
         .returning(weekly_reports.c.id)
     )
     found = conn.execute(statement).scalar()
@@ -46,9 +49,11 @@ def summary(conn: Connection, week: str) -> tuple[str, str] | None:
     return None if row is None else (str(row.text), str(row.model))
 
 
-def was_claimed(conn: Connection, recipient: str, week: str) -> bool:
+def was_claimed(conn: Connection, recipient: str, week: str, scope: str = "") -> bool:
     query = select(weekly_reports.c.id).where(
-        weekly_reports.c.recipient == recipient, weekly_reports.c.week == week
+        weekly_reports.c.recipient == recipient,
+        weekly_reports.c.week == week,
+        weekly_reports.c.scope == scope,
     )
     return conn.execute(query).first() is not None
 

@@ -14,7 +14,7 @@ import pytest
 from opsloop.core.errors import InvalidInput, NotFound
 from opsloop.service import OpsLoop
 from opsloop.store import audit as audit_store
-from tests.conftest import OpsFactory
+from tests.conftest import Clock, OpsFactory
 from tests.fake_llm import Answer, FakeOpenAI
 from tests.knowledge.files import HOURS_HTML, POLICY_MD, pdf_bytes
 
@@ -332,3 +332,29 @@ def test_without_documents_the_draft_is_asked_as_before(
     assert "draft_sources" not in text
     _, draft = llm.requests
     assert set(draft.user_content["context"]) == {"entity.name", "event.payload.order_id"}
+
+
+def test_the_documents_folder_is_kept_in_step_by_the_running_service(
+    make_ops: OpsFactory, database_url: str, clock: Clock, tmp_path: Path
+) -> None:
+    """Files dropped in the documents folder are answered from within five minutes, a changed
+    one is a new version, and a removed one's document goes."""
+    folder = tmp_path / "shop-docs"
+    ops = make_ops(database_url, documents_dir=folder)
+    ops.run_jobs()
+    assert ops.ask.list_documents() == [], "no folder yet: nothing to do"
+    folder.mkdir()
+    (folder / "returns.md").write_text(POLICY_MD)
+    clock.advance(minutes=5)
+    ops.run_jobs()
+    [doc] = ops.ask.list_documents()
+    assert (doc["name"], doc["collection"], doc["version"]) == ("returns.md", "folder", 1)
+    (folder / "returns.md").write_text(POLICY_MD.replace("30 days", "60 days"))
+    clock.advance(minutes=5)
+    ops.run_jobs()
+    [doc] = ops.ask.list_documents()
+    assert doc["version"] == 2
+    (folder / "returns.md").unlink()
+    clock.advance(minutes=5)
+    ops.run_jobs()
+    assert ops.ask.list_documents() == []

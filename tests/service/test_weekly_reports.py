@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from opsloop.core.decisions import ReviewRequest
-from opsloop.core.errors import InvalidInput, NotFound
+from opsloop.core.errors import InvalidInput, NotFound, PlaybookInvalid
 from opsloop.service import OpsLoop
+from opsloop.service.decide.playbooks import load_playbook
 from tests.conftest import Clock, OpsFactory, lead_playbook
 from tests.fake_llm import Answer, FakeOpenAI
 from tests.leads import new_lead
@@ -235,3 +236,39 @@ def test_the_summary_sent_by_email_is_kept_with_the_week(
     assert ops.learn.weekly_report("2026-W10", summarize=True)["summary"] == report["summary"]
     assert len(llm.requests) == calls, "the kept summary is read back, not written again"
     assert ops.learn.weekly_report("2026-W10", playbook="lead-qualification")["summary"] is None
+
+
+def test_a_playbook_names_who_gets_its_own_weekly_report(
+    make_ops: OpsFactory, database_url: str, clock: Clock, smtp_sink: SmtpSink
+) -> None:
+    lead_with_report = lead_playbook() + "report:\n  to: [sales-lead@example.com]\n"
+    ops = make_ops(
+        database_url,
+        playbooks=[lead_with_report],
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_sink.port,
+        review_digest_minutes=0,
+    )
+    add_people(ops)
+    decided = new_lead(ops, 1)
+    ops.review.verdict(decided["id"], ReviewRequest("approve", "rui"))
+    ops.run_jobs()
+    clock.advance(days=7)  # week 10 ends
+    ops.run_jobs()
+    ops.run_jobs()  # a second look sends nothing twice
+    subjects = sorted(
+        (m.rcpt_tos[0], str(m.message["Subject"]))
+        for m in smtp_sink.messages
+        if "weekly report" in str(m.message["Subject"])
+    )
+    assert subjects == [
+        (OWNER.email, "OpsLoop weekly report, 2026-W10"),
+        ("sales-lead@example.com", "OpsLoop weekly report, 2026-W10 — lead-qualification"),
+    ]
+    weeks = ops.learn.sent_reports()
+    assert [(w["week"], w["recipients"]) for w in weeks] == [("2026-W10", 2)]
+
+
+def test_a_report_address_must_be_one() -> None:
+    with pytest.raises(PlaybookInvalid, match="is not an email address"):
+        load_playbook(lead_playbook() + "report:\n  to: [Sales team]\n", "lead.yaml")

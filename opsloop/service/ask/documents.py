@@ -205,6 +205,18 @@ def delete_document(ctx: Context, document_id: int, *, actor: str) -> None:
     )
 
 
+FOLDER_COLLECTION = "folder"
+"""The collection the documents folder (`documents_dir`) is kept in."""
+
+
+def sync_documents_folder(ctx: Context) -> SyncReport | None:
+    """`sync_folder` of the documents folder, when it exists (the periodic job)."""
+    folder = ctx.settings.resolved_documents_dir
+    if not folder.is_dir():
+        return None
+    return sync_folder(ctx, folder, collection=FOLDER_COLLECTION, actor="documents folder")
+
+
 def sync_folder(
     ctx: Context, folder: Path, *, collection: str = "default", actor: str
 ) -> SyncReport:

@@ -61,6 +61,11 @@ class Ask:
     def sync_folder(self, folder: Path, *, collection: str = "default", actor: str) -> SyncReport:
         return documents.sync_folder(self.ctx, folder, collection=collection, actor=actor)
 
+    def sync_documents_folder(self) -> SyncReport | None:
+        """Mirror the documents folder (`documents_dir`) into the `folder` collection; None
+        when there is no such folder."""
+        return documents.sync_documents_folder(self.ctx)
+
     def search_passages(
         self, query: str, *, collection: str | None = None, limit: int = 5
     ) -> list[PassageHit]:

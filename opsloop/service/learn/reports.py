@@ -498,35 +498,44 @@ def recipients(ctx: Context) -> list[str]:
 
 
 def send_weekly_reports(ctx: Context) -> int:
-    """Send the last ended week's report to each recipient that has not had it; return how
-    many went. Nothing happened that week: nothing is sent."""
+    """Send the last ended week's report to each recipient that has not had it, and each
+    playbook's own report to the people its `report: to:` names; return how many went. A
+    report of a week in which nothing happened is not sent."""
     if not ctx.settings.weekly_report:
         return 0
     week = last_ended_week(ctx.clock())
-    people = recipients(ctx)
-    if not people:
-        return 0
+    sent = _send_report(ctx, week, None, recipients(ctx))
+    for name, active in sorted(ctx.catalog.active().items()):
+        wanted = active.compiled.playbook.report
+        if wanted is not None:
+            sent += _send_report(ctx, week, name, list(dict.fromkeys(wanted.to)))
+    return sent
+
+
+def _send_report(ctx: Context, week: str, playbook: str | None, people: list[str]) -> int:
+    scope = playbook or ""
     with ctx.db.read() as conn:
-        pending = [p for p in people if not report_store.was_claimed(conn, p, week)]
+        pending = [p for p in people if not report_store.was_claimed(conn, p, week, scope)]
     if not pending:
         return 0
-    report = weekly_report(ctx, week)
+    report = weekly_report(ctx, week, playbook=playbook)
     if not happened(report):
         return 0  # and no model is asked to summarize a quiet week, each time the job looks
-    if report["summary"] is None:
-        _summarize(ctx, report)
-    if report["summary"] is not None and report["summary_model"] is not None:
-        with ctx.db.transaction() as tx:
-            report_store.keep_summary(
-                tx.conn, week, report["summary"], report["summary_model"], ctx.clock()
-            )
+    if playbook is None:
+        if report["summary"] is None:
+            _summarize(ctx, report)
+        if report["summary"] is not None and report["summary_model"] is not None:
+            with ctx.db.transaction() as tx:
+                report_store.keep_summary(
+                    tx.conn, week, report["summary"], report["summary_model"], ctx.clock()
+                )
     from opsloop.service.learn import report_rendering
 
     email = report_rendering.email(ctx, report)
     sent = 0
     for address in pending:
         with ctx.db.transaction() as tx:
-            report_id = report_store.claim(tx.conn, address, week, ctx.clock())
+            report_id = report_store.claim(tx.conn, address, week, ctx.clock(), scope)
         if report_id is None:
             continue  # another process sent it meanwhile
         sent += _send(ctx, report_id, address, email)

@@ -92,6 +92,7 @@ KEPT_WORDS = {
     "model": "A trained model",
     "text": "Text triage",
     "review": "A review deadline",
+    "report": "Who gets its weekly report",
 }
 SECTION_WORDS = {"features": "feature", "scorecard": "line", "rules": "rule", "options": "option"}
 

@@ -113,7 +113,7 @@ SECTIONS = ("trigger", *LISTS, "outcome")
 """Top-level keys the form has sections for."""
 CANONICAL = ("name", "description", "subject", "mode", "trigger", "features", "scorecard",
              "score", "rules", "tables", "otherwise", "options", "guardrails", "outcome",
-             "autonomy", "model", "text", "review")  # fmt: skip
+             "autonomy", "model", "text", "review", "report")  # fmt: skip
 """Where a key the original file did not have goes: the order of docs/playbooks.md."""
 
 _TEXT_NAMES = {

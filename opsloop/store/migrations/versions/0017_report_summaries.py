@@ -1,4 +1,5 @@
-"""Weekly report summaries: the language model's paragraph kept with the week it was sent for.
+"""Weekly report summaries: the language model's paragraph kept with the week it was sent for;
+and a playbook's own weekly report (`report: to:`) claimed apart from the business's.
 
 Revision ID: 0017
 Revises: 0016
@@ -29,7 +30,21 @@ def upgrade() -> None:
         sa.Column("written_at", At(), nullable=False),
         sa.PrimaryKeyConstraint("week", name=op.f("pk_report_summaries")),
     )
+    # '' for the business's report, else the playbook's name: one row per recipient, week and
+    # report. Batch mode: SQLite rebuilds the table to change its unique constraint.
+    with op.batch_alter_table("weekly_reports") as batch:
+        batch.add_column(
+            sa.Column("scope", sa.String(length=80), nullable=False, server_default="")
+        )
+        batch.drop_constraint("uq_weekly_reports_recipient_week", type_="unique")
+        batch.create_unique_constraint(
+            "uq_weekly_reports_recipient_week_scope", ["recipient", "week", "scope"]
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("weekly_reports") as batch:
+        batch.drop_constraint("uq_weekly_reports_recipient_week_scope", type_="unique")
+        batch.create_unique_constraint("uq_weekly_reports_recipient_week", ["recipient", "week"])
+        batch.drop_column("scope")
     op.drop_table("report_summaries")
