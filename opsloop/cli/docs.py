@@ -75,7 +75,8 @@ def docs_add(
                 continue
             console.print(
                 f"{escape(added['collection'])}/{escape(added['name'])}: {added['status']}, "
-                f"version {added['version']}, {added['passages']} passages (id {added['id']})"
+                f"version {added['version']}, {added['passages']} "
+                f"passage{'' if added['passages'] == 1 else 's'} (id {added['id']})"
             )
     if failed:
         raise typer.Exit(1)

@@ -8,6 +8,7 @@ text layer) raises `UnreadableDocument`, whose message names the file and says w
 from __future__ import annotations
 
 import io
+import logging
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -213,6 +214,9 @@ def _html(text: str) -> list[Block]:
 def _pdf(name: str, content: bytes) -> list[Block]:
     from pypdf import PdfReader  # lazily: only a PDF pays for it
     from pypdf.errors import PdfReadError
+
+    # pypdf logs what it repairs as warnings; a PDF it cannot read is our error, said once.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
 
     try:
         reader = PdfReader(io.BytesIO(content))
