@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -140,26 +139,3 @@ def test_the_experiment_page_shows_the_subject_lines_with_their_sends(
     for variant in report["variants"]:
         row = f"{variant['name']} {variant['sends']} {variant['resolved']} {variant['successes']} "
         assert row in words, words
-
-
-def test_the_demo_again_with_its_shop_adds_nothing(demo: DemoBusiness, tmp_path: Path) -> None:
-    """A second run on the same data stores no shop event twice and sends no email again."""
-    del demo  # its own database: the first run is this test's
-    settings = Settings(data_dir=tmp_path, worker_poll_seconds=0.05)
-    first = prepare_demo(settings, days=1, seed=7, console=Console(file=io.StringIO()), now=NOW)
-    try:
-        sent = first.loaded.win_back_sent if first.loaded else 0
-        orders = {e["id"] for e in first.ops.ingest.list_events(type="order.placed", limit=10**6)}
-    finally:
-        first.close()
-    again = prepare_demo(settings, days=1, seed=7, console=Console(file=io.StringIO()), now=NOW)
-    try:
-        assert sent > 0
-        assert again.loaded is not None
-        assert again.loaded.new_events == 0
-        assert again.loaded.win_back_sent == 0
-        later = {e["id"] for e in again.ops.ingest.list_events(type="order.placed", limit=10**6)}
-        assert later == orders
-        assert again.outbox.totals()["emails"] == 0
-    finally:
-        again.close()

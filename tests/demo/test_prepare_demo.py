@@ -135,6 +135,9 @@ def test_running_the_demo_again_stores_nothing_twice(tmp_path: Path) -> None:
     try:
         newest = first.ops.ingest.list_events(limit=1)[0]["id"]
         decisions = first.ops.learn.metrics(playbook=PLAYBOOK)[0]["total"]
+        # The shop's win-back emails and orders (opsloop/demo/shop.py) are made once too.
+        win_back_sent = first.loaded.win_back_sent if first.loaded else 0
+        orders = {e["id"] for e in first.ops.ingest.list_events(type="order.placed", limit=10**6)}
         # What a user does while trying the demo (README): send an event of their own.
         user_event = {
             "type": "lead.created",
@@ -154,6 +157,10 @@ def test_running_the_demo_again_stores_nothing_twice(tmp_path: Path) -> None:
         assert again.ops.ingest.list_events(limit=1)[0]["id"] == newest + 1
         assert again.ops.learn.metrics(playbook=PLAYBOOK)[0]["total"] == decisions + 1
         assert again.outbox.totals()["emails"] == 0, "nothing is sent twice"
+        assert win_back_sent > 0
+        assert again.loaded.win_back_sent == 0
+        later = {e["id"] for e in again.ops.ingest.list_events(type="order.placed", limit=10**6)}
+        assert later == orders
         [mine] = again.ops.decide.list_decisions(subject="lead:9001")
         assert mine["status"] == "pending", "the simulated reviewer leaves the user's leads alone"
     finally:
