@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from tests.conftest import eventually
@@ -136,7 +137,10 @@ def reload_until(page: Any, check: Any) -> None:
     """The workers decide and deliver in the server's own time: look again until they have."""
 
     def looked() -> bool:
-        page.reload()
+        try:
+            page.reload()
+        except PlaywrightError:  # a navigation the last click started was still under way
+            return False
         return bool(check())
 
     eventually(looked, timeout=30, interval=0.3)
