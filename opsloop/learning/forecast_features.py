@@ -93,11 +93,18 @@ def policy_of(feature: CompiledFeature) -> ReorderPolicy:
 
 
 def forecast_value(
-    feature: CompiledFeature, at: datetime, history: list[HistoryEvent], traits: dict[str, Any]
+    feature: CompiledFeature,
+    at: datetime,
+    history: list[HistoryEvent],
+    traits: dict[str, Any],
+    series: np.ndarray | None = None,
 ) -> dict[str, Any] | None:
+    """The feature's value; `series` when the caller summed the weeks already
+    (`weekly_series`)."""
     spec = feature.spec.forecast
     assert spec is not None
-    series = weekly_series(feature, at, history)
+    if series is None:
+        series = weekly_series(feature, at, history)
     if series is None:
         return None
     h = max(1, math.ceil(spec.horizon / timedelta(weeks=1)))

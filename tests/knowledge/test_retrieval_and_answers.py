@@ -107,8 +107,14 @@ def test_reciprocal_rank_fusion_rewards_what_both_rankings_put_high() -> None:
     assert sorted(fused, key=lambda i: -fused[i]) == [1, 3, 4, 2]
 
 
-@pytest.mark.skipif(embeddings.available(), reason="the embeddings extra is installed")
-def test_without_the_embeddings_extra_embedding_says_how_to_install_it() -> None:
+def test_embedding_gives_unit_vectors_or_says_how_to_install_the_extra() -> None:
+    """Either way a user learns something: with the extra, unit-length vectors; without it,
+    the command that installs it."""
+    if embeddings.available():
+        vectors = embeddings.embed(["a question", "another"])
+        assert vectors.shape[0] == 2
+        assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+        return
     with pytest.raises(embeddings.EmbeddingsUnavailable, match=r"opsloop\[embeddings\]"):
         embeddings.embed(["a question"])
 

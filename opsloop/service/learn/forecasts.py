@@ -95,15 +95,11 @@ def _product(
     weeks: int,
     policy: ReorderPolicy,
 ) -> ProductForecast | None:
-    value = forecast_value(feature, now, history, traits)
-    if value is None:
-        return None
     series = weekly_series(feature, now, history)
-    tested = (
-        backtest_product(series, weeks=weeks, policy=policy)
-        if series is not None and weeks
-        else None
-    )
+    value = forecast_value(feature, now, history, traits, series)
+    if series is None or value is None:
+        return None
+    tested = backtest_product(series, weeks=weeks, policy=policy) if weeks else None
     stock = value["stock"]
     if stock is None:
         status = "no stock figure"
