@@ -32,8 +32,9 @@ def test_report_previews_a_week_and_refuses_a_bad_one(data_dir: Path, tmp_path: 
     assert result.exit_code == 0, result.output
     assert result.output.startswith("OpsLoop weekly report, 2026-W47\n")
     assert "Week 2026-W47: 2026-11-16 to 2026-11-22" in result.output
-    assert "- Human override rate (lead-qualification): —" in result.output
-    assert "Nobody reviewed a decision of this week." in result.output
+    assert "Quiet this week: lead-qualification." in result.output
+    assert "Human override rate" not in result.output, "a quiet playbook has no numbers"
+    assert "No customer answered the satisfaction survey this week." in result.output
     assert "No playbook decided anything this week." in result.output
 
     result = runner.invoke(app, ["report", "--week", "2026-W47", "--json"])

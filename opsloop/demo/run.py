@@ -12,8 +12,9 @@ time). Before the lead reviews, the shop's playbooks run on its own history
 (opsloop/demo/shop_playbooks.py): the win-back emails week by week, then restock, stock alerts
 and slow movers with their latest run in the inbox. `run_demo` then serves the app (with
 `/demo/outbox` showing what the sinks received), starts the workers and streams live events
-until Ctrl-C or SIGTERM. It also makes sure the demo has an owner account (created on the
-first run, with a new password each run) and an admin API token, and prints both.
+(the leads' and the shop's, interleaved) until Ctrl-C or SIGTERM. It also makes sure the demo
+has an owner account (created on the first run, with a new password each run) and an admin
+API token, and prints both.
 """
 
 from __future__ import annotations
@@ -153,6 +154,8 @@ class DemoBusiness:
     sinks: SinkServer
     history_start: datetime
     loaded: Loaded | None = None
+    shop: Shop | None = None
+    """The shop whose history was loaded; its live orders go on from there."""
 
     def close(self) -> None:
         self.ops.close()
@@ -184,7 +187,7 @@ def prepare_demo(
 
         planned = business.simulator.planned_history(days, now)
         # The shop's orders go back further than the leads (shop.SHOP_DAYS at least).
-        shop = Shop(seed, now - timedelta(days=max(days, SHOP_DAYS)), now)
+        shop = business.shop = Shop(seed, now - timedelta(days=max(days, SHOP_DAYS)), now)
         planned = sorted(planned + survey_answers(planned, seed, now) + shop.history())
         triggers, new = _store_history(ops, planned, days, console)
         with console.status("Deciding…"):
@@ -258,9 +261,7 @@ def run_demo(
             )
         )
         stream = LiveStream(
-            ops,
-            business.simulator.live(datetime.now(UTC), since=business.history_start),
-            per_minute=events_per_minute,
+            ops, live_events(business, datetime.now(UTC)), per_minute=events_per_minute
         )
         try:
             ops.start()
@@ -277,9 +278,21 @@ def run_demo(
     console.print(f"Stopped. The demo's data stays in {escape(_where(settings))}.")
 
 
+def live_events(business: DemoBusiness, now: datetime) -> Iterator[dict[str, Any]]:
+    """The live stream's events, unstamped: the leads' from `now` on and the shop's orders,
+    purchases and deliveries from the end of its history on, interleaved by when they are
+    planned, so both businesses move at their own pace while the stream fast-forwards."""
+    timelines = [business.simulator.planned_live(now, since=business.history_start)]
+    if business.shop is not None:
+        timelines.append(business.shop.live())
+    for event in heapq.merge(*timelines):
+        yield event.as_dict(stamped=False)
+
+
 class LiveStream:
-    """Sends the simulator's live events through `ops.ingest.body`, `per_minute` a minute, in a
-    background thread. Events an earlier run already sent are skipped without waiting."""
+    """Sends the demo's live events (`live_events`) through `ops.ingest.body`, `per_minute` a
+    minute, in a background thread. Events an earlier run already sent are skipped without
+    waiting."""
 
     def __init__(self, ops: OpsLoop, events: Iterator[dict[str, Any]], *, per_minute: float):
         self.ops = ops
@@ -635,7 +648,10 @@ def _print_welcome(
             "messages to the demo's own mail server and chat."
         )
     if events_per_minute > 0:
-        console.print(f"New events keep arriving, about {events_per_minute:g} a minute.")
+        console.print(
+            f"New events keep arriving, about {events_per_minute:g} a minute: leads, and the "
+            "shop's orders taking its stock down."
+        )
     # The dashboard sends a visitor to /login and back, so this one address is enough.
     console.print(
         f"\nOpen [bold]{url}/dashboard[/bold] and sign in as [bold]{login.email}[/bold] with the "

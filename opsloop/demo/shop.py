@@ -12,15 +12,19 @@ forgotten and is running out, one was bought far too much of, and one stopped se
 
 What a win-back email does is the ground truth OpsLoop has to find: each subject line brings a
 lapsed customer back with its own hidden probability (`WIN_BACK_RATES`), and `win_back()` says
-whether and when that customer orders again after an email. Pure: no I/O, same seed and window
-→ same events.
+whether and when that customer orders again after an email. `history()` is the window's
+timeline, and `live()` goes on from its end for the demo's live stream, with the same customers
+and the stock where the history left it. Pure: no I/O, same seed and window → same events.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 import random
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any, Literal
@@ -121,28 +125,46 @@ class Shop:
 
     def history(self) -> list[PlannedEvent]:
         """Every order, purchase and delivery in [start, end), oldest first."""
-        events: list[PlannedEvent] = []
-        lines: list[_Line] = []
+        events, _ = self._history()
+        return events
+
+    def live(self) -> Iterator[PlannedEvent]:
+        """The timeline from `end` on, oldest first and endless, in the history's shapes: the
+        orders of the customers still ordering and of those who arrive, each product line with
+        the stock after it (going on from where the history left it), and the owner's purchases
+        and deliveries. The history's customers go on ordering until their lifetime ends; new
+        ones arrive as they did in it. The history is replayed for its stock when the first
+        event is asked for (about a tenth of a second), not before."""
+        _, rooms = self._history()
+        orders: list[tuple[datetime, int, int, Customer]] = []
+
+        def plan(customer: Customer) -> None:
+            for number, at in enumerate(self._order_times(customer)):
+                if at >= self.end:
+                    heapq.heappush(orders, (at, customer.number, number, customer))
+
         for customer in self.customers():
-            for number, at in enumerate(self.order_times(customer)):
-                if not self.start <= at < self.end:
-                    continue
-                order = f"{customer.number}-{number}"
-                bought = self._basket(order, at)
-                total = round(sum(p.price * q for p, q in bought), 2)
-                events.append(
-                    PlannedEvent(
-                        at,
-                        f"demo:shop:order:{order}",
-                        "order.placed",
-                        customer.subject,
-                        {"order": order, "items": len(bought), "total": total, "currency": "EUR"},
-                        customer.traits,
-                    )
-                )
-                lines.extend(_Line(at, order, customer.subject, p, q) for p, q in bought)
-        events.extend(self._stock(lines))
-        return sorted(events)
+            plan(customer)
+        ready: list[PlannedEvent] = []  # made, but not yet due: purchases, deliveries
+        day = _day_index(self.end)
+        while True:
+            # A customer's first order is when it joins: load a day before any order of it.
+            while not orders or orders[0][0] >= _day_start(day):
+                for customer in self.customers_on(day):
+                    if customer.joined_at >= self.end:
+                        plan(customer)
+                day += 1
+            at, _, number, customer = heapq.heappop(orders)
+            for room in rooms.values():
+                for event in room.receive(at):
+                    heapq.heappush(ready, event)
+            placed, lines = self._order(customer, number, at)
+            heapq.heappush(ready, placed)
+            for line in lines:
+                for event in rooms[line.product.sku].sell(line):
+                    heapq.heappush(ready, event)
+            while ready and ready[0].at <= at:
+                yield heapq.heappop(ready)
 
     def win_back(self, subject: str, variant: str | None, sent_at: datetime) -> PlannedEvent | None:
         """The order a win-back email sent at `sent_at` brings, if any (the hidden ground truth):
@@ -219,15 +241,52 @@ class Shop:
         return customers
 
     def order_times(self, customer: Customer) -> list[datetime]:
+        """When the customer orders before `end`."""
+        return list(itertools.takewhile(lambda at: at < self.end, self._order_times(customer)))
+
+    def _order_times(self, customer: Customer) -> Iterator[datetime]:
         """When the customer orders: from joining until their lifetime ends, every so often."""
         rng = random.Random(f"{self.seed}:shop:orders:{customer.number}")
         ends = customer.joined_at + customer.lifetime
-        at, times = customer.joined_at, []
-        while at < ends and at < self.end:
-            times.append(at)
+        at = customer.joined_at
+        while at < ends:
+            yield at
             gap = rng.gammavariate(4, customer.every_days / 4)
             at = _office_hours(at + timedelta(days=max(gap, 1)), rng)
-        return times
+
+    def _history(self) -> tuple[list[PlannedEvent], dict[str, _Stockroom]]:
+        """The history's events, and the products' shelves at its end."""
+        events: list[PlannedEvent] = []
+        lines: list[_Line] = []
+        for customer in self.customers():
+            for number, at in enumerate(self.order_times(customer)):
+                if self.start <= at:
+                    placed, bought = self._order(customer, number, at)
+                    events.append(placed)
+                    lines.extend(bought)
+        rooms = self._stockrooms(lines)
+        for line in sorted(lines, key=lambda line: (line.at, line.order)):
+            events.extend(rooms[line.product.sku].sell(line))
+        for room in rooms.values():
+            events.extend(room.receive(self.end, inclusive=False))
+        return sorted(events), rooms
+
+    def _order(
+        self, customer: Customer, number: int, at: datetime
+    ) -> tuple[PlannedEvent, list[_Line]]:
+        """The customer's order event and its lines, one per product."""
+        order = f"{customer.number}-{number}"
+        bought = self._basket(order, at)
+        total = round(sum(p.price * q for p, q in bought), 2)
+        placed = PlannedEvent(
+            at,
+            f"demo:shop:order:{order}",
+            "order.placed",
+            customer.subject,
+            {"order": order, "items": len(bought), "total": total, "currency": "EUR"},
+            customer.traits,
+        )
+        return placed, [_Line(at, order, customer.subject, p, q) for p, q in bought]
 
     def _basket(self, order: str, at: datetime) -> list[tuple[Product, int]]:
         rng = random.Random(f"{self.seed}:shop:basket:{order}")
@@ -241,80 +300,100 @@ class Shop:
                 chosen.append(product)
         return [(p, 1 + _poisson(rng, p.units - 1)) for p in chosen]
 
-    def _stock(self, lines: list[_Line]) -> list[PlannedEvent]:
-        """Each line as a product event with the stock after it, and the owner's purchases and
-        deliveries. A line the stock cannot fill is a lost sale: no event."""
-        by_product: dict[str, list[_Line]] = defaultdict(list)
-        for line in sorted(lines, key=lambda line: (line.at, line.order)):
-            by_product[line.product.sku].append(line)
+    def _stockrooms(self, lines: list[_Line]) -> dict[str, _Stockroom]:
+        """Each product's shelf at the start of the history: the owner's hidden policy sets its
+        stock and, for the managed ones, the reorder point and batch from the history's sales."""
+        demand: dict[str, int] = defaultdict(int)
+        last_two_weeks: dict[str, int] = defaultdict(int)
+        recent = self.end - timedelta(days=14)
+        for line in lines:
+            demand[line.product.sku] += line.quantity
+            if line.at >= recent:
+                last_two_weeks[line.product.sku] += line.quantity
         weeks = max(1.0, (self.end - self.start) / timedelta(weeks=1))
-        events: list[PlannedEvent] = []
+        rooms = {}
         for product in PRODUCTS:
-            sold = by_product.get(product.sku, [])
-            demand = sum(line.quantity for line in sold)
-            weekly = demand / weeks
+            sold = demand[product.sku]
+            weekly = sold / weeks
             reorder_at = math.ceil(weekly * 2.5)
             batch = max(1, math.ceil(weekly * 4))
             if product.policy == "forgotten":
-                recent = self.end - timedelta(days=14)
-                last_two_weeks = sum(line.quantity for line in sold if line.at >= recent)
-                stock = demand + max(1, round(last_two_weeks * 0.3))
+                stock = sold + max(1, round(last_two_weeks[product.sku] * 0.3))
             elif product.policy == "overstocked":
                 stock = 240
             elif product.policy == "stopped":
-                stock = demand + 14
+                stock = sold + 14
             else:
                 stock = reorder_at + batch // 2
-            on_order = 0
-            deliveries: list[datetime] = []
-            for line in sold:
-                while deliveries and deliveries[0] <= line.at:
-                    arrived = deliveries.pop(0)
-                    stock, on_order = stock + batch, 0
-                    events.append(self._delivery(product, arrived, batch, stock))
-                quantity = min(line.quantity, stock)
-                if quantity <= 0:
-                    continue
-                stock -= quantity
-                events.append(
-                    PlannedEvent(
-                        line.at,
-                        f"demo:shop:order:{line.order}:{product.sku}",
-                        "order.placed",
-                        product.subject,
-                        {"quantity": quantity, "order": line.order, "customer": line.customer},
-                        {"stock": stock, "on_order": on_order, "name": product.name},
-                    )
-                )
-                if product.policy == "managed" and not on_order and stock <= reorder_at:
-                    on_order = batch
-                    ordered = line.at + timedelta(minutes=30)
-                    events.append(
-                        PlannedEvent(
-                            ordered,
-                            f"demo:shop:purchase:{product.sku}:{line.order}",
-                            "purchase.ordered",
-                            product.subject,
-                            {"quantity": batch, "supplier": "Roastery Wholesale"},
-                            {"on_order": on_order},
-                        )
-                    )
-                    deliveries.append(ordered + timedelta(days=LEAD_TIME_DAYS))
-            for arrived in deliveries:
-                if arrived < self.end:
-                    stock += batch
-                    events.append(self._delivery(product, arrived, batch, stock))
+            rooms[product.sku] = _Stockroom(product, stock, reorder_at, batch)
+        return rooms
+
+
+class _Stockroom:
+    """One product's shelf: each sale as a product event with the stock after it, and the
+    owner's purchases and deliveries. A line the stock cannot fill is a lost sale: no event.
+    `Shop.history()` and `Shop.live()` run the same shelves, so the live stock goes on from
+    where the history's ended."""
+
+    def __init__(self, product: Product, stock: int, reorder_at: int, batch: int) -> None:
+        self.product, self.stock, self.reorder_at, self.batch = product, stock, reorder_at, batch
+        self.on_order = 0
+        self.deliveries: list[datetime] = []
+
+    def receive(self, until: datetime, *, inclusive: bool = True) -> list[PlannedEvent]:
+        """The deliveries that arrived by `until` (or before it, when not `inclusive`)."""
+        events = []
+        while self.deliveries and (
+            self.deliveries[0] <= until if inclusive else self.deliveries[0] < until
+        ):
+            arrived = self.deliveries.pop(0)
+            self.stock, self.on_order = self.stock + self.batch, 0
+            events.append(self._delivery(arrived))
         return events
 
-    @staticmethod
-    def _delivery(product: Product, at: datetime, quantity: int, stock: int) -> PlannedEvent:
+    def sell(self, line: _Line) -> list[PlannedEvent]:
+        """The deliveries due by the line, the line itself, and the owner's purchase when the
+        stock fell to the reorder point of a product the owner manages."""
+        events = self.receive(line.at)
+        quantity = min(line.quantity, self.stock)
+        if quantity <= 0:
+            return events
+        self.stock -= quantity
+        product = self.product
+        events.append(
+            PlannedEvent(
+                line.at,
+                f"demo:shop:order:{line.order}:{product.sku}",
+                "order.placed",
+                product.subject,
+                {"quantity": quantity, "order": line.order, "customer": line.customer},
+                {"stock": self.stock, "on_order": self.on_order, "name": product.name},
+            )
+        )
+        if product.policy == "managed" and not self.on_order and self.stock <= self.reorder_at:
+            self.on_order = self.batch
+            ordered = line.at + timedelta(minutes=30)
+            events.append(
+                PlannedEvent(
+                    ordered,
+                    f"demo:shop:purchase:{product.sku}:{line.order}",
+                    "purchase.ordered",
+                    product.subject,
+                    {"quantity": self.batch, "supplier": "Roastery Wholesale"},
+                    {"on_order": self.on_order},
+                )
+            )
+            self.deliveries.append(ordered + timedelta(days=LEAD_TIME_DAYS))
+        return events
+
+    def _delivery(self, at: datetime) -> PlannedEvent:
         return PlannedEvent(
             at,
-            f"demo:shop:delivery:{product.sku}:{at.isoformat()}",
+            f"demo:shop:delivery:{self.product.sku}:{at.isoformat()}",
             "stock.received",
-            product.subject,
-            {"quantity": quantity},
-            {"stock": stock, "on_order": 0},
+            self.product.subject,
+            {"quantity": self.batch},
+            {"stock": self.stock, "on_order": 0},
         )
 
 

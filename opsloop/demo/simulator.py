@@ -148,6 +148,14 @@ class Simulator:
         sends it, so the future plays in fast-forward. Only leads that arrived at or after
         `since` (default: 90 days before `now`) take part, so a lead never turns up live
         without the history that introduced it."""
+        for event in self.planned_live(now, since=since):
+            yield event.as_dict(stamped=False)
+
+    def planned_live(
+        self, now: datetime, *, since: datetime | None = None
+    ) -> Iterator[PlannedEvent]:
+        """`live()` with each event's planned time, oldest first (to interleave it with the
+        shop's, `Shop.live()`)."""
         start = since if since is not None else now - timedelta(days=90)
         heap: list[PlannedEvent] = []
         day = _day_index(start)
@@ -161,7 +169,7 @@ class Simulator:
                             if event.at >= now:
                                 heapq.heappush(heap, event)
                 day += 1
-            yield heapq.heappop(heap).as_dict(stamped=False)
+            yield heapq.heappop(heap)
 
     def onboarding(self, lead: Lead, won_at: datetime) -> list[PlannedEvent]:
         """A won lead becomes a customer: it signs up within a day or so, and most create

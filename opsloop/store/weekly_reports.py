@@ -5,12 +5,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, or_, select, union, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from opsloop.store.schema import actions, decisions, playbooks, report_summaries, weekly_reports
+from opsloop.store.schema import (
+    actions,
+    decisions,
+    outcomes,
+    playbooks,
+    report_summaries,
+    weekly_reports,
+)
 
 
 def claim(
@@ -135,3 +143,26 @@ def failed_deliveries(
         )
         for row in conn.execute(query)
     ]
+
+
+def busy_playbooks(conn: Connection, since: datetime, until: datetime) -> set[str]:
+    """The names of the playbooks with something in [since, until): a decision made, an action
+    created or changed (sent, retried, failed), or an outcome that happened or was recorded."""
+
+    def within(column: Any) -> Any:
+        return (column >= since) & (column < until)
+
+    decided = select(decisions.c.playbook_id).where(within(decisions.c.created_at))
+    acted = (
+        select(decisions.c.playbook_id)
+        .join(actions, actions.c.decision_id == decisions.c.id)
+        .where(or_(within(actions.c.created_at), within(actions.c.updated_at)))
+    )
+    came_of_it = (
+        select(decisions.c.playbook_id)
+        .join(outcomes, outcomes.c.decision_id == decisions.c.id)
+        .where(or_(within(outcomes.c.occurred_at), within(outcomes.c.created_at)))
+    )
+    ids = union(decided, acted, came_of_it).subquery()
+    query = select(playbooks.c.name).where(playbooks.c.id.in_(select(ids.c.playbook_id)))
+    return {str(name) for name in conn.scalars(query)}

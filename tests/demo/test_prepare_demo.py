@@ -5,6 +5,7 @@ nothing, and a refusal to touch a database with real data."""
 from __future__ import annotations
 
 import io
+import itertools
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,15 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from opsloop.demo.run import PLAYBOOK, DemoBusiness, DemoRefused, LiveStream, prepare_demo
+from opsloop.demo.run import (
+    PLAYBOOK,
+    DemoBusiness,
+    DemoRefused,
+    LiveStream,
+    live_events,
+    prepare_demo,
+)
+from opsloop.demo.shop import PRODUCTS
 from opsloop.demo.simulator import Simulator
 from opsloop.service import OpsLoop
 from opsloop.settings import Settings
@@ -128,6 +137,38 @@ def test_the_live_stream_adds_leads_and_decisions(demo: DemoBusiness) -> None:
     assert all(e["occurred_at"] >= started for e in live), "live events happen as they are sent"
     [decision] = ops.decide.list_decisions(limit=1)
     assert decision["status"] == "pending"
+
+
+def test_the_live_stream_brings_the_shops_orders_and_its_stock_falls(demo: DemoBusiness) -> None:
+    ops = demo.ops
+    newest = ops.ingest.list_events(limit=1)[0]["id"]
+    products = {p.subject for p in PRODUCTS}
+    before = {s: ops.ingest.get_entity(s)["traits"].get("stock") for s in products}
+    first = list(itertools.islice(live_events(demo, NOW), 200))
+    shop = [e for e in first if e["idempotency_key"].startswith("demo:shop:")]
+    assert any(e["subject"].startswith("lead:") for e in first), "interleaved with the leads'"
+    assert any(e["subject"].startswith("customer:shop-") for e in shop), "customers order"
+    lines = [e for e in shop if e["subject"] in products and e["type"] == "order.placed"]
+    assert len({e["subject"] for e in lines}) >= 2, "lines about the shop's own products"
+
+    stream = LiveStream(ops, iter(first), per_minute=60_000)
+    stream.start()
+    try:
+        # Every shop event is new (the history ends at NOW): each one is stored, none is
+        # quarantined.
+        eventually(lambda: {e["idempotency_key"] for e in shop} <= stored_keys(ops, newest))
+    finally:
+        stream.stop()
+    assert ops.ingest.list_quarantine(source="demo") == []
+    sold = {e["subject"] for e in lines}
+    after = {s: ops.ingest.get_entity(s)["traits"]["stock"] for s in sold}
+    for subject in sold:
+        assert after[subject] == [e for e in shop if e["subject"] == subject][-1]["traits"]["stock"]
+    assert any(after[s] < before[s] for s in sold), "a user watching sees stock falling"
+
+
+def stored_keys(ops: OpsLoop, after_id: int) -> set[str | None]:
+    return {e["idempotency_key"] for e in ops.ingest.list_events(limit=1000) if e["id"] > after_id}
 
 
 def test_running_the_demo_again_stores_nothing_twice(tmp_path: Path) -> None:

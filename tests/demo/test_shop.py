@@ -4,7 +4,8 @@ for the win-back emails."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+import itertools
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 
 from opsloop.demo.shop import PRODUCTS, RUNNING_OUT, SHOP_DAYS, STOPPED_WEEKS, Shop
@@ -34,8 +35,14 @@ def test_the_same_seed_and_window_give_the_same_history() -> None:
 
 
 def test_each_product_line_is_an_order_event_with_its_quantity_and_the_stock_after_it() -> None:
+    assert_the_stock_adds_up(shop().history())
+
+
+def assert_the_stock_adds_up(timeline: list[PlannedEvent]) -> None:
+    """Orders are about customers or the shop's products; a product's stock falls by each
+    line's quantity and rises by each delivery."""
     products = {p.subject for p in PRODUCTS}
-    for subject, events in by_subject(shop().history()).items():
+    for subject, events in by_subject(timeline).items():
         if subject not in products:
             assert subject.startswith("customer:shop-")
             assert {e.type for e in events} == {"order.placed"}
@@ -110,3 +117,32 @@ def test_customers_lapse_and_one_subject_line_brings_more_of_them_back() -> None
     assert reply.type == "order.placed"
     assert NOW < reply.at < NOW + timedelta(days=14), "inside the playbook's outcome window"
     assert the_shop.win_back(reply.subject, "running-low", NOW) == reply, "the same answer"
+
+
+def test_the_live_orders_go_on_from_the_history_with_its_customers_and_stock() -> None:
+    history = shop().history()
+    live = list(itertools.islice(shop().live(), 3000))
+    assert [e.as_dict() for e in live] == [
+        e.as_dict() for e in itertools.islice(shop().live(), 3000)
+    ], "the same seed gives the same live orders"
+    assert live == sorted(live), "in time, so the stream can interleave them with the leads'"
+    assert all(e.at >= NOW for e in live)
+    assert live[-1].at > NOW + timedelta(weeks=4), "a plausible pace: about 35 events a day"
+    assert not {e.key for e in live} & {e.key for e in history}
+    assert {e.type for e in live} == {e.type for e in history}
+    assert_the_stock_adds_up(history + live)
+
+    the_shop = shop()
+    for event in live:
+        if event.subject.startswith("customer:"):
+            customer = the_shop.customer(event.subject)
+            assert customer.joined_at <= event.at < customer.joined_at + customer.lifetime
+    ordering = {e.subject for e in live if e.subject.startswith("customer:")}
+    known = {e.subject for e in history if e.subject.startswith("customer:")}
+    assert ordering & known, "the history's customers order again"
+    assert ordering - known, "and new ones arrive"
+    sold = Counter(e.subject for e in live if e.type == "order.placed" and "quantity" in e.payload)
+    assert sold["product:BEANS-1KG"] > 100
+    assert sold["product:GRINDER-HAND"] == 0, "it stopped selling"
+    oat_milk = [e for e in live if e.subject == f"product:{RUNNING_OUT}"]
+    assert oat_milk[-1].traits["stock"] == 0, "never reordered, it runs out"

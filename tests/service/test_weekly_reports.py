@@ -97,6 +97,64 @@ def test_a_weeks_report_gives_the_dashboards_numbers_against_the_week_before(
     }
 
 
+def quiet_playbook() -> str:
+    """A second lead playbook that nothing ever triggers."""
+    return lead_playbook(
+        **{
+            "name: lead-qualification": "name: quiet-leads",
+            "events: [lead.created, demo.requested]": "events: [lead.archived]",
+        }
+    )
+
+
+def test_a_quiet_playbook_has_no_row_but_is_named_in_one_line(
+    make_ops: OpsFactory, sqlite_url: str, clock: Clock, smtp_sink: SmtpSink
+) -> None:
+    ops = make_ops(
+        sqlite_url,
+        playbooks=[lead_playbook(), quiet_playbook()],
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_sink.port,
+        review_digest_minutes=0,
+        weekly_report=False,
+    )
+    add_people(ops)
+    decided = new_lead(ops, 1)
+    ops.review.verdict(decided["id"], ReviewRequest("approve", "rui"))
+    ops.run_jobs()
+
+    report = ops.learn.weekly_report("2026-W10")
+    assert report["quiet"] == ["quiet-leads"]
+    assert {n["playbook"] for n in report["numbers"]} == {"lead-qualification", None}
+    assert [p["playbook"] for p in report["playbooks"]] == ["lead-qualification"]
+    email = ops.learn.report_email(report)
+    html = email["html"]
+    table = html.split("<table")[1].split("</table>")[0]
+    assert "lead-qualification" in table
+    assert "quiet-leads" not in table, "no row for a quiet playbook"
+    assert "Quiet this week: quiet-leads." in html.split("</table>")[1]
+    assert html.count("quiet-leads") == 1, "named once, in the line"
+    text = email["text"]
+    assert "Quiet this week: quiet-leads." in text
+    assert text.count("quiet-leads") == 1
+    assert "(lead-qualification)" in text
+
+    clock.advance(days=7)  # week 11: nothing at all
+    everything_quiet = ops.learn.weekly_report("2026-W11")
+    assert everything_quiet["quiet"] == ["lead-qualification", "quiet-leads"]
+    assert [n["key"] for n in everything_quiet["numbers"]] == ["csat"]
+    email = ops.learn.report_email(everything_quiet)
+    assert "<table" not in email["html"], "the line takes the table's place"
+    line = "Quiet this week: lead-qualification, quiet-leads."
+    assert line in email["html"]
+    assert "No customer answered the satisfaction survey this week." in email["html"]
+    assert line in email["text"]
+    assert "Decision success rate" not in email["text"]
+
+    alone = ops.learn.weekly_report("2026-W11", playbook="quiet-leads")
+    assert (alone["quiet"], alone["playbooks"]) == (["quiet-leads"], [])
+
+
 def test_a_bad_week_or_an_unknown_playbook_is_refused(
     make_ops: OpsFactory, sqlite_url: str
 ) -> None:

@@ -216,3 +216,102 @@ def test_the_reviewer_sees_which_passages_a_support_draft_cites(
     inbox = reviewer.get("/inbox").text
     [reply] = re.findall(r'<textarea id="draft-\d+"[^>]*>([^<]*)</textarea>', inbox)
     assert reply == "Hi Sam,\nSend us a photo within 7 days for a full refund."
+
+
+FORMATTED_MD = """\
+# Returns
+
+Read **the whole policy** on [our site](https://shop.example.com/returns), or *ask us*;
+quote `RET-7` when you write.
+
+- unused items
+- in the original box
+"""
+
+HOSTILE_MD = """\
+# Returns
+
+Refunds go back to the card <script>alert("boom")</script> within five days;
+[see the refund form](javascript:alert(document.cookie)) or
+[this one](JaVaScRiPt:alert(1)) and <img src=x onerror=alert(2)>.
+"""
+
+
+def passages_of(page: str) -> str:
+    """The passages' text as the page shows it, without their headings."""
+    return "\n".join(re.findall(r'<div class="passage-text">(.*?)</div>', page, re.DOTALL))
+
+
+def answer_of(page: str) -> str:
+    return page.split('data-testid="answer-text"')[1].split("</div>")[0]
+
+
+def test_markdown_passages_are_shown_formatted_and_plain_text_stays_text(
+    app_for: AppFor, browse: Browse
+) -> None:
+    ops = app_for()
+    added = ops.ask.add_document(name="returns.md", content=FORMATTED_MD.encode(), actor="o")
+    plain = ops.ask.add_document(
+        name="notes.txt", content=b"Call **Ana** at [home](https://x.example)", actor="o"
+    )
+    reader = browse(ops, VIEWER)
+
+    passages = passages_of(reader.get(f"/documents/{added['id']}").text)
+    assert "<strong>the whole policy</strong>" in passages
+    assert "<em>ask us</em>" in passages
+    assert "<code>RET-7</code>" in passages
+    assert re.search(r'<a href="https://shop\.example\.com/returns"[^>]*>our site</a>', passages)
+    assert re.search(r"<ul>\s*<li>unused items</li>\s*<li>in the original box</li>", passages)
+    assert "**" not in passages
+    assert "[our site](" not in passages
+
+    as_text = passages_of(reader.get(f"/documents/{plain['id']}").text)
+    assert "<strong>" not in as_text
+    assert "<a href" not in as_text
+    assert "Call **Ana** at [home](https://x.example)" in text_of(as_text)
+
+    answer = answer_of(reader.get("/documents?q=whole+returns+policy+site").text)
+    assert "<strong>the whole policy</strong>" in answer
+    assert '<a href="https://shop.example.com/returns"' in answer
+
+    token = ops.accounts.create_token("reader", "read", actor="tests").token
+    with TestClient(create_app(ops.settings, service=ops)) as client:
+        auth = {"Authorization": f"Bearer {token}"}
+        detail = client.get(f"/api/documents/{added['id']}", headers=auth).json()
+        found = client.get("/api/documents/search", params={"q": "whole policy"}, headers=auth)
+    assert "Read **the whole policy** on [our site](https" in detail["passage_list"][0]["text"]
+    assert "**the whole policy**" in found.json()["passages"][0]["text"], "the API keeps it raw"
+
+
+def test_a_hostile_markdown_passage_runs_no_script_and_links_no_javascript(
+    app_for: AppFor, browse: Browse
+) -> None:
+    ops = app_for()
+    added = ops.ask.add_document(name="hostile.md", content=HOSTILE_MD.encode(), actor="o")
+    reader = browse(ops, VIEWER)
+    passages = passages_of(reader.get(f"/documents/{added['id']}").text)
+    answer = answer_of(reader.get("/documents?q=refunds+card+refund+form").text)
+    for shown in (passages, answer):
+        assert "Refunds go back to the card" in text_of(shown)
+        assert "<script" not in shown
+        assert "&lt;script&gt;" in shown, "the tag is shown as text"
+        assert "<img" not in shown
+        assert "javascript:" not in " ".join(re.findall(r"<a [^>]*>", shown)).lower()
+        assert "<a " not in shown, "neither javascript: link is a link"
+    assert "[see the refund form](javascript:alert(document.cookie))" in text_of(passages)
+
+
+def test_the_ask_page_shows_a_markdown_passage_formatted(app_for: AppFor, browse: Browse) -> None:
+    ops = app_for()
+    added = ops.ask.add_document(name="returns.md", content=FORMATTED_MD.encode(), actor="o")
+    ops.ask.add_document(name="hostile.md", content=HOSTILE_MD.encode(), actor="o")
+    reader = browse(ops, VIEWER)
+    answered = reader.post("/ask", {"question": "whole policy site"}).text
+    assert f'data-ref="document:{added["id"]}#p1"' in answered
+    assert "<strong>the whole policy</strong>" in answered
+    assert "**the whole policy**" not in answered
+
+    hostile = reader.post("/ask", {"question": "refunds card"}).text
+    assert "Refunds go back to the card" in text_of(hostile)
+    assert "<script" not in hostile.split('data-testid="answers"')[1]
+    assert not re.search(r'href="\s*javascript:', hostile, re.IGNORECASE)

@@ -15,8 +15,16 @@ from tests.web.test_playbook_pages import AppFor, Browse, app_for, browse, text_
 __all__ = ["app_for", "browse"]
 
 
+QUIET = lead_playbook(
+    **{
+        "name: lead-qualification": "name: quiet-leads",
+        "events: [lead.created, demo.requested]": "events: [lead.archived]",
+    }
+)
+
+
 def two_weeks(app_for: AppFor, clock: Clock) -> OpsLoop:
-    ops = app_for(lead_playbook())
+    ops = app_for(lead_playbook(), QUIET)
     first = new_lead(ops, 1)
     ops.review.verdict(first["id"], ReviewRequest("reject", "rui", reason="a competitor"))
     clock.advance(days=7)  # week 11
@@ -52,6 +60,9 @@ def test_a_viewer_reads_a_weeks_report_with_its_charts(
     assert "0% of the 2 reviewed decisions were overridden or rejected by a person, down 100 " \
         "points from 100% the week before." in words  # fmt: skip
     assert "1 decision waits for a person" in words
+    table = page.text.split('data-testid="numbers"')[1].split("</table>")[0]
+    assert "quiet-leads" not in table, "a playbook with nothing this week has no rows"
+    assert "Quiet this week: quiet-leads." in words
     assert "email for lead-qualification after" in words
     charts = re.findall(
         r'<img src="data:image/png;base64,[^"]+"[^>]*data-testid="([^"]+)"', page.text
@@ -64,6 +75,8 @@ def test_a_viewer_reads_a_weeks_report_with_its_charts(
     assert numbers[("override_rate", "lead-qualification")]["value"] == 0.0
     assert numbers[("override_rate", "lead-qualification")]["previous"] == 1.0
     assert len(api.json()["failed_deliveries"]) == 2
+    assert api.json()["quiet"] == ["quiet-leads"]
+    assert "quiet-leads" not in {n["playbook"] for n in api.json()["numbers"]}
 
     only = viewer.get("/reports/2026-W11?playbook=lead-qualification")
     assert only.status_code == 200

@@ -2,7 +2,9 @@
 their change from the week before and a sentence each, what the playbooks decided and what came
 of it, what waits for people, the deliveries that failed for good, and the dashboard's weekly
 charts up to that week. With a language model configured, a short summary paragraph written by
-it (and marked so wherever it is shown).
+it (and marked so wherever it is shown). A playbook with nothing in the week (no decision, no
+action, no outcome) gets no numbers and no line of its own: one line names the quiet ones,
+"Quiet this week: a, b." (under the numbers, or instead of them when every playbook is quiet).
 
 The numbers are the dashboard's (`dashboard.dashboard`, which is `metrics.report(by="week")`):
 a report never computes a number another way than the dashboard shows it.
@@ -79,11 +81,17 @@ def weekly_report(
     end = start + timedelta(days=7)
     data = dashboard_service.dashboard(ctx, playbook=playbook)
     rows = data["playbooks"]
+    with ctx.db.read() as conn:
+        busy = report_store.busy_playbooks(conn, start, end)
     numbers: list[ReportNumber] = []
     decided: list[ReportPlaybook] = []
+    quiet: list[str] = []
     for row in rows:
         weeks = {w["week"]: w for w in row["weeks"] or []}
         this, before = weeks.get(week), weeks.get(previous)
+        if (this is None or not this["total"]) and row["playbook"] not in busy:
+            quiet.append(row["playbook"])  # named in one line, not three rows of dashes
+            continue
         numbers += _playbook_numbers(row["playbook"], this, before)
         if this is not None or playbook is not None:
             decided.append(_decided(row, this))
@@ -107,6 +115,7 @@ def weekly_report(
         "partial": now < end,
         "numbers": numbers,
         "playbooks": decided,
+        "quiet": quiet,
         "waiting": _waiting(waiting, by_playbook, now, whole=playbook is None),
         "failed_deliveries": [
             ReportFailure(

@@ -482,7 +482,12 @@ class WeeklyReport(TypedDict):
     partial: bool
     """The week has not ended: its numbers will still move."""
     numbers: list[ReportNumber]
+    """The numbers of each playbook that was not quiet in the week, then customer
+    satisfaction."""
     playbooks: list[ReportPlaybook]
+    quiet: list[str]
+    """The playbooks with no decision, action or outcome in the week: they have no numbers
+    and no line of their own, only their names in "Quiet this week: …"."""
     waiting: ReportWaiting
     failed_deliveries: list[ReportFailure]
     experiments: list[ReportExperiment]

@@ -6,6 +6,7 @@ it. Asking only reads: the answers link to the pages where a person acts (docs/a
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from functools import partial
 from typing import Annotated, Any
 
@@ -19,6 +20,7 @@ from opsloop.core.errors import InvalidInput
 from opsloop.service import OpsLoop
 from opsloop.web.deps import ops
 from opsloop.web.pages.admin_common import TIME_HELPERS, ago, is_htmx, sentence
+from opsloop.web.pages.passage_html import MARKDOWN, inline_html
 from opsloop.web.pages.ui import PageReader, page_router, render
 
 router = page_router()
@@ -27,6 +29,7 @@ Service = Annotated[OpsLoop, Depends(ops)]
 ASK = "/ask"
 RECENT = 10
 _REF = re.compile(r"\[([a-z_]+:[^\[\]\s]+)\]")
+_DOCUMENT_REF = re.compile(r"document:(\d+)#")
 
 
 @router.get(ASK, summary="The operations chat: ask about the business, answers cite records")
@@ -47,13 +50,18 @@ async def ask(request: Request, service: Service, who: PageReader) -> HTMLRespon
         page = partial(_page, error=error, question=question, status_code=422)
         return await run_in_threadpool(page, request, service, who)
     if is_htmx(request):
-        context = {"answer": answer, "linked": linked, **_times(service)}
+        shown = await run_in_threadpool(_shown, service)
+        context = {"answer": answer, **shown, **_times(service)}
         return render(request, "ask_answer.html", context)
     return await run_in_threadpool(_page, request, service, who)
 
 
-def linked(text: str, citations: list[Any]) -> list[Markup]:
-    """The answer's lines, escaped, with each cited `[ref]` a link to the record's page."""
+def linked(
+    text: str, citations: list[Any], markdown: Collection[int] = frozenset()
+) -> list[Markup]:
+    """The answer's lines, escaped, with each cited `[ref]` a link to the record's page. A line
+    whose every `[ref]` is a passage of a Markdown document (its id in `markdown`) quotes that
+    passage: its text is rendered as inline Markdown (passage_html.py) instead."""
     links = {c["ref"]: c["link"] for c in citations}
 
     def link(match: re.Match[str]) -> str:
@@ -64,14 +72,40 @@ def linked(text: str, citations: list[Any]) -> list[Markup]:
 
     lines = []
     for line in text.splitlines():
+        refs = [match.group(1) for match in _REF.finditer(line)]
+        quoted = bool(refs) and all(_is_markdown(ref, markdown) for ref in refs)
+        shown = inline_html if quoted else escape
         parts, last = [], 0
         for match in _REF.finditer(line):
-            parts.append(str(escape(line[last : match.start()])))
+            parts.append(str(shown(line[last : match.start()])))
             parts.append(link(match))
             last = match.end()
-        parts.append(str(escape(line[last:])))
+        parts.append(str(shown(line[last:])))
         lines.append(Markup("".join(parts)))
     return lines
+
+
+def detail(record: Any, markdown: Collection[int] = frozenset()) -> Markup:
+    """A cited record's detail: a Markdown passage's rendered inline, any other escaped."""
+    if record.get("kind") == "document" and _is_markdown(record["ref"], markdown):
+        return inline_html(record["detail"])
+    return escape(record["detail"])
+
+
+def _is_markdown(ref: str, markdown: Collection[int]) -> bool:
+    found = _DOCUMENT_REF.match(ref)
+    return found is not None and int(found.group(1)) in markdown
+
+
+def _shown(service: OpsLoop) -> dict[str, Any]:
+    """`linked` and `detail` for the templates, knowing which documents are Markdown."""
+    markdown = frozenset(
+        d["id"] for d in service.ask.list_documents() if d["media_type"] == MARKDOWN
+    )
+    return {
+        "linked": partial(linked, markdown=markdown),
+        "detail": partial(detail, markdown=markdown),
+    }
 
 
 def _times(service: OpsLoop) -> dict[str, Any]:
@@ -93,7 +127,7 @@ def _page(
         "with_model": service.ask.chat_uses_model(),
         "error": error,
         "question": question,
-        "linked": linked,
+        **_shown(service),
         **_times(service),
     }
     return render(request, "ask.html", context, status_code=status_code, active=ASK)

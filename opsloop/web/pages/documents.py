@@ -18,6 +18,7 @@ from opsloop.service import OpsLoop
 from opsloop.web.deps import ops
 from opsloop.web.ids import page_id
 from opsloop.web.pages.admin_common import TIME_HELPERS
+from opsloop.web.pages.passage_html import MARKDOWN, answer_lines, passage_html
 from opsloop.web.pages.ui import PageOwner, PageReader, page_router, render
 
 router = page_router()
@@ -94,7 +95,12 @@ def document_page(
             status_code=404,
             active=DOCUMENTS,
         )
-    context = {"doc": found, "can_change": who.may("admin"), **TIME_HELPERS}
+    context = {
+        "doc": found,
+        "can_change": who.may("admin"),
+        "passage_html": passage_html,
+        **TIME_HELPERS,
+    }
     return render(request, "document.html", context, active=DOCUMENTS)
 
 
@@ -136,12 +142,15 @@ async def _list(
         except InvalidInput as exc:
             question_error = str(exc)
     just_added = request.query_params.get("added", "")
+    documents = await run_in_threadpool(service.ask.list_documents, collection=collection)
+    markdown = {d["id"] for d in documents if d["media_type"] == MARKDOWN}
     context = {
-        "documents": await run_in_threadpool(service.ask.list_documents, collection=collection),
+        "documents": documents,
         "collections": await run_in_threadpool(service.ask.list_collections),
         "collection": collection,
         "question": question or "",
         "answer": answer,
+        "answer_lines": answer_lines(answer, markdown) if answer else [],
         "question_error": question_error,
         "can_change": can_change,
         "errors": errors or [],
