@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import Connection, text
 
 from opsloop.store.database import Database
-from opsloop.store.events import find_by_idempotency
+from opsloop.store.events import (
+    TraitPatch,
+    apply_patches,
+    find_by_idempotency,
+    get_profiles,
+    touch_entities,
+)
 from tests.conftest import OpsFactory
 
 pytestmark = pytest.mark.slow
@@ -97,3 +104,53 @@ def test_every_connection_plans_for_the_tables_as_they_are_now(pg_url: str) -> N
             assert conn.execute(text("SHOW plan_cache_mode")).scalar() == "force_custom_plan"
     finally:
         db.dispose()
+
+
+@pytest.fixture
+def stale_entities(pg_url: str) -> Iterator[Database]:
+    db = Database(pg_url)
+    with db.transaction() as tx:
+        conn = tx.conn
+        conn.execute(text("ALTER TABLE entities SET (autovacuum_enabled = false)"))
+        conn.execute(text("ANALYZE entities"))  # the statistics now say: empty
+        conn.execute(
+            text(
+                "INSERT INTO entities (subject, kind, traits, first_seen_at, last_seen_at, "
+                "updated_at) SELECT 'lead:' || n, 'lead', '{\"plan\": \"free\"}'::jsonb, now(), "
+                "now(), now() FROM generate_series(1, :n) AS n"
+            ),
+            {"n": LOADED},
+        )
+    yield db
+    db.dispose()
+
+
+def entity_rows_read(conn: Connection) -> int:
+    row = conn.execute(
+        text(
+            "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) "
+            "FROM pg_stat_xact_user_tables WHERE relname = 'entities'"
+        )
+    ).scalar_one()
+    return int(row)
+
+
+def test_a_batchs_trait_merge_reads_its_own_subjects_whatever_the_statistics(
+    stale_entities: Database,
+) -> None:
+    """The batch path touches 1,000 subjects (an upsert returning their traits) and writes
+    their merged traits back in one statement each; neither may scan the other 199,000."""
+    now = datetime.now(UTC)
+    subjects = [f"lead:{n}" for n in range(1, LOADED, LOADED // 1000)]
+    with stale_entities.transaction() as tx:
+        before = entity_rows_read(tx.conn)
+        profiles = touch_entities(tx.conn, dict.fromkeys(subjects, (now, now)), now)
+        patches = {s: [TraitPatch({"plan": "pro"}, "crm", trusted=True)] for s in subjects}
+        apply_patches(tx.conn, profiles, patches, now, protected=())
+        read = entity_rows_read(tx.conn) - before
+    assert read <= 3 * len(subjects), f"read {read} entity rows for {len(subjects)} subjects"
+    with stale_entities.read() as conn:
+        after = get_profiles(conn, [subjects[0], subjects[-1], "lead:2"])
+    assert after.traits[subjects[0]] == after.traits[subjects[-1]] == {"plan": "pro"}
+    assert after.trusted[subjects[0]] == {"plan": "crm"}
+    assert after.traits["lead:2"] == {"plan": "free"}, "a subject outside the batch is untouched"
