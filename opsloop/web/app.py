@@ -31,6 +31,7 @@ from opsloop.web.api import sources as sources_api
 from opsloop.web.api import syncs as syncs_api
 from opsloop.web.api import system as system_api
 from opsloop.web.api import tracking as tracking_api
+from opsloop.web.fast_ingest import FastIngest
 from opsloop.web.middleware import (
     MAX_UPLOAD_BYTES,
     BodyLimit,
@@ -157,5 +158,7 @@ def create_app(
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes, exempt=is_ingest_or_upload)
     app.add_middleware(BodyLimit, limit=MAX_UPLOAD_BYTES, exempt=lambda path: not is_upload(path))
     app.add_middleware(SecurityHeaders)
+    # Outermost: a token sender's plain ingest is answered before the layers above.
+    app.add_middleware(FastIngest)
     auth.check_routes(app)
     return app

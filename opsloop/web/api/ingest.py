@@ -15,6 +15,9 @@ from opsloop.web.responses import Json
 
 router = APIRouter(tags=["ingest"])
 
+PATH = "/api/events"
+"""Also answered by opsloop/web/fast_ingest.py, with this module's parts, for token senders."""
+
 INGEST_DOC = """Send one event, a list of events, or `{"events": [...]}` (up to 1,000).
 
 An event: `type` (e.g. `lead.created`), `subject` (`kind:key`, e.g. `lead:42`), optional
@@ -30,7 +33,7 @@ the first event's id). 422: invalid, nothing stored, the body is kept in quarant
 
 
 @router.post(
-    "/api/events",
+    PATH,
     summary="Ingest events",
     description=INGEST_DOC,
     status_code=201,
@@ -51,16 +54,16 @@ async def post_events(
         float, Query(gt=0, le=30, description="With `wait`: the longest wait, in seconds.")
     ] = 5.0,
 ) -> Json:
-    body = await _body(request, service, "api")
+    body = await read_body(request, service, "api")
     accepted = await service.ingest.body_async(
         body, source="api", content_type=request.headers.get("content-type")
     )
     if wait is None:
-        return _answer(accepted)
+        return answer(accepted)
     decided = await service.decide.await_decisions(
         [a.id for a in accepted.accepted], timeout=timeout
     )
-    return _answer(accepted, decided)
+    return answer(accepted, decided)
 
 
 @router.post(
@@ -83,7 +86,7 @@ async def post_hook(
     service: Annotated[OpsLoop, Depends(ops)],
     source: Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-.]{1,100}$")],
 ) -> Json:
-    body = await _body(request, service, source, hook=True)
+    body = await read_body(request, service, source, hook=True)
     headers = dict(request.headers)
     received = await run_in_threadpool(
         service.ingest.receive_hook,
@@ -96,10 +99,12 @@ async def post_hook(
     if received.ignored is not None:
         # Acknowledged so the sender stops retrying; nothing in it is wanted (docs/sources.md).
         return Json({"status": "ignored", "reason": received.ignored}, status_code=200)
-    return _answer(received.ingested)
+    return answer(received.ingested)
 
 
-async def _body(request: Request, service: OpsLoop, source: str, *, hook: bool = False) -> bytes:
+async def read_body(
+    request: Request, service: OpsLoop, source: str, *, hook: bool = False
+) -> bytes:
     try:
         return await read_limited(request, service.settings.max_body_bytes)
     except Oversized as big:
@@ -112,7 +117,7 @@ async def _body(request: Request, service: OpsLoop, source: str, *, hook: bool =
         ) from None
 
 
-def _answer(ingested: Ingested, decided: dict[int, EventDecisions] | None = None) -> Json:
+def answer(ingested: Ingested, decided: dict[int, EventDecisions] | None = None) -> Json:
     accepted = ingested.accepted
     created = sum(1 for a in accepted if a.status == "created")
     status = 201 if created else 200

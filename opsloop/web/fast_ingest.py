@@ -1,0 +1,81 @@
+"""The hot path of `POST /api/events`: a sender with an API token posting events, no query.
+
+Every request otherwise passes about fifteen ASGI layers (error and telemetry wrappers, the
+three middlewares of opsloop/web/middleware.py, FastAPI's exception and exit-stack layers, the
+router, dependency solving) before the route runs; for a one-event ingest that was half the
+server's CPU, as much as storing and deciding the event (docs/performance.md#before-merging).
+This middleware, the outermost of the app's own, answers that one common request itself with
+the route's own parts, in the same order and with the same answers:
+
+- the route's access rule (`REVIEW`), through the same `Access` object;
+- the body read with the same limit, an oversized one refused and quarantined the same way;
+- `service.ingest.body_async`, and the route's answer;
+- an error answered by the app's own exception handlers, so every error body is the one the
+  full stack gives;
+- the headers `SecurityHeaders` adds: `nosniff` on JSON, `no-store` on a route that needs a
+  token.
+
+Anything else — another path or method, a query string (`?wait=decision`), a session cookie
+instead of a token (CSRF is checked on the full path) — goes through the full stack untouched.
+`tests/web/test_fast_ingest.py` sends the same requests both ways and compares the answers.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from opsloop.web.api.ingest import PATH, answer, read_body
+from opsloop.web.auth import REVIEW
+
+
+class FastIngest:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not _takes(scope):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            await REVIEW(request)
+            service = request.app.state.ops
+            body = await read_body(request, service, "api")
+            accepted = await service.ingest.body_async(
+                body, source="api", content_type=request.headers.get("content-type")
+            )
+            response = answer(accepted)
+        except Exception as exc:
+            handler = _handler(request.app.exception_handlers, exc)
+            if handler is None:
+                raise  # no handler: a 500 from the outer error middleware, as on the full path
+            response = handler(request, exc)
+            if inspect.isawaitable(response):
+                response = await response
+        # What SecurityHeaders adds to this route's answers: JSON, behind a token.
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Cache-Control", "no-store")
+        await response(scope, receive, send)
+
+
+def _takes(scope: Scope) -> bool:
+    if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH:
+        return False
+    if scope.get("query_string") or scope.get("root_path"):
+        return False
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            return bytes(value[:7]).lower() == b"bearer "
+    return False
+
+
+def _handler(handlers: dict[Any, Any], exc: Exception) -> Any:
+    """The app's handler for `exc`, looked up by its class's ancestry as Starlette does."""
+    for kind in type(exc).__mro__:
+        if kind in handlers:
+            return handlers[kind]
+    return None
