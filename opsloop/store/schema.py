@@ -569,11 +569,13 @@ weekly_reports = Table(
 )
 
 report_summaries = Table(
-    # The language model's summary of a week's business report, written when the report was
-    # first sent, so the Reports page shows what the email said.
+    # The language model's summary of a week's report, written when the report was first
+    # sent, so the Reports page shows what the email said. `scope`: '' for the business's
+    # report, else the playbook whose own report it is (`report: to:`).
     "report_summaries",
     metadata,
     Column("week", String(10), primary_key=True),
+    Column("scope", String(80), primary_key=True, server_default=""),
     Column("text", Text, nullable=False),
     Column("model", String(200), nullable=False),
     Column("written_at", UtcDateTime, nullable=False),

@@ -37,21 +37,24 @@ def claim(
     return None if found is None else int(found)
 
 
-def keep_summary(conn: Connection, week: str, text: str, model: str, now: datetime) -> None:
-    """Keep the first summary written for `week` (a second process's is dropped)."""
+def keep_summary(
+    conn: Connection, week: str, text: str, model: str, now: datetime, scope: str = ""
+) -> None:
+    """Keep the first summary written for `week`'s report (`scope`: '' for the business's,
+    else the playbook's own); a second process's is dropped."""
     insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
     conn.execute(
         insert(report_summaries)
-        .values(week=week, text=text, model=model, written_at=now)
-        .on_conflict_do_nothing(index_elements=["week"])
+        .values(week=week, scope=scope, text=text, model=model, written_at=now)
+        .on_conflict_do_nothing(index_elements=["week", "scope"])
     )
 
 
-def summary(conn: Connection, week: str) -> tuple[str, str] | None:
-    """(text, model) of the summary kept for `week`."""
+def summary(conn: Connection, week: str, scope: str = "") -> tuple[str, str] | None:
+    """(text, model) of the summary kept for `week`'s report (`scope` as for `keep_summary`)."""
     row = conn.execute(
         select(report_summaries.c.text, report_summaries.c.model).where(
-            report_summaries.c.week == week
+            report_summaries.c.week == week, report_summaries.c.scope == scope
         )
     ).first()
     return None if row is None else (str(row.text), str(row.model))

@@ -293,6 +293,7 @@ def test_the_summary_sent_by_email_is_kept_with_the_week(
     assert report["summary"] == "Week 10: two leads reviewed, one turned down."
     assert ops.learn.weekly_report("2026-W10", summarize=True)["summary"] == report["summary"]
     assert len(llm.requests) == calls, "the kept summary is read back, not written again"
+    # The playbook sends no report of its own, so it has no summary of its own.
     assert ops.learn.weekly_report("2026-W10", playbook="lead-qualification")["summary"] is None
 
 
@@ -325,6 +326,42 @@ def test_a_playbook_names_who_gets_its_own_weekly_report(
     ]
     weeks = ops.learn.sent_reports()
     assert [(w["week"], w["recipients"]) for w in weeks] == [("2026-W10", 2)]
+
+
+def test_a_playbooks_own_report_gets_and_keeps_a_summary_of_its_own(
+    make_ops: OpsFactory, database_url: str, clock: Clock, smtp_sink: SmtpSink, llm: FakeOpenAI
+) -> None:
+    llm.then(Answer(content="The business: one lead approved."))
+    llm.then(Answer(content="Lead qualification: one lead, approved at once."))
+    ops = make_ops(
+        database_url,
+        playbooks=[lead_playbook() + "report:\n  to: [sales-lead@example.com]\n"],
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_sink.port,
+        review_digest_minutes=0,
+        llm={"url": llm.url, "model": "tiny", "max_retries": 0},
+    )
+    add_people(ops)
+    decided = new_lead(ops, 1)
+    ops.review.verdict(decided["id"], ReviewRequest("approve", "rui"))
+    ops.run_jobs()
+    clock.advance(days=7)  # week 10 ends: both reports go
+    ops.run_jobs()
+    bodies = {
+        m.rcpt_tos[0]: m.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        for m in smtp_sink.messages
+        if "weekly report" in str(m.message["Subject"])
+    }
+    assert "The business: one lead approved." in bodies[OWNER.email]
+    assert "Lead qualification: one lead, approved at once." in bodies["sales-lead@example.com"]
+    told = [json.dumps(request.user_content) for request in llm.requests]
+    assert "the playbook lead-qualification only" in told[-1], "the model knows whose report"
+    calls = len(llm.requests)
+    # Read back wherever the report is shown, each with its own, and not written again.
+    assert ops.learn.weekly_report("2026-W10")["summary"] == "The business: one lead approved."
+    own = ops.learn.weekly_report("2026-W10", playbook="lead-qualification", summarize=True)
+    assert own["summary"] == "Lead qualification: one lead, approved at once."
+    assert len(llm.requests) == calls
 
 
 def test_a_report_address_must_be_one() -> None:

@@ -135,11 +135,10 @@ def weekly_report(
         "summary": None,
         "summary_model": None,
     }
-    if playbook is None:
-        with ctx.db.read() as conn:
-            kept = report_store.summary(conn, week)
-        if kept is not None:  # what the email said, shown wherever the report is read
-            report["summary"], report["summary_model"] = kept
+    with ctx.db.read() as conn:
+        kept = report_store.summary(conn, week, playbook or "")
+    if kept is not None:  # what the email said, shown wherever the report is read
+        report["summary"], report["summary_model"] = kept
     if summarize and report["summary"] is None:
         _summarize(ctx, report)
     return report
@@ -466,8 +465,10 @@ def _summarize(ctx: Context, report: WeeklyReport) -> None:
 
     if not llm_setup.is_configured(ctx):
         return
+    playbook = report["playbook"]
     facts = {
         "week": report["week"],
+        "report": "the whole business" if playbook is None else f"the playbook {playbook} only",
         "numbers": [n["sentence"] for n in report["numbers"]],
         "playbooks": [f"{p['playbook']}: {p['sentence']}" for p in report["playbooks"]],
         "waiting": report["waiting"]["sentence"],
@@ -530,14 +531,13 @@ def _send_report(ctx: Context, week: str, playbook: str | None, people: list[str
     report = weekly_report(ctx, week, playbook=playbook)
     if not happened(report):
         return 0  # and no model is asked to summarize a quiet week, each time the job looks
-    if playbook is None:
-        if report["summary"] is None:
-            _summarize(ctx, report)
-        if report["summary"] is not None and report["summary_model"] is not None:
-            with ctx.db.transaction() as tx:
-                report_store.keep_summary(
-                    tx.conn, week, report["summary"], report["summary_model"], ctx.clock()
-                )
+    if report["summary"] is None:
+        _summarize(ctx, report)
+    if report["summary"] is not None and report["summary_model"] is not None:
+        with ctx.db.transaction() as tx:
+            report_store.keep_summary(
+                tx.conn, week, report["summary"], report["summary_model"], ctx.clock(), scope
+            )
     from opsloop.service.learn import report_rendering
 
     email = report_rendering.email(ctx, report)
