@@ -35,19 +35,31 @@ class TabularPredictor:
     def predict(self, features: Mapping[str, Any]) -> Prediction:
         from opsloop.learning.tabular import explain_prediction
 
-        explained = explain_prediction(self.model, features, top=TOP_FEATURES)
-        return Prediction(
-            p=explained.probability,
-            top_features=[
-                {
-                    "feature": c.feature,
-                    "value": c.value,
-                    "typical": c.typical,
-                    "effect": round(c.log_odds, 3),
-                }
-                for c in explained.contributions
-            ],
-        )
+        return _prediction(explain_prediction(self.model, features, top=TOP_FEATURES))
+
+    def predict_many(self, rows: Sequence[Mapping[str, Any]]) -> list[Prediction]:
+        """`predict` for many rows with one call of the model (a batch's decisions)."""
+        from opsloop.learning.tabular import explain_predictions
+
+        return [
+            _prediction(explained)
+            for explained in explain_predictions(self.model, rows, top=TOP_FEATURES)
+        ]
+
+
+def _prediction(explained: Any) -> Prediction:
+    return Prediction(
+        p=explained.probability,
+        top_features=[
+            {
+                "feature": c.feature,
+                "value": c.value,
+                "typical": c.typical,
+                "effect": round(c.log_odds, 3),
+            }
+            for c in explained.contributions
+        ],
+    )
 
 
 def table(rows: Sequence[Row], features: Sequence[str]) -> list[dict[str, Any]]:

@@ -12,8 +12,8 @@ knows which library made them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, runtime_checkable
 
 from opsloop.core.expressions import ExpressionError, normalize
@@ -134,6 +134,62 @@ def describe(entry: dict[str, Any]) -> str:
         return f"model {name} {entry['p']:g}{added}"
     why = entry.get("error") or entry.get("note") or "no model"
     return f"model {name}: {why}, used {entry['p']:g}{added}"
+
+
+@runtime_checkable
+class BatchPredictor(Protocol):
+    def predict_many(self, rows: Sequence[Mapping[str, Any]]) -> list[Prediction]:
+        """`Predictor.predict` for many rows at once, in order."""
+
+
+def primed(
+    spec: ModelSpec, models: PlaybookModels | None, rows: Sequence[Mapping[str, Any]]
+) -> PlaybookModels | None:
+    """`models` with the predictions for these feature rows made in one call per model: a
+    batch's decisions then read them instead of calling the model once each (the call, not
+    the row, is what costs). A row not primed, or a batch call that failed, is predicted on
+    its own as before, so each decision still records its own failure."""
+    if models is None or len(rows) < 2:
+        return models
+    return replace(
+        models,
+        champion=_prime(spec, models.champion, rows),
+        challenger=_prime(spec, models.challenger, rows),
+    )
+
+
+def _prime(
+    spec: ModelSpec, model: ServedModel | None, rows: Sequence[Mapping[str, Any]]
+) -> ServedModel | None:
+    if model is None or model.features != spec.features:
+        return model
+    predictor = model.predictor
+    if not isinstance(predictor, BatchPredictor) or not isinstance(predictor, Predictor):
+        return model
+    wanted = [_row(features, model.features) for features in rows]
+    try:
+        predictions = predictor.predict_many(wanted)
+    except Exception:  # each decision then tries alone and records why it failed
+        return model
+    known = {_key(row): made for row, made in zip(wanted, predictions, strict=True)}
+    return replace(model, predictor=_Primed(predictor, known))
+
+
+class _Primed:
+    """A predictor answering the rows it was primed with, and asking its model for others."""
+
+    def __init__(self, inner: Predictor, known: dict[str, Prediction]) -> None:
+        self._inner = inner
+        self._known = known
+
+    def predict(self, features: Mapping[str, Any]) -> Prediction:
+        made = self._known.get(_key(features))
+        return made if made is not None else self._inner.predict(features)
+
+
+def _key(row: Mapping[str, Any]) -> str:
+    # repr tells 1, 1.0 and True apart, as the model's input does.
+    return repr(tuple(row.items()))
 
 
 def _row(features: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:

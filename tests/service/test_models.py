@@ -87,6 +87,37 @@ def test_the_challenger_runs_in_shadow(
     assert decision["score"] == pytest.approx(10 + 40 * model["p"], abs=1e-3)
 
 
+def test_a_batch_is_scored_as_its_events_would_be_one_by_one(
+    make_ops: OpsFactory, database_url: str, clock: Clock
+) -> None:
+    """A batch's decisions ask each model once for all their rows; each decision must still
+    get its own row's probability, features that moved it, and the challenger's figure."""
+    ops = trained(make_ops, database_url, clock)
+    later = clock.now - timedelta(days=25)
+    store_history(ops, plan(later, 300, "inverted", seed=12, first=1000))
+    store_history(ops, plan(later + timedelta(hours=300), 100, "informative", seed=13, first=5000))
+    assert ops.learn.train("scoring", actor="ana")["status"] == "challenger"
+    leads = [(0, 0), (6, 10000), (2, 500), (6, 10000), (9, 3000), (1, 20000)]
+    events: list[dict[str, Any]] = []
+    for number, (visits, budget) in enumerate(leads):
+        subject = f"lead:batch-{number}"
+        events += [{"type": "page.viewed", "subject": subject} for _ in range(visits)]
+        events.append({"type": "lead.created", "subject": subject, "traits": {"budget": budget}})
+    ops.ingest.body(json.dumps({"events": events}).encode())
+    for number, (visits, budget) in enumerate(leads):
+        [batched] = ops.decide.list_decisions(subject=f"lead:batch-{number}")
+        in_batch = ops.decide.decision_detail(batched["id"])
+        alone = decide_on(ops, f"lead:alone-{number}", visits=visits, budget=budget)
+        assert in_batch["explanation"]["model"] == alone["explanation"]["model"], (visits, budget)
+        assert in_batch["score"] == alone["score"]
+    probabilities = {
+        ops.decide.decision_detail(d["id"])["explanation"]["model"]["p"]
+        for d in ops.decide.list_decisions(limit=100)
+        if d["subject"].startswith("lead:batch-")
+    }
+    assert len(probabilities) == 5, "five different leads, five different probabilities"
+
+
 def test_without_a_model_decisions_use_the_fallback_and_say_so(
     make_ops: OpsFactory, database_url: str
 ) -> None:

@@ -19,9 +19,11 @@ from sqlalchemy import Connection
 
 from opsloop.core.decisions import Decision, DecisionDraft
 from opsloop.core.events import Event, HistoryEvent
+from opsloop.core.playbooks import ModelSpec
 from opsloop.learning.text_dataset import text_model_name
 from opsloop.reasoning.decide import decide, triggers
-from opsloop.reasoning.predictions import PlaybookModels
+from opsloop.reasoning.features import base_context, compute_features
+from opsloop.reasoning.predictions import PlaybookModels, primed
 from opsloop.service.context import ActivePlaybook, Context
 from opsloop.service.decide import experiments
 from opsloop.service.deliver.acting import act
@@ -109,8 +111,10 @@ def decide_work(
     playbooks = {playbook.name: playbook for _, playbook in work}
     models = _models(ctx, tx, playbooks)
     text_models = _text_models(ctx, tx, playbooks)
+    computed = [computed_for(playbook, event, history, traits) for event, playbook in work]
+    models = _primed_models(models, work, history, traits, computed)
     drafts: list[tuple[DecisionDraft, ActivePlaybook]] = []
-    for event, playbook in work:
+    for (event, playbook), values in zip(work, computed, strict=True):
         try:
             draft = decide(
                 playbook.compiled,
@@ -121,13 +125,45 @@ def decide_work(
                 traits=traits.get(event.subject, {}),
                 models=models.get(playbook.name),
                 text_models=text_models.get(playbook.name),
-                computed=computed_for(playbook, event, history, traits),
+                computed=values,
             )
         except Exception as exc:  # a bug must not refuse the event: record it and go on
             log.exception("playbook %s failed on event %d", playbook.name, event.id)
             draft = error_draft(playbook, event, exc)
         drafts.append((draft, playbook))
     return record_decisions(ctx, tx, drafts, {event.id: event for event, _ in work}, history, now)
+
+
+def _primed_models(
+    models: dict[str, PlaybookModels],
+    work: list[tuple[Event, ActivePlaybook]],
+    history: dict[str, list[HistoryEvent]],
+    traits: dict[str, dict[str, Any]],
+    computed: list[dict[str, Any] | None],
+) -> dict[str, PlaybookModels]:
+    """Each model asked once for all of a batch's rows, not once per decision: its features
+    are worked out here as `decide` works them out (the same function, the same inputs)."""
+    rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    specs: dict[str, ModelSpec] = {}
+    for (event, playbook), values in zip(work, computed, strict=True):
+        spec = playbook.compiled.playbook.model
+        if spec is None or playbook.name not in models:
+            continue
+        specs[playbook.name] = spec
+        subject_traits = traits.get(event.subject, {})
+        features, _ = compute_features(
+            playbook.compiled,
+            at=event.occurred_at,
+            history=history.get(event.subject, []),
+            traits=subject_traits,
+            base=base_context(event, subject_traits),
+            computed=values,
+        )
+        rows[playbook.name].append(features)
+    primed_models = dict(models)
+    for name, feature_rows in rows.items():
+        primed_models[name] = primed(specs[name], models[name], feature_rows) or models[name]
+    return primed_models
 
 
 def computed_for(
