@@ -118,6 +118,7 @@ def run(
         if progress is not None:
             progress("replaying", done, total)
 
+    live = frozenset(evidence.stored) | frozenset(evidence.reviews)
     ours = replay(
         history,
         version.compiled,
@@ -126,6 +127,7 @@ def run(
         progress=step,
         scorer=version.scorer,
         text_scorer=version.text_scorer,
+        live=live,
     )
     same = active is not None and active.content_hash == version.content_hash
     theirs = (
@@ -138,6 +140,7 @@ def run(
             until=until,
             scorer=active.scorer,
             text_scorer=active.text_scorer,
+            live=live,
         )
     )
     replayed = time.perf_counter()

@@ -172,7 +172,11 @@ def replay(
     progress: Progress | None = None,
     scorer: Scorer | None = None,
     text_scorer: TextScorer | None = None,
+    live: frozenset[int] = frozenset(),
 ) -> Replayed:
+    """`live`: the triggering events of the playbook's live decisions in the period; a
+    scheduled playbook's remade run that the live loop also made takes that run's event id,
+    so it is compared with the live decision and its review."""
     spec = compiled.playbook
     # Versions with the same trigger (most changes touch scores and rules) share the work
     # that depends only on it.
@@ -185,7 +189,9 @@ def replay(
 
     scheduled = spec.trigger.is_scheduled
     if scheduled:
-        triggers = once("triggers", lambda: scheduled_triggers(history, compiled, since, until))
+        triggers = once(
+            "triggers", lambda: scheduled_triggers(history, compiled, since, until, live)
+        )
         in_period = skipped = 0
     else:
         triggers, in_period, skipped = once(

@@ -7,9 +7,11 @@ time, about every subject of its kind that its `select` picks. A replay does the
     had an event by then ─► features as of each due time (forecasts included) ─► `select`
     keeps the picked ones ─► the cooldown, in time order ─► decided like any trigger
 
-Each (subject, due time) gets a synthetic trigger id, negative and the same for every version
-replayed over the same history, so two versions' decisions are compared one by one; none is
-compared with a live decision (the live runs stored events of their own).
+Each (subject, due time) the live loop also decided keeps the id of the event that live run
+stored (`schedule.run`, at the due time), so the replayed decision is compared with the live
+one and with its review, as any trigger's is. Any other gets a synthetic trigger id, negative
+and the same for every version replayed over the same history, so two versions' decisions are
+still compared one by one.
 """
 
 from __future__ import annotations
@@ -43,11 +45,16 @@ def due_times(
 
 
 def scheduled_triggers(
-    history: History, compiled: CompiledPlaybook, since: datetime, until: datetime
+    history: History,
+    compiled: CompiledPlaybook,
+    since: datetime,
+    until: datetime,
+    live: frozenset[int] = frozenset(),
 ) -> pl.DataFrame:
     """One row per (due time, subject of the kind with an event by then): `code`, `subject`,
-    `t`, `id` (the subject's latest event by then: its traits as they stood), `trigger_id`,
-    and the columns a trigger event has."""
+    `t`, `id` (the subject's latest event by then: its traits as they stood), `trigger_id`
+    (the live run's event when `live`, the playbook's live triggers, holds one for that
+    subject and due time), and the columns a trigger event has."""
     times = due_times(compiled, history.timezone, since, until)
     kind = f"{compiled.playbook.subject}:"
     events = history.events.filter(pl.col("subject").str.starts_with(kind))
@@ -70,10 +77,20 @@ def scheduled_triggers(
     latest = events.select("code", "t", "id").sort("code", "t", "id")
     placed = grid.sort("code", "t").join_asof(latest, on="t", by="code", strategy="backward")
     runs = len(times)
+    placed = placed.filter(pl.col("id").is_not_null()).with_columns(
+        trigger_id=-(pl.col("code") * runs + pl.col("run") + 1)
+    )
+    if live:
+        ran = events.filter(
+            pl.col("type") == SCHEDULED_EVENT, pl.col("id").is_in(sorted(live))
+        ).select("code", "t", live_id=pl.col("id"))
+        placed = (
+            placed.join(ran.unique(["code", "t"]), on=["code", "t"], how="left")
+            .with_columns(trigger_id=pl.coalesce("live_id", "trigger_id"))
+            .drop("live_id")
+        )
     return (
-        placed.filter(pl.col("id").is_not_null())
-        .with_columns(
-            trigger_id=-(pl.col("code") * runs + pl.col("run") + 1),
+        placed.with_columns(
             type=pl.lit(SCHEDULED_EVENT),
             source=pl.lit("schedule"),
             payload=pl.lit(None, dtype=pl.String),
@@ -92,7 +109,8 @@ def forecast_column(
     """The `forecast` feature's value at each trigger, as the live decision computes it."""
     wanted = list(feature.event_types)
     rows = history.events.filter(
-        pl.col("type").is_in(wanted), pl.col("code").is_in(triggers.get_column("code").unique())
+        pl.col("type").is_in(wanted),
+        pl.col("code").is_in(triggers.get_column("code").unique().to_list()),
     )
     by_code: dict[int, list[HistoryEvent]] = {}
     has_payload = "payload" in rows.columns

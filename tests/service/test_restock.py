@@ -86,3 +86,30 @@ def test_the_monday_run_proposes_a_reviewed_reorder_for_the_product_below_its_re
     assert task["title"] == f"Reorder {restock['quantity']} of product:low by 2026-03-02"
     assert task["notes"] is not None
     assert "reorder point =" in task["notes"]
+
+
+def test_a_backtest_compares_the_replayed_runs_with_the_live_ones_and_their_reviews(
+    make_ops: OpsFactory, database_url: str, clock: Clock
+) -> None:
+    """A scheduled playbook's replay remakes its runs; a run the live loop also made is
+    compared with the live decision and with the person's review of it, as any trigger is."""
+    clock.now = MONDAY - timedelta(days=7, hours=-1)
+    text, _ = playbook_templates.template_source("restock")
+    ops = make_ops(database_url, playbooks=[text])
+    ops.run_jobs()
+    body = {"events": orders("product:low", stock=5) + orders("product:plenty", stock=500)}
+    ops.ingest.body(json.dumps(body).encode())
+    clock.now = MONDAY + timedelta(seconds=30)
+    ops.run_jobs()
+    [summary] = ops.decide.list_decisions(playbook="restock")
+    ops.review.verdict(summary["id"], ReviewRequest(verdict="approve", reviewer="ana"))
+    ops.run_jobs()
+
+    report = ops.learn.backtest(playbook="restock", since="1d", actor="ana")
+    assert report["counts"]["decisions"] == 1
+    live = report["live_record"]
+    assert live is not None
+    assert (live["stored"], live["reproduced"], live["not_replayed"]) == (1, 1, 0)
+    agreement = report["agreement"]
+    assert (agreement["reviewed"], agreement["compared"], agreement["agreed"]) == (1, 1, 1)
+    assert agreement["not_decided"] == 0
