@@ -15,20 +15,24 @@ the route's own parts, in the same order and with the same answers:
 - the headers `SecurityHeaders` adds: `nosniff` on JSON, `no-store` on a route that needs a
   token.
 
-Anything else — another path or method, a query string (`?wait=decision`), a session cookie
-instead of a token (CSRF is checked on the full path) — goes through the full stack untouched.
-`tests/web/test_fast_ingest.py` sends the same requests both ways and compares the answers.
+It also answers the webhook → score → respond call, `?wait=decision` (with `&timeout=N`, N a
+whole number of seconds from 1 to 30), as the route does. Anything else — another path or
+method, any other query string (a value the route would refuse is refused there, with its
+own message), a session cookie instead of a token (CSRF is checked on the full path) — goes
+through the full stack untouched. `tests/web/test_fast_ingest.py` sends the same requests both
+ways and compares the answers.
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import Any
+import re
+from typing import Any, Literal
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from opsloop.web.api.ingest import PATH, answer, read_body
+from opsloop.web.api.ingest import DEFAULT_WAIT, PATH, answer, read_body
 from opsloop.web.auth import REVIEW
 
 
@@ -40,6 +44,7 @@ class FastIngest:
         if not _takes(scope):
             await self.app(scope, receive, send)
             return
+        wait = _wait(scope.get("query_string", b""))
         request = Request(scope, receive)
         try:
             await REVIEW(request)
@@ -48,7 +53,11 @@ class FastIngest:
             accepted = await service.ingest.body_async(
                 body, source="api", content_type=request.headers.get("content-type")
             )
-            response = answer(accepted)
+            if wait is None:
+                response = answer(accepted)
+            else:
+                ids = [a.id for a in accepted.accepted]
+                response = answer(accepted, await service.decide.await_decisions(ids, timeout=wait))
         except Exception as exc:
             handler = _handler(request.app.exception_handlers, exc)
             if handler is None:
@@ -65,12 +74,26 @@ class FastIngest:
 def _takes(scope: Scope) -> bool:
     if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH:
         return False
-    if scope.get("query_string") or scope.get("root_path"):
+    if scope.get("root_path") or _wait(scope.get("query_string", b"")) is False:
         return False
     for name, value in scope["headers"]:
         if name == b"authorization":
             return bytes(value[:7]).lower() == b"bearer "
     return False
+
+
+_WAIT = re.compile(rb"wait=decision(?:&timeout=([1-9]|[12][0-9]|30))?")
+
+
+def _wait(query: bytes) -> float | Literal[False] | None:
+    """None: no query; a number: `?wait=decision` with that timeout; False: any other query,
+    which the full stack reads (and refuses, when the route would)."""
+    if not query:
+        return None
+    found = _WAIT.fullmatch(query)
+    if found is None:
+        return False
+    return float(found.group(1)) if found.group(1) else DEFAULT_WAIT
 
 
 def _handler(handlers: dict[Any, Any], exc: Exception) -> Any:

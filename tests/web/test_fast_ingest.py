@@ -71,6 +71,19 @@ def same_answer(fast: httpx.Response, full: httpx.Response, *, ids: bool = False
     assert fast_body == full_body
 
 
+def scrubbed(value: Any) -> Any:
+    """An answer without what differs between two stored copies: ids, times, subjects."""
+    if isinstance(value, dict):
+        return {
+            key: scrubbed(item)
+            for key, item in value.items()
+            if not (key == "id" or key.endswith(("_id", "_at")) or key == "subject")
+        }
+    if isinstance(value, list):
+        return [scrubbed(item) for item in value]
+    return value
+
+
 def event(key: str, **extra: Any) -> bytes:
     body = {"type": "lead.created", "subject": f"lead:{key}", "idempotency_key": key, **extra}
     return json.dumps(body).encode()
@@ -94,6 +107,36 @@ def test_good_input_gets_the_same_answer_both_ways(server: LiveServer, taken: li
     assert taken == [FAST] * 3
     stored = server.ops.ingest.list_events(limit=50)
     assert len([e for e in stored if e["subject"].startswith("lead:")]) == 5
+
+
+def test_the_decision_in_the_answer_is_the_same_both_ways(
+    server: LiveServer, taken: list[str]
+) -> None:
+    """`?wait=decision` (what an n8n webhook → score → respond workflow sends) answers with the
+    event's decisions on the short path too; a query the route would refuse, or one it reads
+    differently, takes the full path and gets the route's own answer."""
+    lead = {"type": "lead.created", "traits": {"company_size": 50, "budget": 9000}}
+    with server.client() as client:
+        for fast_query, full_query in (
+            ("?wait=decision", "?wait=decision&timeout=5.0"),
+            ("?wait=decision&timeout=3", "?timeout=3.0&wait=decision"),
+        ):
+            answers = []
+            for query, key in ((fast_query, "w1" + fast_query), (full_query, "w2" + fast_query)):
+                body = json.dumps({**lead, "subject": f"lead:{key}", "idempotency_key": key})
+                answers.append(send(client, FAST + query, body.encode()))
+            fast, full = answers
+            assert fast.status_code == full.status_code == 201
+            [decision] = fast.json()["decisions"]
+            assert decision["playbook"] == "lead-qualification"
+            assert scrubbed(fast.json()) == scrubbed(full.json())
+            for name in HEADERS:
+                assert fast.headers.get(name) == full.headers.get(name), name
+        for refused in ("?wait=later", "?wait=decision&timeout=31", "?wait=decision&timeout=0"):
+            answer = send(client, FAST + refused, event("r"))
+            assert answer.status_code == 422, refused
+            assert answer.json()["error"] == "invalid_input"
+    assert taken == [FAST] * 2
 
 
 @pytest.mark.parametrize(

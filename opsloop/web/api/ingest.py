@@ -17,6 +17,8 @@ router = APIRouter(tags=["ingest"])
 
 PATH = "/api/events"
 """Also answered by opsloop/web/fast_ingest.py, with this module's parts, for token senders."""
+DEFAULT_WAIT = 5.0
+"""Seconds `?wait=decision` waits for decisions when no `timeout` is given."""
 
 INGEST_DOC = """Send one event, a list of events, or `{"events": [...]}` (up to 1,000).
 
@@ -52,7 +54,7 @@ async def post_events(
     ] = None,
     timeout: Annotated[
         float, Query(gt=0, le=30, description="With `wait`: the longest wait, in seconds.")
-    ] = 5.0,
+    ] = DEFAULT_WAIT,
 ) -> Json:
     body = await read_body(request, service, "api")
     accepted = await service.ingest.body_async(
