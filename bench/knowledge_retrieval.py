@@ -103,11 +103,11 @@ def main() -> int:
     figures: dict[str, Any] = {"recall": {}}
     figures["recall"]["plain BM25"] = report("plain BM25", dev, plain_bm25(snippets))
 
-    from opsloop.knowledge import embeddings
+    from opsloop.learning import text
 
     default, index = opsloop_retrieval(snippets, hybrid=False)
     figures["recall"]["default"] = report("default (stemmed BM25)", dev, default)
-    if embeddings.available():
+    if text.embeddings_installed():
         hybrid, _ = opsloop_retrieval(snippets, hybrid=True)
         figures["recall"]["hybrid"] = report("hybrid (BM25 + MiniLM, RRF)", dev, hybrid)
     else:
@@ -150,10 +150,10 @@ def plain_bm25(snippets: dict[str, str]) -> Retriever:
 
 
 def opsloop_retrieval(snippets: dict[str, str], *, hybrid: bool) -> tuple[Retriever, Any]:
-    from opsloop.knowledge import embeddings
     from opsloop.knowledge.retrieval import PassageIndex
+    from opsloop.learning import text
 
-    index = PassageIndex(passages_of(snippets), embed=embeddings.embed if hybrid else None)
+    index = PassageIndex(passages_of(snippets), embed=text.embed if hybrid else None)
 
     def search(question: str, k: int) -> list[str]:
         documents: list[str] = []

@@ -4,8 +4,9 @@ passages and kept until the documents change.
 Every search first reads a stamp (counts and largest ids of documents and passages, one cheap
 query): an add, a new version or a removal in any process (the CLI, a second server, a folder
 sync) changes it, and the next search rebuilds the index. Building is BM25 over the passages
-(10,000 in a few seconds, docs/performance.md#knowledge-retrieval); with the `embeddings` extra
-installed, the passages are embedded too (hybrid retrieval).
+(10,000 in a few seconds, docs/performance.md#knowledge-retrieval); given an `embed` function
+(the service passes the text models' sentence encoder when the `embeddings` extra is
+installed), the passages are embedded too (hybrid retrieval).
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ import threading
 import time
 import weakref
 
-from opsloop.knowledge import embeddings
-from opsloop.knowledge.retrieval import Hit, IndexedPassage, PassageIndex
+from opsloop.knowledge.retrieval import Embedder, Hit, IndexedPassage, PassageIndex
 from opsloop.store import documents as document_store
 from opsloop.store.database import Database
 
@@ -26,9 +26,9 @@ log = logging.getLogger(__name__)
 class Library:
     """One database's documents as a search index."""
 
-    def __init__(self, db: Database, *, hybrid: bool | None = None) -> None:
+    def __init__(self, db: Database, *, embed: Embedder | None = None) -> None:
         self.db = db
-        self.hybrid = embeddings.available() if hybrid is None else hybrid
+        self.embed = embed
         self._lock = threading.Lock()
         self._stamp: tuple[int, int, int, int] | None = None
         self._index = PassageIndex([])
@@ -58,13 +58,13 @@ class Library:
                 )
                 for row in rows
             ]
-            self._index = PassageIndex(passages, embed=embeddings.embed if self.hybrid else None)
+            self._index = PassageIndex(passages, embed=self.embed)
             self._stamp = stamp
             log.info(
                 "indexed %d passages in %.0f ms%s",
                 len(passages),
                 (time.perf_counter() - started) * 1000,
-                " (hybrid)" if self.hybrid else "",
+                " (hybrid)" if self.embed is not None else "",
                 extra={"action": "documents.indexed"},
             )
             return self._index
@@ -80,10 +80,11 @@ _LIBRARIES: weakref.WeakKeyDictionary[Database, Library] = weakref.WeakKeyDictio
 _LIBRARIES_LOCK = threading.Lock()
 
 
-def library(db: Database) -> Library:
-    """The one `Library` of this database in this process."""
+def library(db: Database, *, embed: Embedder | None = None) -> Library:
+    """The one `Library` of this database in this process (`embed` is taken when it is
+    made)."""
     with _LIBRARIES_LOCK:
         found = _LIBRARIES.get(db)
         if found is None:
-            found = _LIBRARIES[db] = Library(db)
+            found = _LIBRARIES[db] = Library(db, embed=embed)
         return found

@@ -3,8 +3,8 @@
 The default is BM25 (bm25s) over the passage's heading path and text, with English stop words
 dropped and words stemmed (PyStemmer's Snowball English), so "refunds" finds "refund". When
 the optional `embeddings` extra is installed, passages are also embedded (all-MiniLM-L6-v2,
-opsloop/knowledge/embeddings.py) and the two rankings are fused by reciprocal rank: a passage
-that either finds near the top comes out near the top.
+the encoder of opsloop/learning/text.py, handed in by the service) and the two rankings are
+fused by reciprocal rank: a passage that either finds near the top comes out near the top.
 
 Each hit carries its BM25 score and its `coverage`: the share of the question's words (weighted
 by how rare they are in the documents, a word the documents never use counting as much as their
@@ -58,7 +58,7 @@ class Hit:
 
 
 Embedder = Callable[[Sequence[str]], np.ndarray]
-"""Texts to unit-length vectors, one row each (opsloop/knowledge/embeddings.py:embed)."""
+"""Texts to unit-length vectors, one row each (opsloop/learning/text.py:embed)."""
 
 
 @functools.cache

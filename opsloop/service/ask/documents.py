@@ -24,7 +24,6 @@ from opsloop.core.errors import InvalidInput, NotFound
 from opsloop.knowledge import answers
 from opsloop.knowledge.chunking import chunk
 from opsloop.knowledge.extraction import SUFFIXES, UnreadableDocument, extract, media_type_of
-from opsloop.knowledge.library import library
 from opsloop.knowledge.retrieval import Hit
 from opsloop.reasoning.llm_client import LLMError, LLMNotConfigured
 from opsloop.service.ask.document_views import (
@@ -38,6 +37,7 @@ from opsloop.service.ask.document_views import (
 )
 from opsloop.service.context import Context
 from opsloop.service.decide.llm_setup import is_configured, language_model
+from opsloop.service.documents_index import documents
 from opsloop.store import audit
 from opsloop.store import documents as document_store
 from opsloop.store.documents import DocumentRow
@@ -279,20 +279,20 @@ def search_passages(
     query = _question(query)
     limit = max(1, min(int(limit), 50))
     return [
-        hit_view(hit) for hit in library(ctx.db).search(query, collection=collection, limit=limit)
+        hit_view(hit) for hit in documents(ctx.db).search(query, collection=collection, limit=limit)
     ]
 
 
 def answer_question(ctx: Context, question: str, *, collection: str | None = None) -> Answer:
     """An answer whose every sentence cites a retrieved passage, or an abstention."""
     question = _question(question)
-    hits = library(ctx.db).search(question, collection=collection, limit=ANSWER_PASSAGES)
+    hits = documents(ctx.db).search(question, collection=collection, limit=ANSWER_PASSAGES)
     retrieved = [hit_view(hit) for hit in hits]
     usable = answers.good_enough(hits)
     if not usable:
         reason = (
             "no documents to answer from"
-            if library(ctx.db).is_empty()
+            if documents(ctx.db).is_empty()
             else "no passage covers enough of the question"
         )
         return _abstain(question, retrieved, reason, "extract")  # no model was asked

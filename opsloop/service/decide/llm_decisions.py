@@ -30,7 +30,6 @@ from opsloop.core.errors import OpsLoopError
 from opsloop.core.llm_calls import LLMCall
 from opsloop.core.playbooks import TextSpec
 from opsloop.knowledge import answers
-from opsloop.knowledge.library import library
 from opsloop.knowledge.retrieval import Hit
 from opsloop.reasoning.decide import decide
 from opsloop.reasoning.llm_client import LanguageModel, LLMError, LLMNotConfigured, select_fields
@@ -39,6 +38,7 @@ from opsloop.runtime.base import Job
 from opsloop.service.context import Context
 from opsloop.service.decide import deciding
 from opsloop.service.decide.llm_setup import language_model
+from opsloop.service.documents_index import documents
 from opsloop.store import decisions as decision_store
 from opsloop.store import events as event_store
 
@@ -213,7 +213,7 @@ def _sources_for(ctx: Context, text: str) -> list[Hit]:
     if not text.strip():
         return []
     try:
-        hits = library(ctx.db).search(text[:MAX_QUERY], limit=DRAFT_PASSAGES)
+        hits = documents(ctx.db).search(text[:MAX_QUERY], limit=DRAFT_PASSAGES)
     except Exception:  # the draft goes on without documents
         log.exception("documents could not be searched for a draft")
         return []
