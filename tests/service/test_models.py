@@ -118,6 +118,38 @@ def test_a_batch_is_scored_as_its_events_would_be_one_by_one(
     assert len(probabilities) == 5, "five different leads, five different probabilities"
 
 
+def test_a_row_that_fails_while_the_batch_is_scored_fails_only_its_own_decision(
+    make_ops: OpsFactory, database_url: str, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug met while a batch's rows are prepared for the model must not refuse the batch:
+    every event is stored, the other leads are decided, and the failing one's decision says
+    what went wrong."""
+    from opsloop.service.decide import deciding
+
+    ops = trained(make_ops, database_url, clock)
+    worked_out = deciding.computed_for
+
+    def broken_for_one(playbook: Any, event: Any, *args: Any) -> Any:
+        if event.subject == "lead:broken":
+            raise RuntimeError("the forecast library fell over")
+        return worked_out(playbook, event, *args)
+
+    monkeypatch.setattr(deciding, "computed_for", broken_for_one)
+    events = [
+        {"type": "lead.created", "subject": subject, "traits": {"budget": 9000}}
+        for subject in ("lead:fine-1", "lead:broken", "lead:fine-2")
+    ]
+    answer = ops.ingest.body(json.dumps({"events": events}).encode())
+    assert [a.status for a in answer.accepted] == ["created"] * 3
+    statuses = {d["subject"]: d["status"] for d in ops.decide.list_decisions(limit=100)}
+    assert statuses["lead:broken"] == "error"
+    assert statuses["lead:fine-1"] != "error"
+    assert statuses["lead:fine-2"] != "error"
+    [broken] = ops.decide.list_decisions(subject="lead:broken")
+    why = ops.decide.decision_detail(broken["id"])["explanation"]["why"]
+    assert "the forecast library fell over" in why
+
+
 def test_without_a_model_decisions_use_the_fallback_and_say_so(
     make_ops: OpsFactory, database_url: str
 ) -> None:

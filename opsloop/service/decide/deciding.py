@@ -111,11 +111,16 @@ def decide_work(
     playbooks = {playbook.name: playbook for _, playbook in work}
     models = _models(ctx, tx, playbooks)
     text_models = _text_models(ctx, tx, playbooks)
-    computed = [computed_for(playbook, event, history, traits) for event, playbook in work]
+    computed: dict[int, dict[str, Any] | None] = {}  # forecasts worked out while priming
     models = _primed_models(models, work, history, traits, computed)
     drafts: list[tuple[DecisionDraft, ActivePlaybook]] = []
-    for (event, playbook), values in zip(work, computed, strict=True):
+    for index, (event, playbook) in enumerate(work):
         try:
+            values = (
+                computed[index]
+                if index in computed
+                else computed_for(playbook, event, history, traits)
+            )
             draft = decide(
                 playbook.compiled,
                 version=playbook.version,
@@ -139,26 +144,33 @@ def _primed_models(
     work: list[tuple[Event, ActivePlaybook]],
     history: dict[str, list[HistoryEvent]],
     traits: dict[str, dict[str, Any]],
-    computed: list[dict[str, Any] | None],
+    computed: dict[int, dict[str, Any] | None],
 ) -> dict[str, PlaybookModels]:
     """Each model asked once for all of a batch's rows, not once per decision: its features
-    are worked out here as `decide` works them out (the same function, the same inputs)."""
+    are worked out here as `decide` works them out (the same function, the same inputs), and
+    the forecasts among them kept in `computed` (by position in `work`) for `decide`. A row
+    that fails here is left to `decide`, which records the failure as the decision's."""
     rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
     specs: dict[str, ModelSpec] = {}
-    for (event, playbook), values in zip(work, computed, strict=True):
+    for index, (event, playbook) in enumerate(work):
         spec = playbook.compiled.playbook.model
         if spec is None or playbook.name not in models:
             continue
         specs[playbook.name] = spec
         subject_traits = traits.get(event.subject, {})
-        features, _ = compute_features(
-            playbook.compiled,
-            at=event.occurred_at,
-            history=history.get(event.subject, []),
-            traits=subject_traits,
-            base=base_context(event, subject_traits),
-            computed=values,
-        )
+        try:
+            values = computed_for(playbook, event, history, traits)
+            features, _ = compute_features(
+                playbook.compiled,
+                at=event.occurred_at,
+                history=history.get(event.subject, []),
+                traits=subject_traits,
+                base=base_context(event, subject_traits),
+                computed=values,
+            )
+        except Exception:  # decide() meets it again and records it
+            continue
+        computed[index] = values
         rows[playbook.name].append(features)
     primed_models = dict(models)
     for name, feature_rows in rows.items():
