@@ -12,14 +12,18 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from opsloop.builtin import builtin_playbook
 from opsloop.core.decisions import ReviewRequest
 from opsloop.core.errors import InvalidInput
 from opsloop.service import OpsLoop
+from opsloop.store import playbook_runs
+from opsloop.store.schema import playbooks
 from tests.browser.test_sign_in import sign_in
 from tests.conftest import LiveServer, OpsFactory, lead_playbook
 from tests.people import OWNER, add_people
@@ -27,6 +31,8 @@ from tests.sinks import SmtpSink
 from tests.test_docs import page_routes
 
 WIDTHS = (390, 1366)
+EXTRA_PAGES = ["/playbooks/restock"]
+"""Pages whose sample above shows too little: a scheduled playbook's page, with its runs."""
 SOURCE = """\
 name: storefront-orders-webhook
 kind: webhook
@@ -45,9 +51,10 @@ def live_app(
     smtp_sink: SmtpSink,
 ) -> LiveServer:
     onboarding, _ = builtin_playbook("customer-onboarding")
+    restock, _ = builtin_playbook("restock")  # a schedule, and a task of long template fields
     ops = make_ops(
         sqlite_url,
-        playbooks=[lead_playbook("recommend"), onboarding],
+        playbooks=[lead_playbook("recommend"), onboarding, restock],
         use_clock=False,
         smtp_host="127.0.0.1",
         smtp_port=smtp_sink.port,
@@ -83,6 +90,18 @@ def live_app(
     ops.run_jobs()
     with pytest.raises(InvalidInput):
         ops.ingest.body(b'{"type": "lead.created", "subject": "' + b"z" * 300 + b'"}')
+    # A past run of the restock schedule, so its page lists the runs as a table.
+    with ops.db.transaction() as tx:
+        restock_id = tx.conn.execute(
+            select(playbooks.c.id).where(playbooks.c.name == "restock")
+        ).scalar_one()
+        for weeks, status in ((2, "skipped"), (1, "done")):
+            due = ops.now() - timedelta(weeks=weeks)
+            run_id = playbook_runs.claim(tx.conn, restock_id, due, ops.now())
+            assert run_id is not None
+            playbook_runs.finish(
+                tx.conn, run_id, ops.now(), status=status, subjects=6, selected=1, decided=1
+            )
     return serve(ops)
 
 
@@ -158,8 +177,7 @@ def test_no_page_scrolls_sideways_on_a_phone_or_a_laptop(
         page.goto("/login")
         sign_in(page, OWNER.email, OWNER.password)
         page.wait_for_url(lambda url: "/login" not in url)
-        for path in routes:
-            url = url_of(path, values)
+        for url in [url_of(path, values) for path in routes] + EXTRA_PAGES:
             answer = page.goto(url)
             assert answer is not None
             assert answer.status < 500, f"{url}: {answer.status}"
