@@ -215,7 +215,12 @@ def test_a_new_owner_goes_from_an_empty_folder_to_a_sent_email_and_a_closed_task
     preview = page.get_by_test_id("preview")
     expect(preview.nth(0)).to_contain_text("Hot lead Ana Silva (Acme)")
     expect(preview.nth(1)).to_contain_text("Call Ana Silva at Acme")
-    page.get_by_role("button", name="Approve").first.click()
+    # Wait for the review's answer: reloading at once could cancel the request in flight.
+    with page.expect_response(
+        lambda answer: answer.url.endswith("/review") and answer.request.method == "POST"
+    ) as reviewed:
+        page.get_by_role("button", name="Approve").first.click()
+    assert reviewed.value.ok, reviewed.value.status
     reload_until(page, lambda: page.get_by_test_id("task").count() == 1)
     eventually(lambda: http_sink.requests, timeout=15)
     assert "Hot lead Ana Silva (Acme)" in http_sink.requests[0].json()["text"]
