@@ -16,7 +16,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
@@ -58,6 +58,7 @@ class Tx:
     _before_commit: list[Callable[[], None]] = field(default_factory=list)
     scratch: dict[str, Any] = field(default_factory=dict)
     """Per-transaction state of store modules (the audit rows waiting to be appended)."""
+    _deferred: list[tuple[str, Sequence[Any]]] = field(default_factory=list)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         if callback not in self._after_commit:
@@ -68,6 +69,38 @@ class Tx:
         appended there, so the lock on its head is held only from then until the commit."""
         if callback not in self._before_commit:
             self._before_commit.append(callback)
+
+    def defer(self, sql: str, params: Sequence[Any]) -> None:
+        """A write on the driver's connection whose result nobody reads (a counter's upsert).
+        PostgreSQL: sent with the transaction's last statements, in one round trip
+        (`pipelined`), before it commits. SQLite, where a statement costs no round trip: now."""
+        driver = self.conn.connection.driver_connection
+        assert driver is not None
+        if self.conn.dialect.name == "sqlite":
+            driver.execute(sql, params)
+        else:
+            self._deferred.append((sql, params))
+
+    @contextmanager
+    def pipelined(self) -> Iterator[Any]:
+        """The driver's connection, sending every statement of the block, after the deferred
+        writes, in one round trip: psycopg's pipeline mode on PostgreSQL. A cursor's rows and
+        rowcount are known once the block has ended. SQLite: the connection as it is."""
+        driver = self.conn.connection.driver_connection
+        assert driver is not None
+        if self.conn.dialect.name == "sqlite":
+            yield driver
+            return
+        with driver.pipeline():
+            deferred, self._deferred = self._deferred, []
+            for sql, params in deferred:
+                driver.execute(sql, params)
+            yield driver
+
+    def _flush(self) -> None:
+        if self._deferred:
+            with self.pipelined():
+                pass
 
 
 PING_AFTER = 2.0
@@ -150,6 +183,7 @@ class Database:
                         yield tx
                         for callback in tx._before_commit:
                             callback()
+                        tx._flush()
                     finally:
                         conn.info.pop(_TX, None)
         finally:

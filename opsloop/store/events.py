@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, String, bindparam, func, select, text, update
+from sqlalchemy import Connection, String, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -309,6 +309,121 @@ _TOUCH_PG = text(
 )
 
 
+def touch_and_merge(
+    conn: Connection,
+    seen: dict[str, tuple[datetime, datetime]],
+    patches: dict[str, list[TraitPatch]],
+    now: datetime,
+    *,
+    protected: Collection[str],
+) -> tuple[Profiles, list[KeptTrait]]:
+    """`touch_entities`, then `apply_patches`, with each subject seen for the first time
+    written once: its row goes in with its patches already merged, instead of going in empty
+    and being updated (half the entity writes for new leads, customers and tickets). Existing
+    subjects are merged as `apply_patches` merges them, their rows locked first."""
+    if not seen:
+        return Profiles(), []
+    # What each patched subject's profile would be if it were new; used for those that are.
+    fresh = {
+        subject: _merged(subject, {}, {}, in_order, protected)
+        for subject, in_order in patches.items()
+    }
+    if conn.dialect.name != "sqlite":
+        subjects = sorted(seen)  # two writers lock the same subjects in one order
+        found = conn.execute(
+            _TOUCH_MERGED_PG,
+            {
+                "subjects": subjects,
+                "kinds": [subject_kind(subject) for subject in subjects],
+                "traits": [
+                    json_dumps(fresh[subject][0]) if subject in fresh else "{}"
+                    for subject in subjects
+                ],
+                "trusted": [
+                    json_dumps(fresh[subject][1] or None) if subject in fresh else None
+                    for subject in subjects
+                ],
+                "firsts": [seen[subject][0] for subject in subjects],
+                "lasts": [seen[subject][1] for subject in subjects],
+                "now": now,
+            },
+        )
+        profiles = Profiles()
+        inserted: set[str] = set()
+        for subject, traits, trusted, is_new in found:
+            profiles.traits[subject] = traits
+            profiles.trusted[subject] = trusted or {}
+            if is_new:
+                inserted.add(subject)
+    else:
+        # SQLite: this writer holds the database, so what the read finds missing stays missing.
+        profiles = get_profiles(conn, seen)
+        inserted = {subject for subject in seen if subject not in profiles.traits}
+        merged_rows = [
+            {
+                "subject": subject,
+                "kind": subject_kind(subject),
+                "traits": fresh[subject][0],
+                "trusted_traits": fresh[subject][1] or None,
+                "first_seen_at": first,
+                "last_seen_at": last,
+                "updated_at": now,
+            }
+            for subject, (first, last) in seen.items()
+            if subject in inserted and subject in fresh
+        ]
+        touched = [
+            {
+                "subject": subject,
+                "kind": subject_kind(subject),
+                "traits": {},
+                "first_seen_at": first,
+                "last_seen_at": last,
+                "updated_at": now,
+            }
+            for subject, (first, last) in seen.items()
+            if not (subject in inserted and subject in fresh)
+        ]
+        run_many(conn, _touch_statement("sqlite"), touched)
+        run_many(conn, _insert_of_entities(), merged_rows)
+        for subject in inserted:
+            profiles.traits[subject] = {}
+            profiles.trusted[subject] = {}
+    kept: list[KeptTrait] = []
+    for subject in sorted(inserted & fresh.keys()):
+        profiles.traits[subject], profiles.trusted[subject], kept_here = fresh[subject]
+        kept.extend(kept_here)
+    rest = {subject: in_order for subject, in_order in patches.items() if subject not in inserted}
+    kept.extend(apply_patches(conn, profiles, rest, now, protected=protected))
+    return profiles, kept
+
+
+# `_TOUCH_PG` with the traits a new row starts with; `xmax = 0` marks a row this statement
+# inserted rather than updated (PostgreSQL's usual test for which half of an upsert ran).
+_TOUCH_MERGED_PG = text(
+    """
+    INSERT INTO entities (
+        subject, kind, traits, trusted_traits, first_seen_at, last_seen_at, updated_at
+    )
+    SELECT wanted.subject, wanted.kind, CAST(wanted.traits AS jsonb),
+        CAST(wanted.trusted AS jsonb), wanted.first_seen, wanted.last_seen, :now
+    FROM unnest(
+        CAST(:subjects AS text[]), CAST(:kinds AS text[]), CAST(:traits AS text[]),
+        CAST(:trusted AS text[]), CAST(:firsts AS timestamptz[]), CAST(:lasts AS timestamptz[])
+    ) AS wanted(subject, kind, traits, trusted, first_seen, last_seen)
+    ON CONFLICT (subject) DO UPDATE SET
+        first_seen_at = least(entities.first_seen_at, excluded.first_seen_at),
+        last_seen_at = greatest(entities.last_seen_at, excluded.last_seen_at)
+    RETURNING entities.subject, entities.traits, entities.trusted_traits, entities.xmax = 0
+    """
+)
+
+
+@functools.cache
+def _insert_of_entities() -> Any:
+    return insert(entities)
+
+
 @functools.cache
 def _touch_statement(dialect: str) -> Any:
     stmt: Any
@@ -385,26 +500,14 @@ def apply_patches(
     kept: list[KeptTrait] = []
     updates = []
     for subject, in_order in patches.items():
-        merged = current.traits.get(subject, {})
-        trusted = dict(current.trusted.get(subject, {}))
-        for patch in in_order:
-            changes = patch.traits
-            if not patch.trusted:
-                guarded = [
-                    key
-                    for key, value in changes.items()
-                    if key in protected and key in trusted and merged.get(key) != value
-                ]
-                kept.extend(KeptTrait(subject, patch.source, key, trusted[key]) for key in guarded)
-                changes = {key: value for key, value in changes.items() if key not in guarded}
-            before, merged = merged, merge_patch(merged, changes)
-            for key, value in changes.items():
-                if patch.trusted and value is not None:
-                    trusted[key] = patch.source
-                elif value is not None and before.get(key) == value:
-                    continue  # a public source said the same again: still the trusted value
-                else:
-                    trusted.pop(key, None)
+        merged, trusted, kept_here = _merged(
+            subject,
+            current.traits.get(subject, {}),
+            current.trusted.get(subject, {}),
+            in_order,
+            protected,
+        )
+        kept.extend(kept_here)
         current.traits[subject] = merged
         current.trusted[subject] = trusted
         updates.append({"key": subject, "traits": merged, "trusted": trusted or None, "now": now})
@@ -423,6 +526,38 @@ def apply_patches(
     else:
         run_many(conn, _SET_TRAITS, updates)
     return kept
+
+
+def _merged(
+    subject: str,
+    traits: dict[str, Any],
+    trusted_by: dict[str, str],
+    in_order: list[TraitPatch],
+    protected: Collection[str],
+) -> tuple[dict[str, Any], dict[str, str], list[KeptTrait]]:
+    """A subject's traits and their trusted setters after its patches, and what was kept."""
+    merged = traits
+    trusted = dict(trusted_by)
+    kept: list[KeptTrait] = []
+    for patch in in_order:
+        changes = patch.traits
+        if not patch.trusted:
+            guarded = [
+                key
+                for key, value in changes.items()
+                if key in protected and key in trusted and merged.get(key) != value
+            ]
+            kept.extend(KeptTrait(subject, patch.source, key, trusted[key]) for key in guarded)
+            changes = {key: value for key, value in changes.items() if key not in guarded}
+        before, merged = merged, merge_patch(merged, changes)
+        for key, value in changes.items():
+            if patch.trusted and value is not None:
+                trusted[key] = patch.source
+            elif value is not None and before.get(key) == value:
+                continue  # a public source said the same again: still the trusted value
+            else:
+                trusted.pop(key, None)
+    return merged, trusted, kept
 
 
 # An upsert rather than `UPDATE … FROM unnest(…)`: the conflict check always probes the primary

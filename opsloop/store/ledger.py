@@ -21,12 +21,14 @@ later check computes from the stored row.
 from __future__ import annotations
 
 import hashlib
+import threading
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, Engine, bindparam, insert, select
 
 from opsloop.store.bulk import run_many
 from opsloop.store.database import current_tx
@@ -291,8 +293,30 @@ def _write(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     digests = _described(conn, rows)
+    tx = current_tx(conn)
+    if tx is not None and conn.dialect.name == "postgresql" and len(rows) <= _AT_ONCE:
+        known = _HEADS.get(conn.engine)
+        if known is not None and _append_if_head(tx, rows, digests, known):
+            return
     # Everything above reads; from here on the head is locked until the commit.
     last_id, prev = head(conn, lock=True)
+    sealed = _seal(rows, digests, last_id, prev)
+    run_many(conn, _INSERT, sealed)
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    last_id, prev = sealed[-1]["id"], sealed[-1]["hash"]
+    driver.execute(_MOVE_HEAD[conn.dialect.name], (last_id, prev))
+    if tx is not None and conn.dialect.name == "postgresql":
+        tx.after_commit(lambda: _HEADS.remember(conn.engine, (last_id, prev)))
+
+
+def _seal(
+    rows: list[dict[str, Any]],
+    digests: dict[tuple[str, str], bytes],
+    last_id: int,
+    prev: bytes,
+) -> list[dict[str, Any]]:
+    """The rows as audit entries following (last_id, prev): ids, digests and hashes."""
     sealed = []
     for row in rows:
         last_id += 1
@@ -311,10 +335,82 @@ def _write(conn: Connection, rows: list[dict[str, Any]]) -> None:
         }
         entry["hash"] = prev = row_hash(entry)
         sealed.append(entry)
-    run_many(conn, _INSERT, sealed)
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    driver.execute(_MOVE_HEAD[conn.dialect.name], (last_id, prev))
+    return sealed
+
+
+# PostgreSQL: the head this process last committed is most likely still the head (one server
+# process is the usual deployment), so the rows are sealed against it and appended in one
+# statement that moves the head only if it is still there — one round trip, sent with the
+# transaction's deferred writes, instead of three (lock and read the head, insert, move it).
+# If another writer moved it, nothing is written and the rows take the locking path.
+_AT_ONCE = 64
+_APPEND_IF_HEAD = """
+WITH moved AS (
+    UPDATE ledger_head SET last_id = %(last_id)s, last_hash = %(last_hash)s
+    WHERE id = 1 AND last_id = %(expected_id)s AND last_hash = %(expected_hash)s
+    RETURNING id
+)
+INSERT INTO audit (id, at, actor, verb, object_type, object_id, detail, digest, prev_hash, hash)
+SELECT * FROM unnest(
+    %(id)s::bigint[], %(at)s::timestamptz[], %(actor)s::varchar[], %(verb)s::varchar[],
+    %(object_type)s::varchar[], %(object_id)s::varchar[], %(detail)s::jsonb[],
+    %(digest)s::bytea[], %(prev_hash)s::bytea[], %(hash)s::bytea[]
+)
+WHERE EXISTS (SELECT FROM moved)
+"""
+
+
+def _append_if_head(
+    tx: Any,
+    rows: list[dict[str, Any]],
+    digests: dict[tuple[str, str], bytes],
+    known: tuple[int, bytes],
+) -> bool:
+    """Append `rows` after `known` (last id, last hash) if that is still the head; True if
+    they were appended."""
+    sealed = _seal(rows, digests, *known)
+    params: dict[str, Any] = {
+        "last_id": sealed[-1]["id"],
+        "last_hash": sealed[-1]["hash"],
+        "expected_id": known[0],
+        "expected_hash": known[1],
+    }
+    for column in ("id", "actor", "verb", "object_type", "object_id", "digest", "prev_hash"):
+        params[column] = [entry[column] for entry in sealed]
+    params["hash"] = [entry["hash"] for entry in sealed]
+    params["at"] = [entry["at"].astimezone(UTC) for entry in sealed]
+    params["detail"] = [json_dumps(entry["detail"]) for entry in sealed]
+    with tx.pipelined() as driver:
+        cursor = driver.execute(_APPEND_IF_HEAD, params)
+    if cursor.rowcount != len(sealed):
+        return False
+    engine = tx.conn.engine
+    moved = (params["last_id"], params["last_hash"])
+    tx.after_commit(lambda: _HEADS.remember(engine, moved))
+    return True
+
+
+class _Heads:
+    """Per database engine, the ledger head as this process last committed it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._known: weakref.WeakKeyDictionary[Engine, tuple[int, bytes]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def get(self, engine: Engine) -> tuple[int, bytes] | None:
+        with self._lock:
+            return self._known.get(engine)
+
+    def remember(self, engine: Engine, head: tuple[int, bytes]) -> None:
+        with self._lock:  # commits may report out of order: keep the furthest
+            known = self._known.get(engine)
+            if known is None or head[0] > known[0]:
+                self._known[engine] = head
+
+
+_HEADS = _Heads()
 
 
 def _described(conn: Connection, rows: list[dict[str, Any]]) -> dict[tuple[str, str], bytes]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from opsloop.store.database import current_tx
 from opsloop.store.schema import source_stats
 
 COUNTERS = ("received", "stored", "duplicates", "rejected", "ignored", "late")
@@ -32,6 +33,10 @@ def add(conn: Connection, source: str, day: str, **counts: int) -> None:
     """Add to the source's counters for `day` (YYYY-MM-DD)."""
     values = [int(counts.get(name, 0)) for name in COUNTERS]
     if not any(values):
+        return
+    tx = current_tx(conn)
+    if tx is not None:  # PostgreSQL: sent with the transaction's last statements
+        tx.defer(_ADD[conn.dialect.name], (source, day, *values))
         return
     driver = conn.connection.driver_connection
     assert driver is not None

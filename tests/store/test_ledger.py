@@ -337,3 +337,51 @@ def test_a_transaction_that_rolls_back_leaves_no_audit_row(ops: OpsLoop) -> None
 
     result = ops.verify_ledger()
     assert (result.intact, result.head_id) == (True, before)
+
+
+def test_two_processes_appending_in_turn_and_at_once_keep_one_chain(ops: OpsLoop) -> None:
+    """Each process remembers the head it last committed and appends in one statement while
+    that is still the head (PostgreSQL); when the other process moved it in between, it falls
+    back to locking the head. Either way the chain has no gap and no fork."""
+    other = Database(str(ops.db.url.render_as_string(hide_password=False)))
+    at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+    def write(db: Database, actor: str, n: int) -> None:
+        with db.transaction() as tx:
+            audit_store.record(
+                tx.conn, at=at, actor=actor, verb="test.wrote", object_type="test", object_id=n
+            )
+
+    try:
+        before = ops.verify_ledger().audit_rows
+        for n in range(6):  # in turn, and each process twice in a row
+            write(ops.db, "first", n)
+            write(ops.db, "first", n)
+            write(other, "second", n)
+        with pytest.raises(RuntimeError, match="changed my mind"):
+            record_then_fail(other)
+        errors: list[BaseException] = []
+
+        def many(db: Database, actor: str) -> None:
+            try:
+                for n in range(20):
+                    write(db, actor, n)
+            except BaseException as exc:  # reported below, in the test's thread
+                errors.append(exc)
+
+        threads = [
+            threading.Thread(target=many, args=(db, name))
+            for db, name in ((ops.db, "first"), (other, "second"), (other, "third"))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        write(ops.db, "first", 99)
+    finally:
+        other.engine.dispose()
+
+    assert errors == []
+    result = ops.verify_ledger()
+    assert result.intact, result.problem
+    assert result.audit_rows == before + 6 * 3 + 3 * 20 + 1

@@ -573,3 +573,64 @@ def test_quarantine_records_the_size_a_caller_measured_when_it_stopped_reading(
     assert kept is not None
     assert kept["body_size"] == 50 * 1024 * 1024
     assert len(kept["body"]) == 100
+
+
+def test_new_and_known_subjects_merge_their_patches_as_touching_then_patching_does(
+    db: Database,
+) -> None:
+    """A subject seen for the first time is written once with its patches merged; a known one
+    is merged into what it had. Either way the profile, the stored row and the traits a public
+    source may not change come out as `touch_entities` + `apply_patches` make them."""
+    known = event_store.TraitPatch({"plan": "pro", "email": "a@x.io"}, "crm", trusted=True)
+    batch = {
+        "new": [
+            event_store.TraitPatch({"plan": "free", "email": "n@x.io"}, "crm", trusted=True),
+            event_store.TraitPatch({"email": "evil@x.io", "city": "Porto"}, "web", trusted=False),
+        ],
+        "known": [
+            event_store.TraitPatch({"email": "evil@x.io", "plan": None}, "web", trusted=False)
+        ],
+    }
+    seen = {"new": (T0, T0), "known": (T0, T0), "quiet": (T0, T0)}
+    results = {}
+    for way in ("two_steps", "at_once"):
+        subjects = {name: f"lead:{way}-{name}" for name in seen}
+        with db.transaction() as tx:
+            event_store.touch_entities(tx.conn, {subjects["known"]: (T0, T0)}, T0)
+            event_store.apply_patches(
+                tx.conn,
+                event_store.get_profiles(tx.conn, [subjects["known"]], lock=True),
+                {subjects["known"]: [known]},
+                T0,
+                protected=(),
+            )
+        spans = {subjects[name]: span for name, span in seen.items()}
+        patches = {subjects[name]: in_order for name, in_order in batch.items()}
+        at = T0 + timedelta(minutes=5)
+        with db.transaction() as tx:
+            if way == "two_steps":
+                profiles = event_store.touch_entities(tx.conn, spans, at)
+                kept = event_store.apply_patches(
+                    tx.conn, profiles, patches, at, protected=("email",)
+                )
+            else:
+                profiles, kept = event_store.touch_and_merge(
+                    tx.conn, spans, patches, at, protected=("email",)
+                )
+        stored = {name: entity(db, subject) for name, subject in subjects.items()}
+        results[way] = (
+            {name: profiles.traits[subject] for name, subject in subjects.items()},
+            {name: profiles.trusted[subject] for name, subject in subjects.items()},
+            sorted((k.subject.split("-")[1], k.trait, k.set_by) for k in kept),
+            {
+                name: (row["traits"], row["trusted_traits"] or {}, row["kind"], row["updated_at"])
+                for name, row in stored.items()
+            },
+        )
+    assert results["at_once"] == results["two_steps"]
+    traits, trusted, kept, _ = results["at_once"]
+    assert traits["new"] == {"plan": "free", "email": "n@x.io", "city": "Porto"}
+    assert trusted["new"] == {"plan": "crm", "email": "crm"}
+    assert traits["known"] == {"email": "a@x.io"}
+    assert traits["quiet"] == {}
+    assert kept == [("known", "email", "crm"), ("new", "email", "crm")]

@@ -348,9 +348,8 @@ def _after_insert(
             )
             patches.setdefault(event.subject, []).append(patch)
     # The subjects' traits, read once, serve the merge and the decisions below.
-    profiles = event_store.touch_entities(conn, seen, now)
-    kept = event_store.apply_patches(
-        conn, profiles, patches, now, protected=ctx.settings.protected_traits
+    profiles, kept = event_store.touch_and_merge(
+        conn, seen, patches, now, protected=ctx.settings.protected_traits
     )
     for trait in kept:
         # The event keeps the traits as sent (the ledger holds what arrived); only the profile
