@@ -27,7 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from opsloop.store.database import current_tx
 from opsloop.store.schema import decision_dictionaries
-from opsloop.store.types import json_dumps, json_loads
+from opsloop.store.types import json_bytes, json_loads
 
 FORMAT = 1
 _LEVEL = 6
@@ -43,7 +43,7 @@ class UnreadableDetail(ValueError):
 
 def document(inputs: dict[str, Any], explanation: dict[str, Any]) -> bytes:
     """The plain document: what is compressed, and what the ledger's digests cover."""
-    return json_dumps({"inputs": inputs, "explanation": explanation}).encode()
+    return json_bytes({"inputs": inputs, "explanation": explanation})
 
 
 def parse(plain: bytes) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -58,7 +58,16 @@ Json = JSON().with_variant(JSONB(), "postgresql")
 
 
 def json_dumps(value: Any) -> str:
-    return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS).decode()
+    return json_bytes(value).decode()
+
+
+def json_bytes(value: Any) -> bytes:
+    """`json_dumps` as UTF-8 bytes. Plain orjson first: the same bytes for the usual value (string
+    keys, JSON types) at a third of the cost of the options that the rare one needs."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # a key that is no string, a set, a timedelta, an integer past 64 bits
+        return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS)
 
 
 def json_loads(value: str | bytes) -> Any:
