@@ -512,12 +512,12 @@ def apply_patches(
         # One statement for all the rows (an executemany costs twice as much at 1,000).
         rows = [
             {
-                "subject": row["key"],
-                "kind": subject_kind(row["key"]),
-                "traits": row["traits"],
-                "trusted": row["trusted"],
+                "subject": subject,
+                "kind": subject_kind(subject),
+                "traits": current.traits[subject],
+                "trusted": current.trusted[subject] or None,
             }
-            for row in updates
+            for subject in patches
         ]
         conn.execute(_SET_TRAITS_PG, {"rows": json_dumps(rows), "now": now})
     else:
