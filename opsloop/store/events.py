@@ -229,6 +229,9 @@ class Profiles:
     traits: dict[str, dict[str, Any]] = field(default_factory=dict)
     trusted: dict[str, dict[str, str]] = field(default_factory=dict)
     """subject → trait → the trusted source that set it."""
+    created: set[str] = field(default_factory=set)
+    """Subjects whose rows this transaction created (`touch_and_merge`): nothing was decided
+    about them before."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,6 +386,7 @@ def touch_and_merge(
         for subject in inserted:
             profiles.traits[subject] = {}
             profiles.trusted[subject] = {}
+    profiles.created = inserted
     kept: list[KeptTrait] = []
     for subject in sorted(inserted & fresh.keys()):
         profiles.traits[subject], profiles.trusted[subject], kept_here = fresh[subject]

@@ -276,6 +276,26 @@ def test_cooldown_skips_a_second_trigger_within_the_window(
     assert len(ops.decide.list_decisions()) == 2
 
 
+def test_cooldown_holds_for_new_and_known_leads_in_one_batch(
+    make_ops: OpsFactory, database_url: str, clock: Clock
+) -> None:
+    """A lead seen for the first time has no decision to look up; its own triggers in the batch
+    still cool each other down, and a known lead beside it keeps its cooldown."""
+    ops = make_ops(database_url, playbooks=[lead_playbook("shadow")])
+    send(ops, cold_lead("known"))
+    clock.advance(minutes=10)
+    later = (clock.now.replace(microsecond=0)).isoformat()
+    send(
+        ops,
+        cold_lead("new"),
+        {"type": "demo.requested", "subject": "lead:new", "occurred_at": later},
+        {"type": "demo.requested", "subject": "lead:known"},
+    )
+    ops.run_jobs()
+    decided = sorted(d["subject"] for d in ops.decide.list_decisions())
+    assert decided == ["lead:known", "lead:new"]
+
+
 def test_new_playbook_version_is_recorded_on_later_decisions(
     make_ops: OpsFactory, database_url: str
 ) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,10 +52,12 @@ def decide_stored(
     now: datetime,
     *,
     traits: dict[str, dict[str, Any]] | None = None,
+    first_seen: Collection[str] = (),
 ) -> list[int]:
     """Decide every active playbook each of these just-stored events triggers, in the caller's
     transaction; return the new decision ids. `traits` (subject → current traits) saves a read
-    when the caller has them."""
+    when the caller has them; `first_seen` names subjects this transaction created, which have
+    no earlier decision for a cooldown to look up."""
     active = ctx.catalog.active()
     if any(playbook.compiled.playbook.trigger.is_absence for playbook in active.values()):
         from opsloop.service.decide import absences  # only businesses that wait for absences
@@ -74,7 +77,8 @@ def decide_stored(
     ]
     if not work:
         return []
-    return decide_work(ctx, tx, without_cooldown(tx.conn, work), now, traits=traits)
+    kept = without_cooldown(tx.conn, work, first_seen=first_seen)
+    return decide_work(ctx, tx, kept, now, traits=traits)
 
 
 def decide_work(
@@ -325,17 +329,22 @@ def _models(
 
 
 def without_cooldown(
-    conn: Connection, work: list[tuple[Event, ActivePlaybook]]
+    conn: Connection,
+    work: list[tuple[Event, ActivePlaybook]],
+    *,
+    first_seen: Collection[str] = (),
 ) -> list[tuple[Event, ActivePlaybook]]:
     """Drop triggers that come within a playbook's cooldown of its last decision on the subject
-    (measured in event time, so imported history behaves like live traffic)."""
+    (measured in event time, so imported history behaves like live traffic). Subjects in
+    `first_seen` were created by this transaction: only its own triggers can cool them down."""
     cooled = [(e, p) for e, p in work if p.compiled.playbook.trigger.cooldown]
     if not cooled:
         return work
     last: dict[tuple[int, str], datetime] = {}
     by_playbook: dict[int, set[str]] = defaultdict(set)
     for event, playbook in cooled:
-        by_playbook[playbook.id].add(event.subject)
+        if event.subject not in first_seen:
+            by_playbook[playbook.id].add(event.subject)
     for playbook_id, subjects in by_playbook.items():
         for subject, at in decision_store.last_trigger_times(
             conn, playbook_id, sorted(subjects)

@@ -379,7 +379,7 @@ def _after_insert(
         return
     stored = [_stored(event, event_id) for event, event_id in zip(fresh, ids, strict=True)]
     sequences.on_events(ctx, tx, stored, now)
-    deciding.decide_stored(ctx, tx, stored, now, traits=traits)
+    deciding.decide_stored(ctx, tx, stored, now, traits=traits, first_seen=profiles.created)
 
 
 def _link_outcome(
