@@ -97,7 +97,9 @@ class Tx:
                 driver.execute(sql, params)
             yield driver
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Send the deferred writes now (in one round trip), so the rows they lock are taken
+        before whatever the caller locks next: every writer locks in the same order."""
         if self._deferred:
             with self.pipelined():
                 pass
@@ -183,7 +185,7 @@ class Database:
                         yield tx
                         for callback in tx._before_commit:
                             callback()
-                        tx._flush()
+                        tx.flush()
                     finally:
                         conn.info.pop(_TX, None)
         finally:

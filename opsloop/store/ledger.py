@@ -298,6 +298,8 @@ def _write(conn: Connection, rows: list[dict[str, Any]]) -> None:
         known = _HEADS.get(conn.engine)
         if known is not None and _append_if_head(tx, rows, digests, known):
             return
+    if tx is not None:
+        tx.flush()  # the counters first, as in the one-statement append: one lock order
     # Everything above reads; from here on the head is locked until the commit.
     last_id, prev = head(conn, lock=True)
     sealed = _seal(rows, digests, last_id, prev)
