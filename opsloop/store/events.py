@@ -262,54 +262,8 @@ def touch_entities(
     (subject → (earliest, latest) event time; a late event can move `first_seen_at` back), and
     return each subject's current traits and their provenance. The rows stay locked until the
     transaction ends, so the caller can merge trait patches safely."""
-    if not seen:
-        return Profiles()
-    if conn.dialect.name != "sqlite":
-        # One statement, however many subjects: the upsert locks each row and returns its
-        # traits (about a third of an executemany and a locking read at 1,000 subjects).
-        # Sorted, so two writers touching the same subjects lock them in one order.
-        subjects = sorted(seen)
-        found = conn.execute(
-            _TOUCH_PG,
-            {
-                "subjects": subjects,
-                "kinds": [subject_kind(subject) for subject in subjects],
-                "firsts": [seen[subject][0] for subject in subjects],
-                "lasts": [seen[subject][1] for subject in subjects],
-                "now": now,
-            },
-        )
-        return _profiles(found)
-    rows = [
-        {
-            "subject": subject,
-            "kind": subject_kind(subject),
-            "traits": {},
-            "first_seen_at": first,
-            "last_seen_at": last,
-            "updated_at": now,
-        }
-        for subject, (first, last) in seen.items()
-    ]
-    # SQLite: a plain executemany and one read beat a multi-row upsert … RETURNING.
-    run_many(conn, _touch_statement(conn.dialect.name), rows)
-    return get_profiles(conn, seen, lock=True)
-
-
-_TOUCH_PG = text(
-    """
-    INSERT INTO entities (subject, kind, traits, first_seen_at, last_seen_at, updated_at)
-    SELECT wanted.subject, wanted.kind, '{}'::jsonb, wanted.first_seen, wanted.last_seen, :now
-    FROM unnest(
-        CAST(:subjects AS text[]), CAST(:kinds AS text[]),
-        CAST(:firsts AS timestamptz[]), CAST(:lasts AS timestamptz[])
-    ) AS wanted(subject, kind, first_seen, last_seen)
-    ON CONFLICT (subject) DO UPDATE SET
-        first_seen_at = least(entities.first_seen_at, excluded.first_seen_at),
-        last_seen_at = greatest(entities.last_seen_at, excluded.last_seen_at)
-    RETURNING entities.subject, entities.traits, entities.trusted_traits
-    """
-)
+    profiles, _ = touch_and_merge(conn, seen, {}, now, protected=())
+    return profiles
 
 
 def touch_and_merge(
@@ -396,8 +350,10 @@ def touch_and_merge(
     return profiles, kept
 
 
-# `_TOUCH_PG` with the traits a new row starts with; `xmax = 0` marks a row this statement
-# inserted rather than updated (PostgreSQL's usual test for which half of an upsert ran). The
+# One statement, however many subjects: the upsert locks each row (in subject order, so two
+# writers touching the same subjects lock them in one order) and returns its traits, with the
+# traits a new row starts with; `xmax = 0` marks a row this statement inserted rather than
+# updated (PostgreSQL's usual test for which half of an upsert ran). The
 # rows go as one JSON document: psycopg quotes and escapes an array of JSON texts element by
 # element in Python (a fifth of a 1,000-event batch's writer thread), orjson writes the
 # document at C speed and the server reads it back.
