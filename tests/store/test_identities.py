@@ -70,3 +70,12 @@ def test_a_subjects_history_includes_its_aliases_events_in_time_order(db: Databa
     assert [e.payload["m"] for e in history["lead:1"]] == [1, 2, 3]
     assert [e.payload["m"] for e in history["lead:9"]] == [4]
     assert "visitor:a" not in history
+
+    # Asked for the alias and its subject at once (both in one batch), the alias's events are
+    # its subject's only: counted once.
+    with db.read() as conn:
+        both = event_store.fetch_history(
+            conn, ["visitor:a", "lead:1"], {"page.viewed"}, since=None, until=None
+        )
+    assert [e.payload["m"] for e in both["lead:1"]] == [1, 2, 3]
+    assert "visitor:a" not in both
