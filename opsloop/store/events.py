@@ -285,19 +285,29 @@ def touch_and_merge(
         subject: _merged(subject, {}, {}, in_order, protected)
         for subject, in_order in patches.items()
     }
+
+    def starting(subject: str) -> tuple[dict[str, Any], dict[str, str] | None]:
+        """The traits and trusted setters a new row for `subject` goes in with."""
+        if subject not in fresh:
+            return {}, None
+        return fresh[subject][0], fresh[subject][1] or None
+
     if conn.dialect.name != "sqlite":
         subjects = sorted(seen)  # two writers lock the same subjects in one order
-        rows = [
-            {
-                "subject": subject,
-                "kind": subject_kind(subject),
-                "traits": fresh[subject][0] if subject in fresh else {},
-                "trusted": (fresh[subject][1] or None) if subject in fresh else None,
-                "first_seen": seen[subject][0],
-                "last_seen": seen[subject][1],
-            }
-            for subject in subjects
-        ]
+        rows = []
+        for subject in subjects:
+            traits, trusted = starting(subject)
+            first, last = seen[subject]
+            rows.append(
+                {
+                    "subject": subject,
+                    "kind": subject_kind(subject),
+                    "traits": traits,
+                    "trusted": trusted,
+                    "first_seen": first,
+                    "last_seen": last,
+                }
+            )
         found = conn.execute(_TOUCH_MERGED_PG, {"rows": json_dumps(rows), "now": now})
         profiles = Profiles()
         inserted: set[str] = set()
@@ -310,36 +320,23 @@ def touch_and_merge(
         # SQLite: this writer holds the database, so what the read finds missing stays missing.
         profiles = get_profiles(conn, seen)
         inserted = {subject for subject in seen if subject not in profiles.traits}
-        merged_rows = [
-            {
+        new_rows, seen_again = [], []
+        for subject, (first, last) in seen.items():
+            row = {
                 "subject": subject,
                 "kind": subject_kind(subject),
-                "traits": fresh[subject][0],
-                "trusted_traits": fresh[subject][1] or None,
                 "first_seen_at": first,
                 "last_seen_at": last,
                 "updated_at": now,
             }
-            for subject, (first, last) in seen.items()
-            if subject in inserted and subject in fresh
-        ]
-        touched = [
-            {
-                "subject": subject,
-                "kind": subject_kind(subject),
-                "traits": {},
-                "first_seen_at": first,
-                "last_seen_at": last,
-                "updated_at": now,
-            }
-            for subject, (first, last) in seen.items()
-            if not (subject in inserted and subject in fresh)
-        ]
-        run_many(conn, _touch_statement("sqlite"), touched)
-        run_many(conn, _insert_of_entities(), merged_rows)
-        for subject in inserted:
-            profiles.traits[subject] = {}
-            profiles.trusted[subject] = {}
+            if subject in inserted:
+                row["traits"], row["trusted_traits"] = starting(subject)
+                profiles.traits[subject], profiles.trusted[subject] = {}, {}
+                new_rows.append(row)
+            else:
+                seen_again.append({**row, "traits": {}})
+        run_many(conn, _insert_of_entities(), new_rows)
+        run_many(conn, _TOUCH_SQLITE, seen_again)
     profiles.created = inserted
     kept: list[KeptTrait] = []
     for subject in sorted(inserted & fresh.keys()):
@@ -381,28 +378,15 @@ def _insert_of_entities() -> Any:
     return insert(entities)
 
 
-@functools.cache
-def _touch_statement(dialect: str) -> Any:
-    stmt: Any
-    if dialect == "sqlite":
-        stmt = sqlite_insert(entities)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[entities.c.subject],
-            set_={
-                "first_seen_at": func.min(entities.c.first_seen_at, stmt.excluded.first_seen_at),
-                "last_seen_at": func.max(entities.c.last_seen_at, stmt.excluded.last_seen_at),
-            },
-        )
-    else:
-        stmt = pg_insert(entities)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[entities.c.subject],
-            set_={
-                "first_seen_at": func.least(entities.c.first_seen_at, stmt.excluded.first_seen_at),
-                "last_seen_at": func.greatest(entities.c.last_seen_at, stmt.excluded.last_seen_at),
-            },
-        )
-    return stmt
+# SQLite: widen a known subject's seen times (the insert half never runs: it was read first).
+_touch_sqlite = sqlite_insert(entities)
+_TOUCH_SQLITE = _touch_sqlite.on_conflict_do_update(
+    index_elements=[entities.c.subject],
+    set_={
+        "first_seen_at": func.min(entities.c.first_seen_at, _touch_sqlite.excluded.first_seen_at),
+        "last_seen_at": func.max(entities.c.last_seen_at, _touch_sqlite.excluded.last_seen_at),
+    },
+)
 
 
 def ensure_entity(conn: Connection, subject: str, now: datetime) -> None:
@@ -455,7 +439,6 @@ def apply_patches(
     if not patches:
         return []
     kept: list[KeptTrait] = []
-    updates = []
     for subject, in_order in patches.items():
         merged, trusted, kept_here = _merged(
             subject,
@@ -467,8 +450,7 @@ def apply_patches(
         kept.extend(kept_here)
         current.traits[subject] = merged
         current.trusted[subject] = trusted
-        updates.append({"key": subject, "traits": merged, "trusted": trusted or None, "now": now})
-    if conn.dialect.name != "sqlite" and len(updates) > 1:
+    if conn.dialect.name != "sqlite" and len(patches) > 1:
         # One statement for all the rows (an executemany costs twice as much at 1,000).
         rows = [
             {
@@ -481,6 +463,15 @@ def apply_patches(
         ]
         conn.execute(_SET_TRAITS_PG, {"rows": json_dumps(rows), "now": now})
     else:
+        updates = [
+            {
+                "key": subject,
+                "traits": current.traits[subject],
+                "trusted": current.trusted[subject] or None,
+                "now": now,
+            }
+            for subject in patches
+        ]
         run_many(conn, _SET_TRAITS, updates)
     return kept
 
