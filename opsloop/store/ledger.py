@@ -31,7 +31,7 @@ import orjson
 from sqlalchemy import Connection, Engine, bindparam, insert, select
 
 from opsloop.store.bulk import run_many
-from opsloop.store.database import current_tx
+from opsloop.store.database import Tx, current_tx
 from opsloop.store.explanations import DICTIONARIES, UnreadableDetail
 from opsloop.store.schema import actions, audit, decisions, reviews
 from opsloop.store.types import json_dumps, json_loads, to_sqlite_text
@@ -294,22 +294,25 @@ def _write(conn: Connection, rows: list[dict[str, Any]]) -> None:
         return
     digests = _described(conn, rows)
     tx = current_tx(conn)
-    if tx is not None and conn.dialect.name == "postgresql" and len(rows) <= _AT_ONCE:
+    # PostgreSQL remembers the head it commits (see `_APPEND_IF_HEAD`).
+    remembering = tx if tx is not None and conn.dialect.name == "postgresql" else None
+    if remembering is not None and len(rows) <= _AT_ONCE:
         known = _HEADS.get(conn.engine)
-        if known is not None and _append_if_head(tx, rows, digests, known):
-            return
+        if known is not None:
+            sealed = _seal(rows, digests, *known)
+            if _append_if_head(remembering, sealed, known):
+                _HEADS.remember_on_commit(remembering, sealed[-1])
+                return
     if tx is not None:
         tx.flush()  # the counters first, as in the one-statement append: one lock order
     # Everything above reads; from here on the head is locked until the commit.
-    last_id, prev = head(conn, lock=True)
-    sealed = _seal(rows, digests, last_id, prev)
+    sealed = _seal(rows, digests, *head(conn, lock=True))
     run_many(conn, _INSERT, sealed)
     driver = conn.connection.driver_connection
     assert driver is not None
-    last_id, prev = sealed[-1]["id"], sealed[-1]["hash"]
-    driver.execute(_MOVE_HEAD[conn.dialect.name], (last_id, prev))
-    if tx is not None and conn.dialect.name == "postgresql":
-        tx.after_commit(lambda: _HEADS.remember(conn.engine, (last_id, prev)))
+    driver.execute(_MOVE_HEAD[conn.dialect.name], (sealed[-1]["id"], sealed[-1]["hash"]))
+    if remembering is not None:
+        _HEADS.remember_on_commit(remembering, sealed[-1])
 
 
 def _seal(
@@ -362,34 +365,31 @@ WHERE EXISTS (SELECT FROM moved)
 """
 
 
-def _append_if_head(
-    tx: Any,
-    rows: list[dict[str, Any]],
-    digests: dict[tuple[str, str], bytes],
-    known: tuple[int, bytes],
-) -> bool:
-    """Append `rows` after `known` (last id, last hash) if that is still the head; True if
+def _append_if_head(tx: Tx, sealed: list[dict[str, Any]], known: tuple[int, bytes]) -> bool:
+    """Append the `sealed` rows if `known` (last id, last hash) is still the head; True if
     they were appended."""
-    sealed = _seal(rows, digests, *known)
     params: dict[str, Any] = {
         "last_id": sealed[-1]["id"],
         "last_hash": sealed[-1]["hash"],
         "expected_id": known[0],
         "expected_hash": known[1],
     }
-    for column in ("id", "actor", "verb", "object_type", "object_id", "digest", "prev_hash"):
+    for column in (
+        "id",
+        "actor",
+        "verb",
+        "object_type",
+        "object_id",
+        "digest",
+        "prev_hash",
+        "hash",
+    ):
         params[column] = [entry[column] for entry in sealed]
-    params["hash"] = [entry["hash"] for entry in sealed]
     params["at"] = [entry["at"].astimezone(UTC) for entry in sealed]
     params["detail"] = [json_dumps(entry["detail"]) for entry in sealed]
     with tx.pipelined() as driver:
         cursor = driver.execute(_APPEND_IF_HEAD, params)
-    if cursor.rowcount != len(sealed):
-        return False
-    engine = tx.conn.engine
-    moved = (params["last_id"], params["last_hash"])
-    tx.after_commit(lambda: _HEADS.remember(engine, moved))
-    return True
+    return bool(cursor.rowcount == len(sealed))
 
 
 class _Heads:
@@ -404,6 +404,11 @@ class _Heads:
     def get(self, engine: Engine) -> tuple[int, bytes] | None:
         with self._lock:
             return self._known.get(engine)
+
+    def remember_on_commit(self, tx: Tx, last: dict[str, Any]) -> None:
+        """Once `tx` commits, `last` (the last audit row it appended) is the head."""
+        engine, moved = tx.conn.engine, (last["id"], last["hash"])
+        tx.after_commit(lambda: self.remember(engine, moved))
 
     def remember(self, engine: Engine, head: tuple[int, bytes]) -> None:
         with self._lock:  # commits may report out of order: keep the furthest
