@@ -4,7 +4,8 @@ of it, what waits for people, the deliveries that failed for good, and the dashb
 charts up to that week. With a language model configured, a short summary paragraph written by
 it (and marked so wherever it is shown). A playbook with nothing in the week (no decision, no
 action, no outcome) gets no numbers and no line of its own: one line names the quiet ones,
-"Quiet this week: a, b." (under the numbers, or instead of them when every playbook is quiet).
+"Quiet this week: a, b.", under the numbers (a sentence each instead of a table when every
+playbook is quiet).
 
 The numbers are the dashboard's (`dashboard.dashboard`, which is `metrics.report(by="week")`):
 a report never computes a number another way than the dashboard shows it.
