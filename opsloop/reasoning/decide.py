@@ -17,7 +17,7 @@ from opsloop.core.events import Event, HistoryEvent, subject_kind
 from opsloop.core.expressions import ExpressionError, normalize
 from opsloop.core.playbooks import GUARDED_KINDS, Mode
 from opsloop.reasoning.compiler import CompiledPlaybook
-from opsloop.reasoning.features import base_context, compute_features
+from opsloop.reasoning.features import Features, base_context, compute_features
 from opsloop.reasoning.hit_policies import run_table
 from opsloop.reasoning.predictions import PlaybookModels, describe, predict, score_part
 from opsloop.reasoning.text_triage import Classified, draft_hold, read_message
@@ -36,14 +36,17 @@ def decide(
     text_models: PlaybookModels | None = None,
     classified: Classified | None = None,
     computed: dict[str, Any] | None = None,
+    prepared: Features | None = None,
 ) -> DecisionDraft:
     """`models`: the playbook's trained models when it declares a `model:` (None: the fallback).
     `text_models`: its trained text classifier (`text.classify.using: model`); `classified`:
     the LLM's category (`using: llm`), asked before deciding by `opsloop.service.decide.llm_decisions`.
-    `computed`: the values of `forecast` features, worked out by the service."""
+    `computed`: the values of `forecast` features, worked out by the service. `prepared`: the
+    feature values and errors when the caller worked them out already, from these same inputs
+    (a batch priming its model); `computed` is then not needed."""
     spec = playbook.playbook
     base = base_context(event, traits)
-    features, feature_errors = compute_features(
+    features, feature_errors = prepared or compute_features(
         playbook,
         at=event.occurred_at,
         history=history,

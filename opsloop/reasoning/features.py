@@ -33,6 +33,10 @@ def base_context(event: Event, traits: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+Features = tuple[dict[str, Any], dict[str, str]]
+"""A decision's feature values and its feature errors by name (`compute_features`)."""
+
+
 def compute_features(
     playbook: CompiledPlaybook,
     *,
@@ -41,7 +45,7 @@ def compute_features(
     traits: dict[str, Any],
     base: dict[str, Any],
     computed: Mapping[str, Any] | None = None,
-) -> tuple[dict[str, Any], dict[str, str]]:
+) -> Features:
     """Return (feature values, errors by feature name).
 
     `history` is the subject's events of the types the playbook reads, oldest first. `base` is

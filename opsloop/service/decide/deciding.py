@@ -23,7 +23,7 @@ from opsloop.core.events import Event, HistoryEvent
 from opsloop.core.playbooks import ModelSpec
 from opsloop.learning.text_dataset import text_model_name
 from opsloop.reasoning.decide import decide, triggers
-from opsloop.reasoning.features import base_context, compute_features
+from opsloop.reasoning.features import Features, base_context, compute_features
 from opsloop.reasoning.predictions import PlaybookModels, primed
 from opsloop.service.context import ActivePlaybook, Context
 from opsloop.service.decide import experiments
@@ -115,16 +115,12 @@ def decide_work(
     playbooks = {playbook.name: playbook for _, playbook in work}
     models = _models(ctx, tx, playbooks)
     text_models = _text_models(ctx, tx, playbooks)
-    computed: dict[int, dict[str, Any] | None] = {}  # forecasts worked out while priming
-    models = _primed_models(models, work, history, traits, computed)
+    prepared: dict[int, Features] = {}  # worked out while priming, by position in `work`
+    models = _primed_models(models, work, history, traits, prepared)
     drafts: list[tuple[DecisionDraft, ActivePlaybook]] = []
     for index, (event, playbook) in enumerate(work):
         try:
-            values = (
-                computed[index]
-                if index in computed
-                else computed_for(playbook, event, history, traits)
-            )
+            worked_out = prepared.get(index)
             draft = decide(
                 playbook.compiled,
                 version=playbook.version,
@@ -134,7 +130,10 @@ def decide_work(
                 traits=traits.get(event.subject, {}),
                 models=models.get(playbook.name),
                 text_models=text_models.get(playbook.name),
-                computed=values,
+                computed=None
+                if worked_out is not None
+                else computed_for(playbook, event, history, traits),
+                prepared=worked_out,
             )
         except Exception as exc:  # a bug must not refuse the event: record it and go on
             log.exception("playbook %s failed on event %d", playbook.name, event.id)
@@ -148,12 +147,12 @@ def _primed_models(
     work: list[tuple[Event, ActivePlaybook]],
     history: dict[str, list[HistoryEvent]],
     traits: dict[str, dict[str, Any]],
-    computed: dict[int, dict[str, Any] | None],
+    prepared: dict[int, Features],
 ) -> dict[str, PlaybookModels]:
     """Each model asked once for all of a batch's rows, not once per decision: its features
-    are worked out here as `decide` works them out (the same function, the same inputs), and
-    the forecasts among them kept in `computed` (by position in `work`) for `decide`. A row
-    that fails here is left to `decide`, which records the failure as the decision's."""
+    are worked out here as `decide` would work them out (the same function, the same inputs)
+    and kept in `prepared` (by position in `work`) for `decide` to use. A row that fails here
+    is left to `decide`, which records the failure as the decision's."""
     rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
     specs: dict[str, ModelSpec] = {}
     for index, (event, playbook) in enumerate(work):
@@ -163,19 +162,17 @@ def _primed_models(
         specs[playbook.name] = spec
         subject_traits = traits.get(event.subject, {})
         try:
-            values = computed_for(playbook, event, history, traits)
-            features, _ = compute_features(
+            prepared[index] = compute_features(
                 playbook.compiled,
                 at=event.occurred_at,
                 history=history.get(event.subject, []),
                 traits=subject_traits,
                 base=base_context(event, subject_traits),
-                computed=values,
+                computed=computed_for(playbook, event, history, traits),
             )
         except Exception:  # decide() meets it again and records it
             continue
-        computed[index] = values
-        rows[playbook.name].append(features)
+        rows[playbook.name].append(prepared[index][0])
     primed_models = dict(models)
     for name, feature_rows in rows.items():
         primed_models[name] = primed(specs[name], models[name], feature_rows) or models[name]
