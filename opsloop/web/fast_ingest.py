@@ -41,10 +41,10 @@ class FastIngest:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not _takes(scope):
+        wait = _takes(scope)
+        if wait is False:
             await self.app(scope, receive, send)
             return
-        wait = _wait(scope.get("query_string", b""))
         request = Request(scope, receive)
         try:
             await REVIEW(request)
@@ -71,14 +71,18 @@ class FastIngest:
         await response(scope, receive, send)
 
 
-def _takes(scope: Scope) -> bool:
+def _takes(scope: Scope) -> float | Literal[False] | None:
+    """False: not a request this path answers. Otherwise `POST /api/events` with
+    `Authorization: Bearer …`, and its wait (`_wait`: None, or seconds)."""
     if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH:
         return False
-    if scope.get("root_path") or _wait(scope.get("query_string", b"")) is False:
+    if scope.get("root_path"):
         return False
     for name, value in scope["headers"]:
         if name == b"authorization":
-            return bytes(value[:7]).lower() == b"bearer "
+            if bytes(value[:7]).lower() != b"bearer ":
+                return False
+            return _wait(scope.get("query_string", b""))
     return False
 
 
