@@ -28,25 +28,31 @@ pytestmark = pytest.mark.slow
 LOADED = 200_000
 
 
-@pytest.fixture
-def stale_db(pg_url: str) -> Iterator[Database]:
+def loaded_while_stale(pg_url: str, table: str, insert: str) -> Database:
+    """The database with `table` analyzed while empty, autovacuum off, then `LOADED` rows put
+    in by `insert` (an INSERT … SELECT over `generate_series(1, :n)`)."""
     db = Database(pg_url)
     with db.transaction() as tx:
         conn = tx.conn
-        conn.execute(text("ALTER TABLE events SET (autovacuum_enabled = false)"))
-        conn.execute(text("ANALYZE events"))  # the statistics now say: empty
-        conn.execute(
-            text(
-                "INSERT INTO events (source, type, subject, occurred_at, received_at, payload, "
-                "idempotency_key) SELECT 'api', 'page.viewed', 'visitor:' || n, now(), now(), "
-                "'{}'::jsonb, 'bulk-' || n FROM generate_series(1, :n) AS n"
-            ),
-            {"n": LOADED},
-        )
+        conn.execute(text(f"ALTER TABLE {table} SET (autovacuum_enabled = false)"))
+        conn.execute(text(f"ANALYZE {table}"))  # the statistics now say: empty
+        conn.execute(text(insert), {"n": LOADED})
     with db.read() as conn:
         assert conn.execute(
-            text("SELECT reltuples <= 0 FROM pg_class WHERE relname = 'events'")
+            text("SELECT reltuples <= 0 FROM pg_class WHERE relname = :table"), {"table": table}
         ).scalar_one(), "the statistics must still say the table is empty"
+    return db
+
+
+@pytest.fixture
+def stale_db(pg_url: str) -> Iterator[Database]:
+    db = loaded_while_stale(
+        pg_url,
+        "events",
+        "INSERT INTO events (source, type, subject, occurred_at, received_at, payload, "
+        "idempotency_key) SELECT 'api', 'page.viewed', 'visitor:' || n, now(), now(), "
+        "'{}'::jsonb, 'bulk-' || n FROM generate_series(1, :n) AS n",
+    )
     yield db
     db.dispose()
 
@@ -108,19 +114,13 @@ def test_every_connection_plans_for_the_tables_as_they_are_now(pg_url: str) -> N
 
 @pytest.fixture
 def stale_entities(pg_url: str) -> Iterator[Database]:
-    db = Database(pg_url)
-    with db.transaction() as tx:
-        conn = tx.conn
-        conn.execute(text("ALTER TABLE entities SET (autovacuum_enabled = false)"))
-        conn.execute(text("ANALYZE entities"))  # the statistics now say: empty
-        conn.execute(
-            text(
-                "INSERT INTO entities (subject, kind, traits, first_seen_at, last_seen_at, "
-                "updated_at) SELECT 'lead:' || n, 'lead', '{\"plan\": \"free\"}'::jsonb, now(), "
-                "now(), now() FROM generate_series(1, :n) AS n"
-            ),
-            {"n": LOADED},
-        )
+    db = loaded_while_stale(
+        pg_url,
+        "entities",
+        "INSERT INTO entities (subject, kind, traits, first_seen_at, last_seen_at, updated_at) "
+        "SELECT 'lead:' || n, 'lead', '{\"plan\": \"free\"}'::jsonb, now(), now(), now() "
+        "FROM generate_series(1, :n) AS n",
+    )
     yield db
     db.dispose()
 
