@@ -94,3 +94,12 @@ def shoot(artifacts_dir: Path) -> Callable[[Any, str], Path]:
         return path
 
     return take
+
+
+def sideways(page: Any) -> int:
+    """How many pixels the page is wider than its layout viewport (0: it fits). Measured against
+    `clientWidth`, not `innerWidth`: on a phone (`is_mobile`) the browser widens `innerWidth`
+    to take in whatever overflows, so that comparison never fails."""
+    return int(
+        page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    )

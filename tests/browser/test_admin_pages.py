@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from opsloop.core.errors import InvalidInput
+from tests.browser.conftest import sideways
 from tests.conftest import LiveServer, lead_playbook
 from tests.leads import settle
 from tests.people import OWNER, REVIEWER
@@ -126,7 +127,7 @@ def test_the_pages_fit_a_phone(browser: Any, live_app: LiveServer, shoot: Shoot)
         sign_in(phone, OWNER.email, OWNER.password)
         for path in PAGES:
             phone.goto(path)
-            assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
+            assert sideways(phone) == 0, path
             shoot(phone, f"{path.strip('/')}-phone")
     finally:
         context.close()

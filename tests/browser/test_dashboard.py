@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from opsloop.service import OpsLoop
+from tests.browser.conftest import sideways
 from tests.browser.test_sign_in import sign_in
 from tests.conftest import Clock, LiveServer, OpsFactory
 from tests.people import VIEWER
@@ -112,7 +113,7 @@ def test_the_dashboard_fits_a_phone(browser: Any, live_app: LiveServer, shoot: S
         phone.wait_for_function(
             f"document.querySelectorAll('[data-chart][data-drawn=true]').length === {CHARTS}"
         )
-        assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        assert sideways(phone) == 0
         shoot(phone, "dashboard-phone")
     finally:
         context.close()

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from opsloop.service import OpsLoop
+from tests.browser.conftest import sideways
 from tests.browser.test_sign_in import sign_in
 from tests.conftest import LiveServer, OpsFactory, lead_playbook
 from tests.fake_llm import Answer, FakeOpenAI
@@ -211,11 +212,11 @@ def test_the_inbox_fits_a_phone(browser: Any, live_app: LiveServer, shoot: Shoot
     try:
         phone = context.new_page()
         signed_in_to_the_inbox(phone)
-        assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        assert sideways(phone) == 0
         shoot(phone, "inbox-phone")
         phone.locator(".inbox-subject").first.click()
         phone.wait_for_url("**/decisions/*")
-        assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        assert sideways(phone) == 0
         shoot(phone, "decision-phone")
     finally:
         context.close()

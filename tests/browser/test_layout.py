@@ -24,15 +24,17 @@ from opsloop.core.errors import InvalidInput
 from opsloop.service import OpsLoop
 from opsloop.store import playbook_runs
 from opsloop.store.schema import playbooks
+from tests.browser.conftest import sideways
 from tests.browser.test_sign_in import sign_in
-from tests.conftest import LiveServer, OpsFactory, lead_playbook
+from tests.conftest import LiveServer, OpsFactory
 from tests.people import OWNER, add_people
 from tests.sinks import SmtpSink
 from tests.test_docs import page_routes
 
 WIDTHS = (390, 1366)
-EXTRA_PAGES = ["/playbooks/restock"]
-"""Pages whose sample above shows too little: a scheduled playbook's page, with its runs."""
+EXTRA_PAGES = ["/playbooks/restock", "/decisions/{lead_decision_id}"]
+"""Pages whose sample above shows too little: a scheduled playbook's page, with its runs, and
+a lead's decision, with its scorecard's table."""
 SOURCE = """\
 name: storefront-orders-webhook
 kind: webhook
@@ -52,9 +54,10 @@ def live_app(
 ) -> LiveServer:
     onboarding, _ = builtin_playbook("customer-onboarding")
     restock, _ = builtin_playbook("restock")  # a schedule, and a task of long template fields
+    leads, _ = builtin_playbook("lead-qualification")  # a scorecard of long feature names
     ops = make_ops(
         sqlite_url,
-        playbooks=[lead_playbook("recommend"), onboarding, restock],
+        playbooks=[leads, onboarding, restock],
         use_clock=False,
         smtp_host="127.0.0.1",
         smtp_port=smtp_sink.port,
@@ -111,6 +114,9 @@ def samples(ops: OpsLoop) -> dict[str, str]:
     year, week, _ = ops.now().isocalendar()
     return {
         "decision_id": str(decisions[0]["id"]),
+        "lead_decision_id": str(
+            next(d["id"] for d in decisions if d["playbook"] == "lead-qualification")
+        ),
         "task_id": str(tasks[0]["id"]) if tasks else "1",
         "kind": "webhook",
         "week": f"{year}-W{week:02d}",
@@ -138,16 +144,26 @@ def url_of(path: str, values: dict[str, str]) -> str:
 
 
 def overflowing(page: Any) -> str:
-    """The widest elements that stick out of the window, for the failure message."""
+    """The elements that stick out of the window where their parent does not (the ones that
+    widen it), outside any box that scrolls or clips them, for the failure message."""
     return page.evaluate(  # type: ignore[no-any-return]
         """() => {
-        const width = window.innerWidth;
+        const width = document.documentElement.clientWidth;
+        const clipped = (el) => {
+          for (let up = el.parentElement; up; up = up.parentElement) {
+            if (getComputedStyle(up).overflowX !== 'visible') return true;
+          }
+          return false;
+        };
         const out = [];
         for (const el of document.body.querySelectorAll('*')) {
           const box = el.getBoundingClientRect();
-          if (box.right > width + 1 && box.width > 0) {
-            out.push(`${el.tagName.toLowerCase()}.${[...el.classList].join('.')} ` +
-                     `right=${Math.round(box.right)}`);
+          const parent = el.parentElement.getBoundingClientRect();
+          if (box.right > width + 1 && parent.right <= width + 1 && !clipped(el)) {
+            out.push(`${el.tagName.toLowerCase()}.${[...el.classList].join('.')} in ` +
+                     `${el.parentElement.tagName.toLowerCase()}.` +
+                     `${[...el.parentElement.classList].join('.')} ` +
+                     `right=${Math.round(box.right)} "${el.textContent.trim().slice(0, 40)}"`);
           }
         }
         return out.slice(0, 8).join('; ');
@@ -177,11 +193,11 @@ def test_no_page_scrolls_sideways_on_a_phone_or_a_laptop(
         page.goto("/login")
         sign_in(page, OWNER.email, OWNER.password)
         page.wait_for_url(lambda url: "/login" not in url)
-        for url in [url_of(path, values) for path in routes] + EXTRA_PAGES:
+        for url in [url_of(path, values) for path in [*routes, *EXTRA_PAGES]]:
             answer = page.goto(url)
             assert answer is not None
             assert answer.status < 500, f"{url}: {answer.status}"
-            extra = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            extra = sideways(page)
             if extra > 0:
                 problems.append(f"{url} at {width}px: {extra}px too wide ({overflowing(page)})")
         context.close()

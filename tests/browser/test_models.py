@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import sideways
 from tests.browser.test_playbooks import sign_in_as_owner
 from tests.conftest import LiveServer
 from tests.learning.synthetic import SCORING, plan, store_history
@@ -45,6 +46,6 @@ def test_an_owner_trains_and_reads_why_the_model_is_champion(
     shoot(page, "model-page")
 
     page.set_viewport_size({"width": 390, "height": 800})
-    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    overflow = sideways(page)
     assert overflow <= 0, f"the page scrolls sideways by {overflow} px at 390 px"
     shoot(page, "model-page-phone")

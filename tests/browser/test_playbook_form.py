@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from opsloop.core.playbooks import TaskAction, parse_playbook
+from tests.browser.conftest import sideways
 from tests.browser.test_playbooks import sign_in_as_owner
 from tests.browser.test_sign_in import sign_in
 from tests.conftest import LiveServer, lead_playbook
@@ -113,14 +114,14 @@ def test_the_form_fits_a_phone_and_a_laptop(
         )
         for path in pages:
             screen.goto(path)
-            fits = screen.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+            fits = sideways(screen) == 0
             assert fits, f"{path} is wider than {width} px"
         screen.goto(f"/playbooks/{LEAD}/form")
         screen.get_by_role("button", name="Add an action").first.click()
         action = screen.locator('[data-row="options-0-actions-2"]')
         action.get_by_label("Kind").select_option("webhook")
         action.get_by_label("Body (YAML)").fill("lead: '{{ subject }}'\nnote: " + "x" * 120)
-        fits = screen.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        fits = sideways(screen) == 0
         assert fits, f"a new webhook action is wider than {width} px"
         shoot(screen, f"playbook-form-{width}")
     finally:

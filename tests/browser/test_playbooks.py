@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 
 from opsloop.core.decisions import ReviewRequest
 from opsloop.service import OpsLoop
+from tests.browser.conftest import sideways
 from tests.browser.test_sign_in import sign_in
 from tests.conftest import LiveServer, lead_playbook
 from tests.people import OWNER, add_people
@@ -191,7 +192,7 @@ def test_the_playbook_pages_fit_a_phone(browser: Any, live_app: LiveServer, shoo
         phone.wait_for_url("**/playbooks")
         for path in ("/playbooks", f"/playbooks/{LEAD}", f"/playbooks/{LEAD}/edit"):
             phone.goto(path)
-            fits = phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+            fits = sideways(phone) == 0
             assert fits, f"{path} is wider than the phone"
         shoot(phone, "playbook-editor-phone")
     finally:

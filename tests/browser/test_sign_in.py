@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser.conftest import sideways
 from tests.conftest import LiveServer
 from tests.people import REVIEWER, VIEWER
 
@@ -127,13 +128,13 @@ def test_the_pages_fit_a_phone(browser: Any, live_app: LiveServer, shoot: Shoot)
     try:
         phone = context.new_page()
         phone.goto("/login")
-        assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        assert sideways(phone) == 0
         shoot(phone, "login-phone")
         sign_in(phone, VIEWER.email, VIEWER.password)
         phone.wait_for_url("**/inbox")
-        assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        assert sideways(phone) == 0
         phone.goto("/account")
-        assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        assert sideways(phone) == 0
         shoot(phone, "account-phone")
     finally:
         context.close()
