@@ -7,9 +7,15 @@ the score formula, rules, option names, the document's keys, the `why` sentence'
 then stored once per version instead of once per decision: about 200 bytes a decision instead
 of 2 KB, with the full explanation intact.
 
-Stored form: a format byte (1), then a zlib stream that names its dictionary by Adler-32, so a
-blob is never inflated against the wrong dictionary. The document is encoded as the JSON
-columns encoded it before (orjson, non-string keys allowed), so readers get the same values.
+Stored form: a format byte, then the compressed document.
+- 2 (written now): a Zstandard frame compressed against the dictionary as raw content, with
+  its size and a checksum of the document, so a blob inflated against the wrong dictionary
+  fails the checksum instead of reading as something else. About 2 µs a decision to compress
+  and 1 µs to read, for the size deflate gives.
+- 1 (still read): a zlib stream that names its dictionary by Adler-32. Deflate took 12 µs a
+  decision, a tenth of a 1,000-event batch's time.
+The document is encoded as the JSON columns encoded it before (orjson, non-string keys
+allowed), so readers get the same values.
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ import weakref
 import zlib
 from collections.abc import Iterable
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
+import zstandard
 from sqlalchemy import Connection, Engine, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -29,10 +37,11 @@ from opsloop.store.database import current_tx
 from opsloop.store.schema import decision_dictionaries
 from opsloop.store.types import json_bytes, json_loads
 
-FORMAT = 1
-_LEVEL = 6
-_WBITS = 14  # a 16 KiB window: the dictionary and a document of a few KiB both fit
-_MEMLEVEL = 5  # small state: cheap to copy for every decision
+DEFLATE = 1
+"""The first byte of a blob written before 2026-12-06 (read, no longer written)."""
+ZSTD = 2
+"""The first byte of a blob written now."""
+_LEVEL = 3  # level 5 saves 12% of the size for 2.5 times the time; level 1 saves no time
 DICTIONARY_LIMIT = 12 * 1024
 """A dictionary longer than this is cut to its first bytes (the structure comes first)."""
 
@@ -52,21 +61,54 @@ def parse(plain: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 class Compressor:
-    """Deflates documents against one dictionary; primed once, copied for each document."""
+    """Compresses documents against one dictionary, digested once. Zstandard's compressors
+    must not be shared between threads: each thread that writes decisions gets its own, over
+    the one digested dictionary (read-only, so shared)."""
 
     def __init__(self, dictionary: bytes) -> None:
-        self._primed = zlib.compressobj(
-            _LEVEL, zlib.DEFLATED, _WBITS, _MEMLEVEL, zlib.Z_DEFAULT_STRATEGY, dictionary
-        )
+        self._dictionary = _digested(dictionary)
+        self._local = threading.local()
 
     def compress(self, plain: bytes) -> bytes:
-        worker = self._primed.copy()
-        return bytes((FORMAT,)) + worker.compress(plain) + worker.flush()
+        worker = getattr(self._local, "worker", None)
+        if worker is None:
+            worker = self._local.worker = zstandard.ZstdCompressor(
+                level=_LEVEL, dict_data=self._dictionary, write_checksum=True, write_dict_id=False
+            )
+        return _ZSTD_BYTE + worker.compress(plain)
+
+
+_ZSTD_BYTE = bytes((ZSTD,))
+_readers = threading.local()
+
+
+@lru_cache(maxsize=256)
+def _digested(dictionary: bytes) -> zstandard.ZstdCompressionDict:
+    """A dictionary ready to compress and read with (cached: digesting it takes a while)."""
+    digested = zstandard.ZstdCompressionDict(dictionary, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+    digested.precompute_compress(level=_LEVEL)
+    return digested
 
 
 def inflate(blob: bytes, dictionary: bytes) -> bytes:
-    if not blob or blob[0] != FORMAT:
+    if not blob or blob[0] not in (ZSTD, DEFLATE):
         raise UnreadableDetail(f"unknown format {blob[:1]!r}")
+    if blob[0] == DEFLATE:
+        return _inflate_deflate(blob, dictionary)
+    # One reader per thread and dictionary (not thread-safe, and cheap to keep).
+    readers: dict[bytes, zstandard.ZstdDecompressor] = _readers.__dict__.setdefault("by", {})
+    reader = readers.get(dictionary)
+    if reader is None:
+        if len(readers) >= 256:
+            readers.clear()
+        reader = readers[dictionary] = zstandard.ZstdDecompressor(dict_data=_digested(dictionary))
+    try:
+        return reader.decompress(blob[1:])
+    except zstandard.ZstdError as exc:
+        raise UnreadableDetail(str(exc)) from None
+
+
+def _inflate_deflate(blob: bytes, dictionary: bytes) -> bytes:
     try:
         worker = zlib.decompressobj(15, zdict=dictionary)
         plain = worker.decompress(blob[1:]) + worker.flush()
@@ -131,8 +173,9 @@ class Dictionaries:
     A version's dictionary never changes once committed. Writers use only dictionaries known
     to be committed: one read or made inside a transaction joins the cache when that
     transaction commits, so a dictionary from a transaction that rolled back is never used to
-    compress. Readers may cache what they read at once: zlib checks each blob's dictionary
-    id, so a wrong entry shows up as a mismatch and is read again."""
+    compress. Readers may cache what they read at once: each blob carries a check (the
+    document's checksum; Adler-32 of the dictionary in the older format), so a wrong entry
+    shows up as a mismatch and is read again."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -7,6 +7,7 @@ append-only triggers off as someone with write access would."""
 from __future__ import annotations
 
 import threading
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -180,11 +181,12 @@ def test_an_altered_choice_is_named(ops: OpsLoop) -> None:
     )
 
 
-def test_a_damaged_detail_is_named(ops: OpsLoop) -> None:
+@pytest.mark.parametrize("junk", [b"\x01junk", b"\x02junk"], ids=["deflate", "zstd"])
+def test_a_damaged_detail_is_named(ops: OpsLoop, junk: bytes) -> None:
     decision = ops.decide.list_decisions(subject="lead:3")[0]
     with as_attacker(ops.db) as conn:
         conn.execute(
-            sa.update(decisions).where(decisions.c.id == decision["id"]).values(detail=b"\x01junk")
+            sa.update(decisions).where(decisions.c.id == decision["id"]).values(detail=junk)
         )
 
     created = audit_id(ops, "decision.pending", decision["id"])
@@ -192,6 +194,53 @@ def test_a_damaged_detail_is_named(ops: OpsLoop) -> None:
         f"decision {decision['id']} was altered after audit row {created} "
         "(it can no longer be read)"
     )
+
+
+def test_a_detail_read_against_another_versions_dictionary_fails_its_checksum(
+    ops: OpsLoop,
+) -> None:
+    decision = ops.decide.list_decisions(subject="lead:3")[0]
+    with ops.db.engine.connect() as conn:
+        blob = conn.execute(
+            sa.select(decisions.c.detail).where(decisions.c.id == decision["id"])
+        ).scalar_one()
+        sample = conn.execute(sa.select(decision_dictionaries.c.sample)).scalars().first()
+    assert blob[0] == explanations.ZSTD
+    other = sample.replace(b"Nurture", b"Nourish")  # another version: one label renamed
+    assert other != sample
+
+    with pytest.raises(explanations.UnreadableDetail):
+        explanations.inflate(blob, other)
+    assert explanations.parse(explanations.inflate(blob, sample))[1]["why"] == decision["why"]
+
+
+def test_decisions_stored_in_the_older_deflate_form_still_read_and_verify(ops: OpsLoop) -> None:
+    """Blobs written before Zstandard (format 1: deflate with the version's dictionary) are
+    read as they were, and the ledger's digests, which cover the plain document, still hold."""
+    before = {d["id"]: ops.decide.decision_detail(d["id"]) for d in ops.decide.list_decisions()}
+    with ops.db.engine.begin() as conn:
+        samples = {
+            int(version): bytes(sample)
+            for version, sample in conn.execute(
+                sa.select(
+                    decision_dictionaries.c.playbook_version_id, decision_dictionaries.c.sample
+                )
+            )
+        }
+        for decision_id, version, blob in conn.execute(
+            sa.select(decisions.c.id, decisions.c.playbook_version_id, decisions.c.detail)
+        ).all():
+            plain = explanations.inflate(bytes(blob), samples[version])
+            old = zlib.compressobj(
+                6, zlib.DEFLATED, 14, 5, zlib.Z_DEFAULT_STRATEGY, samples[version]
+            )
+            deflated = b"\x01" + old.compress(plain) + old.flush()
+            conn.execute(
+                sa.update(decisions).where(decisions.c.id == decision_id).values(detail=deflated)
+            )
+
+    assert {d: ops.decide.decision_detail(d) for d in before} == before
+    assert ops.verify_ledger().problem is None
 
 
 def test_a_deleted_decision_is_named(ops: OpsLoop) -> None:
