@@ -60,7 +60,7 @@ def decide(
         "trigger": {
             "event_id": event.id,
             "type": event.type,
-            "occurred_at": event.occurred_at.isoformat(),
+            "occurred_at": base["event"]["occurred_at"],
         },
         "features": features,
     }

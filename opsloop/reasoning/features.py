@@ -60,8 +60,11 @@ def compute_features(
         try:
             if feature.kind == "forecast":
                 value = (computed or {}).get(feature.name)
+            elif feature.kind == "formula":
+                assert feature.formula is not None  # a formula sees the earlier features too
+                value = feature.formula.evaluate({**base, **values})
             else:
-                value = _compute(feature, at, relevant, traits, {**base, **values})
+                value = _compute(feature, at, relevant, traits)
         except ExpressionError as exc:
             errors[feature.name] = str(exc)
             value = None
@@ -76,15 +79,11 @@ def _compute(
     at: datetime,
     history: list[HistoryEvent],
     traits: dict[str, Any],
-    context: dict[str, Any],
 ) -> Any:
     kind = feature.kind
     if kind == "trait":
         assert feature.path is not None
         return feature.path.read(traits)
-    if kind == "formula":
-        assert feature.formula is not None
-        return feature.formula.evaluate(context)
     since = at - feature.within if feature.within is not None else None
     matching = [
         event

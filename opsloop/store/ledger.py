@@ -73,7 +73,12 @@ class _NotPlain(Exception):
 
 
 def _numbers(value: Any) -> Any:
-    if isinstance(value, str) or value is None or isinstance(value, bool):
+    kind = type(value)
+    if kind is str or value is None or kind is bool:
+        return value
+    if kind is int and -_EXACT_FLOAT < value < _EXACT_FLOAT:  # the usual number: as it is
+        return value
+    if isinstance(value, str | bool):  # their subclasses
         return value
     if isinstance(value, dict):
         if not all(isinstance(key, str) for key in value):

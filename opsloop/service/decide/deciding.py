@@ -241,7 +241,8 @@ def record_decisions(
     """Store the decisions with their audit entries and early outcomes, and queue the actions
     of the `auto` ones, in the caller's transaction."""
     conn = tx.conn
-    if any(next(experiments.experiments_of(p.compiled.playbook), None) for _, p in drafts):
+    playbooks = {p.name: p for _, p in drafts}.values()
+    if any(next(experiments.experiments_of(p.compiled.playbook), None) for p in playbooks):
         drafts = experiments.with_variants(conn, drafts)
     stored = decision_store.store_decisions(
         conn, [(draft, p.id, p.version_id) for draft, p in drafts], now
