@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.types import JSON
 
+from opsloop.store.database import current_tx
 from opsloop.store.types import json_dumps
 
 
@@ -139,9 +140,12 @@ def insert_returning_ids(conn: Connection, table: Table, rows: list[dict[str, An
     if not rows:
         return []
     key = table.c.id
-    if len(rows) == 1 and conn.dialect.name != "sqlite":
+    reserved = _take_reserved(conn, table.name, len(rows))
+    if reserved is not None:
+        ids = reserved
+    elif len(rows) == 1 and conn.dialect.name != "sqlite":
         return [int(conn.execute(insert(table).returning(key), rows[0]).scalar_one())]
-    if conn.dialect.name == "sqlite":
+    elif conn.dialect.name == "sqlite":
         start = int(conn.execute(_max_id(table)).scalar_one()) + 1
         ids = list(range(start, start + len(rows)))
     else:
@@ -162,6 +166,33 @@ def _insert_of(table: Table) -> Executable:
 # Straight on the driver: SQLAlchemy's statement and result handling cost about half the
 # round trip here, and this runs twice in every group of single events.
 _NEXT_IDS = "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)"
+
+
+_RESERVED = "reserved_ids"  # key in Tx.scratch: table name -> ids taken, not yet used
+
+
+def reserve_ids(conn: Connection, ids: dict[str, list[int]]) -> None:
+    """Keep ids taken from the tables' sequences (PostgreSQL) for this transaction's next
+    inserts into those tables, so a caller that can count its rows ahead takes them in a query
+    it makes anyway instead of a round trip per table. Ids left unused leave gaps, as a rolled
+    back transaction does."""
+    tx = current_tx(conn)
+    if tx is None:
+        return
+    kept: dict[str, list[int]] = tx.scratch.setdefault(_RESERVED, {})
+    for table, taken in ids.items():
+        kept.setdefault(table, []).extend(taken)
+
+
+def _take_reserved(conn: Connection, table: str, count: int) -> list[int] | None:
+    """`count` ids reserved for `table` in this transaction, or None when fewer are left."""
+    tx = current_tx(conn)
+    kept: dict[str, list[int]] | None = tx.scratch.get(_RESERVED) if tx is not None else None
+    if not kept or len(kept.get(table, ())) < count:
+        return None
+    ids = kept[table][:count]
+    del kept[table][:count]
+    return ids
 
 
 def _next_ids(conn: Connection, table: str, count: int) -> list[int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from opsloop.core.event_views import Entity
 from opsloop.core.events import Event, HistoryEvent, NewEvent, subject_kind
 from opsloop.store import identities as identity_store
-from opsloop.store.bulk import insert_returning_ids, run_many
+from opsloop.store.bulk import insert_returning_ids, reserve_ids, run_many
 from opsloop.store.schema import entities, events
 from opsloop.store.types import json_dumps
 
@@ -85,26 +85,71 @@ ACTION_SOURCE = "action"
 
 
 def find_by_idempotency(
-    conn: Connection, keys: Iterable[tuple[str, str]]
+    conn: Connection,
+    keys: Iterable[tuple[str, str]],
+    *,
+    reserve: Mapping[str, int] | None = None,
 ) -> dict[tuple[str, str], int]:
-    """Ids of stored events with these (source, idempotency_key) pairs."""
+    """Ids of stored events with these (source, idempotency_key) pairs.
+
+    `reserve` (table → count): on PostgreSQL, ids for this transaction's coming inserts into
+    `events` and `decisions` (`bulk.reserve_ids`) are taken in the same round trip."""
     by_source: dict[str, set[str]] = defaultdict(set)
     for source, key in keys:
         by_source[source].add(key)
     found: dict[tuple[str, str], int] = {}
+    pending = dict(reserve or {}) if conn.dialect.name == "postgresql" else {}
     for source, source_keys in by_source.items():
         wanted = sorted(source_keys)
         for start in range(0, len(wanted), _CHUNK):
             params = {"source": source, "keys": wanted[start : start + _CHUNK]}
+            rows: Sequence[Any]
             if conn.dialect.name == "sqlite":
                 rows = conn.execute(_BY_KEYS, params).all()
+            elif pending:
+                rows = _known_and_reserved(conn, params, pending)
+                pending = {}
             else:
                 driver = conn.connection.driver_connection
                 assert driver is not None
                 rows = driver.execute(_BY_KEYS_PG, params).fetchall()
             for key, event_id in rows:
                 found[(source, key)] = int(event_id)
+    if pending:  # nothing keyed to look up: the ids alone
+        _known_and_reserved(conn, {"source": "", "keys": []}, pending)
     return found
+
+
+_RESERVABLE = ("events", "decisions")
+_BY_KEYS_AND_IDS_PG = (
+    "WITH known AS ("
+    + _BY_KEYS_PG
+    + ") SELECT ARRAY(SELECT ARRAY[key, id::text] FROM known), "
+    + ", ".join(
+        f"ARRAY(SELECT nextval(pg_get_serial_sequence('{table}', 'id'))"
+        f" FROM generate_series(1, %({table})s))"
+        for table in _RESERVABLE
+    )
+)
+
+
+def _known_and_reserved(
+    conn: Connection, params: dict[str, Any], reserve: Mapping[str, int]
+) -> list[tuple[str, str]]:
+    """The duplicate check and the reserved ids in one statement; returns (key, id) pairs."""
+    unknown = set(reserve) - set(_RESERVABLE)
+    if unknown:
+        raise ValueError(f"cannot reserve ids for {sorted(unknown)}")
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    counts = {table: reserve.get(table, 0) for table in _RESERVABLE}
+    row = driver.execute(_BY_KEYS_AND_IDS_PG, {**params, **counts}).fetchone()
+    assert row is not None
+    reserve_ids(
+        conn,
+        {table: [int(i) for i in ids] for table, ids in zip(_RESERVABLE, row[1:], strict=True)},
+    )
+    return [(key, event_id) for key, event_id in row[0]]
 
 
 def insert_events(conn: Connection, new: list[NewEvent]) -> list[int]:

@@ -68,16 +68,18 @@ def event_rows_read(conn: Connection) -> int:
     return int(row)
 
 
+@pytest.mark.parametrize("reserve", [None, {"events": 100, "decisions": 100}])
 def test_the_duplicate_check_reads_one_row_per_key_whatever_the_statistics(
-    stale_db: Database,
+    stale_db: Database, reserve: dict[str, int] | None
 ) -> None:
     wanted = [("api", f"bulk-{n}") for n in range(1, LOADED, LOADED // 1000)]
     wanted += [("api", f"new-{n}") for n in range(100)]
     with stale_db.transaction() as tx:
         before = event_rows_read(tx.conn)
-        found = find_by_idempotency(tx.conn, wanted)
+        found = find_by_idempotency(tx.conn, wanted, reserve=reserve)
         read = event_rows_read(tx.conn) - before
     assert len(found) == 1000
+    assert found[("api", "bulk-1")] == 1
     assert read <= 2 * len(wanted), f"read {read} event rows for {len(wanted)} keys"
 
 

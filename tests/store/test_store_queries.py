@@ -181,6 +181,39 @@ def test_events_are_found_by_source_and_idempotency_key(db: Database) -> None:
     assert found_many == {("bulk", f"k{n}"): event_id for n, event_id in enumerate(many)}
 
 
+def test_ids_taken_with_the_duplicate_check_go_to_the_next_inserts(db: Database) -> None:
+    """PostgreSQL takes the ids of a transaction's coming events and decisions in the same round
+    trip as its duplicate check; the inserts use them, a bigger insert than reserved takes its
+    own, and nothing found or stored changes. SQLite has nothing to reserve."""
+    with db.transaction() as tx:
+        [first] = event_store.insert_events(tx.conn, [new_event(source="stripe", key="evt_1")])
+    with db.transaction() as tx:
+        found = event_store.find_by_idempotency(
+            tx.conn,
+            [("stripe", "evt_1"), ("stripe", "evt_2"), ("hubspot", "evt_1")],
+            reserve={"events": 3, "decisions": 2},
+        )
+        reserved = tx.scratch.get("reserved_ids", {})
+        expected = list(reserved.get("events", []))
+        two = event_store.insert_events(tx.conn, [new_event(key="a"), new_event(key="b")])
+        [third] = event_store.insert_events(tx.conn, [new_event(key="c")])
+        more = event_store.insert_events(tx.conn, [new_event(key="d"), new_event(key="e")])
+
+    assert found == {("stripe", "evt_1"): first}
+    if db.is_sqlite:
+        assert reserved == {}
+    else:
+        assert len(expected) == 3
+        assert reserved["events"] == []  # all three used
+        assert len(reserved["decisions"]) == 2  # none used: a gap, as after a rollback
+        assert [*two, third] == expected
+        assert all(i > first for i in expected)
+        assert min(more) > max(expected)
+    with db.read() as conn:
+        stored = event_store.get_events(conn, [*two, third, *more])
+    assert [stored[i].idempotency_key for i in [*two, third, *more]] == ["a", "b", "c", "d", "e"]
+
+
 def test_the_same_idempotency_key_cannot_be_stored_twice_for_one_source(db: Database) -> None:
     with db.transaction() as tx:
         event_store.insert_events(tx.conn, [new_event(source="stripe", key="evt_1")])

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from opsloop.core.decisions import Decision, DecisionDraft
-from opsloop.core.events import Event, HistoryEvent
+from opsloop.core.events import Event, HistoryEvent, NewEvent
 from opsloop.core.playbooks import ModelSpec
 from opsloop.learning.text_dataset import text_model_name
 from opsloop.reasoning.decide import decide, triggers
@@ -79,6 +79,14 @@ def decide_stored(
         return []
     kept = without_cooldown(tx.conn, work, first_seen=first_seen)
     return decide_work(ctx, tx, kept, now, traits=traits)
+
+
+def most_decisions(ctx: Context, events: list[NewEvent]) -> int:
+    """At most how many decisions `decide_stored` makes in the transaction storing these events:
+    one per event and active playbook it triggers (cooldowns only drop some), except those of
+    playbooks that ask the language model, which decide in a job."""
+    active = [p for p in ctx.catalog.active().values() if not needs_llm(p)]
+    return sum(1 for e in events for p in active if triggers(p.compiled, e.type, e.subject))
 
 
 def decide_work(

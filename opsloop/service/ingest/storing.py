@@ -274,7 +274,11 @@ def _store(ctx: Context, new: list[NewEvent], *, decide: bool) -> list[Accepted]
     with ctx.db.transaction() as tx:
         conn = tx.conn
         keyed = [(e.source, e.idempotency_key) for e in new if e.idempotency_key]
-        known = event_store.find_by_idempotency(conn, keyed) if keyed else {}
+        known = (
+            event_store.find_by_idempotency(conn, keyed, reserve=_ids_ahead(ctx, tx, new, decide))
+            if keyed
+            else {}
+        )
         fresh: list[NewEvent] = []
         slots: list[tuple[str, Any]] = []  # ("stored", id) | ("new", index) | ("same", key)
         batch_keys: dict[tuple[str, str], int] = {}
@@ -302,6 +306,16 @@ def _store(ctx: Context, new: list[NewEvent], *, decide: bool) -> list[Accepted]
         else:
             results.append(Accepted(ids[value], "created"))
     return results
+
+
+def _ids_ahead(ctx: Context, tx: Tx, new: list[NewEvent], decide: bool) -> dict[str, int] | None:
+    """PostgreSQL: how many event and decision ids this transaction may need, taken with the
+    duplicate check instead of a round trip each (events repeated in the batch need none)."""
+    if tx.conn.dialect.name != "postgresql":
+        return None
+    keys = {(e.source, e.idempotency_key) for e in new if e.idempotency_key}
+    events = len(keys) + sum(1 for e in new if not e.idempotency_key)
+    return {"events": events, "decisions": deciding.most_decisions(ctx, new) if decide else 0}
 
 
 def _count(
