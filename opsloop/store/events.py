@@ -89,16 +89,20 @@ def find_by_idempotency(
     keys: Iterable[tuple[str, str]],
     *,
     reserve: Mapping[str, int] | None = None,
+    aliases_for: Collection[str] = (),
 ) -> dict[tuple[str, str], int]:
     """Ids of stored events with these (source, idempotency_key) pairs.
 
-    `reserve` (table → count): on PostgreSQL, ids for this transaction's coming inserts into
-    `events` and `decisions` (`bulk.reserve_ids`) are taken in the same round trip."""
+    On PostgreSQL, two things the transaction reads later can come in the same round trip:
+    `reserve` (table → count), ids for its coming inserts into `events` and `decisions`
+    (`bulk.reserve_ids`), and the aliases of the subjects in `aliases_for`
+    (`identities.remember_aliases`)."""
     by_source: dict[str, set[str]] = defaultdict(set)
     for source, key in keys:
         by_source[source].add(key)
     found: dict[tuple[str, str], int] = {}
-    pending = dict(reserve or {}) if conn.dialect.name == "postgresql" else {}
+    ahead = conn.dialect.name == "postgresql" and bool(reserve or aliases_for)
+    pending: Mapping[str, int] | None = (reserve or {}) if ahead else None
     for source, source_keys in by_source.items():
         wanted = sorted(source_keys)
         for start in range(0, len(wanted), _CHUNK):
@@ -106,50 +110,57 @@ def find_by_idempotency(
             rows: Sequence[Any]
             if conn.dialect.name == "sqlite":
                 rows = conn.execute(_BY_KEYS, params).all()
-            elif pending:
-                rows = _known_and_reserved(conn, params, pending)
-                pending = {}
+            elif pending is not None:
+                rows = _known_and_ahead(conn, params, pending, aliases_for)
+                pending = None
             else:
                 driver = conn.connection.driver_connection
                 assert driver is not None
                 rows = driver.execute(_BY_KEYS_PG, params).fetchall()
             for key, event_id in rows:
                 found[(source, key)] = int(event_id)
-    if pending:  # nothing keyed to look up: the ids alone
-        _known_and_reserved(conn, {"source": "", "keys": []}, pending)
+    if pending is not None:  # nothing keyed to look up: the rest alone
+        _known_and_ahead(conn, {"source": "", "keys": []}, pending, aliases_for)
     return found
 
 
 _RESERVABLE = ("events", "decisions")
-_BY_KEYS_AND_IDS_PG = (
-    "WITH known AS ("
-    + _BY_KEYS_PG
-    + ") SELECT ARRAY(SELECT ARRAY[key, id::text] FROM known), "
-    + ", ".join(
-        f"ARRAY(SELECT nextval(pg_get_serial_sequence('{table}', 'id'))"
-        f" FROM generate_series(1, %({table})s))"
-        for table in _RESERVABLE
-    )
+_NEXT_IDS = (
+    "ARRAY(SELECT nextval(pg_get_serial_sequence('{table}', 'id'))"
+    " FROM generate_series(1, %({table})s))"
+)
+_BY_KEYS_AND_AHEAD_PG = (
+    f"WITH known AS ({_BY_KEYS_PG}) SELECT ARRAY(SELECT ARRAY[key, id::text] FROM known),"
+    " ARRAY(SELECT ARRAY[alias, subject] FROM identities"
+    " WHERE subject = ANY(%(subjects)s::varchar[])), "
+    + ", ".join(_NEXT_IDS.format(table=table) for table in _RESERVABLE)
 )
 
 
-def _known_and_reserved(
-    conn: Connection, params: dict[str, Any], reserve: Mapping[str, int]
+def _known_and_ahead(
+    conn: Connection,
+    params: dict[str, Any],
+    reserve: Mapping[str, int],
+    aliases_for: Collection[str],
 ) -> list[tuple[str, str]]:
-    """The duplicate check and the reserved ids in one statement; returns (key, id) pairs."""
+    """The duplicate check, the reserved ids and the aliases in one statement; returns the
+    duplicate check's (key, id) pairs."""
     unknown = set(reserve) - set(_RESERVABLE)
     if unknown:
         raise ValueError(f"cannot reserve ids for {sorted(unknown)}")
     driver = conn.connection.driver_connection
     assert driver is not None
     counts = {table: reserve.get(table, 0) for table in _RESERVABLE}
-    row = driver.execute(_BY_KEYS_AND_IDS_PG, {**params, **counts}).fetchone()
-    assert row is not None
-    reserve_ids(
-        conn,
-        {table: [int(i) for i in ids] for table, ids in zip(_RESERVABLE, row[1:], strict=True)},
-    )
-    return [(key, event_id) for key, event_id in row[0]]
+    subjects = sorted(set(aliases_for))
+    row = driver.execute(
+        _BY_KEYS_AND_AHEAD_PG, {**params, **counts, "subjects": subjects}
+    ).fetchone()
+    assert row is not None  # one row, always
+    known, aliases, *ids = row
+    taken = zip(_RESERVABLE, ids, strict=True)
+    reserve_ids(conn, {table: [int(i) for i in got] for table, got in taken})
+    identity_store.remember_aliases(conn, subjects, [(a, s) for a, s in aliases])
+    return [(key, event_id) for key, event_id in known]
 
 
 def insert_events(conn: Connection, new: list[NewEvent]) -> list[int]:

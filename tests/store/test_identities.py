@@ -79,3 +79,33 @@ def test_a_subjects_history_includes_its_aliases_events_in_time_order(db: Databa
         )
     assert [e.payload["m"] for e in both["lead:1"]] == [1, 2, 3]
     assert "visitor:a" not in both
+
+
+def test_aliases_read_with_the_duplicate_check_serve_the_history_until_a_link(
+    db: Database,
+) -> None:
+    """PostgreSQL reads a small group's aliases in the duplicate check's round trip; the history
+    read later in the transaction uses them, and a link made in between is not missed."""
+    link(db, "visitor:a", "lead:1")
+    with db.transaction() as tx:
+        event_store.insert_events(
+            tx.conn,
+            [
+                NewEvent("site", "page.viewed", subject, T0, T0, {}, {}, None)
+                for subject in ("visitor:a", "visitor:b", "lead:1", "lead:2")
+            ],
+        )
+    with db.transaction() as tx:
+        event_store.find_by_idempotency(
+            tx.conn, [("site", "k1")], aliases_for=["lead:1", "lead:2"]
+        )
+        assert identities.aliases_of(tx.conn, ["lead:1", "lead:2"]) == {"lead:1": ["visitor:a"]}
+        # A link in the same transaction: the history after it must include visitor:b's view.
+        identities.link(tx.conn, "visitor:b", "lead:2", source="site", at=T0)
+        history = event_store.fetch_history(
+            tx.conn, ["lead:1", "lead:2"], {"page.viewed"}, since=None, until=None
+        )
+    assert {subject: len(events) for subject, events in history.items()} == {
+        "lead:1": 2,
+        "lead:2": 2,
+    }
