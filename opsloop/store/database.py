@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, IntegrityError
 
 from opsloop.store.types import json_dumps, json_loads
 
@@ -58,7 +58,7 @@ class Tx:
     _before_commit: list[Callable[[], None]] = field(default_factory=list)
     scratch: dict[str, Any] = field(default_factory=dict)
     """Per-transaction state of store modules (the audit rows waiting to be appended)."""
-    _deferred: list[tuple[str, Sequence[Any]]] = field(default_factory=list)
+    _deferred: list[tuple[str, Sequence[Any], bool]] = field(default_factory=list)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         if callback not in self._after_commit:
@@ -79,7 +79,14 @@ class Tx:
         if self.conn.dialect.name == "sqlite":
             driver.execute(sql, params)
         else:
-            self._deferred.append((sql, params))
+            self._deferred.append((sql, params, False))
+
+    def defer_many(self, sql: str, rows: Sequence[Any]) -> None:
+        """`defer`, the statement run once per row of parameters (PostgreSQL only: on SQLite
+        an insert costs no round trip, and the caller makes it now)."""
+        if self.conn.dialect.name == "sqlite":
+            raise RuntimeError("defer_many is for PostgreSQL; on SQLite write now")
+        self._deferred.append((sql, rows, True))
 
     @contextmanager
     def pipelined(self) -> Iterator[Any]:
@@ -91,11 +98,21 @@ class Tx:
         if self.conn.dialect.name == "sqlite":
             yield driver
             return
-        with driver.pipeline():
-            deferred, self._deferred = self._deferred, []
-            for sql, params in deferred:
-                driver.execute(sql, params)
-            yield driver
+        import psycopg  # PostgreSQL only
+
+        try:
+            with driver.pipeline():
+                deferred, self._deferred = self._deferred, []
+                for sql, params, many in deferred:
+                    if many:
+                        with driver.cursor() as cursor:
+                            cursor.executemany(sql, params)
+                    else:
+                        driver.execute(sql, params)
+                yield driver
+        except psycopg.errors.IntegrityError as exc:
+            # As the statement would have raised it had it been sent at once.
+            raise IntegrityError(str(exc), None, exc) from exc
 
     def flush(self) -> None:
         """Send the deferred writes now (in one round trip), so the rows they lock are taken

@@ -454,6 +454,56 @@ def test_a_stored_decision_reads_back_with_its_playbook_and_version(db: Database
     assert decision.decided_at is None
 
 
+def pending_draft(event_id: int, subject: str) -> DecisionDraft:
+    return DecisionDraft(
+        playbook="lead-qualification",
+        subject=subject,
+        event_id=event_id,
+        mode="recommend",
+        choice="call",
+        score=0.5,
+        status="pending",
+        needs_approval=True,
+        inputs={},
+        explanation={"why": subject},
+    )
+
+
+def test_decisions_sent_at_commit_are_stored_when_it_commits(db: Database) -> None:
+    """On PostgreSQL, decisions nothing in the transaction refers to go with its last
+    statements (one round trip fewer); they are there once it commits, with the ids given back,
+    and gone with it if it fails. SQLite inserts them at once."""
+
+    def count(conn: Connection) -> int:
+        return int(conn.execute(sa.text("SELECT count(*) FROM decisions")).scalar_one())
+
+    with db.transaction() as tx:
+        playbook_id, version_id = make_playbook(tx.conn)
+        subjects = [f"lead:{n}" for n in range(3)]
+        event_ids = event_store.insert_events(tx.conn, [new_event(s) for s in subjects])
+        drafts = [
+            (pending_draft(e, s), playbook_id, version_id)
+            for e, s in zip(event_ids, subjects, strict=True)
+        ]
+        stored = decision_store.store_decisions(tx.conn, drafts, T0, at_commit=True)
+        assert count(tx.conn) == (3 if db.is_sqlite else 0)  # not sent yet on PostgreSQL
+    with db.read() as conn:
+        assert count(conn) == 3
+        for decision, subject in zip(stored, subjects, strict=True):
+            found = decision_store.get_decision(conn, decision.id)
+            assert found is not None and found.subject == subject and found.why == subject
+
+    # The same decision twice (one per event and playbook): refused at the commit, as the
+    # insert would have been refused at once, and nothing of the transaction stays.
+    with pytest.raises(sa.exc.IntegrityError), db.transaction() as tx:
+        [event_id] = event_store.insert_events(tx.conn, [new_event("lead:9")])
+        again = (pending_draft(event_ids[0], "lead:0"), playbook_id, version_id)
+        decision_store.store_decisions(tx.conn, [again], T0, at_commit=True)
+    with db.read() as conn:
+        assert count(conn) == 3
+        assert event_store.get_events(conn, [event_id]) == {}
+
+
 def test_an_action_can_be_claimed_only_once_and_the_claim_opens_an_attempt(
     db: Database,
 ) -> None:

@@ -147,7 +147,8 @@ def decide_work(
             log.exception("playbook %s failed on event %d", playbook.name, event.id)
             draft = error_draft(playbook, event, exc)
         drafts.append((draft, playbook))
-    return record_decisions(ctx, tx, drafts, {event.id: event for event, _ in work}, history, now)
+    events = {event.id: event for event, _ in work}
+    return record_decisions(ctx, tx, drafts, events, history, now, fresh_events=True)
 
 
 def _primed_models(
@@ -245,15 +246,26 @@ def record_decisions(
     events: dict[int, Event],
     history: dict[str, list[HistoryEvent]],
     now: datetime,
+    *,
+    fresh_events: bool = False,
 ) -> list[int]:
     """Store the decisions with their audit entries and early outcomes, and queue the actions
-    of the `auto` ones, in the caller's transaction."""
+    of the `auto` ones, in the caller's transaction. `fresh_events`: the events were stored in
+    this transaction, so no other writer can be deciding them at the same time."""
     conn = tx.conn
     playbooks = {p.name: p for _, p in drafts}.values()
     if any(next(experiments.experiments_of(p.compiled.playbook), None) for p in playbooks):
         drafts = experiments.with_variants(conn, drafts)
+    earlier = _earlier_outcomes(drafts, events, history)
+    acting = any(draft.status == "auto" and draft.choice is not None for draft, _ in drafts)
     stored = decision_store.store_decisions(
-        conn, [(draft, p.id, p.version_id) for draft, p in drafts], now
+        conn,
+        [(draft, p.id, p.version_id) for draft, p in drafts],
+        now,
+        # Nothing below refers to the new rows unless an outcome links to one or one acts; and
+        # no concurrent writer can make the same decision (its unique key would fail only at
+        # the commit, where the callers that race no longer catch it).
+        at_commit=fresh_events and not earlier and not acting,
     )
     ids = [decision.id for decision in stored]
     audit.record_many(
@@ -272,7 +284,10 @@ def record_decisions(
             for decision, (draft, p) in zip(stored, drafts, strict=True)
         ],
     )
-    _link_earlier_outcomes(conn, ids, drafts, events, history, now)
+    outcome_store.link(
+        conn,
+        [{**row, "decision_id": ids[index], "created_at": now} for index, row in earlier],
+    )
     deadlines = [
         (decision_id, p.compiled.playbook.review)
         for decision_id, (draft, p) in zip(ids, drafts, strict=True)
@@ -373,27 +388,19 @@ def without_cooldown(
     return kept
 
 
-def _link_earlier_outcomes(
-    conn: Connection,
-    ids: list[int],
+def _earlier_outcomes(
     drafts: list[tuple[DecisionDraft, ActivePlaybook]],
     stored: dict[int, Event],
     history: dict[str, list[HistoryEvent]],
-    now: datetime,
-) -> None:
+) -> list[tuple[int, dict[str, Any]]]:
     """A decision made after its outcome event was stored (both arrived in one batch, or the
-    decide job ran late) links to that event now."""
-    wanted = [
-        (decision_id, draft, p)
-        for decision_id, (draft, p) in zip(ids, drafts, strict=True)
-        if p.compiled.playbook.outcome is not None and draft.status != "error"
-    ]
-    if not wanted:
-        return
+    decide job ran late) links to that event now: (position in `drafts`, the link's row
+    without the decision's id)."""
     rows = []
-    for decision_id, draft, playbook in wanted:
+    for index, (draft, playbook) in enumerate(drafts):
         outcome = playbook.compiled.playbook.outcome
-        assert outcome is not None
+        if outcome is None or draft.status == "error":
+            continue
         trigger_at = stored[draft.event_id].occurred_at
         for past in history.get(draft.subject, []):
             event_id, type_, at = past.id, past.type, past.occurred_at
@@ -401,17 +408,18 @@ def _link_earlier_outcomes(
                 playbook
             ):
                 rows.append(
-                    {
-                        "decision_id": decision_id,
-                        "event_id": event_id,
-                        "kind": "success" if type_ in outcome.success else "failure",
-                        "occurred_at": at,
-                        "after_seconds": (at - trigger_at).total_seconds(),
-                        "created_at": now,
-                    }
+                    (
+                        index,
+                        {
+                            "event_id": event_id,
+                            "kind": "success" if type_ in outcome.success else "failure",
+                            "occurred_at": at,
+                            "after_seconds": (at - trigger_at).total_seconds(),
+                        },
+                    )
                 )
                 break
-    outcome_store.link(conn, rows)
+    return rows
 
 
 def _outcome_types(playbook: ActivePlaybook) -> tuple[str, ...]:
