@@ -48,13 +48,7 @@ def run_many(conn: Connection, statement: Executable, rows: list[dict[str, Any]]
         _copy(conn, statement, sql, names, _copy_conversions(statement, conn.dialect, names), rows)
         return
     if conn.dialect.name != "sqlite":  # psycopg takes named parameters: a dict per row
-        named = []
-        for row in rows:
-            by_name = {name: row[name] for name in names}
-            for index, process in converted:
-                by_name[names[index]] = process(by_name[names[index]])
-            named.append(by_name)
-        conn.exec_driver_sql(sql, named)
+        conn.exec_driver_sql(sql, _named(names, converted, rows))
         return
     pick = operator.itemgetter(*names)
     params = []
@@ -64,6 +58,22 @@ def run_many(conn: Connection, statement: Executable, rows: list[dict[str, Any]]
             values[index] = process(values[index])
         params.append(tuple(values))
     conn.exec_driver_sql(sql, params)
+
+
+def _named(
+    names: tuple[str, ...],
+    converted: list[tuple[int, Callable[[Any], Any]]],
+    rows: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Each row as psycopg takes it: its parameters by name, the column types' conversions
+    applied."""
+    named = []
+    for row in rows:
+        by_name = {name: row[name] for name in names}
+        for index, process in converted:
+            by_name[names[index]] = process(by_name[names[index]])
+        named.append(by_name)
+    return named
 
 
 def _copyable(statement: Executable) -> bool:
@@ -172,27 +182,14 @@ def insert_at_commit(conn: Connection, table: Table, rows: list[dict[str, Any]])
     ids = _take_reserved(conn, table.name, len(rows)) or _next_ids(conn, table.name, len(rows))
     full = [{**row, "id": new_id} for row, new_id in zip(rows, ids, strict=True)]
     sql, names, processors = _prepare(_insert_of(table), conn.dialect, tuple(full[0]))
-    converted = [
-        (name, process) for name, process in zip(names, processors, strict=True) if process
-    ]
-    named = []
-    for row in full:
-        by_name = {name: row[name] for name in names}
-        for name, process in converted:
-            by_name[name] = process(by_name[name])
-        named.append(by_name)
-    tx.defer_many(sql, named)
+    converted = [(index, process) for index, process in enumerate(processors) if process]
+    tx.defer_many(sql, _named(names, converted, full))
     return ids
 
 
 @functools.cache
 def _insert_of(table: Table) -> Executable:
     return insert(table)
-
-
-# Straight on the driver: SQLAlchemy's statement and result handling cost about half the
-# round trip here, and this runs twice in every group of single events.
-_NEXT_IDS = "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)"
 
 
 _RESERVED = "reserved_ids"  # key in Tx.scratch: table name -> ids taken, not yet used
@@ -220,6 +217,11 @@ def _take_reserved(conn: Connection, table: str, count: int) -> list[int] | None
     ids = kept[table][:count]
     del kept[table][:count]
     return ids
+
+
+# Straight on the driver: SQLAlchemy's statement and result handling cost about half the
+# round trip here, and this runs in every group that takes no ids ahead.
+_NEXT_IDS = "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)"
 
 
 def _next_ids(conn: Connection, table: str, count: int) -> list[int]:
