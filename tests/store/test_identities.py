@@ -96,9 +96,7 @@ def test_aliases_read_with_the_duplicate_check_serve_the_history_until_a_link(
             ],
         )
     with db.transaction() as tx:
-        event_store.find_by_idempotency(
-            tx.conn, [("site", "k1")], aliases_for=["lead:1", "lead:2"]
-        )
+        event_store.find_by_idempotency(tx.conn, [("site", "k1")], aliases_for=["lead:1", "lead:2"])
         assert identities.aliases_of(tx.conn, ["lead:1", "lead:2"]) == {"lead:1": ["visitor:a"]}
         # A link in the same transaction: the history after it must include visitor:b's view.
         identities.link(tx.conn, "visitor:b", "lead:2", source="site", at=T0)

@@ -491,17 +491,24 @@ def test_decisions_sent_at_commit_are_stored_when_it_commits(db: Database) -> No
         assert count(conn) == 3
         for decision, subject in zip(stored, subjects, strict=True):
             found = decision_store.get_decision(conn, decision.id)
-            assert found is not None and found.subject == subject and found.why == subject
+            assert found is not None
+            assert (found.subject, found.why) == (subject, subject)
 
     # The same decision twice (one per event and playbook): refused at the commit, as the
     # insert would have been refused at once, and nothing of the transaction stays.
-    with pytest.raises(sa.exc.IntegrityError), db.transaction() as tx:
-        [event_id] = event_store.insert_events(tx.conn, [new_event("lead:9")])
-        again = (pending_draft(event_ids[0], "lead:0"), playbook_id, version_id)
-        decision_store.store_decisions(tx.conn, [again], T0, at_commit=True)
+    created: list[int] = []
+
+    def decide_the_first_event_again() -> None:
+        with db.transaction() as tx:
+            created.extend(event_store.insert_events(tx.conn, [new_event("lead:9")]))
+            again = (pending_draft(event_ids[0], "lead:0"), playbook_id, version_id)
+            decision_store.store_decisions(tx.conn, [again], T0, at_commit=True)
+
+    with pytest.raises(sa.exc.IntegrityError):
+        decide_the_first_event_again()
     with db.read() as conn:
         assert count(conn) == 3
-        assert event_store.get_events(conn, [event_id]) == {}
+        assert event_store.get_events(conn, created) == {}
 
 
 def test_an_action_can_be_claimed_only_once_and_the_claim_opens_an_attempt(
