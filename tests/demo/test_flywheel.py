@@ -32,6 +32,11 @@ SEED = 7
 WEEKS = 12
 LAST = 4
 
+# The module's simulation takes about a minute alone on two cores and three times that beside
+# the suite's other workers (196 s in a CI run): the default 300 s left too little room. A hang
+# is still caught.
+pytestmark = pytest.mark.timeout(600)
+
 
 @pytest.fixture(scope="module")
 def flywheel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
