@@ -30,39 +30,6 @@ def test_serving_and_the_cli_do_not_import_the_learning_libraries() -> None:
     assert loaded == "", f"imported at start-up: {loaded}"
 
 
-def test_a_server_with_nothing_to_learn_does_not_load_them_in_its_periodic_jobs(
-    tmp_path: Path,
-) -> None:
-    """The first round of periodic jobs (documents folder, retention, syncs, retraining,
-    outcomes, schedules) on a fresh install: none has anything to learn from, so none loads
-    the learning libraries. The documents job once did, through the ask stage's index, and a
-    server's memory went from 130 to 280 MiB in its first minute."""
-    env = migrated_data_dir(tmp_path)
-    probe = (
-        "import sys\n"
-        "from opsloop.service import OpsLoop\n"
-        "from opsloop.settings import Settings\n"
-        "ops = OpsLoop(Settings())\n"
-        "ran = ops.runtime.run_due()\n"
-        "ops.close()\n"
-        f"print(ran, ','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
-    )
-    ran, _, loaded = (
-        subprocess.run(
-            [sys.executable, "-c", probe],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        .stdout.strip()
-        .partition(" ")
-    )
-    assert int(ran) >= 5, f"only {ran} periodic jobs ran"
-    assert loaded == "", f"imported by the periodic jobs: {loaded}"
-
-
 LOADED_WHEN_USED = ("alembic", "httpx", "phonenumbers", "email_validator", "jinja2", "yaml")
 
 
@@ -75,19 +42,22 @@ def migrated_data_dir(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def test_listing_decisions_on_a_current_database_loads_only_what_it_uses(tmp_path: Path) -> None:
+def with_the_service(tmp_path: Path, steps: str, printed: str) -> str:
+    """What a fresh process prints after building the service on a migrated data directory,
+    running `steps` (lines of Python using `ops`) and closing it; `printed` is an expression
+    that may use `loaded(modules)`, the comma-separated modules of those it has imported."""
     env = migrated_data_dir(tmp_path)
     probe = (
         "import sys\n"
         "from opsloop.service import OpsLoop\n"
         "from opsloop.settings import Settings\n"
+        "def loaded(modules): return ','.join(m for m in modules if m in sys.modules)\n"
         "ops = OpsLoop(Settings())\n"
-        "ops.db.migrate()\n"
-        "ops.decide.list_decisions()\n"
+        f"{steps}"
         "ops.close()\n"
-        f"print(','.join(m for m in {LOADED_WHEN_USED!r} if m in sys.modules))\n"
+        f"print({printed})\n"
     )
-    loaded = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", probe],
         env=env,
         cwd=tmp_path,
@@ -95,7 +65,25 @@ def test_listing_decisions_on_a_current_database_loads_only_what_it_uses(tmp_pat
         text=True,
         check=True,
     ).stdout.strip()
+
+
+def test_listing_decisions_on_a_current_database_loads_only_what_it_uses(tmp_path: Path) -> None:
+    steps = "ops.db.migrate()\nops.decide.list_decisions()\n"
+    loaded = with_the_service(tmp_path, steps, f"loaded({LOADED_WHEN_USED!r})")
     assert loaded == "", f"imported to list decisions: {loaded}"
+
+
+def test_a_server_with_nothing_to_learn_does_not_load_them_in_its_periodic_jobs(
+    tmp_path: Path,
+) -> None:
+    """The first round of periodic jobs (documents folder, retention, syncs, retraining,
+    outcomes, schedules) on a fresh install: none has anything to learn from, so none loads
+    the learning libraries. The documents job once did, through the ask stage's index, and a
+    server's memory went from 130 to 280 MiB in its first minute."""
+    printed = with_the_service(tmp_path, "ran = ops.runtime.run_due()\n", f"ran, loaded({HEAVY!r})")
+    ran, _, loaded = printed.partition(" ")
+    assert int(ran) >= 5, f"only {ran} periodic jobs ran"
+    assert loaded == "", f"imported by the periodic jobs: {loaded}"
 
 
 STAGES_NOT_USED = (

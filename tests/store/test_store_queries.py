@@ -78,23 +78,41 @@ def make_playbook(conn: Connection, name: str = "lead-qualification") -> tuple[i
     return playbook_id, version_id
 
 
+def pending_draft(
+    event_id: int,
+    subject: str,
+    *,
+    score: float = 0.5,
+    inputs: dict[str, Any] | None = None,
+    why: str | None = None,
+) -> DecisionDraft:
+    """A recommend-mode decision choosing `call`, waiting for a person (why: the subject)."""
+    return DecisionDraft(
+        playbook="lead-qualification",
+        subject=subject,
+        event_id=event_id,
+        mode="recommend",
+        choice="call",
+        score=score,
+        status="pending",
+        needs_approval=True,
+        inputs=inputs or {},
+        explanation={"why": why or subject},
+    )
+
+
 def make_decision(
     conn: Connection, subject: str = "lead:1", *, playbook: tuple[int, int] | None = None
 ) -> int:
     """A pending decision on a fresh triggering event; returns its id."""
     playbook_id, version_id = playbook or make_playbook(conn)
     [event_id] = event_store.insert_events(conn, [new_event(subject)])
-    draft = DecisionDraft(
-        playbook="lead-qualification",
-        subject=subject,
-        event_id=event_id,
-        mode="recommend",
-        choice="call",
+    draft = pending_draft(
+        event_id,
+        subject,
         score=0.82,
-        status="pending",
-        needs_approval=True,
         inputs={"company_size": 40},
-        explanation={"why": "big company, visited pricing"},
+        why="big company, visited pricing",
     )
     [decision_id] = decision_store.insert_decisions(conn, [(draft, playbook_id, version_id)], T0)
     return decision_id
@@ -452,21 +470,6 @@ def test_a_stored_decision_reads_back_with_its_playbook_and_version(db: Database
     assert decision.inputs == {"company_size": 40}
     assert decision.created_at == T0
     assert decision.decided_at is None
-
-
-def pending_draft(event_id: int, subject: str) -> DecisionDraft:
-    return DecisionDraft(
-        playbook="lead-qualification",
-        subject=subject,
-        event_id=event_id,
-        mode="recommend",
-        choice="call",
-        score=0.5,
-        status="pending",
-        needs_approval=True,
-        inputs={},
-        explanation={"why": subject},
-    )
 
 
 def test_decisions_sent_at_commit_are_stored_when_it_commits(db: Database) -> None:
