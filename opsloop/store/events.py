@@ -125,7 +125,8 @@ def find_by_idempotency(
 
 
 _RESERVABLE = ("events", "decisions")
-_NEXT_IDS = (
+# The ids `bulk._next_ids` takes, as an array column of this one statement.
+_IDS_ARRAY = (
     "ARRAY(SELECT nextval(pg_get_serial_sequence('{table}', 'id'))"
     " FROM generate_series(1, %({table})s))"
 )
@@ -133,7 +134,7 @@ _BY_KEYS_AND_AHEAD_PG = (
     f"WITH known AS ({_BY_KEYS_PG}) SELECT ARRAY(SELECT ARRAY[key, id::text] FROM known),"
     " ARRAY(SELECT ARRAY[alias, subject] FROM identities"
     " WHERE subject = ANY(%(subjects)s::varchar[])), "
-    + ", ".join(_NEXT_IDS.format(table=table) for table in _RESERVABLE)
+    + ", ".join(_IDS_ARRAY.format(table=table) for table in _RESERVABLE)
 )
 
 
