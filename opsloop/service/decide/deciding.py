@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
@@ -69,12 +69,7 @@ def decide_stored(
             if absences.opens_window(playbook, event)
         ]
         absences.schedule(ctx, tx, opened)
-    work = [
-        (event, playbook)
-        for event in stored
-        for playbook in active.values()
-        if triggers(playbook.compiled, event.type, event.subject)
-    ]
+    work = triggered(stored, active.values())
     if not work:
         return []
     kept = without_cooldown(tx.conn, work, first_seen=first_seen)
@@ -86,7 +81,23 @@ def most_decisions(ctx: Context, events: list[NewEvent]) -> int:
     one per event and active playbook it triggers (cooldowns only drop some), except those of
     playbooks that ask the language model, which decide in a job."""
     active = [p for p in ctx.catalog.active().values() if not needs_llm(p)]
-    return sum(1 for e in events for p in active if triggers(p.compiled, e.type, e.subject))
+    return len(triggered(events, active))
+
+
+Triggering = TypeVar("Triggering", Event, NewEvent)
+
+
+def triggered(
+    events: list[Triggering], playbooks: Iterable[ActivePlaybook]
+) -> list[tuple[Triggering, ActivePlaybook]]:
+    """Each (event, playbook) pair where the event triggers the playbook, events in order."""
+    playbooks = list(playbooks)
+    return [
+        (event, playbook)
+        for event in events
+        for playbook in playbooks
+        if triggers(playbook.compiled, event.type, event.subject)
+    ]
 
 
 def decide_work(
