@@ -318,9 +318,13 @@ def _ids_ahead(ctx: Context, tx: Tx, new: list[NewEvent], decide: bool) -> dict[
     duplicate check instead of a round trip each (events repeated in the batch need none)."""
     if tx.conn.dialect.name != "postgresql":
         return None
-    keys = {(e.source, e.idempotency_key) for e in new if e.idempotency_key}
-    events = len(keys) + sum(1 for e in new if not e.idempotency_key)
-    return {"events": events, "decisions": deciding.most_decisions(ctx, new) if decide else 0}
+    # One per key: the batch's repeats are duplicates (those of stored events leave gaps).
+    first: dict[tuple[str, object], NewEvent] = {}
+    for event in new:
+        first.setdefault((event.source, event.idempotency_key or id(event)), event)
+    unique = list(first.values())
+    decisions = deciding.most_decisions(ctx, unique) if decide else 0
+    return {"events": len(unique), "decisions": decisions}
 
 
 _ALIASES_AHEAD = 64
