@@ -58,13 +58,25 @@ def remember_aliases(
         read[subject].append(alias)
 
 
+def remembered_aliases(conn: Connection, subjects: Iterable[str]) -> dict[str, list[str]] | None:
+    """`aliases_of` as this transaction read it already (`remember_aliases`), or None when it
+    has not read them all."""
+    tx = current_tx(conn)
+    read: dict[str, list[str]] | None = tx.scratch.get(_READ) if tx is not None else None
+    if read is None:
+        return None
+    wanted = set(subjects)
+    if not all(subject in read for subject in wanted):
+        return None
+    return {subject: list(read[subject]) for subject in sorted(wanted) if read[subject]}
+
+
 def aliases_of(conn: Connection, subjects: Iterable[str]) -> dict[str, list[str]]:
     """subject → the aliases linked to it, for the subjects that have any."""
     wanted = sorted(set(subjects))
-    tx = current_tx(conn)
-    read: dict[str, list[str]] | None = tx.scratch.get(_READ) if tx is not None else None
-    if read is not None and all(subject in read for subject in wanted):
-        return {subject: list(read[subject]) for subject in wanted if read[subject]}
+    read = remembered_aliases(conn, wanted)
+    if read is not None:
+        return read
     found: dict[str, list[str]] = defaultdict(list)
     for start in range(0, len(wanted), _CHUNK):
         for alias, subject in conn.execute(_ALIASES, {"subjects": wanted[start : start + _CHUNK]}):

@@ -17,6 +17,7 @@ from opsloop.store.database import Database
 from opsloop.store.events import (
     TraitPatch,
     apply_patches,
+    fetch_history,
     find_by_idempotency,
     get_profiles,
     touch_entities,
@@ -81,6 +82,21 @@ def test_the_duplicate_check_reads_one_row_per_key_whatever_the_statistics(
     assert len(found) == 1000
     assert found[("api", "bulk-1")] == 1
     assert read <= 2 * len(wanted), f"read {read} event rows for {len(wanted)} keys"
+
+
+def test_a_batchs_history_reads_its_own_subjects_events_whatever_the_statistics(
+    stale_db: Database,
+) -> None:
+    """The decisions of a 1,000-event batch read their subjects' history (and their aliases')
+    in one statement: one index probe per subject, not a scan of the 200,000 events."""
+    subjects = [f"visitor:{n}" for n in range(1, LOADED, LOADED // 1000)]
+    with stale_db.transaction() as tx:
+        before = event_rows_read(tx.conn)
+        history = fetch_history(tx.conn, subjects, {"page.viewed"}, since=None, until=None)
+        read = event_rows_read(tx.conn) - before
+    assert len(history) == len(subjects) == 1000
+    assert all(len(events) == 1 for events in history.values())
+    assert read <= 2 * len(subjects), f"read {read} event rows for {len(subjects)} subjects"
 
 
 def test_a_batch_over_two_hundred_thousand_events_stores_the_new_and_spots_the_repeats(
