@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness import PLAYBOOK, PYTHON, shadow_playbook
+from harness import PLAYBOOK, PYTHON, postgres_cpu_seconds, shadow_playbook
 from load_client import lead_created
 from profiles import _frame_name
 
@@ -83,15 +83,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             step_ingest_single(ops, json.dumps(lead_created(i, f"lead:w-{i}")).encode())
         timings = dict.fromkeys(STEPS, 0.0)
         cpu = dict.fromkeys(STEPS, 0.0)  # this process's CPU: the rest is waiting (database, disk)
-        started, cpu_started = time.perf_counter(), time.process_time()
+        database_cpu = dict.fromkeys(STEPS, 0.0)  # PostgreSQL's processes (0 on SQLite)
+        started, cpu_started, pg_started = (
+            time.perf_counter(),
+            time.process_time(),
+            postgres_cpu_seconds(),
+        )
         for body in singles:
             step_ingest_single(ops, body)
         timings["ingest_single"] = time.perf_counter() - started
         cpu["ingest_single"] = time.process_time() - cpu_started
-        started, cpu_started = time.perf_counter(), time.process_time()
+        database_cpu["ingest_single"] = postgres_cpu_seconds() - pg_started
+        started, cpu_started, pg_started = (
+            time.perf_counter(),
+            time.process_time(),
+            postgres_cpu_seconds(),
+        )
         step_ingest_batch(ops, batches)
         timings["ingest_batch"] = time.perf_counter() - started
         cpu["ingest_batch"] = time.process_time() - cpu_started
+        database_cpu["ingest_batch"] = postgres_cpu_seconds() - pg_started
         decided = sum(ops.learn.metrics()[0]["decisions"].values())
         expected = 50 + args.singles + args.batches * args.batch_size
         assert decided == expected, f"{decided} decisions for {expected} leads"
@@ -119,6 +130,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "events": events_per_step[step],
             "us_per_event": round(timings[step] / events_per_step[step] * 1e6, 1),
             "cpu_us_per_event": round(cpu[step] / events_per_step[step] * 1e6, 1),
+            "database_cpu_us_per_event": round(database_cpu[step] / events_per_step[step] * 1e6, 1),
         }
         for step in STEPS
     }
@@ -186,9 +198,10 @@ def main() -> None:
     for step, figures in result["steps"].items():
         us = figures["us_per_event"]
         cpu = figures["cpu_us_per_event"]
+        database = figures["database_cpu_us_per_event"]
         print(
             f"  {step:<14} {us:>8.1f} µs/event  ({1e6 / us:>7.0f}/s on one thread;"
-            f" {cpu:.0f} µs of it this process's CPU)"
+            f" CPU: this process {cpu:.0f} µs, PostgreSQL {database:.0f} µs)"
         )
     for step, shares in result.get("profile", {}).items():
         print(f"\n{step}: share of its time under each function (inclusive)")

@@ -101,7 +101,19 @@ if TYPE_CHECKING:
     from opsloop.service.review.views import InboxItem, ReadinessReport
     from opsloop.store.inbox import InboxOrder
 
+
+POSTGRES_INGEST_WRITERS = 2
+"""Group-commit writers on PostgreSQL: while one group's transaction waits on its round trips,
+the next group is read and decided (SQLite has one writer at a time anyway). Single events at
+concurrency 8: 1.16× with two; three and four were slower (smaller groups, more statements
+per event; docs/performance.md)."""
 log = logging.getLogger(__name__)
+
+
+def _subject(event: NewEvent) -> str:
+    """What the group-commit writers store in order (`GroupCommitter`'s key)."""
+    return event.subject
+
 
 __all__ = [
     "CSAT_EVENT",
@@ -300,7 +312,11 @@ class OpsLoop:
         )
         self.runtime = runtime or make_runtime(settings, self.db, clock, queues=queues)
         self.ctx = Context(settings, self.db, self.runtime, clock)
-        self.ctx.committer = GroupCommitter(self._store_now)
+        self.ctx.committer = GroupCommitter(
+            self._store_now,
+            writers=1 if self.db.is_sqlite else POSTGRES_INGEST_WRITERS,
+            key=_subject,
+        )
         self._closed = False
         self._building = threading.Lock()
         # Each handler imports its stage when a job of its kind runs (see `_deliver_jobs` …).

@@ -59,6 +59,13 @@ class Tx:
     scratch: dict[str, Any] = field(default_factory=dict)
     """Per-transaction state of store modules (the audit rows waiting to be appended)."""
     _deferred: list[tuple[str, Sequence[Any], bool]] = field(default_factory=list)
+    _last: LastWrite | None = None
+    _at_end: list[Callable[[], None]] = field(default_factory=list)
+
+    def at_end(self, callback: Callable[[], None]) -> None:
+        """Run `callback` when the transaction is over, committed or not (after the commit's
+        callbacks): to let go of what it held in this process."""
+        self._at_end.append(callback)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         if callback not in self._after_commit:
@@ -120,6 +127,62 @@ class Tx:
         if self._deferred:
             with self.pipelined():
                 pass
+
+    def last_write(self, write: LastWrite) -> None:
+        """PostgreSQL: make `write` the transaction's last statement, sent with the deferred
+        writes and the COMMIT in one round trip (`commit_pipelined`). One per transaction."""
+        if self.conn.dialect.name == "sqlite":
+            raise RuntimeError("last_write is for PostgreSQL; on SQLite write now")
+        if self._last is not None:
+            raise RuntimeError("a transaction has one last write")
+        self._last = write
+
+    def commit_pipelined(self) -> bool:
+        """PostgreSQL: send the deferred writes, the last write and COMMIT in one round trip
+        instead of two. True if committed; False if the caller still has to commit (SQLite,
+        nothing to send, or the last write's guard failed and its fallback ran instead)."""
+        if self.conn.dialect.name == "sqlite" or (not self._deferred and self._last is None):
+            return False
+        import psycopg  # PostgreSQL only
+
+        driver = self.conn.connection.driver_connection
+        assert driver is not None
+        last, self._last = self._last, None
+        try:
+            with self.pipelined():
+                if last is not None:
+                    driver.execute(f"SAVEPOINT {_BEFORE_LAST}", prepare=False)
+                    driver.execute(last.sql, last.params)
+                # Never prepared: after a failed last write the server skips it, Parse
+                # included, and psycopg would take it for prepared ("… does not exist" ever
+                # after).
+                driver.execute("COMMIT", prepare=False)
+        except psycopg.errors.DivisionByZero:
+            # The last write's guard: it could not do its work (another writer got there
+            # first). Back to before it, still in the transaction, and the fallback instead.
+            assert last is not None
+            driver.execute(f"ROLLBACK TO SAVEPOINT {_BEFORE_LAST}", prepare=False)
+            last.fallback()
+            self.flush()
+            return False
+        if last is not None:
+            last.on_success()
+        return True
+
+
+_BEFORE_LAST = "opsloop_before_last_write"
+
+
+@dataclass(frozen=True)
+class LastWrite:
+    """A transaction's last statement (`Tx.last_write`), sent with its COMMIT. `sql` divides by
+    zero when it cannot do its work: it is then undone and `fallback` runs instead, in the same
+    transaction. On success `on_success` runs (before the commit's callbacks)."""
+
+    sql: str
+    params: dict[str, Any]
+    on_success: Callable[[], None]
+    fallback: Callable[[], None]
 
 
 PING_AFTER = 2.0
@@ -191,6 +254,8 @@ class Database:
         """A write transaction: commits when the block ends, rolls back if it raises."""
         if self._write_lock is not None:
             self._write_lock.acquire()
+        tx: Tx | None = None
+        committed = False
         try:
             with self.engine.connect() as conn:
                 if self.is_sqlite:
@@ -202,14 +267,24 @@ class Database:
                         yield tx
                         for callback in tx._before_commit:
                             callback()
-                        tx.flush()
+                        if not tx.commit_pipelined():
+                            tx.flush()
                     finally:
                         conn.info.pop(_TX, None)
+            committed = True
         finally:
             if self._write_lock is not None:
                 self._write_lock.release()
-        for callback in tx._after_commit:
-            callback()
+            if tx is not None and not committed:
+                for callback in tx._at_end:
+                    callback()
+        assert tx is not None
+        try:
+            for callback in tx._after_commit:
+                callback()
+        finally:
+            for callback in tx._at_end:
+                callback()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -31,7 +31,7 @@ import orjson
 from sqlalchemy import Connection, Engine, bindparam, insert, select
 
 from opsloop.store.bulk import run_many
-from opsloop.store.database import Tx, current_tx
+from opsloop.store.database import LastWrite, Tx, current_tx
 from opsloop.store.explanations import DICTIONARIES, UnreadableDetail
 from opsloop.store.schema import actions, audit, decisions, reviews
 from opsloop.store.types import json_dumps, json_loads, to_sqlite_text
@@ -301,13 +301,22 @@ def _write(conn: Connection, rows: list[dict[str, Any]]) -> None:
     tx = current_tx(conn)
     # PostgreSQL remembers the head it commits (see `_APPEND_IF_HEAD`).
     remembering = tx if tx is not None and conn.dialect.name == "postgresql" else None
+    if remembering is not None:
+        _HEADS.hold(remembering)
     if remembering is not None and len(rows) <= _AT_ONCE:
         known = _HEADS.get(conn.engine)
         if known is not None:
-            sealed = _seal(rows, digests, *known)
-            if _append_if_head(remembering, sealed, known):
-                _HEADS.remember_on_commit(remembering, sealed[-1])
-                return
+            _append_if_head(remembering, rows, digests, known)
+            return
+    _append_locked(conn, rows, digests)
+
+
+def _append_locked(
+    conn: Connection, rows: list[dict[str, Any]], digests: dict[tuple[str, str], bytes]
+) -> None:
+    """Lock the head, append after it, move it."""
+    tx = current_tx(conn)
+    remembering = tx if tx is not None and conn.dialect.name == "postgresql" else None
     if tx is not None:
         tx.flush()  # the counters first, as in the one-statement append: one lock order
     # Everything above reads; from here on the head is locked until the commit.
@@ -350,9 +359,12 @@ def _seal(
 
 # PostgreSQL: the head this process last committed is most likely still the head (one server
 # process is the usual deployment), so the rows are sealed against it and appended in one
-# statement that moves the head only if it is still there — one round trip, sent with the
-# transaction's deferred writes, instead of three (lock and read the head, insert, move it).
-# If another writer moved it, nothing is written and the rows take the locking path.
+# statement that moves the head only if it is still there. It is the transaction's last write,
+# sent with its deferred writes and its COMMIT: one round trip instead of four (lock and read
+# the head, insert, move it, commit). If another process moved the head first, the statement
+# divides by zero: the append is undone and the rows take the locking path, in the same
+# transaction (`Tx.last_write`). The writers of this process take turns from sealing to
+# commit (`_Heads.hold`), so each seals against the head the one before it committed.
 _AT_ONCE = 64
 _APPEND_IF_HEAD = """
 WITH moved AS (
@@ -366,13 +378,19 @@ SELECT * FROM unnest(
     %(object_type)s::varchar[], %(object_id)s::varchar[], %(detail)s::jsonb[],
     %(digest)s::bytea[], %(prev_hash)s::bytea[], %(hash)s::bytea[]
 )
-WHERE EXISTS (SELECT FROM moved)
+WHERE 1 / (SELECT count(*) FROM moved) = 1  -- divides by zero if the head had moved on
 """
 
 
-def _append_if_head(tx: Tx, sealed: list[dict[str, Any]], known: tuple[int, bytes]) -> bool:
-    """Append the `sealed` rows if `known` (last id, last hash) is still the head; True if
-    they were appended."""
+def _append_if_head(
+    tx: Tx,
+    rows: list[dict[str, Any]],
+    digests: dict[tuple[str, str], bytes],
+    known: tuple[int, bytes],
+) -> None:
+    """Append `rows` after `known` (last id, last hash) as the transaction's last write if
+    that is still the head when it commits, else by the locking path."""
+    sealed = _seal(rows, digests, *known)
     params: dict[str, Any] = {
         "last_id": sealed[-1]["id"],
         "last_hash": sealed[-1]["hash"],
@@ -392,19 +410,40 @@ def _append_if_head(tx: Tx, sealed: list[dict[str, Any]], known: tuple[int, byte
         params[column] = [entry[column] for entry in sealed]
     params["at"] = [entry["at"].astimezone(UTC) for entry in sealed]
     params["detail"] = [json_dumps(entry["detail"]) for entry in sealed]
-    with tx.pipelined() as driver:
-        cursor = driver.execute(_APPEND_IF_HEAD, params)
-    return bool(cursor.rowcount == len(sealed))
+    tx.last_write(
+        LastWrite(
+            _APPEND_IF_HEAD,
+            params,
+            on_success=lambda: _HEADS.remember_on_commit(tx, sealed[-1]),
+            fallback=lambda: _append_locked(tx.conn, rows, digests),
+        )
+    )
 
 
 class _Heads:
-    """Per database engine, the ledger head as this process last committed it."""
+    """Per database engine, the ledger head as this process last committed it, and the turn
+    of this process's writers at appending to it."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._known: weakref.WeakKeyDictionary[Engine, tuple[int, bytes]] = (
             weakref.WeakKeyDictionary()
         )
+        # Re-entrant: a commit's callback may open a transaction that appends, in its thread.
+        self._turns: weakref.WeakKeyDictionary[Engine, Any] = weakref.WeakKeyDictionary()
+
+    def hold(self, tx: Tx) -> None:
+        """Wait for this process's turn to append, and keep it until `tx` is over. Held only
+        from sealing to commit: the transaction's last round trip (or, on the locking path,
+        from locking the head, which it would wait for anyway). Two writers of one process
+        appending at once would otherwise both seal against the same head, and the second
+        would take the locking path every time."""
+        with self._lock:
+            turn = self._turns.get(tx.conn.engine)
+            if turn is None:
+                turn = self._turns[tx.conn.engine] = threading.RLock()
+        turn.acquire()
+        tx.at_end(turn.release)
 
     def get(self, engine: Engine) -> tuple[int, bytes] | None:
         with self._lock:

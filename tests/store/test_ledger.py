@@ -6,6 +6,7 @@ append-only triggers off as someone with write access would."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import zlib
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from sqlalchemy import Connection
 
 from opsloop.service import OpsLoop
 from opsloop.store import audit as audit_store
-from opsloop.store import explanations, ledger
+from opsloop.store import explanations, ledger, source_stats
 from opsloop.store.database import Database
 from opsloop.store.schema import actions, audit, decision_dictionaries, decisions, ledger_head
 from tests.conftest import OpsFactory, lead_playbook
@@ -390,16 +391,23 @@ def test_a_transaction_that_rolls_back_leaves_no_audit_row(ops: OpsLoop) -> None
 
 def test_two_processes_appending_in_turn_and_at_once_keep_one_chain(ops: OpsLoop) -> None:
     """Each process remembers the head it last committed and appends in one statement while
-    that is still the head (PostgreSQL); when the other process moved it in between, it falls
-    back to locking the head. Either way the chain has no gap and no fork."""
+    that is still the head (PostgreSQL: sent with the transaction's other last writes and its
+    COMMIT); when the other process moved it in between, that append is undone and it falls
+    back to locking the head, in the same transaction. Either way the chain has no gap and no
+    fork, and the transaction's other writes are made once."""
     other = Database(str(ops.db.url.render_as_string(hide_password=False)))
     at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    writes = 0
 
     def write(db: Database, actor: str, n: int) -> None:
+        nonlocal writes
         with db.transaction() as tx:
+            # A counter: on PostgreSQL a write deferred to the last round trip, before the audit.
+            source_stats.add(tx.conn, "ledger-test", "2026-03-02", received=1)
             audit_store.record(
                 tx.conn, at=at, actor=actor, verb="test.wrote", object_type="test", object_id=n
             )
+        writes += 1
 
     try:
         before = ops.verify_ledger().audit_rows
@@ -434,3 +442,38 @@ def test_two_processes_appending_in_turn_and_at_once_keep_one_chain(ops: OpsLoop
     result = ops.verify_ledger()
     assert result.intact, result.problem
     assert result.audit_rows == before + 6 * 3 + 3 * 20 + 1
+    with ops.db.read() as conn:
+        counted = source_stats.totals(conn, "ledger-test", "2026-03-02")["received"]
+    assert counted == writes == 6 * 3 + 3 * 20 + 1
+
+
+def test_a_broken_constraint_in_the_last_round_trip_rolls_everything_back(ops: OpsLoop) -> None:
+    """On PostgreSQL a transaction's last writes, its audit rows and its COMMIT go in one
+    round trip; a write there that breaks a constraint fails the call, as it would have at
+    once, and leaves nothing behind: no audit row, no counter."""
+    at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    before = ops.verify_ledger().audit_rows
+
+    def write_a_broken_row_last() -> None:
+        with ops.db.transaction() as tx:
+            source_stats.add(tx.conn, "ledger-test", "2026-03-02", received=1)
+            audit_store.record(
+                tx.conn, at=at, actor="me", verb="test.wrote", object_type="test", object_id=1
+            )
+            # Deferred to the last round trip on PostgreSQL (at once on SQLite): no source.
+            tx.defer("INSERT INTO source_stats (source, day) VALUES (NULL, '2026-03-02')", ())
+
+    # SQLite's deferred write is the driver's own statement, so its error is the driver's.
+    with pytest.raises((sa.exc.IntegrityError, sqlite3.IntegrityError)):
+        write_a_broken_row_last()
+    assert ops.verify_ledger().audit_rows == before
+    with ops.db.read() as conn:
+        assert source_stats.totals(conn, "ledger-test", "2026-03-02")["received"] == 0
+    # And the next transaction appends and commits as usual.
+    with ops.db.transaction() as tx:
+        audit_store.record(
+            tx.conn, at=at, actor="me", verb="test.wrote", object_type="test", object_id=2
+        )
+    result = ops.verify_ledger()
+    assert result.intact, result.problem
+    assert result.audit_rows == before + 1
