@@ -89,19 +89,16 @@ def find_by_idempotency(
     keys: Iterable[tuple[str, str]],
     *,
     reserve: Mapping[str, int] | None = None,
-    aliases_for: Collection[str] = (),
 ) -> dict[tuple[str, str], int]:
     """Ids of stored events with these (source, idempotency_key) pairs.
 
-    On PostgreSQL, two things the transaction reads later can come in the same round trip:
-    `reserve` (table → count), ids for its coming inserts into `events` and `decisions`
-    (`bulk.reserve_ids`), and the aliases of the subjects in `aliases_for`
-    (`identities.remember_aliases`)."""
+    On PostgreSQL, `reserve` (table → count) takes ids for the transaction's coming inserts
+    into `events` and `decisions` in the same round trip (`bulk.reserve_ids`)."""
     by_source: dict[str, set[str]] = defaultdict(set)
     for source, key in keys:
         by_source[source].add(key)
     found: dict[tuple[str, str], int] = {}
-    ahead = conn.dialect.name == "postgresql" and bool(reserve or aliases_for)
+    ahead = conn.dialect.name == "postgresql" and bool(reserve)
     pending: Mapping[str, int] | None = (reserve or {}) if ahead else None
     for source, source_keys in by_source.items():
         wanted = sorted(source_keys)
@@ -111,7 +108,7 @@ def find_by_idempotency(
             if conn.dialect.name == "sqlite":
                 rows = conn.execute(_BY_KEYS, params).all()
             elif pending is not None:
-                rows = _known_and_ahead(conn, params, pending, aliases_for)
+                rows = _known_and_ahead(conn, params, pending)
                 pending = None
             else:
                 driver = conn.connection.driver_connection
@@ -120,7 +117,7 @@ def find_by_idempotency(
             for key, event_id in rows:
                 found[(source, key)] = int(event_id)
     if pending is not None:  # nothing keyed to look up: the rest alone
-        _known_and_ahead(conn, {"source": "", "keys": []}, pending, aliases_for)
+        _known_and_ahead(conn, {"source": "", "keys": []}, pending)
     return found
 
 
@@ -131,9 +128,7 @@ _IDS_ARRAY = (
     " FROM generate_series(1, %({table})s))"
 )
 _BY_KEYS_AND_AHEAD_PG = (
-    f"WITH known AS ({_BY_KEYS_PG}) SELECT ARRAY(SELECT ARRAY[key, id::text] FROM known),"
-    " ARRAY(SELECT ARRAY[alias, subject] FROM identities"
-    " WHERE subject = ANY(%(subjects)s::varchar[])), "
+    f"WITH known AS ({_BY_KEYS_PG}) SELECT ARRAY(SELECT ARRAY[key, id::text] FROM known), "
     + ", ".join(_IDS_ARRAY.format(table=table) for table in _RESERVABLE)
 )
 
@@ -142,25 +137,20 @@ def _known_and_ahead(
     conn: Connection,
     params: dict[str, Any],
     reserve: Mapping[str, int],
-    aliases_for: Collection[str],
 ) -> list[tuple[str, str]]:
-    """The duplicate check, the reserved ids and the aliases in one statement; returns the
-    duplicate check's (key, id) pairs."""
+    """The duplicate check and the reserved ids in one statement; returns the duplicate
+    check's (key, id) pairs."""
     unknown = set(reserve) - set(_RESERVABLE)
     if unknown:
         raise ValueError(f"cannot reserve ids for {sorted(unknown)}")
     driver = conn.connection.driver_connection
     assert driver is not None
     counts = {table: reserve.get(table, 0) for table in _RESERVABLE}
-    subjects = sorted(set(aliases_for))
-    row = driver.execute(
-        _BY_KEYS_AND_AHEAD_PG, {**params, **counts, "subjects": subjects}
-    ).fetchone()
+    row = driver.execute(_BY_KEYS_AND_AHEAD_PG, {**params, **counts}).fetchone()
     assert row is not None  # one row, always
-    known, aliases, *ids = row
+    known, *ids = row
     taken = zip(_RESERVABLE, ids, strict=True)
     reserve_ids(conn, {table: [int(i) for i in got] for table, got in taken})
-    identity_store.remember_aliases(conn, subjects, [(a, s) for a, s in aliases])
     return [(key, event_id) for key, event_id in known]
 
 
@@ -260,8 +250,9 @@ def fetch_history(
     return history
 
 
-# PostgreSQL: the history of a whole batch's subjects in one statement, their aliases found in
-# the same statement unless this transaction read them already. The lists go as arrays, so the
+# PostgreSQL: the history of a whole batch's subjects and of their aliases in one statement
+# (one round trip, where a group of single events once read its aliases with the duplicate
+# check and a batch in a round trip of its own). The lists go as arrays, so the
 # statement's text is the same for 1 subject or 1,000: compiled and prepared once, where
 # `IN (…400 parameters…)` was rendered, converted and parsed again on every call (a tenth of a
 # batch's writer thread). Each name is one probe of an index whatever the planner's statistics
@@ -270,15 +261,11 @@ def fetch_history(
 # filtered outside it (inside, a stale plan ANDed the `type` index: every event of the type,
 # per subject).
 _PG_HISTORY_CHUNK = 5000
-_PG_NAMES_READ = (
+_PG_NAMES = (
     "SELECT s.owner, s.owner FROM unnest(CAST(:subjects AS varchar[])) AS s(owner)"
     " UNION ALL SELECT s.owner, i.alias FROM unnest(CAST(:subjects AS varchar[])) AS s(owner)"
     " CROSS JOIN LATERAL"
     " (SELECT alias FROM identities WHERE identities.subject = s.owner OFFSET 0) AS i"
-)
-_PG_NAMES_KNOWN = (
-    "SELECT owner, name FROM unnest(CAST(:owners AS varchar[]), CAST(:names AS varchar[]))"
-    " AS s(owner, name)"
 )
 _PG_HISTORY_SQL = """
 SELECT w.owner, w.name, e.type, e.occurred_at, e.payload, e.source, e.id
@@ -300,9 +287,8 @@ _PG_WINDOWS = {
 
 
 @functools.cache
-def _pg_history(aliases_known: bool, bounds: tuple[bool, bool]) -> Any:
-    names = _PG_NAMES_KNOWN if aliases_known else _PG_NAMES_READ
-    statement = text(_PG_HISTORY_SQL.format(names=names, window=_PG_WINDOWS[bounds]))
+def _pg_history(bounds: tuple[bool, bool]) -> Any:
+    statement = text(_PG_HISTORY_SQL.format(names=_PG_NAMES, window=_PG_WINDOWS[bounds]))
     times = [name for name, bound in zip(("since", "until"), bounds, strict=True) if bound]
     statement = statement.bindparams(*(bindparam(name, type_=UtcDateTime) for name in times))
     return statement.columns(
@@ -326,22 +312,15 @@ def _history_pg(
     history: dict[str, list[HistoryEvent]] = defaultdict(list)
     bounds = (since is not None, until is not None)
     for start in range(0, len(subjects), _PG_HISTORY_CHUNK):
-        chunk = subjects[start : start + _PG_HISTORY_CHUNK]
-        params: dict[str, Any] = {"types": types}
+        params: dict[str, Any] = {
+            "subjects": subjects[start : start + _PG_HISTORY_CHUNK],
+            "types": types,
+        }
         if since is not None:
             params["since"] = since
         if until is not None:
             params["until"] = until
-        known = identity_store.remembered_aliases(conn, chunk)
-        if known is None:
-            params["subjects"] = chunk
-        else:
-            pairs = [(s, s) for s in chunk] + [
-                (s, alias) for s, aliases in known.items() for alias in aliases
-            ]
-            params["owners"] = [owner for owner, _ in pairs]
-            params["names"] = [name for _, name in pairs]
-        rows = conn.execute(_pg_history(known is not None, bounds), params).all()
+        rows = conn.execute(_pg_history(bounds), params).all()
         # A name that is both a subject of the chunk and another's alias comes twice: its
         # events are its owner's, as on SQLite.
         owner_of = {name: owner for owner, name, *_ in rows if owner != name}

@@ -17,7 +17,6 @@ from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from opsloop.store.database import current_tx
 from opsloop.store.schema import identities
 
 _CHUNK = 400  # stay well under SQLite's bound-parameter limit
@@ -39,44 +38,9 @@ def resolve(conn: Connection, aliases: Iterable[str]) -> dict[str, str]:
     return found
 
 
-_READ = "aliases_read"  # key in Tx.scratch: subject -> its aliases, read earlier in this tx
-
-
-def remember_aliases(
-    conn: Connection, subjects: Iterable[str], pairs: Iterable[tuple[str, str]]
-) -> None:
-    """Keep the (alias, subject) pairs read for `subjects` (all their aliases, maybe none) for
-    `aliases_of` later in this transaction: a caller that reads them along with a query it makes
-    anyway saves that read a round trip. A `link` in the transaction forgets them."""
-    tx = current_tx(conn)
-    if tx is None:
-        return
-    read: dict[str, list[str]] = tx.scratch.setdefault(_READ, {})
-    for subject in subjects:
-        read.setdefault(subject, [])
-    for alias, subject in pairs:
-        read[subject].append(alias)
-
-
-def remembered_aliases(conn: Connection, subjects: Iterable[str]) -> dict[str, list[str]] | None:
-    """`aliases_of` as this transaction read it already (`remember_aliases`), or None when it
-    has not read them all."""
-    tx = current_tx(conn)
-    read: dict[str, list[str]] | None = tx.scratch.get(_READ) if tx is not None else None
-    if read is None:
-        return None
-    wanted = set(subjects)
-    if not all(subject in read for subject in wanted):
-        return None
-    return {subject: list(read[subject]) for subject in sorted(wanted) if read[subject]}
-
-
 def aliases_of(conn: Connection, subjects: Iterable[str]) -> dict[str, list[str]]:
     """subject → the aliases linked to it, for the subjects that have any."""
     wanted = sorted(set(subjects))
-    read = remembered_aliases(conn, wanted)
-    if read is not None:
-        return read
     found: dict[str, list[str]] = defaultdict(list)
     for start in range(0, len(wanted), _CHUNK):
         for alias, subject in conn.execute(_ALIASES, {"subjects": wanted[start : start + _CHUNK]}):
@@ -91,9 +55,6 @@ def link(conn: Connection, alias: str, subject: str, *, source: str, at: datetim
     computer) stays with the first, and their earlier history is not moved between people.
     Linking to a subject that is itself an alias links to what that alias stands for, and the
     aliases of a subject that becomes an alias follow it, so the table stays flat."""
-    tx = current_tx(conn)
-    if tx is not None:
-        tx.scratch.pop(_READ, None)  # what was read of the aliases may change now
     target = resolve(conn, [subject]).get(subject, subject)
     if target == alias:
         return alias  # the two are already one (an alias linked back): nothing to record

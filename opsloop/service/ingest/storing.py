@@ -279,7 +279,6 @@ def _store(ctx: Context, new: list[NewEvent], *, decide: bool) -> list[Accepted]
                 conn,
                 keyed,
                 reserve=_ids_ahead(ctx, tx, new, decide),
-                aliases_for=_aliases_ahead(tx, new, decide),
             )
             if keyed
             else {}
@@ -325,19 +324,6 @@ def _ids_ahead(ctx: Context, tx: Tx, new: list[NewEvent], decide: bool) -> dict[
     unique = list(first.values())
     decisions = deciding.most_decisions(ctx, unique) if decide else 0
     return {"events": len(unique), "decisions": decisions}
-
-
-_ALIASES_AHEAD = 64
-
-
-def _aliases_ahead(tx: Tx, new: list[NewEvent], decide: bool) -> set[str]:
-    """PostgreSQL, a small group: the subjects whose aliases the decisions' history will read,
-    read with the duplicate check instead of a round trip of their own (a batch's thousand
-    subjects keep their chunked read)."""
-    if not decide or tx.conn.dialect.name != "postgresql":
-        return set()
-    subjects = {event.subject for event in new}
-    return subjects if len(subjects) <= _ALIASES_AHEAD else set()
 
 
 def _count(
