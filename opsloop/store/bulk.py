@@ -3,8 +3,8 @@
 `run_many` compiles the statement once with SQLAlchemy, keeping its column types'
 conversions, and hands the rows to the driver itself: SQLAlchemy's per-row parameter handling
 costs about as much as the write. On SQLite that is one executemany of plain tuples. On
-PostgreSQL a plain INSERT of several rows goes in with `COPY … FROM STDIN`, three to four
-times cheaper per row than psycopg's pipelined executemany at 1,000 rows
+PostgreSQL a plain INSERT of more than a few rows goes in with `COPY … FROM STDIN`, three to
+four times cheaper per row than psycopg's pipelined executemany at 1,000 rows
 (docs/performance.md#postgresql); any other statement is an executemany. The store contract
 tests run every path on both databases.
 """
@@ -44,7 +44,7 @@ def run_many(conn: Connection, statement: Executable, rows: list[dict[str, Any]]
     converted = [
         (index, process) for index, process in enumerate(processors) if process is not None
     ]
-    if conn.dialect.name != "sqlite" and _copyable(statement):
+    if conn.dialect.name != "sqlite" and len(rows) > _COPY_FROM and _copyable(statement):
         _copy(conn, statement, sql, names, _copy_conversions(statement, conn.dialect, names), rows)
         return
     if conn.dialect.name != "sqlite":  # psycopg takes named parameters: a dict per row
@@ -58,6 +58,11 @@ def run_many(conn: Connection, statement: Executable, rows: list[dict[str, Any]]
             values[index] = process(values[index])
         params.append(tuple(values))
     conn.exec_driver_sql(sql, params)
+
+
+# COPY costs two round trips (the statement, then the rows) where psycopg's executemany sends
+# everything in one pipeline: a group of a few concurrent single events is quicker without it.
+_COPY_FROM = 16
 
 
 def _named(
@@ -180,6 +185,24 @@ def insert_at_commit(conn: Connection, table: Table, rows: list[dict[str, Any]])
     if not rows or tx is None or conn.dialect.name == "sqlite" or len(rows) > _AT_COMMIT_MAX:
         return insert_returning_ids(conn, table, rows)
     ids = _take_reserved(conn, table.name, len(rows)) or _next_ids(conn, table.name, len(rows))
+    full = [{**row, "id": new_id} for row, new_id in zip(rows, ids, strict=True)]
+    sql, names, processors = _prepare(_insert_of(table), conn.dialect, tuple(full[0]))
+    converted = [(index, process) for index, process in enumerate(processors) if process]
+    tx.defer_many(sql, _named(names, converted, full))
+    return ids
+
+
+def insert_with_next_read(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+    """`insert_returning_ids`, except that on PostgreSQL, in a transaction whose ids for these
+    rows were taken ahead (`reserve_ids`), a few rows are sent with the transaction's next
+    pipelined statement (`Tx.pipelined`, or its commit): a round trip fewer. The caller's next
+    read of the table must be that statement, or come after it. Otherwise: inserted now."""
+    tx = current_tx(conn)
+    if not rows or tx is None or conn.dialect.name == "sqlite" or len(rows) > _COPY_FROM:
+        return insert_returning_ids(conn, table, rows)
+    ids = _take_reserved(conn, table.name, len(rows))
+    if ids is None:
+        return insert_returning_ids(conn, table, rows)
     full = [{**row, "id": new_id} for row, new_id in zip(rows, ids, strict=True)]
     sql, names, processors = _prepare(_insert_of(table), conn.dialect, tuple(full[0]))
     converted = [(index, process) for index, process in enumerate(processors) if process]

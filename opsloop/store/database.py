@@ -157,6 +157,10 @@ class Tx:
                 # included, and psycopg would take it for prepared ("… does not exist" ever
                 # after).
                 driver.execute("COMMIT", prepare=False)
+                # Sent (each statement goes out as it is queued): what waits for this
+                # transaction's turn may go on while the server runs it and flushes the WAL.
+                if last is not None and last.on_sent is not None:
+                    last.on_sent()
         except psycopg.errors.DivisionByZero:
             # The last write's guard: it could not do its work (another writer got there
             # first). Back to before it, still in the transaction, and the fallback instead.
@@ -183,6 +187,8 @@ class LastWrite:
     params: dict[str, Any]
     on_success: Callable[[], None]
     fallback: Callable[[], None]
+    on_sent: Callable[[], None] | None = None
+    """Runs once the statement and the COMMIT are sent, before their results are back."""
 
 
 PING_AFTER = 2.0

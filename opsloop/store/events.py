@@ -16,7 +16,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from opsloop.core.event_views import Entity
 from opsloop.core.events import Event, HistoryEvent, NewEvent, subject_kind
 from opsloop.store import identities as identity_store
-from opsloop.store.bulk import insert_returning_ids, reserve_ids, run_many
+from opsloop.store.bulk import insert_returning_ids, insert_with_next_read, reserve_ids, run_many
+from opsloop.store.database import current_tx
 from opsloop.store.schema import entities, events, identities
 from opsloop.store.types import UtcDateTime, json_dumps
 
@@ -154,8 +155,11 @@ def _known_and_ahead(
     return [(key, event_id) for key, event_id in known]
 
 
-def insert_events(conn: Connection, new: list[NewEvent]) -> list[int]:
-    """Insert events (already deduplicated) and return their ids in the same order."""
+def insert_events(conn: Connection, new: list[NewEvent], *, with_touch: bool = False) -> list[int]:
+    """Insert events (already deduplicated) and return their ids in the same order.
+    `with_touch`: the caller's next statement is `touch_and_merge` for these events, and
+    nothing reads them before it; PostgreSQL then sends a few of them with it, in its round
+    trip (`bulk.insert_with_next_read`)."""
     if not new:
         return []
     rows = [
@@ -171,6 +175,8 @@ def insert_events(conn: Connection, new: list[NewEvent]) -> list[int]:
         }
         for e in new
     ]
+    if with_touch:
+        return insert_with_next_read(conn, events, rows)
     return insert_returning_ids(conn, events, rows)
 
 
@@ -443,7 +449,7 @@ def touch_and_merge(
                     "last_seen": last,
                 }
             )
-        found = conn.execute(_TOUCH_MERGED_PG, {"rows": json_dumps(rows), "now": now})
+        found = _touch_pg(conn, {"rows": json_dumps(rows), "now": now})
         profiles = Profiles()
         inserted: set[str] = set()
         for subject, traits, trusted, is_new in found:
@@ -482,6 +488,17 @@ def touch_and_merge(
     return profiles, kept
 
 
+def _touch_pg(conn: Connection, params: dict[str, Any]) -> list[Any]:
+    """The upsert, sent in one round trip with the writes the transaction deferred to it (the
+    events it is storing: `insert_events(with_touch=True)`)."""
+    tx = current_tx(conn)
+    if tx is None:
+        return list(conn.execute(_TOUCH_MERGED_PG, params))
+    with tx.pipelined() as driver:
+        cursor = driver.execute(_TOUCH_MERGED_PG_DRIVER, params)
+    return list(cursor.fetchall())
+
+
 # One statement, however many subjects: the upsert locks each row (in subject order, so two
 # writers touching the same subjects lock them in one order) and returns its traits, with the
 # traits a new row starts with; `xmax = 0` marks a row this statement inserted rather than
@@ -505,6 +522,9 @@ _TOUCH_MERGED_PG = text(
         last_seen_at = greatest(entities.last_seen_at, excluded.last_seen_at)
     RETURNING entities.subject, entities.traits, entities.trusted_traits, entities.xmax = 0
     """
+)
+_TOUCH_MERGED_PG_DRIVER = (
+    str(_TOUCH_MERGED_PG).replace(":rows", "%(rows)s").replace(":now", "%(now)s").strip()
 )
 
 

@@ -410,12 +410,33 @@ def _append_if_head(
         params[column] = [entry[column] for entry in sealed]
     params["at"] = [entry["at"].astimezone(UTC) for entry in sealed]
     params["detail"] = [json_dumps(entry["detail"]) for entry in sealed]
+    engine, moved = tx.conn.engine, (sealed[-1]["id"], sealed[-1]["hash"])
+    committed = False
+
+    def sent() -> None:
+        # The next writer of this process seals after these rows and sends at once: its
+        # append waits in the server for this COMMIT (the head's row lock), not here for
+        # the answer. Should this transaction not commit, that append finds the head
+        # elsewhere and takes the locking path.
+        _HEADS.remember(engine, moved, ahead=True)
+        _HEADS.let_go(tx)
+
+    def succeeded() -> None:
+        nonlocal committed
+        committed = True
+
+    def fell_back() -> None:
+        _HEADS.forget(engine)
+        _append_locked(tx.conn, rows, digests)
+
+    tx.at_end(lambda: None if committed else _HEADS.forget(engine))
     tx.last_write(
         LastWrite(
             _APPEND_IF_HEAD,
             params,
-            on_success=lambda: _HEADS.remember_on_commit(tx, sealed[-1]),
-            fallback=lambda: _append_locked(tx.conn, rows, digests),
+            on_success=succeeded,
+            fallback=fell_back,
+            on_sent=sent,
         )
     )
 
@@ -433,17 +454,26 @@ class _Heads:
         self._turns: weakref.WeakKeyDictionary[Engine, Any] = weakref.WeakKeyDictionary()
 
     def hold(self, tx: Tx) -> None:
-        """Wait for this process's turn to append, and keep it until `tx` is over. Held only
-        from sealing to commit: the transaction's last round trip (or, on the locking path,
-        from locking the head, which it would wait for anyway). Two writers of one process
-        appending at once would otherwise both seal against the same head, and the second
-        would take the locking path every time."""
+        """Wait for this process's turn to append, and keep it until `tx` has sent its last
+        round trip (`let_go`) or is over. Held from sealing to sending the append with the
+        COMMIT (or, on the locking path, from locking the head to the transaction's end, as
+        the server would make it wait anyway). Two writers of one process appending at once
+        would otherwise both seal against the same head, and the second would take the
+        locking path every time."""
         with self._lock:
             turn = self._turns.get(tx.conn.engine)
             if turn is None:
                 turn = self._turns[tx.conn.engine] = threading.RLock()
         turn.acquire()
-        tx.at_end(turn.release)
+        held = tx.scratch.setdefault(_TURNS, [])
+        held.append(turn)
+        tx.at_end(lambda: self.let_go(tx))
+
+    def let_go(self, tx: Tx) -> None:
+        """Give up the turns `tx` holds (once: the transaction's end calls this again)."""
+        held: list[Any] = tx.scratch.get(_TURNS, [])
+        while held:
+            held.pop().release()
 
     def get(self, engine: Engine) -> tuple[int, bytes] | None:
         with self._lock:
@@ -454,13 +484,23 @@ class _Heads:
         engine, moved = tx.conn.engine, (last["id"], last["hash"])
         tx.after_commit(lambda: self.remember(engine, moved))
 
-    def remember(self, engine: Engine, head: tuple[int, bytes]) -> None:
+    def remember(self, engine: Engine, head: tuple[int, bytes], *, ahead: bool = False) -> None:
+        """`head` is the chain's head once the transaction that appended it commits; `ahead`:
+        it is sent but not yet committed, and the next writer of this process seals after it
+        (the one who sent it forgets it if it does not commit)."""
         with self._lock:  # commits may report out of order: keep the furthest
             known = self._known.get(engine)
-            if known is None or head[0] > known[0]:
+            if ahead or known is None or head[0] > known[0]:
                 self._known[engine] = head
 
+    def forget(self, engine: Engine) -> None:
+        """The remembered head may be wrong (a guard failed, or a transaction that sent its
+        head did not commit): the next writer reads the head under its lock."""
+        with self._lock:
+            self._known.pop(engine, None)
 
+
+_TURNS = "ledger.turns"  # in `Tx.scratch`: the turns the transaction holds, to give up once
 _HEADS = _Heads()
 
 

@@ -477,3 +477,73 @@ def test_a_broken_constraint_in_the_last_round_trip_rolls_everything_back(ops: O
     result = ops.verify_ledger()
     assert result.intact, result.problem
     assert result.audit_rows == before + 1
+
+
+def test_writers_keep_one_chain_when_transactions_fail_at_their_commit(ops: OpsLoop) -> None:
+    """On PostgreSQL a writer hands the next one its turn as soon as its append and COMMIT are
+    sent, and the next one seals after rows that are not committed yet. Here every third
+    transaction fails at the COMMIT itself (a deferred unique constraint), after its append
+    ran: the writers that sealed after it find the head elsewhere and append after the real
+    one. The chain stays whole and holds exactly the transactions that committed."""
+    deferred = "" if ops.db.is_sqlite else " DEFERRABLE INITIALLY DEFERRED"
+    with ops.db.engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE ledger_test_once (n INTEGER, UNIQUE (n){deferred})")
+    at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    committed: list[str] = []
+    failed: list[str] = []
+    errors: list[BaseException] = []
+
+    def write(worker: int) -> None:
+        for n in range(12):
+            name = f"{worker}-{n}"
+            try:
+                with ops.db.transaction() as tx:
+                    source_stats.add(tx.conn, "ledger-test", "2026-03-02", received=1)
+                    audit_store.record(
+                        tx.conn,
+                        at=at,
+                        actor=name,
+                        verb="test.wrote",
+                        object_type="test",
+                        object_id=n,
+                    )
+                    if n % 3 == 2:  # one value twice: refused when the rows are checked
+                        # (a value of its own: no other writer's check waits on this one)
+                        tx.conn.exec_driver_sql(
+                            f"INSERT INTO ledger_test_once (n) VALUES ({worker * 100 + n}), "
+                            f"({worker * 100 + n})"
+                        )
+                committed.append(name)
+            except sa.exc.IntegrityError:
+                failed.append(name)
+            except BaseException as exc:  # reported below, in the test's thread
+                errors.append(exc)
+
+    try:
+        before = ops.verify_ledger().audit_rows
+        threads = [threading.Thread(target=write, args=(worker,)) for worker in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        with ops.db.transaction() as tx:  # and the next one appends as usual
+            audit_store.record(
+                tx.conn, at=at, actor="after", verb="test.wrote", object_type="test", object_id=0
+            )
+    finally:
+        with ops.db.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE ledger_test_once")
+
+    assert errors == []
+    assert (len(committed), len(failed)) == (3 * 8, 3 * 4)
+    result = ops.verify_ledger()
+    assert result.intact, result.problem
+    assert result.audit_rows == before + len(committed) + 1
+    with ops.db.read() as conn:
+        written = {
+            row.actor
+            for row in conn.execute(sa.select(audit.c.actor).where(audit.c.verb == "test.wrote"))
+        }
+        counted = source_stats.totals(conn, "ledger-test", "2026-03-02")["received"]
+    assert written == {*committed, "after"}
+    assert counted == len(committed)

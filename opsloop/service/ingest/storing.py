@@ -297,7 +297,8 @@ def _store(ctx: Context, new: list[NewEvent], *, decide: bool) -> list[Accepted]
                     batch_keys[key] = len(fresh)
                 slots.append(("new", len(fresh)))
                 fresh.append(event)
-        ids = event_store.insert_events(conn, fresh)
+        # touch_and_merge is the next statement (`_after_insert`), and it reads no events.
+        ids = event_store.insert_events(conn, fresh, with_touch=True)
         if fresh:
             _after_insert(ctx, tx, fresh, ids, now, decide=decide)
         _count(ctx, conn, new, slots, now, live=decide)
