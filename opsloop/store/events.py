@@ -6,7 +6,7 @@ import functools
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection, bindparam, func, insert, select, text, update
@@ -208,6 +208,36 @@ def list_events(
     return [as_event(row) for row in conn.execute(query)]
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryWanted:
+    """A history read (`fetch_history`'s arguments), to make with other statements."""
+
+    subjects: list[str]
+    types: set[str]
+    since: datetime | None
+    until: datetime | None
+
+    def read(self, conn: Connection) -> dict[str, list[HistoryEvent]]:
+        return fetch_history(conn, self.subjects, self.types, since=self.since, until=self.until)
+
+    def covers(self, other: HistoryWanted) -> bool:
+        """Everything `other` would read is in what this reads."""
+        return (
+            set(other.subjects) <= set(self.subjects)
+            and other.types <= self.types
+            and (self.since is None or (other.since is not None and self.since <= other.since))
+            and (self.until is None or (other.until is not None and other.until <= self.until))
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRead:
+    """A history read made ahead, and what it asked for."""
+
+    wanted: HistoryWanted
+    events: dict[str, list[HistoryEvent]]
+
+
 def fetch_history(
     conn: Connection,
     subjects: list[str],
@@ -326,14 +356,35 @@ def _history_pg(
             params["since"] = since
         if until is not None:
             params["until"] = until
-        rows = conn.execute(_pg_history(bounds), params).all()
-        # A name that is both a subject of the chunk and another's alias comes twice: its
-        # events are its owner's, as on SQLite.
-        owner_of = {name: owner for owner, name, *_ in rows if owner != name}
-        for owner, name, type_, occurred_at, payload, source, event_id in rows:
-            if owner_of.get(name, name) == owner:
-                history[owner].append(HistoryEvent(type_, occurred_at, payload, source, event_id))
+        _add_history(history, conn.execute(_pg_history(bounds), params).all())
     return history
+
+
+def _add_history(history: dict[str, list[HistoryEvent]], rows: Sequence[Any]) -> None:
+    # A name that is both a subject of the chunk and another's alias comes twice: its events
+    # are its owner's, as on SQLite.
+    owner_of = {name: owner for owner, name, *_ in rows if owner != name}
+    for owner, name, type_, occurred_at, payload, source, event_id in rows:
+        if owner_of.get(name, name) == owner:
+            history[owner].append(HistoryEvent(type_, occurred_at, payload, source, event_id))
+
+
+@functools.cache
+def _pg_history_driver(bounds: tuple[bool, bool]) -> str:
+    """`_pg_history` as psycopg takes it, for a pipeline (`_touch_pg`)."""
+    from sqlalchemy.dialects import postgresql
+
+    dialect = postgresql.dialect(paramstyle="pyformat")  # type: ignore[no-untyped-call]
+    return str(_pg_history(bounds).compile(dialect=dialect))
+
+
+def _pg_history_params(wanted: HistoryWanted) -> dict[str, Any]:
+    params: dict[str, Any] = {"subjects": wanted.subjects, "types": sorted(wanted.types)}
+    if wanted.since is not None:
+        params["since"] = wanted.since.astimezone(UTC)
+    if wanted.until is not None:
+        params["until"] = wanted.until.astimezone(UTC)
+    return params
 
 
 def count_events(conn: Connection) -> int:
@@ -373,6 +424,8 @@ class Profiles:
     created: set[str] = field(default_factory=set)
     """Subjects whose rows this transaction created (`touch_and_merge`): nothing was decided
     about them before."""
+    history: HistoryRead | None = None
+    """The history read with the touch, when one was asked for (`touch_and_merge`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,13 +467,18 @@ def touch_and_merge(
     now: datetime,
     *,
     protected: Collection[str],
+    history: HistoryWanted | None = None,
 ) -> tuple[Profiles, list[KeptTrait]]:
     """`touch_entities`, then `apply_patches`, with each subject seen for the first time
     written once: its row goes in with its patches already merged, instead of going in empty
     and being updated (half the entity writes for new leads, customers and tickets). Existing
-    subjects are merged as `apply_patches` merges them, their rows locked first."""
+    subjects are merged as `apply_patches` merges them, their rows locked first.
+
+    `history`: a history read to make too, its result in `Profiles.history` (PostgreSQL:
+    in the upsert's round trip). It sees the events stored before this call."""
     if not seen:
-        return Profiles(), []
+        read = HistoryRead(history, history.read(conn)) if history is not None else None
+        return Profiles(history=read), []
     # What each patched subject's profile would be if it were new; used for those that are.
     fresh = {
         subject: _merged(subject, {}, {}, in_order, protected)
@@ -449,8 +507,12 @@ def touch_and_merge(
                     "last_seen": last,
                 }
             )
-        found = _touch_pg(conn, {"rows": json_dumps(rows), "now": now})
-        profiles = Profiles()
+        found, events_read = _touch_pg(conn, {"rows": json_dumps(rows), "now": now}, history)
+        profiles = Profiles(
+            history=HistoryRead(history, events_read)
+            if history is not None and events_read is not None
+            else None
+        )
         inserted: set[str] = set()
         for subject, traits, trusted, is_new in found:
             profiles.traits[subject] = traits
@@ -478,6 +540,8 @@ def touch_and_merge(
                 seen_again.append({**row, "traits": {}})
         run_many(conn, _insert_of_entities(), new_rows)
         run_many(conn, _TOUCH_SQLITE, seen_again)
+        if history is not None:
+            profiles.history = HistoryRead(history, history.read(conn))
     profiles.created = inserted
     kept: list[KeptTrait] = []
     for subject in sorted(inserted & fresh.keys()):
@@ -488,15 +552,35 @@ def touch_and_merge(
     return profiles, kept
 
 
-def _touch_pg(conn: Connection, params: dict[str, Any]) -> list[Any]:
+def _touch_pg(
+    conn: Connection, params: dict[str, Any], history: HistoryWanted | None
+) -> tuple[list[Any], dict[str, list[HistoryEvent]] | None]:
     """The upsert, sent in one round trip with the writes the transaction deferred to it (the
-    events it is storing: `insert_events(with_touch=True)`)."""
+    events it is storing: `insert_events(with_touch=True)`) and the history read after it."""
     tx = current_tx(conn)
     if tx is None:
-        return list(conn.execute(_TOUCH_MERGED_PG, params))
+        found = list(conn.execute(_TOUCH_MERGED_PG, params))
+        return found, history.read(conn) if history is not None else None
+    together = (
+        history is not None and bool(history.types) and len(history.subjects) <= _PG_HISTORY_CHUNK
+    )
+    read = None
     with tx.pipelined() as driver:
         cursor = driver.execute(_TOUCH_MERGED_PG_DRIVER, params)
-    return list(cursor.fetchall())
+        if together:
+            assert history is not None
+            bounds = (history.since is not None, history.until is not None)
+            read = driver.execute(_pg_history_driver(bounds), _pg_history_params(history))
+    found = list(cursor.fetchall())
+    if history is None:
+        return found, None
+    if read is None:
+        return found, history.read(conn)
+    read_history: dict[str, list[HistoryEvent]] = defaultdict(list)
+    # As the statement's columns convert them: times in UTC (jsonb arrives decoded).
+    rows = [(*row[:3], row[3].astimezone(UTC), *row[4:]) for row in read.fetchall()]
+    _add_history(read_history, rows)
+    return found, read_history
 
 
 # One statement, however many subjects: the upsert locks each row (in subject order, so two

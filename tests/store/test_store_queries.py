@@ -19,6 +19,7 @@ from opsloop.core.events import NewEvent
 from opsloop.store import actions as action_store
 from opsloop.store import decisions as decision_store
 from opsloop.store import events as event_store
+from opsloop.store import identities
 from opsloop.store import outcomes as outcome_store
 from opsloop.store import playbooks as playbook_store
 from opsloop.store import quarantine as quarantine_store
@@ -285,6 +286,71 @@ def test_history_holds_only_wanted_types_within_the_window_oldest_first(db: Data
     )
     assert nothing.get("lead:3", []) == [], "no types wanted, nothing read"
     assert history.get("lead:4", []) == []
+
+
+def test_the_history_read_with_the_entity_upsert_is_the_history_read_alone(db: Database) -> None:
+    """Ingest reads its decisions' history in the round trip of the entity upsert (PostgreSQL),
+    after events it sends with that upsert: the same events as reading it on its own after
+    the commit, the ones stored in that very transaction and an alias's included."""
+    hour = timedelta(hours=1)
+    with db.transaction() as tx:
+        event_store.insert_events(
+            tx.conn,
+            [
+                new_event("lead:1", "page.viewed", at=T0, payload={"path": "/old"}),
+                new_event("visitor:9", "page.viewed", at=T0 + hour, payload={"path": "/anon"}),
+            ],
+        )
+        identities.link(tx.conn, "visitor:9", "lead:1", source="site", at=T0)
+    wanted = event_store.HistoryWanted(
+        ["lead:1", "lead:2"], {"page.viewed", "lead.created"}, None, T0 + 5 * hour
+    )
+    fresh = [
+        new_event("lead:1", "lead.created", at=T0 + 2 * hour, key="c1"),
+        new_event("lead:2", "page.viewed", at=T0 + 3 * hour, payload={"path": "/p"}, key="c2"),
+    ]
+    with db.transaction() as tx:
+        # As ingest does: the ids taken with the duplicate check, the events sent with the touch.
+        event_store.find_by_idempotency(
+            tx.conn, [("api", "c1"), ("api", "c2")], reserve={"events": 2, "decisions": 0}
+        )
+        event_store.insert_events(tx.conn, fresh, with_touch=True)
+        profiles, _ = event_store.touch_and_merge(
+            tx.conn,
+            {e.subject: (e.occurred_at, e.occurred_at) for e in fresh},
+            {},
+            T0 + 4 * hour,
+            protected=(),
+            history=wanted,
+        )
+    with db.read() as conn:
+        alone = wanted.read(conn)
+
+    assert profiles.history is not None
+    assert profiles.history.wanted == wanted
+    read_ahead = {subject: events for subject, events in profiles.history.events.items() if events}
+    assert read_ahead == {subject: events for subject, events in alone.items() if events}
+    assert [e.payload.get("path", e.type) for e in read_ahead["lead:1"]] == [
+        "/old",
+        "/anon",
+        "lead.created",
+    ]
+    assert all(e.occurred_at.tzinfo is UTC for e in read_ahead["lead:1"])
+    assert [e.payload["path"] for e in read_ahead["lead:2"]] == ["/p"]
+
+
+def test_a_history_read_ahead_serves_only_reads_it_covers() -> None:
+    hour = timedelta(hours=1)
+    ahead = event_store.HistoryWanted(["lead:1", "lead:2"], {"a", "b"}, T0, T0 + 5 * hour)
+    assert ahead.covers(event_store.HistoryWanted(["lead:2"], {"a"}, T0 + hour, T0 + 2 * hour))
+    for narrower_ahead_than_needed in (
+        event_store.HistoryWanted(["lead:3"], {"a"}, T0 + hour, T0 + 2 * hour),
+        event_store.HistoryWanted(["lead:1"], {"c"}, T0 + hour, T0 + 2 * hour),
+        event_store.HistoryWanted(["lead:1"], {"a"}, None, T0 + 2 * hour),
+        event_store.HistoryWanted(["lead:1"], {"a"}, T0 - hour, T0 + 2 * hour),
+        event_store.HistoryWanted(["lead:1"], {"a"}, T0 + hour, None),
+    ):
+        assert not ahead.covers(narrower_ahead_than_needed)
 
 
 def test_history_orders_by_instant_whatever_the_offset_it_arrived_with(db: Database) -> None:

@@ -53,11 +53,13 @@ def decide_stored(
     *,
     traits: dict[str, dict[str, Any]] | None = None,
     first_seen: Collection[str] = (),
+    ahead: event_store.HistoryRead | None = None,
 ) -> list[int]:
     """Decide every active playbook each of these just-stored events triggers, in the caller's
     transaction; return the new decision ids. `traits` (subject → current traits) saves a read
     when the caller has them; `first_seen` names subjects this transaction created, which have
-    no earlier decision for a cooldown to look up."""
+    no earlier decision for a cooldown to look up; `ahead`, what `history_ahead` asked for
+    these events, read by the caller."""
     active = ctx.catalog.active()
     if any(playbook.compiled.playbook.trigger.is_absence for playbook in active.values()):
         from opsloop.service.decide import absences  # only businesses that wait for absences
@@ -73,7 +75,16 @@ def decide_stored(
     if not work:
         return []
     kept = without_cooldown(tx.conn, work, first_seen=first_seen)
-    return decide_work(ctx, tx, kept, now, traits=traits)
+    return decide_work(ctx, tx, kept, now, traits=traits, ahead=ahead)
+
+
+def history_ahead(ctx: Context, stored: list[Event]) -> event_store.HistoryWanted | None:
+    """The history `decide_stored` will read for these events, for the caller to read with
+    statements of its own before it (the ingest reads it with the entity upsert). Asked before
+    cooldowns drop any trigger, it holds what the decisions left read, and maybe more."""
+    active = [p for p in ctx.catalog.active().values() if not needs_llm(p)]
+    work = triggered(stored, active)
+    return history_wanted(work) if work else None
 
 
 def most_decisions(ctx: Context, events: list[NewEvent]) -> int:
@@ -107,9 +118,11 @@ def decide_work(
     now: datetime,
     *,
     traits: dict[str, dict[str, Any]] | None = None,
+    ahead: event_store.HistoryRead | None = None,
 ) -> list[int]:
     """Decide each (stored event, playbook) pair, cooldowns already applied, in the caller's
-    transaction; return the new decision ids."""
+    transaction; return the new decision ids. `ahead`: the history read already
+    (`history_ahead`), used if it covers these pairs."""
     if not work:
         return []
     conn = tx.conn
@@ -130,7 +143,7 @@ def decide_work(
         if not work:
             return []
 
-    history, traits = read_inputs(ctx, conn, work, traits)
+    history, traits = read_inputs(ctx, conn, work, traits, ahead)
     playbooks = {playbook.name: playbook for _, playbook in work}
     models = _models(ctx, tx, playbooks)
     text_models = _text_models(ctx, tx, playbooks)
@@ -223,8 +236,22 @@ def read_inputs(
     conn: Connection,
     work: list[tuple[Event, ActivePlaybook]],
     traits: dict[str, dict[str, Any]] | None = None,
+    ahead: event_store.HistoryRead | None = None,
 ) -> tuple[dict[str, list[HistoryEvent]], dict[str, dict[str, Any]]]:
-    """The history (features and early outcomes) and traits the decisions in `work` read."""
+    """The history (features and early outcomes) and traits the decisions in `work` read.
+    Traits passed in, and a history read ahead that holds all it needs, are not read again."""
+    wanted = history_wanted(work)
+    if ahead is not None and ahead.wanted.covers(wanted):
+        history = ahead.events
+    else:  # none, or the playbooks changed since it was read
+        history = wanted.read(conn)
+    if traits is None:
+        traits = event_store.get_traits(conn, wanted.subjects)
+    return history, traits
+
+
+def history_wanted(work: list[tuple[Event, ActivePlaybook]]) -> event_store.HistoryWanted:
+    """The history read that serves every decision in `work`."""
     # One read serves the features (events up to each trigger) and the outcomes a decision
     # made late may already have (events after it), so there is no upper bound when the
     # playbooks have outcomes.
@@ -244,10 +271,7 @@ def read_inputs(
                 else min(since, event.occurred_at - compiled.lookback)
             )
     subjects = sorted({event.subject for event, _ in work})
-    history = event_store.fetch_history(conn, subjects, types, since=since, until=until)
-    if traits is None:
-        traits = event_store.get_traits(conn, subjects)
-    return history, traits
+    return event_store.HistoryWanted(subjects, types, since, until)
 
 
 def record_decisions(

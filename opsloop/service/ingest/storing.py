@@ -370,9 +370,16 @@ def _after_insert(
                 event.traits, event.source, trusted=event.source not in public
             )
             patches.setdefault(event.subject, []).append(patch)
-    # The subjects' traits, read once, serve the merge and the decisions below.
+    stored = [_stored(event, event_id) for event, event_id in zip(fresh, ids, strict=True)]
+    # The subjects' traits, read once, serve the merge and the decisions below; the history
+    # the decisions read comes with them (in the same round trip on PostgreSQL).
     profiles, kept = event_store.touch_and_merge(
-        conn, seen, patches, now, protected=ctx.settings.protected_traits
+        conn,
+        seen,
+        patches,
+        now,
+        protected=ctx.settings.protected_traits,
+        history=deciding.history_ahead(ctx, stored) if decide else None,
     )
     for trait in kept:
         # The event keeps the traits as sent (the ledger holds what arrived); only the profile
@@ -400,9 +407,16 @@ def _after_insert(
                 )
     if not decide:
         return
-    stored = [_stored(event, event_id) for event, event_id in zip(fresh, ids, strict=True)]
     sequences.on_events(ctx, tx, stored, now)
-    deciding.decide_stored(ctx, tx, stored, now, traits=traits, first_seen=profiles.created)
+    deciding.decide_stored(
+        ctx,
+        tx,
+        stored,
+        now,
+        traits=traits,
+        first_seen=profiles.created,
+        ahead=profiles.history,
+    )
 
 
 def _link_outcome(
