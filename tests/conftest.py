@@ -261,6 +261,19 @@ def eventually(check: Callable[[], Any], *, timeout: float = 10.0, interval: flo
     pytest.fail(f"condition not met within {timeout}s (last value: {last!r})")
 
 
+def sessions_waiting_on_a_lock(db: Database) -> int:
+    """PostgreSQL: how many sessions of this database wait on a lock (another's row)."""
+    with db.read() as conn:
+        return int(
+            conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+        )
+
+
 # --- the app over real HTTP ----------------------------------------------------------------
 
 

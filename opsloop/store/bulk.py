@@ -173,36 +173,19 @@ def insert_returning_ids(conn: Connection, table: Table, rows: list[dict[str, An
     return ids
 
 
-_AT_COMMIT_MAX = 64  # more rows than this go through COPY now: faster per row than executemany
+_DEFERRED_MAX = 64  # more rows than this go through COPY now: faster per row than executemany
 
 
-def insert_at_commit(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+def insert_deferred(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> list[int]:
     """`insert_returning_ids`, except that on PostgreSQL, in a transaction, the rows are sent
-    with its last statements (`Tx.defer_many`): a round trip fewer. Only for rows that nothing
-    later in the transaction reads or refers to (a foreign key) before it commits. SQLite,
-    outside a transaction, or more than `_AT_COMMIT_MAX` rows: inserted now."""
+    with the transaction's next pipelined round trip, at the latest its commit
+    (`Tx.defer_many`): a round trip fewer. Only for rows that nothing reads or refers to (a
+    foreign key) before that round trip, or in it ahead of them. SQLite, outside a transaction,
+    or more than `_DEFERRED_MAX` rows: inserted now."""
     tx = current_tx(conn)
-    if not rows or tx is None or conn.dialect.name == "sqlite" or len(rows) > _AT_COMMIT_MAX:
+    if not rows or tx is None or conn.dialect.name == "sqlite" or len(rows) > _DEFERRED_MAX:
         return insert_returning_ids(conn, table, rows)
     ids = _take_reserved(conn, table.name, len(rows)) or _next_ids(conn, table.name, len(rows))
-    full = [{**row, "id": new_id} for row, new_id in zip(rows, ids, strict=True)]
-    sql, names, processors = _prepare(_insert_of(table), conn.dialect, tuple(full[0]))
-    converted = [(index, process) for index, process in enumerate(processors) if process]
-    tx.defer_many(sql, _named(names, converted, full))
-    return ids
-
-
-def insert_with_next_read(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> list[int]:
-    """`insert_returning_ids`, except that on PostgreSQL, in a transaction whose ids for these
-    rows were taken ahead (`reserve_ids`), a few rows are sent with the transaction's next
-    pipelined statement (`Tx.pipelined`, or its commit): a round trip fewer. The caller's next
-    read of the table must be that statement, or come after it. Otherwise: inserted now."""
-    tx = current_tx(conn)
-    if not rows or tx is None or conn.dialect.name == "sqlite" or len(rows) > _COPY_FROM:
-        return insert_returning_ids(conn, table, rows)
-    ids = _take_reserved(conn, table.name, len(rows))
-    if ids is None:
-        return insert_returning_ids(conn, table, rows)
     full = [{**row, "id": new_id} for row, new_id in zip(rows, ids, strict=True)]
     sql, names, processors = _prepare(_insert_of(table), conn.dialect, tuple(full[0]))
     converted = [(index, process) for index, process in enumerate(processors) if process]

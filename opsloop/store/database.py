@@ -61,6 +61,8 @@ class Tx:
     _deferred: list[tuple[str, Sequence[Any], bool]] = field(default_factory=list)
     _last: LastWrite | None = None
     _at_end: list[Callable[[], None]] = field(default_factory=list)
+    committed: bool = False
+    """Set once it has committed, before the commit's callbacks run."""
 
     def at_end(self, callback: Callable[[], None]) -> None:
         """Run `callback` when the transaction is over, committed or not (after the commit's
@@ -79,8 +81,8 @@ class Tx:
 
     def defer(self, sql: str, params: Sequence[Any]) -> None:
         """A write on the driver's connection whose result nobody reads (a counter's upsert).
-        PostgreSQL: sent with the transaction's last statements, in one round trip
-        (`pipelined`), before it commits. SQLite, where a statement costs no round trip: now."""
+        PostgreSQL: sent with the transaction's next pipelined round trip (`pipelined`), at the
+        latest with its COMMIT. SQLite, where a statement costs no round trip: now."""
         driver = self.conn.connection.driver_connection
         assert driver is not None
         if self.conn.dialect.name == "sqlite":
@@ -169,7 +171,7 @@ class Tx:
             last.fallback()
             self.flush()
             return False
-        if last is not None:
+        if last is not None and last.on_success is not None:
             last.on_success()
         return True
 
@@ -185,8 +187,8 @@ class LastWrite:
 
     sql: str
     params: dict[str, Any]
-    on_success: Callable[[], None]
     fallback: Callable[[], None]
+    on_success: Callable[[], None] | None = None
     on_sent: Callable[[], None] | None = None
     """Runs once the statement and the COMMIT are sent, before their results are back."""
 
@@ -261,7 +263,6 @@ class Database:
         if self._write_lock is not None:
             self._write_lock.acquire()
         tx: Tx | None = None
-        committed = False
         try:
             with self.engine.connect() as conn:
                 if self.is_sqlite:
@@ -277,11 +278,11 @@ class Database:
                             tx.flush()
                     finally:
                         conn.info.pop(_TX, None)
-            committed = True
+            tx.committed = True
         finally:
             if self._write_lock is not None:
                 self._write_lock.release()
-            if tx is not None and not committed:
+            if tx is not None and not tx.committed:
                 for callback in tx._at_end:
                     callback()
         assert tx is not None

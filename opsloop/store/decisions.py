@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from opsloop.core.decision_views import ReviewRow
 from opsloop.core.decisions import Decision, DecisionDraft
 from opsloop.store import explanations
-from opsloop.store.bulk import insert_at_commit, insert_returning_ids
+from opsloop.store.bulk import insert_deferred, insert_returning_ids
 from opsloop.store.explanations import DICTIONARIES
 from opsloop.store.ledger import decision_digest
 from opsloop.store.schema import decisions, events, playbook_versions, playbooks, reviews
@@ -50,7 +50,7 @@ def store_decisions(
 ) -> list[Stored]:
     """`insert_decisions`, with each decision's ledger digest for its audit row. `at_commit`:
     nothing later in the transaction reads these decisions or refers to them, so on
-    PostgreSQL they may be sent with its last statements (`bulk.insert_at_commit`)."""
+    PostgreSQL they may be sent with its last statements (`bulk.insert_deferred`)."""
     if not drafts:
         return []
     plains = [explanations.document(d.inputs, d.explanation) for d, _, _ in drafts]
@@ -80,7 +80,7 @@ def store_decisions(
         }
         for (d, playbook_id, version_id), plain in zip(drafts, plains, strict=True)
     ]
-    ids = (insert_at_commit if at_commit else insert_returning_ids)(conn, decisions, rows)
+    ids = (insert_deferred if at_commit else insert_returning_ids)(conn, decisions, rows)
     return [
         Stored(new_id, decision_digest({**row, "id": new_id}, plain, ()))
         for new_id, row, plain in zip(ids, rows, plains, strict=True)

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from opsloop.core.event_views import Entity
 from opsloop.core.events import Event, HistoryEvent, NewEvent, subject_kind
 from opsloop.store import identities as identity_store
-from opsloop.store.bulk import insert_returning_ids, insert_with_next_read, reserve_ids, run_many
+from opsloop.store.bulk import insert_deferred, insert_returning_ids, reserve_ids, run_many
 from opsloop.store.database import current_tx
 from opsloop.store.schema import entities, events, identities
 from opsloop.store.types import UtcDateTime, json_dumps
@@ -158,8 +158,8 @@ def _known_and_ahead(
 def insert_events(conn: Connection, new: list[NewEvent], *, with_touch: bool = False) -> list[int]:
     """Insert events (already deduplicated) and return their ids in the same order.
     `with_touch`: the caller's next statement is `touch_and_merge` for these events, and
-    nothing reads them before it; PostgreSQL then sends a few of them with it, in its round
-    trip (`bulk.insert_with_next_read`)."""
+    nothing reads them before it; PostgreSQL then sends a few of them in its round trip
+    (`bulk.insert_deferred`)."""
     if not new:
         return []
     rows = [
@@ -176,7 +176,7 @@ def insert_events(conn: Connection, new: list[NewEvent], *, with_touch: bool = F
         for e in new
     ]
     if with_touch:
-        return insert_with_next_read(conn, events, rows)
+        return insert_deferred(conn, events, rows)
     return insert_returning_ids(conn, events, rows)
 
 
@@ -348,14 +348,8 @@ def _history_pg(
     history: dict[str, list[HistoryEvent]] = defaultdict(list)
     bounds = (since is not None, until is not None)
     for start in range(0, len(subjects), _PG_HISTORY_CHUNK):
-        params: dict[str, Any] = {
-            "subjects": subjects[start : start + _PG_HISTORY_CHUNK],
-            "types": types,
-        }
-        if since is not None:
-            params["since"] = since
-        if until is not None:
-            params["until"] = until
+        chunk = subjects[start : start + _PG_HISTORY_CHUNK]
+        params = _pg_history_params(chunk, types, since, until)
         _add_history(history, conn.execute(_pg_history(bounds), params).all())
     return history
 
@@ -370,20 +364,22 @@ def _add_history(history: dict[str, list[HistoryEvent]], rows: Sequence[Any]) ->
 
 
 @functools.cache
-def _pg_history_driver(bounds: tuple[bool, bool]) -> str:
-    """`_pg_history` as psycopg takes it, for a pipeline (`_touch_pg`)."""
+def _driver_sql(statement: Any) -> str:
+    """A PostgreSQL statement as psycopg takes it, to send in a pipeline (`_touch_pg`)."""
     from sqlalchemy.dialects import postgresql
 
     dialect = postgresql.dialect(paramstyle="pyformat")  # type: ignore[no-untyped-call]
-    return str(_pg_history(bounds).compile(dialect=dialect))
+    return str(statement.compile(dialect=dialect)).strip()
 
 
-def _pg_history_params(wanted: HistoryWanted) -> dict[str, Any]:
-    params: dict[str, Any] = {"subjects": wanted.subjects, "types": sorted(wanted.types)}
-    if wanted.since is not None:
-        params["since"] = wanted.since.astimezone(UTC)
-    if wanted.until is not None:
-        params["until"] = wanted.until.astimezone(UTC)
+def _pg_history_params(
+    subjects: list[str], types: list[str], since: datetime | None, until: datetime | None
+) -> dict[str, Any]:
+    params: dict[str, Any] = {"subjects": subjects, "types": types}
+    if since is not None:
+        params["since"] = since
+    if until is not None:
+        params["until"] = until
     return params
 
 
@@ -566,11 +562,14 @@ def _touch_pg(
     )
     read = None
     with tx.pipelined() as driver:
-        cursor = driver.execute(_TOUCH_MERGED_PG_DRIVER, params)
+        cursor = driver.execute(_driver_sql(_TOUCH_MERGED_PG), params)
         if together:
             assert history is not None
-            bounds = (history.since is not None, history.until is not None)
-            read = driver.execute(_pg_history_driver(bounds), _pg_history_params(history))
+            since, until = history.since, history.until
+            read = driver.execute(
+                _driver_sql(_pg_history((since is not None, until is not None))),
+                _pg_history_params(history.subjects, sorted(history.types), since, until),
+            )
     found = list(cursor.fetchall())
     if history is None:
         return found, None
@@ -606,9 +605,6 @@ _TOUCH_MERGED_PG = text(
         last_seen_at = greatest(entities.last_seen_at, excluded.last_seen_at)
     RETURNING entities.subject, entities.traits, entities.trusted_traits, entities.xmax = 0
     """
-)
-_TOUCH_MERGED_PG_DRIVER = (
-    str(_TOUCH_MERGED_PG).replace(":rows", "%(rows)s").replace(":now", "%(now)s").strip()
 )
 
 

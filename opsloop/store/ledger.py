@@ -364,7 +364,7 @@ def _seal(
 # the head, insert, move it, commit). If another process moved the head first, the statement
 # divides by zero: the append is undone and the rows take the locking path, in the same
 # transaction (`Tx.last_write`). The writers of this process take turns from sealing to
-# commit (`_Heads.hold`), so each seals against the head the one before it committed.
+# sending (`_Heads.hold`), so each seals against the head the one before it sent.
 _AT_ONCE = 64
 _APPEND_IF_HEAD = """
 WITH moved AS (
@@ -411,7 +411,6 @@ def _append_if_head(
     params["at"] = [entry["at"].astimezone(UTC) for entry in sealed]
     params["detail"] = [json_dumps(entry["detail"]) for entry in sealed]
     engine, moved = tx.conn.engine, (sealed[-1]["id"], sealed[-1]["hash"])
-    committed = False
 
     def sent() -> None:
         # The next writer of this process seals after these rows and sends at once: its
@@ -421,24 +420,12 @@ def _append_if_head(
         _HEADS.remember(engine, moved, ahead=True)
         _HEADS.let_go(tx)
 
-    def succeeded() -> None:
-        nonlocal committed
-        committed = True
-
     def fell_back() -> None:
         _HEADS.forget(engine)
         _append_locked(tx.conn, rows, digests)
 
-    tx.at_end(lambda: None if committed else _HEADS.forget(engine))
-    tx.last_write(
-        LastWrite(
-            _APPEND_IF_HEAD,
-            params,
-            on_success=succeeded,
-            fallback=fell_back,
-            on_sent=sent,
-        )
-    )
+    tx.at_end(lambda: None if tx.committed else _HEADS.forget(engine))
+    tx.last_write(LastWrite(_APPEND_IF_HEAD, params, fallback=fell_back, on_sent=sent))
 
 
 class _Heads:

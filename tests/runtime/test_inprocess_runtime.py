@@ -18,12 +18,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
 from opsloop.runtime.inprocess import InProcessRuntime
 from opsloop.store.database import Database
 from opsloop.store.schema import jobs, workers
-from tests.conftest import Clock, eventually
+from tests.conftest import Clock, eventually, sessions_waiting_on_a_lock
 from tests.runtime.support import (
     Recorder,
     Runtimes,
@@ -107,7 +107,7 @@ def test_two_processes_creating_a_schedule_at_the_same_moment_enqueue_it_once(
     assert looked.wait(10)
     if not runtimes.db.is_sqlite:
         # Let the second process's INSERT reach the first one's uncommitted row and wait on it.
-        eventually(lambda: _sessions_waiting_on_a_lock(runtimes.db) > 0)
+        eventually(lambda: sessions_waiting_on_a_lock(runtimes.db) > 0)
     go.set()
     first_thread.join(10)
     second_thread.join(10)
@@ -116,18 +116,6 @@ def test_two_processes_creating_a_schedule_at_the_same_moment_enqueue_it_once(
     assert results["first"] + results["second"] == 1
     assert len(ticks.calls) == 1
     assert job_rows(runtimes.db) == []
-
-
-def _sessions_waiting_on_a_lock(db: Database) -> int:
-    with db.read() as conn:
-        return int(
-            conn.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            ).scalar_one()
-        )
 
 
 def test_a_job_held_by_a_worker_whose_process_is_gone_is_handed_back_at_once(

@@ -11,13 +11,12 @@ import threading
 from datetime import UTC, datetime
 
 import psycopg
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from opsloop.service.ingest.storing import Accepted
-from opsloop.store.database import Database
 from opsloop.store.schema import decisions, events
-from tests.conftest import OpsFactory, eventually, lead_playbook
+from tests.conftest import OpsFactory, eventually, lead_playbook, sessions_waiting_on_a_lock
 
 
 def test_a_post_racing_another_writer_on_its_key_is_answered_as_the_duplicate(
@@ -48,7 +47,7 @@ def test_a_post_racing_another_writer_on_its_key_is_answered_as_the_duplicate(
         poster = threading.Thread(target=post)
         poster.start()
         # The post's check found nothing; its insert now waits on the other writer's row.
-        eventually(lambda: _waiting_on_a_lock(ops.db) > 0)
+        eventually(lambda: sessions_waiting_on_a_lock(ops.db) > 0)
         other.commit()
         poster.join(10)
     finally:
@@ -61,15 +60,3 @@ def test_a_post_racing_another_writer_on_its_key_is_answered_as_the_duplicate(
         ).scalar_one()
         decided = conn.execute(select(func.count()).select_from(decisions)).scalar_one()
     assert (stored, decided) == (1, 0), "stored once; the duplicate decides nothing"
-
-
-def _waiting_on_a_lock(db: Database) -> int:
-    with db.read() as conn:
-        return int(
-            conn.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            ).scalar_one()
-        )

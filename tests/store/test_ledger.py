@@ -9,9 +9,10 @@ from __future__ import annotations
 import sqlite3
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -56,6 +57,15 @@ def as_attacker(db: Database) -> Iterator[Connection]:
                 )
         else:
             conn.exec_driver_sql("ALTER TABLE audit ENABLE TRIGGER audit_append_only")
+
+
+def all_at_once(runs: list[tuple[Callable[..., None], tuple[Any, ...]]]) -> None:
+    """Run each (function, arguments) in a thread of its own, all at once; wait for them."""
+    threads = [threading.Thread(target=run, args=args) for run, args in runs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def audit_id(ops: OpsLoop, verb: str, object_id: int | str | None = None) -> int:
@@ -355,11 +365,7 @@ def test_writers_in_many_threads_make_one_unbroken_chain(ops: OpsLoop) -> None:
             errors.append(exc)
 
     before = ops.verify_ledger().audit_rows
-    threads = [threading.Thread(target=write, args=(worker,)) for worker in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    all_at_once([(write, (worker,)) for worker in range(4)])
 
     assert errors == []
     result = ops.verify_ledger()
@@ -426,14 +432,12 @@ def test_two_processes_appending_in_turn_and_at_once_keep_one_chain(ops: OpsLoop
             except BaseException as exc:  # reported below, in the test's thread
                 errors.append(exc)
 
-        threads = [
-            threading.Thread(target=many, args=(db, name))
-            for db, name in ((ops.db, "first"), (other, "second"), (other, "third"))
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        all_at_once(
+            [
+                (many, (db, name))
+                for db, name in ((ops.db, "first"), (other, "second"), (other, "third"))
+            ]
+        )
         write(ops.db, "first", 99)
     finally:
         other.engine.dispose()
@@ -521,11 +525,7 @@ def test_writers_keep_one_chain_when_transactions_fail_at_their_commit(ops: OpsL
 
     try:
         before = ops.verify_ledger().audit_rows
-        threads = [threading.Thread(target=write, args=(worker,)) for worker in range(3)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        all_at_once([(write, (worker,)) for worker in range(3)])
         with ops.db.transaction() as tx:  # and the next one appends as usual
             audit_store.record(
                 tx.conn, at=at, actor="after", verb="test.wrote", object_type="test", object_id=0
