@@ -63,6 +63,8 @@ class Tx:
     _at_end: list[Callable[[], None]] = field(default_factory=list)
     committed: bool = False
     """Set once it has committed, before the commit's callbacks run."""
+    _began_here: Any = None
+    """The driver connection switched to autocommit by `_begin_here`, until switched back."""
 
     def at_end(self, callback: Callable[[], None]) -> None:
         """Run `callback` when the transaction is over, committed or not (after the commit's
@@ -109,8 +111,11 @@ class Tx:
             return
         import psycopg  # PostgreSQL only
 
+        begin = self._begin_here(driver)
         try:
             with driver.pipeline():
+                if begin:
+                    driver.execute("BEGIN", prepare=False)
                 deferred, self._deferred = self._deferred, []
                 for sql, params, many in deferred:
                     if many:
@@ -122,6 +127,36 @@ class Tx:
         except psycopg.errors.IntegrityError as exc:
             # As the statement would have raised it had it been sent at once.
             raise IntegrityError(str(exc), None, exc) from exc
+
+    def _begin_here(self, driver: Any) -> bool:
+        """Whether the transaction's BEGIN goes in this pipeline, with its first statements.
+        psycopg sends BEGIN on its own and waits for it, even in pipeline mode: a round trip
+        of its own, a quarter of a small ingest group's. So the connection is switched to
+        autocommit while idle, and BEGIN is queued here instead. From then on the server is in
+        the transaction, and psycopg's commit and rollback still end it (they look at the
+        server's status, not at autocommit); `Database.transaction` switches it back, or drops
+        the connection, before the pool hands it to anybody else."""
+        from psycopg.pq import TransactionStatus  # PostgreSQL only
+
+        if driver.autocommit or driver.info.transaction_status != TransactionStatus.IDLE:
+            return False
+        if driver.isolation_level is not None or driver.read_only is not None:
+            return False  # psycopg's BEGIN would say more than ours
+        driver.autocommit = True
+        self._began_here = driver
+        return True
+
+    def end_of_connection_use(self) -> None:
+        """Back to psycopg's own BEGIN for the connection's next user (see `_begin_here`);
+        a connection that cannot be switched back (its server gone) is dropped instead."""
+        driver, self._began_here = self._began_here, None
+        if driver is None or self.conn.invalidated:  # a lost connection is not pooled again
+            return
+        try:
+            driver.autocommit = False
+        except Exception:
+            log.warning("dropping a connection that could not leave autocommit", exc_info=True)
+            self.conn.invalidate()
 
     def flush(self) -> None:
         """Send the deferred writes now (in one round trip), so the rows they lock are taken
@@ -268,16 +303,22 @@ class Database:
                 if self.is_sqlite:
                     conn = conn.execution_options(sqlite_begin="IMMEDIATE")
                 tx = Tx(conn)
-                with conn.begin():
-                    conn.info[_TX] = tx
-                    try:
-                        yield tx
-                        for callback in tx._before_commit:
-                            callback()
-                        if not tx.commit_pipelined():
-                            tx.flush()
-                    finally:
-                        conn.info.pop(_TX, None)
+                # Held: a connection lost mid-transaction refuses `conn.info` until rolled
+                # back, and the server's error, not that refusal, is what the caller gets.
+                info = conn.info
+                try:
+                    with conn.begin():
+                        info[_TX] = tx
+                        try:
+                            yield tx
+                            for callback in tx._before_commit:
+                                callback()
+                            if not tx.commit_pipelined():
+                                tx.flush()
+                        finally:
+                            info.pop(_TX, None)
+                finally:
+                    tx.end_of_connection_use()
             tx.committed = True
         finally:
             if self._write_lock is not None:

@@ -144,10 +144,17 @@ def _known_and_ahead(
     unknown = set(reserve) - set(_RESERVABLE)
     if unknown:
         raise ValueError(f"cannot reserve ids for {sorted(unknown)}")
-    driver = conn.connection.driver_connection
-    assert driver is not None
     counts = {table: reserve.get(table, 0) for table in _RESERVABLE}
-    row = driver.execute(_BY_KEYS_AND_AHEAD_PG, {**params, **counts}).fetchone()
+    tx = current_tx(conn)
+    if tx is not None:
+        # Often a transaction's first statement: its BEGIN then goes with it.
+        with tx.pipelined() as driver:
+            cursor = driver.execute(_BY_KEYS_AND_AHEAD_PG, {**params, **counts})
+    else:
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        cursor = driver.execute(_BY_KEYS_AND_AHEAD_PG, {**params, **counts})
+    row = cursor.fetchone()
     assert row is not None  # one row, always
     known, *ids = row
     taken = zip(_RESERVABLE, ids, strict=True)
