@@ -30,6 +30,7 @@ from sqlalchemy.exc import DisconnectionError, IntegrityError
 from opsloop.store.types import json_dumps, json_loads
 
 if TYPE_CHECKING:
+    import psycopg
     from alembic.config import Config
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class Tx:
     _at_end: list[Callable[[], None]] = field(default_factory=list)
     committed: bool = False
     """Set once it has committed, before the commit's callbacks run."""
-    _began_here: Any = None
+    _began_here: psycopg.Connection[Any] | None = None
     """The driver connection switched to autocommit by `_begin_here`, until switched back."""
 
     def at_end(self, callback: Callable[[], None]) -> None:
@@ -128,7 +129,7 @@ class Tx:
             # As the statement would have raised it had it been sent at once.
             raise IntegrityError(str(exc), None, exc) from exc
 
-    def _begin_here(self, driver: Any) -> bool:
+    def _begin_here(self, driver: psycopg.Connection[Any]) -> bool:
         """Whether the transaction's BEGIN goes in this pipeline, with its first statements.
         psycopg sends BEGIN on its own and waits for it, even in pipeline mode: a round trip
         of its own, a quarter of a small ingest group's. So the connection is switched to
