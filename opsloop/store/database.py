@@ -199,10 +199,11 @@ class Tx:
                 # transaction's turn may go on while the server runs it and flushes the WAL.
                 if last is not None and last.on_sent is not None:
                     last.on_sent()
-        except psycopg.errors.DivisionByZero:
+        except psycopg.Error as exc:
+            if exc.sqlstate != GUARD_FAILED or last is None:
+                raise
             # The last write's guard: it could not do its work (another writer got there
             # first). Back to before it, still in the transaction, and the fallback instead.
-            assert last is not None
             driver.execute(f"ROLLBACK TO SAVEPOINT {_BEFORE_LAST}", prepare=False)
             last.fallback()
             self.flush()
@@ -213,13 +214,16 @@ class Tx:
 
 
 _BEFORE_LAST = "opsloop_before_last_write"
+GUARD_FAILED = "OL001"
+"""The SQLSTATE of `opsloop_guard(ok, what)` (migration 0019) when `ok` is false: how a last
+write says it could not do its work."""
 
 
 @dataclass(frozen=True)
 class LastWrite:
-    """A transaction's last statement (`Tx.last_write`), sent with its COMMIT. `sql` divides by
-    zero when it cannot do its work: it is then undone and `fallback` runs instead, in the same
-    transaction. On success `on_success` runs (before the commit's callbacks)."""
+    """A transaction's last statement (`Tx.last_write`), sent with its COMMIT. `sql` fails
+    `opsloop_guard` (SQLSTATE `GUARD_FAILED`) when it cannot do its work: it is then undone and
+    `fallback` runs instead, in the same transaction. On success `on_success` runs (before the commit's callbacks)."""
 
     sql: str
     params: dict[str, Any]

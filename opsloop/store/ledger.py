@@ -362,8 +362,8 @@ def _seal(
 # statement that moves the head only if it is still there. It is the transaction's last write,
 # sent with its deferred writes and its COMMIT: one round trip instead of four (lock and read
 # the head, insert, move it, commit). If another process moved the head first, the statement
-# divides by zero: the append is undone and the rows take the locking path, in the same
-# transaction (`Tx.last_write`). The writers of this process take turns from sealing to
+# fails its guard (`opsloop_guard`, migration 0019): the append is undone and the rows take the
+# locking path, in the same transaction (`Tx.last_write`). The writers of this process take turns from sealing to
 # sending (`_Heads.hold`), so each seals against the head the one before it sent.
 _AT_ONCE = 64
 _APPEND_IF_HEAD = """
@@ -378,7 +378,7 @@ SELECT * FROM unnest(
     %(object_type)s::varchar[], %(object_id)s::varchar[], %(detail)s::jsonb[],
     %(digest)s::bytea[], %(prev_hash)s::bytea[], %(hash)s::bytea[]
 )
-WHERE 1 / (SELECT count(*) FROM moved) = 1  -- divides by zero if the head had moved on
+WHERE (SELECT opsloop_guard(count(*) = 1, 'the head of the audit ledger moved on') FROM moved)
 """
 
 
