@@ -60,6 +60,7 @@ class Tx:
     scratch: dict[str, Any] = field(default_factory=dict)
     """Per-transaction state of store modules (the audit rows waiting to be appended)."""
     _deferred: list[tuple[str, Sequence[Any], bool]] = field(default_factory=list)
+    _shared: int = 0  # how many of `_deferred`, at its start, lock rows other writers lock
     _last: LastWrite | None = None
     _at_end: list[Callable[[], None]] = field(default_factory=list)
     committed: bool = False
@@ -82,14 +83,22 @@ class Tx:
         if callback not in self._before_commit:
             self._before_commit.append(callback)
 
-    def defer(self, sql: str, params: Sequence[Any]) -> None:
+    def defer(self, sql: str, params: Sequence[Any], *, shared: bool = False) -> None:
         """A write on the driver's connection whose result nobody reads (a counter's upsert).
         PostgreSQL: sent with the transaction's next pipelined round trip (`pipelined`), at the
-        latest with its COMMIT. SQLite, where a statement costs no round trip: now."""
+        latest with its COMMIT. SQLite, where a statement costs no round trip: now.
+
+        `shared`: the write locks a row other writers write too (a source's daily counter). It
+        goes ahead of the other deferred writes, so a round trip takes its shared locks as it
+        starts: the next writer's last round trip, sent a moment later, then queues behind
+        them instead of overtaking this one to the ledger's head (whose guard would fail)."""
         driver = self.conn.connection.driver_connection
         assert driver is not None
         if self.conn.dialect.name == "sqlite":
             driver.execute(sql, params)
+        elif shared:
+            self._deferred.insert(self._shared, (sql, params, False))
+            self._shared += 1
         else:
             self._deferred.append((sql, params, False))
 
@@ -117,7 +126,7 @@ class Tx:
             with driver.pipeline():
                 if begin:
                     driver.execute("BEGIN", prepare=False)
-                deferred, self._deferred = self._deferred, []
+                deferred, self._deferred, self._shared = self._deferred, [], 0
                 for sql, params, many in deferred:
                     if many:
                         with driver.cursor() as cursor:

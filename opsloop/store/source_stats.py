@@ -36,7 +36,7 @@ def add(conn: Connection, source: str, day: str, **counts: int) -> None:
         return
     tx = current_tx(conn)
     if tx is not None:  # PostgreSQL: sent with the transaction's last statements
-        tx.defer(_ADD[conn.dialect.name], (source, day, *values))
+        tx.defer(_ADD[conn.dialect.name], (source, day, *values), shared=True)
         return
     driver = conn.connection.driver_connection
     assert driver is not None
