@@ -16,7 +16,8 @@ loopback SMTP server, aiosmtpd).
 * **Decisions.** `opsloop serve --no-worker --processes P` with one worker beside it, driven by
   wrk with single lead.created events at concurrency 8 for `--duration` seconds. Figure:
   requests per second, each one an event stored and decided (the decisions are counted in the
-  database after the run).
+  database after the run). With `--web-alone`, each web count runs again with no worker, the
+  actions left waiting in the queue.
 
 Everything shares this machine's cores: the web processes, the workers, PostgreSQL, the
 receivers and the load generator.
@@ -186,7 +187,7 @@ def deliveries(args: argparse.Namespace, workers: int) -> dict[str, Any]:
     }
 
 
-def decisions(args: argparse.Namespace, web: int) -> dict[str, Any]:
+def decisions(args: argparse.Namespace, web: int, *, worker: bool = True) -> dict[str, Any]:
     wrk = shutil.which("wrk")
     if wrk is None:
         raise SystemExit("wrk is needed for the decisions run (apt-get install -y wrk)")
@@ -194,7 +195,8 @@ def decisions(args: argparse.Namespace, web: int) -> dict[str, Any]:
         site = Site(args.pg_url, Path(tmp))
         try:
             site.web(web)
-            site.start("worker", "--concurrency", str(args.concurrency))
+            if worker:  # delivering what the decisions queue, on the same cores
+                site.start("worker", "--concurrency", str(args.concurrency))
             done = subprocess.run(
                 [
                     wrk,
@@ -243,6 +245,12 @@ def main() -> None:
     parser.add_argument("--web", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--concurrency", type=int, default=4, help="jobs at once per worker")
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per web run")
+    parser.add_argument(
+        "--web-alone",
+        action="store_true",
+        help="also run each web count with no worker beside it (the actions wait in the queue): "
+        "what deciding and queueing cost without the deliveries' share of the cores",
+    )
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
@@ -256,12 +264,15 @@ def main() -> None:
             flush=True,
         )
     for count in args.web:
-        row = decisions(args, count)
-        print(
-            f"decisions   {count} web process(es): {row['req_per_s']} events/s decided "
-            f"(p99 {row['p99_ms']} ms, {row['decided']} decisions, non-2xx {row['non_2xx']})",
-            flush=True,
-        )
+        for worker in (True, False) if args.web_alone else (True,):
+            row = decisions(args, count, worker=worker)
+            beside = "a worker delivering beside it" if worker else "no worker"
+            print(
+                f"decisions   {count} web process(es), {beside}: {row['req_per_s']} events/s "
+                f"decided (p99 {row['p99_ms']} ms, {row['decided']} decisions, "
+                f"non-2xx {row['non_2xx']})",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
