@@ -217,8 +217,6 @@ class Tx:
             last.fallback()
             self.flush()
             return False
-        if last is not None and last.on_success is not None:
-            last.on_success()
         return True
 
 
@@ -232,12 +230,11 @@ write says it could not do its work."""
 class LastWrite:
     """A transaction's last statement (`Tx.last_write`), sent with its COMMIT. `sql` fails
     `opsloop_guard` (SQLSTATE `GUARD_FAILED`) when it cannot do its work: it is then undone and
-    `fallback` runs instead, in the same transaction. On success `on_success` runs (before the commit's callbacks)."""
+    `fallback` runs instead, in the same transaction."""
 
     sql: str
     params: dict[str, Any]
     fallback: Callable[[], None]
-    on_success: Callable[[], None] | None = None
     on_sent: Callable[[], None] | None = None
     """Runs once the statement and the COMMIT are sent, before their results are back."""
 

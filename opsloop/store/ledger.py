@@ -363,8 +363,9 @@ def _seal(
 # sent with its deferred writes and its COMMIT: one round trip instead of four (lock and read
 # the head, insert, move it, commit). If another process moved the head first, the statement
 # fails its guard (`opsloop_guard`, migration 0019): the append is undone and the rows take the
-# locking path, in the same transaction (`Tx.last_write`). The writers of this process take turns from sealing to
-# sending (`_Heads.hold`), so each seals against the head the one before it sent.
+# locking path, in the same transaction (`Tx.last_write`). The writers of this process take
+# turns from sealing to sending (`_Heads.hold`), so each seals against the head the one before
+# it sent.
 _AT_ONCE = 64
 _APPEND_IF_HEAD = """
 WITH moved AS (

@@ -370,7 +370,12 @@ def _after_insert(
                 event.traits, event.source, trusted=event.source not in public
             )
             patches.setdefault(event.subject, []).append(patch)
-    stored = [_stored(event, event_id) for event, event_id in zip(fresh, ids, strict=True)]
+    # Only what is decided needs the events as stored (history, an import, does not).
+    stored = (
+        [_stored(event, event_id) for event, event_id in zip(fresh, ids, strict=True)]
+        if decide
+        else []
+    )
     # The subjects' traits, read once, serve the merge and the decisions below; the history
     # the decisions read comes with them (in the same round trip on PostgreSQL).
     profiles, kept = event_store.touch_and_merge(
