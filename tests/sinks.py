@@ -33,17 +33,52 @@ class ReceivedMail:
 
 
 class SmtpSink:
-    """An SMTP server on a free loopback port keeping every message it accepts."""
+    """An SMTP server on a free loopback port keeping every message it accepts. `greetings`
+    counts the EHLOs it answered (one per connection); `close_next` makes it answer the next
+    N MAIL commands with 421 (closing the connection), as a server does that restarts or
+    limits messages per connection; `unknown` holds the recipients it refuses."""
 
     def __init__(self, port: int | None = None) -> None:
         from aiosmtpd.controller import Controller
 
         self.messages: list[ReceivedMail] = []
         self.port = port or free_port()
+        self.greetings = 0
+        self.close_next = 0
+        self.unknown: set[str] = set()  # recipients it refuses (550)
         self._lock = threading.Lock()
         sink = self
 
         class Handler:
+            async def handle_EHLO(
+                self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+            ) -> list[str]:
+                session.host_name = hostname
+                with sink._lock:
+                    sink.greetings += 1
+                return responses
+
+            async def handle_MAIL(
+                self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+            ) -> str:
+                with sink._lock:
+                    closing = sink.close_next > 0
+                    sink.close_next -= closing
+                if closing:
+                    return "421 closing this connection"
+                envelope.mail_from = address
+                envelope.mail_options.extend(options)
+                return "250 OK"
+
+            async def handle_RCPT(
+                self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+            ) -> str:
+                if address in sink.unknown:
+                    return "550 no such mailbox here"
+                envelope.rcpt_tos.append(address)
+                envelope.rcpt_options.extend(options)
+                return "250 OK"
+
             async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
                 message = email.message_from_bytes(envelope.content, policy=email.policy.default)
                 with sink._lock:

@@ -481,6 +481,7 @@ class OpsLoop:
         if self.ctx.committer is not None:
             self.ctx.committer.stop()
         self.runtime.stop()
+        self.ctx.close_channels()
         self.ctx.http.close()
         self.db.dispose()
 

@@ -212,9 +212,17 @@ class Context:
             return channels
         with self._channels_lock:
             if self._channels is None or self._channels_for is not settings:
+                self.close_channels()  # the old settings' kept connections
                 self._channels = self._make_channels(settings)
                 self._channels_for = settings
             return self._channels
+
+    def close_channels(self) -> None:
+        """Close the connections the channels keep open between deliveries (SMTP's)."""
+        for channel in (self._channels or {}).values():
+            close = getattr(channel, "close", None)
+            if close is not None:
+                close()
 
     def _make_channels(self, settings: Settings) -> dict[str, Channel]:
         # Imported here, not at start-up: see the module's notes.

@@ -15,9 +15,10 @@ never both start the same delivery; the attempt row is written before anything i
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from opsloop.core.action_views import ActionRow, AttemptRow, TaskRow
 from opsloop.store.bulk import insert_returning_ids
@@ -47,24 +48,46 @@ def _task(row: Any) -> TaskRow:
     return cast(TaskRow, dict(row._mapping))
 
 
+# The statements of every delivery, built once: building a statement and its cache key
+# costs more than the driver's round trip on loopback (each delivery runs about ten).
+_GET = select(actions).where(actions.c.id == bindparam("action_id"))
+_CLAIM = (
+    update(actions)
+    .where(actions.c.id == bindparam("action_id"), actions.c.status.in_(CLAIMABLE))
+    .values(status="delivering", attempts=actions.c.attempts + 1, updated_at=bindparam("now"))
+    .returning(*actions.c)
+)
+_START_ATTEMPT = insert(action_attempts)
+_FINISH_ATTEMPT = (  # parameters named apart from the columns, as update() requires
+    update(action_attempts)
+    .where(
+        action_attempts.c.action_id == bindparam("which"),
+        action_attempts.c.number == bindparam("attempt"),
+    )
+    .values(
+        outcome=bindparam("how"),
+        finished_at=bindparam("at"),
+        error=bindparam("failure"),
+        retryable=bindparam("can_retry"),
+        detail=bindparam("receipt"),
+    )
+)
+
+
 def get_action(conn: Connection, action_id: int) -> ActionRow | None:
-    row = conn.execute(select(actions).where(actions.c.id == action_id)).first()
+    row = conn.execute(_GET, {"action_id": action_id}).first()
     return _action(row) if row else None
 
 
 def claim(conn: Connection, action_id: int, now: datetime) -> ActionRow | None:
-    """Take the action for one delivery attempt; None if someone else has it or it is settled."""
-    result = conn.execute(
-        update(actions)
-        .where(actions.c.id == action_id, actions.c.status.in_(CLAIMABLE))
-        .values(status="delivering", attempts=actions.c.attempts + 1, updated_at=now)
-    )
-    if result.rowcount != 1:
+    """Take the action for one delivery attempt; None if someone else has it or it is settled.
+    The conditional UPDATE returns the claimed row: no second read."""
+    row = conn.execute(_CLAIM, {"action_id": action_id, "now": now}).first()
+    if row is None:
         return None
-    action = get_action(conn, action_id)
-    assert action is not None
+    action = _action(row)
     conn.execute(
-        insert(action_attempts),
+        _START_ATTEMPT,
         {
             "action_id": action_id,
             "number": action["attempts"],
@@ -87,9 +110,16 @@ def finish_attempt(
     detail: dict[str, Any] | None = None,
 ) -> None:
     conn.execute(
-        update(action_attempts)
-        .where(action_attempts.c.action_id == action_id, action_attempts.c.number == number)
-        .values(outcome=outcome, finished_at=at, error=error, retryable=retryable, detail=detail)
+        _FINISH_ATTEMPT,
+        {
+            "which": action_id,
+            "attempt": number,
+            "how": outcome,
+            "at": at,
+            "failure": error,
+            "can_retry": retryable,
+            "receipt": detail,
+        },
     )
 
 
@@ -102,11 +132,20 @@ def set_status(
     expect: tuple[str, ...] | None = None,
     **values: Any,
 ) -> bool:
-    query = update(actions).where(actions.c.id == action_id)
+    query = _set_status(expect, tuple(sorted(values)))
+    params = {"which": action_id, "new_status": status, "at": at}
+    params.update({f"new_{name}": value for name, value in values.items()})
+    return conn.execute(query, params).rowcount == 1
+
+
+@lru_cache(maxsize=64)
+def _set_status(expect: tuple[str, ...] | None, names: tuple[str, ...]) -> Any:
+    """The UPDATE for one shape of `set_status` call, built once (see `_GET`)."""
+    query = update(actions).where(actions.c.id == bindparam("which"))
     if expect:
         query = query.where(actions.c.status.in_(expect))
-    result = conn.execute(query.values(status=status, updated_at=at, **values))
-    return result.rowcount == 1
+    columns: dict[str, Any] = {name: bindparam(f"new_{name}") for name in names}
+    return query.values(status=bindparam("new_status"), updated_at=bindparam("at"), **columns)
 
 
 def actions_of(conn: Connection, decision_id: int) -> list[ActionRow]:

@@ -1,9 +1,20 @@
-"""Email over SMTP (plain, STARTTLS or TLS, with optional login)."""
+"""Email over SMTP (plain, STARTTLS or TLS, with optional login).
+
+Connections are kept open between messages, as mail libraries do for a batch: a busy outbox
+would otherwise pay a TCP handshake, the server's greeting, EHLO (and TLS and a login, with a
+real provider) and QUIT for every email. An idle connection is kept for `IDLE_SECONDS` and
+carries at most `MESSAGES_PER_CONNECTION` messages, below what providers allow; one the server
+closed meanwhile is noticed when the next message is sent on it, and that message goes again
+on a new connection.
+"""
 
 from __future__ import annotations
 
 import smtplib
 import ssl
+import threading
+import time
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any
@@ -11,10 +22,28 @@ from typing import Any
 from opsloop.core.errors import DeliveryError
 from opsloop.settings import Settings
 
+IDLE_SECONDS = 30.0
+"""An idle connection older than this is closed rather than used (servers drop idle ones
+after a minute or more)."""
+MESSAGES_PER_CONNECTION = 100
+"""Then a new connection: providers limit messages per connection (often to a few hundred)."""
+_GONE = (smtplib.SMTPServerDisconnected, ConnectionError)
+"""How a connection the server closed while it was idle fails when used again."""
+
+
+@dataclass
+class _Kept:
+    smtp: smtplib.SMTP
+    sent: int = 0
+    idle_since: float = 0.0
+
 
 class EmailChannel:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._lock = threading.Lock()
+        self._idle: list[_Kept] = []  # open connections nobody is using, the newest last
+        self._closed = False
 
     def send(self, request: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
         to = (request.get("to") or "").strip()
@@ -68,8 +97,65 @@ class EmailChannel:
         return {"to": to, "message_id": message["Message-ID"], "refused": sorted(refused)}
 
     def _deliver(self, message: EmailMessage) -> dict[str, Any]:
-        with self.connect() as smtp:
-            return smtp.send_message(message)
+        kept = self._take()
+        if kept is not None:
+            try:
+                refused = kept.smtp.send_message(message)
+            except (*_GONE, smtplib.SMTPResponseException) as exc:
+                kept.smtp.close()
+                gone = not isinstance(exc, smtplib.SMTPResponseException) or exc.smtp_code == 421
+                if not gone:
+                    raise
+                # Closed by the server while idle, or closing now (421): this message was not
+                # taken on it (or the receiver sees its Message-ID twice). Send it anew.
+            except BaseException:
+                kept.smtp.close()  # the exchange stopped midway: not fit to carry another
+                raise
+            else:
+                self._give_back(kept)
+                return refused
+        fresh = _Kept(self.connect())
+        try:
+            refused = fresh.smtp.send_message(message)
+        except BaseException:
+            fresh.smtp.close()
+            raise
+        self._give_back(fresh)
+        return refused
+
+    def _take(self) -> _Kept | None:
+        """The connection used last, if one is idle and young enough."""
+        now = time.monotonic()
+        stale: list[_Kept] = []
+        found = None
+        with self._lock:
+            while self._idle:
+                kept = self._idle.pop()
+                if now - kept.idle_since < IDLE_SECONDS:
+                    found = kept
+                    break
+                stale.append(kept)
+        for kept in stale:
+            _quit(kept.smtp)
+        return found
+
+    def _give_back(self, kept: _Kept) -> None:
+        kept.sent += 1
+        kept.idle_since = time.monotonic()
+        with self._lock:
+            keep = not self._closed and kept.sent < MESSAGES_PER_CONNECTION
+            if keep:
+                self._idle.append(kept)
+        if not keep:
+            _quit(kept.smtp)
+
+    def close(self) -> None:
+        """Say goodbye on every idle connection; later messages are not kept open."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for kept in idle:
+            _quit(kept.smtp)
 
     def connect(self) -> smtplib.SMTP:
         """A connection to the configured server, secured and logged in as the settings say;
@@ -101,3 +187,10 @@ def _first(recipients: dict[str, Any]) -> str:
         reason = text.decode(errors="replace") if isinstance(text, bytes) else text
         return f"{address} ({code} {reason})"
     return "unknown"
+
+
+def _quit(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.quit()
+    except (OSError, smtplib.SMTPException):
+        smtp.close()

@@ -118,9 +118,7 @@ def deliver(ctx: Context, action_id: int) -> str:
             audit.record(conn, now, "outbox", "action.interrupted", action_id)
         elif action["status"] not in action_store.CLAIMABLE:
             return str(action["status"])
-        decision = decision_store.get_decision(conn, action["decision_id"])
-        assert decision is not None
-        if action["guarded"] and decision.status not in _APPROVED:
+        if action["guarded"] and not _approved(conn, action):
             # Defence in depth: guarded actions are only ever created after approval.
             action_store.set_status(
                 conn, action_id, "cancelled", at=now, last_error="guardrail: no approval"
@@ -131,6 +129,8 @@ def deliver(ctx: Context, action_id: int) -> str:
         if claimed is None:
             return "busy"
         if claimed["kind"] in LOCAL_KINDS:
+            decision = decision_store.get_decision(conn, action["decision_id"])
+            assert decision is not None
             receipt = _run_local(conn, claimed, decision, now)
             _succeeded(conn, claimed, receipt, now)
             return "delivered"
@@ -150,6 +150,14 @@ def deliver(ctx: Context, action_id: int) -> str:
     with ctx.db.transaction() as tx:
         _succeeded(tx.conn, claimed, receipt, ctx.clock())
     return "delivered"
+
+
+def _approved(conn: Any, action: ActionRow) -> bool:
+    """Did a person approve the decision this guarded action belongs to? (Read only for
+    guarded and local actions: the decision's explanation is a blob to inflate.)"""
+    decision = decision_store.get_decision(conn, action["decision_id"])
+    assert decision is not None
+    return decision.status in _APPROVED
 
 
 def _run_local(conn: Any, action: ActionRow, decision: Decision, now: datetime) -> dict[str, Any]:

@@ -553,8 +553,6 @@ def _send_report(ctx: Context, week: str, playbook: str | None, people: list[str
 
 
 def _send(ctx: Context, report_id: int, address: str, email: Any) -> int:
-    from opsloop.execution.channels.email import EmailChannel
-
     request = {
         "to": address,
         "subject": email["subject"],
@@ -563,7 +561,7 @@ def _send(ctx: Context, report_id: int, address: str, email: Any) -> int:
         "images": email["images"],
     }
     try:
-        EmailChannel(ctx.settings).send(request, idempotency_key=f"weekly-report-{report_id}")
+        ctx.channels["email"].send(request, idempotency_key=f"weekly-report-{report_id}")
     except DeliveryError as exc:
         # Not retried: the Reports page shows it, and the report stays there to read.
         log.warning("weekly report to %s not sent: %s", address, exc)

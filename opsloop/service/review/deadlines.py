@@ -195,7 +195,6 @@ def _send(
     # needs them (docs/performance.md#cli-start-up).
     import httpx
 
-    from opsloop.execution.channels.email import EmailChannel
     from opsloop.execution.channels.notify import NotifyChannel
 
     try:
@@ -203,7 +202,7 @@ def _send(
             with httpx.Client(timeout=ctx.settings.delivery_timeout_seconds) as client:
                 NotifyChannel(ctx.settings, client).send(request, idempotency_key=key)
         else:
-            EmailChannel(ctx.settings).send(request, idempotency_key=key)
+            ctx.channels["email"].send(request, idempotency_key=key)
     except DeliveryError as exc:
         # Not retried: the next period's digest says the same, counted afresh.
         log.warning("review digest to %s not sent: %s", recipient, exc)
