@@ -16,7 +16,6 @@ action.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from harness import PYTHON, postgres_cpu_seconds
-from scaling import Site, leads
+from scaling import Site
 
 
 def main() -> None:
@@ -39,20 +38,11 @@ def main() -> None:
     if args.child:
         deliver_all()
         return
-    import httpx
-
     with tempfile.TemporaryDirectory(prefix="opsloop-deliver-") as tmp:
         site = Site(args.pg_url, Path(tmp))
         try:
             site.web()
-            headers = {"Authorization": f"Bearer {site.token}"}
-            for start in range(0, args.leads, 1000):
-                httpx.post(
-                    f"http://127.0.0.1:{site.port}/api/events",
-                    json={"events": leads(start, min(1000, args.leads - start))},
-                    headers=headers,
-                    timeout=120,
-                ).raise_for_status()
+            site.send_leads(args.leads)
             for process in site.processes:
                 process.terminate()
                 process.wait(30)
@@ -73,9 +63,9 @@ def main() -> None:
                     *command,
                 ]
             subprocess.run(command, env=site.env, check=True)
-            connections = getattr(site.smtp, "greetings", "?")
             print(
-                f"  received: {len(site.smtp.messages)} emails on {connections} SMTP connections,"
+                f"  received: {len(site.smtp.messages)} emails on {site.smtp.greetings}"
+                " SMTP connections,"
                 f" {len(site.chat.requests)} chat posts"
             )
         finally:
@@ -87,11 +77,6 @@ def deliver_all() -> None:
     from opsloop.service import OpsLoop
     from opsloop.settings import Settings
 
-    if os.environ.get("DELIVER_LOG"):
-        url = os.environ["OPSLOOP_DATABASE_URL"]
-        with sa.create_engine(url).begin() as conn:
-            name = conn.execute(sa.text("SELECT current_database()")).scalar()
-            conn.execute(sa.text(f"ALTER DATABASE {name} SET log_statement = 'all'"))
     ops = OpsLoop(Settings())
     ops.prepare()
     tune_for_serving()
@@ -107,7 +92,6 @@ def deliver_all() -> None:
         ids = list(conn.execute(sa.text("SELECT id FROM actions ORDER BY id")).scalars())
     statements = 0
     started, cpu, pg = time.perf_counter(), time.process_time(), postgres_cpu_seconds()
-    own = time.thread_time()
     outcomes: dict[str, int] = {}
     in_send = 0.0
     channel = ops.ctx.channels["email"]
@@ -122,19 +106,9 @@ def deliver_all() -> None:
             in_send += time.thread_time() - began
 
     channel.send = timed_send
-    profiler = None
-    if os.environ.get("DELIVER_CPROFILE"):
-        import cProfile
-
-        profiler = cProfile.Profile()
-        profiler.enable()
     for action_id in ids:
         status = ops.deliver.send(action_id)
         outcomes[status] = outcomes.get(status, 0) + 1
-    if profiler is not None:
-        profiler.disable()
-        profiler.dump_stats(os.environ["DELIVER_CPROFILE"])
-    own = time.thread_time() - own
     wall, cpu, pg = (
         time.perf_counter() - started,
         time.process_time() - cpu,
@@ -144,7 +118,7 @@ def deliver_all() -> None:
     print(f"{n} actions delivered one after another in one process: {outcomes}")
     print(
         f"  per action: {wall / n * 1e3:.2f} ms wall, CPU {cpu / n * 1e3:.2f} ms here and"
-        f" {pg / n * 1e3:.2f} ms in PostgreSQL (delivering thread {own / n * 1e3:.2f} ms);"
+        f" {pg / n * 1e3:.2f} ms in PostgreSQL;"
         f" {statements / n:.1f} SQL statements; sending {in_send / n * 1e3:.2f} ms CPU"
         f" ({n / wall:.0f} actions/s on one thread)"
     )

@@ -115,6 +115,18 @@ class Site:
             time.sleep(0.2)
         raise SystemExit("the web process did not start")
 
+    def send_leads(self, count: int) -> None:
+        """`count` lead.created events to the web process, in 1,000-event batches."""
+        headers = {"Authorization": f"Bearer {self.token}"}
+        for start in range(0, count, 1000):
+            answer = httpx.post(
+                f"http://127.0.0.1:{self.port}/api/events",
+                json={"events": leads(start, min(1000, count - start))},
+                headers=headers,
+                timeout=120,
+            )
+            answer.raise_for_status()
+
     def count(self, sql: str) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(sa.text(sql)).scalar_one())
@@ -157,15 +169,7 @@ def deliveries(args: argparse.Namespace, workers: int) -> dict[str, Any]:
         site = Site(args.pg_url, Path(tmp))
         try:
             site.web()
-            headers = {"Authorization": f"Bearer {site.token}"}
-            for start in range(0, args.leads, 1000):
-                answer = httpx.post(
-                    f"http://127.0.0.1:{site.port}/api/events",
-                    json={"events": leads(start, min(1000, args.leads - start))},
-                    headers=headers,
-                    timeout=120,
-                )
-                answer.raise_for_status()
+            site.send_leads(args.leads)
             queued = site.count("SELECT count(*) FROM actions")
             began = time.monotonic()
             for _ in range(workers):

@@ -17,14 +17,6 @@ from tests.sinks import SmtpSink
 
 
 @pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    server = SmtpSink()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def channel_to(tmp_path: Path) -> Iterator[Callable[[int], EmailChannel]]:
     made: list[EmailChannel] = []
 
@@ -49,18 +41,18 @@ def subjects(server: SmtpSink) -> list[str]:
 
 
 def test_one_connection_carries_a_run_of_emails(
-    sink: SmtpSink, channel_to: Callable[[int], EmailChannel]
+    smtp_sink: SmtpSink, channel_to: Callable[[int], EmailChannel]
 ) -> None:
-    channel = channel_to(sink.port)
+    channel = channel_to(smtp_sink.port)
     for n in range(5):
         send(channel, n)
-    assert subjects(sink) == [f"Hello {n}" for n in range(5)]
-    assert sink.greetings == 1
+    assert subjects(smtp_sink) == [f"Hello {n}" for n in range(5)]
+    assert smtp_sink.greetings == 1
 
     channel.close()  # what the service does when it stops or the SMTP settings change
     send(channel, 5)
-    assert subjects(sink)[-1] == "Hello 5"
-    assert sink.greetings == 2
+    assert subjects(smtp_sink)[-1] == "Hello 5"
+    assert smtp_sink.greetings == 2
 
 
 def test_a_mail_server_restarted_between_emails_still_gets_the_next(
@@ -83,53 +75,53 @@ def test_a_mail_server_restarted_between_emails_still_gets_the_next(
 
 
 def test_a_server_closing_a_kept_connection_with_421_gets_the_email_on_a_new_one(
-    sink: SmtpSink, channel_to: Callable[[int], EmailChannel]
+    smtp_sink: SmtpSink, channel_to: Callable[[int], EmailChannel]
 ) -> None:
-    channel = channel_to(sink.port)
+    channel = channel_to(smtp_sink.port)
     send(channel, 1)
-    sink.close_next = 1  # "421": e.g. its limit of messages per connection
+    smtp_sink.close_next = 1  # "421": e.g. its limit of messages per connection
     send(channel, 2)
-    assert subjects(sink) == ["Hello 1", "Hello 2"]  # once each
-    assert sink.greetings == 2
+    assert subjects(smtp_sink) == ["Hello 1", "Hello 2"]  # once each
+    assert smtp_sink.greetings == 2
 
 
 def test_421_on_a_new_connection_is_a_failure_to_retry_later(
-    sink: SmtpSink, channel_to: Callable[[int], EmailChannel]
+    smtp_sink: SmtpSink, channel_to: Callable[[int], EmailChannel]
 ) -> None:
-    channel = channel_to(sink.port)
-    sink.close_next = 1
+    channel = channel_to(smtp_sink.port)
+    smtp_sink.close_next = 1
     with pytest.raises(DeliveryError) as failed:
         send(channel, 1)
     assert failed.value.retryable
     assert "421" in str(failed.value)
     send(channel, 2)  # the next one goes on a new connection
-    assert subjects(sink) == ["Hello 2"]
+    assert subjects(smtp_sink) == ["Hello 2"]
 
 
 def test_a_refused_recipient_fails_that_email_and_the_next_goes_out(
-    sink: SmtpSink, channel_to: Callable[[int], EmailChannel]
+    smtp_sink: SmtpSink, channel_to: Callable[[int], EmailChannel]
 ) -> None:
-    channel = channel_to(sink.port)
-    sink.unknown.add("gone@example.com")
+    channel = channel_to(smtp_sink.port)
+    smtp_sink.unknown.add("gone@example.com")
     send(channel, 1)
     with pytest.raises(DeliveryError) as failed:
         channel.send({"to": "gone@example.com", "subject": "x"}, idempotency_key="bad")
     assert not failed.value.retryable
     assert "recipient refused: gone@example.com (550" in str(failed.value)
     send(channel, 2)
-    assert subjects(sink) == ["Hello 1", "Hello 2"]
+    assert subjects(smtp_sink) == ["Hello 1", "Hello 2"]
 
 
 def test_connections_are_renewed_when_idle_too_long_or_after_their_quota(
-    sink: SmtpSink, channel_to: Callable[[int], EmailChannel], monkeypatch: pytest.MonkeyPatch
+    smtp_sink: SmtpSink, channel_to: Callable[[int], EmailChannel], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    channel = channel_to(sink.port)
+    channel = channel_to(smtp_sink.port)
     monkeypatch.setattr(email_channel, "MESSAGES_PER_CONNECTION", 2)
     for n in range(5):
         send(channel, n)
-    assert sink.greetings == 3  # 2 + 2 + 1
+    assert smtp_sink.greetings == 3  # 2 + 2 + 1
     monkeypatch.setattr(email_channel, "IDLE_SECONDS", 0.0)  # every kept one is now too old
     for n in range(5, 8):
         send(channel, n)
-    assert sink.greetings == 6
-    assert len(sink.messages) == 8
+    assert smtp_sink.greetings == 6
+    assert len(smtp_sink.messages) == 8

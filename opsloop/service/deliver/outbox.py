@@ -153,8 +153,8 @@ def deliver(ctx: Context, action_id: int) -> str:
 
 
 def _approved(conn: Any, action: ActionRow) -> bool:
-    """Did a person approve the decision this guarded action belongs to? (Read only for
-    guarded and local actions: the decision's explanation is a blob to inflate.)"""
+    """Did a person approve the decision this guarded action belongs to? Read only for
+    guarded actions: the decision's explanation is a blob to inflate."""
     decision = decision_store.get_decision(conn, action["decision_id"])
     assert decision is not None
     return decision.status in _APPROVED

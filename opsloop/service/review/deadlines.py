@@ -191,18 +191,10 @@ def _send(
     if digest_id is None:
         return 0  # this period's digest went already
     key = f"digest-{digest_id}"
-    # The channels (and httpx) load only when a digest goes out: listing decisions never
-    # needs them (docs/performance.md#cli-start-up).
-    import httpx
-
-    from opsloop.execution.channels.notify import NotifyChannel
-
     try:
-        if channel:
-            with httpx.Client(timeout=ctx.settings.delivery_timeout_seconds) as client:
-                NotifyChannel(ctx.settings, client).send(request, idempotency_key=key)
-        else:
-            ctx.channels["email"].send(request, idempotency_key=key)
+        # The service's channels, made (with httpx) when the first message goes out: listing
+        # decisions never loads them (docs/performance.md#cli-start-up).
+        ctx.channels["notify" if channel else "email"].send(request, idempotency_key=key)
     except DeliveryError as exc:
         # Not retried: the next period's digest says the same, counted afresh.
         log.warning("review digest to %s not sent: %s", recipient, exc)
