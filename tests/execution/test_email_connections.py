@@ -125,3 +125,18 @@ def test_connections_are_renewed_when_idle_too_long_or_after_their_quota(
         send(channel, n)
     assert smtp_sink.greetings == 6
     assert len(smtp_sink.messages) == 8
+
+
+def test_a_recipient_with_a_line_break_is_refused_for_good_and_nothing_is_sent(
+    smtp_sink: SmtpSink, channel_to: Callable[[int], EmailChannel]
+) -> None:
+    channel = channel_to(smtp_sink.port)
+    hostile = {"to": "a@example.com\r\nBcc: victim@example.com", "subject": "Hi", "body": "x"}
+    with pytest.raises(DeliveryError) as failed:
+        channel.send(hostile, idempotency_key="hostile")
+    assert not failed.value.retryable  # dead-lettered at once, not tried again and again
+    assert "the email cannot be built" in str(failed.value)
+    assert "linefeed" in str(failed.value)
+    send(channel, 1)
+    assert subjects(smtp_sink) == ["Hello 1"]
+    assert all("victim@example.com" not in mail.rcpt_tos for mail in smtp_sink.messages)

@@ -49,29 +49,12 @@ class EmailChannel:
         to = (request.get("to") or "").strip()
         if not to:
             raise DeliveryError("email has no recipient: `to` rendered empty", retryable=False)
-        message = EmailMessage()
-        message["From"] = self.settings.smtp_from
-        message["To"] = to
-        if request.get("cc"):
-            message["Cc"] = request["cc"]
-        if request.get("reply_to"):
-            message["Reply-To"] = request["reply_to"]
-        message["Subject"] = request.get("subject") or ""
-        message["Date"] = formatdate(localtime=False)
-        # The same Message-ID on every attempt lets mail systems drop a repeat delivery.
-        message["Message-ID"] = f"<{idempotency_key}@opsloop>"
-        message["X-OpsLoop-Idempotency-Key"] = idempotency_key
-        message.set_content(request.get("body") or "")
-        if request.get("html"):
-            message.add_alternative(request["html"], subtype="html")
-            # Images the HTML names by `cid:<name>` (the weekly report's charts) travel inline
-            # beside it, in a multipart/related part.
-            images: dict[str, bytes] = request.get("images") or {}
-            if images:
-                html = message.get_body(preferencelist=("html",))
-                assert isinstance(html, EmailMessage)
-                for name, data in images.items():
-                    html.add_related(data, "image", "png", cid=f"<{name}>", filename=f"{name}.png")
+        try:
+            message = self._message(request, to, idempotency_key)
+        except ValueError as exc:
+            # A header with a line break (a trait like "a@b.c\r\nBcc: …") or an address that
+            # does not parse: the same on every attempt, so not retried.
+            raise DeliveryError(f"the email cannot be built: {exc}", retryable=False) from None
         try:
             refused = self._deliver(message)
         except smtplib.SMTPRecipientsRefused as exc:
@@ -95,6 +78,32 @@ class EmailChannel:
                 f"cannot reach the SMTP server {where}: {exc}", retryable=True
             ) from None
         return {"to": to, "message_id": message["Message-ID"], "refused": sorted(refused)}
+
+    def _message(self, request: dict[str, Any], to: str, idempotency_key: str) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = self.settings.smtp_from
+        message["To"] = to
+        if request.get("cc"):
+            message["Cc"] = request["cc"]
+        if request.get("reply_to"):
+            message["Reply-To"] = request["reply_to"]
+        message["Subject"] = request.get("subject") or ""
+        message["Date"] = formatdate(localtime=False)
+        # The same Message-ID on every attempt lets mail systems drop a repeat delivery.
+        message["Message-ID"] = f"<{idempotency_key}@opsloop>"
+        message["X-OpsLoop-Idempotency-Key"] = idempotency_key
+        message.set_content(request.get("body") or "")
+        if request.get("html"):
+            message.add_alternative(request["html"], subtype="html")
+            # Images the HTML names by `cid:<name>` (the weekly report's charts) travel inline
+            # beside it, in a multipart/related part.
+            images: dict[str, bytes] = request.get("images") or {}
+            if images:
+                html = message.get_body(preferencelist=("html",))
+                assert isinstance(html, EmailMessage)
+                for name, data in images.items():
+                    html.add_related(data, "image", "png", cid=f"<{name}>", filename=f"{name}.png")
+        return message
 
     def _deliver(self, message: EmailMessage) -> dict[str, Any]:
         kept = self._take()
