@@ -37,7 +37,11 @@ def after_failure(
     error: DeliveryError, *, attempts: int, max_attempts: int, base: float, cap: float
 ) -> Retry | GiveUp:
     if not error.retryable:
-        return GiveUp(f"{error} (retrying cannot help)")
+        # Said so that the Retry button beside it makes sense: a person who fixes the cause
+        # (the SMTP password, the address) retries it by hand.
+        return GiveUp(
+            f"{error} (not retried by itself: it fails the same way until the cause is fixed)"
+        )
     if attempts >= max_attempts:
         return GiveUp(f"{error} (gave up after {attempts} attempts)")
     return Retry(backoff(attempts, base=base, cap=cap))

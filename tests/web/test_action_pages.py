@@ -108,6 +108,7 @@ def test_each_tab_lists_its_actions_with_decision_target_attempts_and_error(
     assert "<td>1</td>" in retrying  # attempts
     dead_page = reviewer.get("/actions?status=dead").text
     assert "email has no recipient" in rows(dead_page)[dead["id"]]
+    assert "fails the same way until the cause is fixed" in rows(dead_page)[dead["id"]]
     assert "Retry</button>" in rows(dead_page)[dead["id"]]
     assert 'class="adm-tab-alert"' in dead_page
     assert set(rows(reviewer.get("/actions?status=delivered").text)) == {task["id"]}
