@@ -6,10 +6,13 @@ contention — the floor under what bench/ingest_decide.py can measure through t
     .venv/bin/python bench/ingest_decide_inprocess.py --profile          # + where the time goes
 
 Decisions are made inside the ingest transaction, so each ingest step includes its decisions.
-Three steps, each timed on its own: single events, each ingested in its own call (one
+Four steps, each timed on its own: single events, each ingested in its own call (one
 transaction: validate, store, merge traits, read history, decide, write the decision, its
-explanation and an audit row); 1,000-event batches; and `decide_only`, the playbook evaluated
-on in-memory events with no database at all (features, scorecard, rules, explanation). With
+explanation and an audit row); 1,000-event batches; `batch_decide_free`, the same batches with
+the deciding left out (each decision a copy of one made once, then stored, digested and
+audited as usual: the floor a faster decide, column-wise or otherwise, could reach); and
+`decide_only`, the playbook evaluated on in-memory events with no database at all (features,
+scorecard, rules, explanation). With
 `--profile` the whole run is sampled by py-spy and the time of each step is split over the
 opsloop functions it calls.
 """
@@ -17,6 +20,7 @@ opsloop functions it calls.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -33,7 +37,7 @@ from harness import PLAYBOOK, PYTHON, postgres_cpu_seconds, shadow_playbook
 from load_client import lead_created
 from profiles import _frame_name
 
-STEPS = ("ingest_single", "ingest_batch", "decide_only")
+STEPS = ("ingest_single", "ingest_batch", "batch_decide_free", "decide_only")
 MARKER = "step_"  # each step runs inside a function named step_<name>, so samples can be split
 
 
@@ -44,6 +48,26 @@ def step_ingest_single(ops: Any, body: bytes) -> None:
 def step_ingest_batch(ops: Any, bodies: list[bytes]) -> None:
     for body in bodies:
         ops.ingest.body(body)
+
+
+def step_batch_decide_free(ops: Any, bodies: list[bytes]) -> None:
+    from opsloop.service.decide import deciding
+
+    made: dict[str, Any] = {}
+    real = deciding.decide
+
+    def copied(playbook: Any, *, event: Any, **inputs: Any) -> Any:
+        first = made.get(playbook.name)
+        if first is None:
+            first = made[playbook.name] = real(playbook, event=event, **inputs)
+        return dataclasses.replace(first, event_id=event.id, subject=event.subject)
+
+    deciding.decide = copied  # type: ignore[assignment]
+    try:
+        for body in bodies:
+            ops.ingest.body(body)
+    finally:
+        deciding.decide = real
 
 
 def step_decide_only(compiled: Any, events: list[Any], traits: dict[str, Any]) -> None:
@@ -73,12 +97,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ops.prepare()
         tune_for_serving()  # as `opsloop serve` does, or the profile blames the collector
         singles = [json.dumps(lead_created(i, f"lead:s-{i}")).encode() for i in range(args.singles)]
-        batches = [
-            json.dumps(
-                {"events": [lead_created(i, f"lead:b{b}-{i}") for i in range(args.batch_size)]}
-            ).encode()
-            for b in range(args.batches)
-        ]
+        batches, free_batches = (
+            [
+                json.dumps(
+                    {
+                        "events": [
+                            lead_created(i, f"lead:{prefix}{b}-{i}") for i in range(args.batch_size)
+                        ]
+                    }
+                ).encode()
+                for b in range(args.batches)
+            ]
+            for prefix in ("b", "f")
+        )
         for i in range(50):  # warm the caches and the statement compiler
             step_ingest_single(ops, json.dumps(lead_created(i, f"lead:w-{i}")).encode())
         timings = dict.fromkeys(STEPS, 0.0)
@@ -103,8 +134,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         timings["ingest_batch"] = time.perf_counter() - started
         cpu["ingest_batch"] = time.process_time() - cpu_started
         database_cpu["ingest_batch"] = postgres_cpu_seconds() - pg_started
+        started, cpu_started, pg_started = (
+            time.perf_counter(),
+            time.process_time(),
+            postgres_cpu_seconds(),
+        )
+        step_batch_decide_free(ops, free_batches)
+        timings["batch_decide_free"] = time.perf_counter() - started
+        cpu["batch_decide_free"] = time.process_time() - cpu_started
+        database_cpu["batch_decide_free"] = postgres_cpu_seconds() - pg_started
         decided = sum(ops.learn.metrics()[0]["decisions"].values())
-        expected = 50 + args.singles + args.batches * args.batch_size
+        expected = 50 + args.singles + 2 * args.batches * args.batch_size
         assert decided == expected, f"{decided} decisions for {expected} leads"
 
         compiled = compile_playbook(parse_playbook(shadow_playbook())[0])
@@ -123,6 +163,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     events_per_step = {
         "ingest_single": args.singles,
         "ingest_batch": args.batches * args.batch_size,
+        "batch_decide_free": args.batches * args.batch_size,
         "decide_only": args.singles,
     }
     return {
@@ -200,7 +241,7 @@ def main() -> None:
         cpu = figures["cpu_us_per_event"]
         database = figures["database_cpu_us_per_event"]
         print(
-            f"  {step:<14} {us:>8.1f} µs/event  ({1e6 / us:>7.0f}/s on one thread;"
+            f"  {step:<17} {us:>8.1f} µs/event  ({1e6 / us:>7.0f}/s on one thread;"
             f" CPU: this process {cpu:.0f} µs, PostgreSQL {database:.0f} µs)"
         )
     for step, shares in result.get("profile", {}).items():
