@@ -298,7 +298,9 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     database_url = None
     if backend == "postgres":
         pg_name, database_url = create_pg_database(args.pg_url)
-    server = Server(backend, database_url, work, args.src, lock_stats=args.lock_stats)
+    server = Server(
+        backend, database_url, work, args.src, lock_stats=args.lock_stats, processes=args.processes
+    )
     result: dict[str, Any] = {"backend": backend, "scenarios": {}}
     try:
         server.start()
@@ -588,6 +590,13 @@ def main() -> None:
         help="drive single events with bench/load_client.py even if wrk exists",
     )
     parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="web processes of the server under test (`opsloop serve --processes N`); CPU and "
+        "memory are summed over them",
+    )
+    parser.add_argument(
         "--lock-stats",
         action="store_true",
         help="SQLite: run the server through bench/sqlite_write_lock.py and report how long "
@@ -625,6 +634,8 @@ def main() -> None:
     args = parser.parse_args()
     # On SIGTERM (e.g. `timeout`) unwind normally, so the server stops and the database is dropped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.lock_stats and args.processes > 1:
+        parser.error("--lock-stats measures one server process: leave out --processes")
     if args.quick:
         args.duration, args.batches, args.repeats, args.warmup = 3.0, 5, 1, 1.0
     args.backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
