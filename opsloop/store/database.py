@@ -40,13 +40,19 @@ VERSION_TABLE = "alembic_version"
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 _TX = "opsloop.tx"  # key of the open Tx in its connection's `info`
 
-POSTGRES_OPTIONS = "-c plan_cache_mode=force_custom_plan"
+POSTGRES_OPTIONS = "-c plan_cache_mode=force_custom_plan -c jit=off"
 """Set on every PostgreSQL connection OpsLoop opens. psycopg prepares a statement after its
 fifth run, and PostgreSQL then keeps a generic plan made for the tables as they were: a
 cooldown lookup first planned while `decisions` had a page or two kept scanning it per subject
 once it held thousands of rows (1,000-event batches fell from 4,800 to 150 events/s, the
 database at 100% CPU). Custom plans are made for the tables as they are at each run; the
-statements stay prepared, so only planning, a fraction of a millisecond, is repeated."""
+statements stay prepared, so only planning, a fraction of a millisecond, is repeated.
+
+JIT is off: OpsLoop's statements are short lookups and writes. With statistics that say the
+tables are empty, a batch's history read is estimated above PostgreSQL's JIT thresholds once
+`events` holds some 60,000 rows, and LLVM then spent 40-60 ms compiling it for every
+1,000-event batch (auto_explain: "JIT: Functions: 18, Inlining true, Optimization true"), 60%
+more PostgreSQL CPU per event (docs/performance.md)."""
 
 
 @dataclass

@@ -172,3 +172,17 @@ def test_a_batchs_trait_merge_reads_its_own_subjects_whatever_the_statistics(
     assert after.traits[subjects[0]] == after.traits[subjects[-1]] == {"plan": "pro"}
     assert after.trusted[subjects[0]] == {"plan": "crm"}
     assert after.traits["lead:2"] == {"plan": "free"}, "a subject outside the batch is untouched"
+
+
+def test_every_connection_runs_without_jit_compilation(pg_url: str) -> None:
+    """With statistics that say the tables are empty, a batch's history read is estimated
+    above PostgreSQL's JIT thresholds once `events` holds some 60,000 rows; compiling it took
+    40-60 ms a batch. OpsLoop's short statements never gain from JIT, so it is off."""
+    db = Database(pg_url)
+    try:
+        with db.read() as conn:
+            assert conn.execute(text("SHOW jit")).scalar() == "off"
+        with db.transaction() as tx:
+            assert tx.conn.execute(text("SHOW jit")).scalar() == "off"
+    finally:
+        db.dispose()
