@@ -115,34 +115,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         timings = dict.fromkeys(STEPS, 0.0)
         cpu = dict.fromkeys(STEPS, 0.0)  # this process's CPU: the rest is waiting (database, disk)
         database_cpu = dict.fromkeys(STEPS, 0.0)  # PostgreSQL's processes (0 on SQLite)
-        started, cpu_started, pg_started = (
-            time.perf_counter(),
-            time.process_time(),
-            postgres_cpu_seconds(),
-        )
-        for body in singles:
-            step_ingest_single(ops, body)
-        timings["ingest_single"] = time.perf_counter() - started
-        cpu["ingest_single"] = time.process_time() - cpu_started
-        database_cpu["ingest_single"] = postgres_cpu_seconds() - pg_started
-        started, cpu_started, pg_started = (
-            time.perf_counter(),
-            time.process_time(),
-            postgres_cpu_seconds(),
-        )
-        step_ingest_batch(ops, batches)
-        timings["ingest_batch"] = time.perf_counter() - started
-        cpu["ingest_batch"] = time.process_time() - cpu_started
-        database_cpu["ingest_batch"] = postgres_cpu_seconds() - pg_started
-        started, cpu_started, pg_started = (
-            time.perf_counter(),
-            time.process_time(),
-            postgres_cpu_seconds(),
-        )
-        step_batch_decide_free(ops, free_batches)
-        timings["batch_decide_free"] = time.perf_counter() - started
-        cpu["batch_decide_free"] = time.process_time() - cpu_started
-        database_cpu["batch_decide_free"] = postgres_cpu_seconds() - pg_started
+
+        def timed(step: str, run: Any, *inputs: Any) -> None:
+            started, cpu_started = time.perf_counter(), time.process_time()
+            pg_started = postgres_cpu_seconds()
+            run(*inputs)
+            timings[step] = time.perf_counter() - started
+            cpu[step] = time.process_time() - cpu_started
+            database_cpu[step] = postgres_cpu_seconds() - pg_started
+
+        timed("ingest_single", lambda: [step_ingest_single(ops, body) for body in singles])
+        timed("ingest_batch", step_ingest_batch, ops, batches)
+        timed("batch_decide_free", step_batch_decide_free, ops, free_batches)
         decided = sum(ops.learn.metrics()[0]["decisions"].values())
         expected = 50 + args.singles + 2 * args.batches * args.batch_size
         assert decided == expected, f"{decided} decisions for {expected} leads"
@@ -153,10 +137,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             Event(i, "bench", "lead.created", f"lead:d-{i}", at, at, {}, {})
             for i in range(args.singles)
         ]
-        started, cpu_started = time.perf_counter(), time.process_time()
-        step_decide_only(compiled, events, {"company_size": 50, "budget": 9000})
-        timings["decide_only"] = time.perf_counter() - started
-        cpu["decide_only"] = time.process_time() - cpu_started
+        timed(
+            "decide_only", step_decide_only, compiled, events, {"company_size": 50, "budget": 9000}
+        )
     finally:
         ops.close()
         shutil.rmtree(work, ignore_errors=True)
