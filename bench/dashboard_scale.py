@@ -16,15 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from harness import PLAYBOOK, shadow_playbook
+from harness import shadow_service
 from load_client import lead_created
 
 
@@ -61,19 +58,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
-    from opsloop.service import OpsLoop
-    from opsloop.settings import Settings
-
-    work = Path(tempfile.mkdtemp(prefix="opsloop-dashboard-"))
-    playbooks = work / "playbooks"
-    playbooks.mkdir()
-    (playbooks / PLAYBOOK.name).write_text(shadow_playbook())
-    settings = Settings(
-        data_dir=work / "data", playbooks_dir=playbooks, database_url=args.database_url
-    )
-    ops = OpsLoop(settings)
-    try:
-        ops.prepare()
+    with shadow_service(args.database_url, "opsloop-dashboard-") as ops:
         seconds = fill(ops, args.decisions, args.days)
         dashboard = ops.learn.dashboard()
         weeks = len(dashboard["playbooks"][0]["weeks"] or [])
@@ -84,9 +69,6 @@ def main() -> None:
         )
         print(f"  learn.dashboard()  {timed(ops.learn.dashboard, args.repeats):8.0f} ms (median)")
         print(f"  learn.metrics()    {timed(ops.learn.metrics, args.repeats):8.0f} ms (median)")
-    finally:
-        ops.close()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -12,14 +12,17 @@ import os
 import platform
 import re
 import resource
+import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +88,28 @@ def shadow_playbook() -> str:
     shadow = re.sub(r"(?m)^mode: \w+", "mode: shadow", PLAYBOOK.read_text())
     assert "mode: shadow" in shadow, "the playbook's mode line was not found"
     return shadow
+
+
+@contextlib.contextmanager
+def shadow_service(database_url: str | None, prefix: str) -> Iterator[Any]:
+    """An OpsLoop service in this process, prepared, with the shadow playbook in a temp data
+    dir (SQLite there unless `database_url`); closed and removed afterwards."""
+    from opsloop.service import OpsLoop
+    from opsloop.settings import Settings
+
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    playbooks = work / "playbooks"
+    playbooks.mkdir()
+    (playbooks / PLAYBOOK.name).write_text(shadow_playbook())
+    ops = OpsLoop(
+        Settings(data_dir=work / "data", playbooks_dir=playbooks, database_url=database_url)
+    )
+    try:
+        ops.prepare()
+        yield ops
+    finally:
+        ops.close()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 # --- the server under test -------------------------------------------------------------------

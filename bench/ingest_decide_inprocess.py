@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness import PLAYBOOK, PYTHON, postgres_cpu_seconds, shadow_playbook
+from harness import PYTHON, postgres_cpu_seconds, shadow_playbook, shadow_service
 from load_client import lead_created
 from profiles import _frame_name
 
@@ -82,19 +82,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from opsloop.core.playbooks import parse_playbook
     from opsloop.gc_tuning import tune_for_serving
     from opsloop.reasoning.compiler import compile_playbook
-    from opsloop.service import OpsLoop
-    from opsloop.settings import Settings
 
-    work = Path(tempfile.mkdtemp(prefix="opsloop-inprocess-"))
-    playbooks = work / "playbooks"
-    playbooks.mkdir()
-    (playbooks / PLAYBOOK.name).write_text(shadow_playbook())
-    settings = Settings(
-        data_dir=work / "data", playbooks_dir=playbooks, database_url=args.database_url
-    )
-    ops = OpsLoop(settings)
-    try:
-        ops.prepare()
+    with shadow_service(args.database_url, "opsloop-inprocess-") as ops:
         tune_for_serving()  # as `opsloop serve` does, or the profile blames the collector
         singles = [json.dumps(lead_created(i, f"lead:s-{i}")).encode() for i in range(args.singles)]
         batches, free_batches = (
@@ -140,9 +129,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         timed(
             "decide_only", step_decide_only, compiled, events, {"company_size": 50, "budget": 9000}
         )
-    finally:
-        ops.close()
-        shutil.rmtree(work, ignore_errors=True)
     events_per_step = {
         "ingest_single": args.singles,
         "ingest_batch": args.batches * args.batch_size,

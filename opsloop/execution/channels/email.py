@@ -109,27 +109,25 @@ class EmailChannel:
         kept = self._take()
         if kept is not None:
             try:
-                refused = kept.smtp.send_message(message)
-            except (*_GONE, smtplib.SMTPResponseException) as exc:
-                kept.smtp.close()
-                gone = not isinstance(exc, smtplib.SMTPResponseException) or exc.smtp_code == 421
-                if not gone:
+                return self._send_on(kept, message)
+            except _GONE:
+                pass  # closed by the server while idle: the message was not taken, send it anew
+            except smtplib.SMTPResponseException as exc:
+                if exc.smtp_code != 421:
                     raise
-                # Closed by the server while idle, or closing now (421): this message was not
-                # taken on it (or the receiver sees its Message-ID twice). Send it anew.
-            except BaseException:
-                kept.smtp.close()  # the exchange stopped midway: not fit to carry another
-                raise
-            else:
-                self._give_back(kept)
-                return refused
-        fresh = _Kept(self.connect())
+                # The server is closing this connection (421): the message was not taken on
+                # it (or the receiver sees its Message-ID twice). Send it anew.
+        return self._send_on(_Kept(self.connect()), message)
+
+    def _send_on(self, kept: _Kept, message: EmailMessage) -> dict[str, Any]:
+        """Send on this connection and keep it for the next message; a failed exchange closes
+        it (stopped midway, it is not fit to carry another)."""
         try:
-            refused = fresh.smtp.send_message(message)
+            refused = kept.smtp.send_message(message)
         except BaseException:
-            fresh.smtp.close()
+            kept.smtp.close()
             raise
-        self._give_back(fresh)
+        self._give_back(kept)
         return refused
 
     def _take(self) -> _Kept | None:

@@ -27,6 +27,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from operator import attrgetter
 from typing import Any, Generic, Literal, TypeVar, cast
 
 from opsloop.core.decisions import ACTED_STATUSES, DECISION_STATUSES
@@ -216,19 +217,22 @@ def _decision_block(
     }
 
 
+_TRIGGER_AT = attrgetter("trigger_at")
+"""When a decision fact's (or a task's) triggering event occurred: the week it counts in."""
+
+
 def _decision_weeks(
     facts: list[Any], tasks: list[Any], within: timedelta | None, now: datetime
 ) -> list[DecisionWeek]:
     """One playbook's numbers in each ISO week its decisions' triggers fall in."""
-    facts_in = _by_week_of(facts, lambda fact: fact.trigger_at)
-    tasks_in = _by_week_of(tasks, lambda task: task.trigger_at)
+    tasks_in = _by_week_of(tasks, _TRIGGER_AT)
 
-    def figures_of(week: str) -> DecisionFigures:
-        return _decision_block(facts_in.get(week, []), tasks_in.get(week, []), within, now)
+    def figures_of(week: str, facts: list[Any]) -> DecisionFigures:
+        return _decision_block(facts, tasks_in.get(week, []), within, now)
 
     return [
         {"week": week, "starts": starts, "partial": part, **figures}
-        for week, starts, part, figures in _by_week([f.trigger_at for f in facts], figures_of, now)
+        for week, starts, part, figures in _by_week(facts, _TRIGGER_AT, figures_of, now)
     ]
 
 
@@ -275,12 +279,12 @@ def _csat(
     first = rated[0][0] if rated else None
     weeks: list[CsatWeek] | None = None
     if by == "week":
-        rated_in = _by_week_of(rated, lambda answer: answer[0])
         weeks = [
             {"week": week, "starts": starts, "partial": part, **figures}
             for week, starts, part, figures in _by_week(
-                [at for at, _ in rated],
-                lambda week: _csat_block([r for _, r in rated_in.get(week, [])]),
+                rated,
+                lambda answer: answer[0],
+                lambda _, answers: _csat_block([r for _, r in answers]),
                 now,
                 started=started,
             )
@@ -379,33 +383,34 @@ def _compared(baseline: float | None, recent: float | None) -> Change:
     return {"baseline": baseline, "recent": recent, "change": change(baseline, recent)}
 
 
+Item = TypeVar("Item")
+
+
 def _by_week(
-    times: list[datetime],
-    figures_of: Callable[[str], Figures],
+    items: Sequence[Item],
+    moment: Callable[[Item], datetime],
+    figures_of: Callable[[str, list[Item]], Figures],
     now: datetime,
     *,
     started: datetime | None = None,
 ) -> list[tuple[str, date, WeekPart | None, Figures]]:
-    """Each ISO week the moments fall in, oldest first: (week, its Monday, which part of it the
-    data covers when not all of it, the week's numbers from `figures_of`). The data starts at
+    """Each ISO week the items' moments fall in, oldest first: (week, its Monday, which part of
+    it the data covers when not all of it, `figures_of` the week's items). The data starts at
     the first moment, or at `started` when that is earlier."""
-    week_of = {at: iso_week(at) for at in times}  # each moment's week, worked out once
-    starts = {week: monday_of(at) for at, week in week_of.items()}
-    begins = min([*times, *([started] if started else [])], default=None)
+    grouped = _by_week_of(items, moment)
+    begins = min([*map(moment, items), *([started] if started else [])], default=None)
     first = begins.astimezone(UTC).date() if begins else None
-    return [
-        (week, starts[week], _part(starts[week], first, now), figures_of(week))
-        for week in sorted(starts)
-    ]
-
-
-Item = TypeVar("Item")
+    weeks = []
+    for week in sorted(grouped):
+        monday = monday_of(moment(grouped[week][0]))
+        weeks.append((week, monday, _part(monday, first, now), figures_of(week, grouped[week])))
+    return weeks
 
 
 def _by_week_of(items: Sequence[Item], moment: Callable[[Item], datetime]) -> dict[str, list[Item]]:
     """The items in each ISO week, in one pass: a week's numbers then read only its own rows
     (filtering every row for every week made a year's dashboard take seconds)."""
-    weeks: dict[datetime, str] = {}
+    weeks: dict[datetime, str] = {}  # many items share a moment: its week, worked out once
     grouped: dict[str, list[Item]] = defaultdict(list)
     for item in items:
         at = moment(item)
